@@ -1,0 +1,94 @@
+#include "config.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+#include <thread>
+
+namespace splicehttpd {
+
+namespace {
+
+bool on_off(const std::string& v)
+{
+    return v == "on" || v == "allow";
+}
+
+} // namespace
+
+CliOutcome parse_command_line(int argc, char** argv)
+{
+    Config c;
+    std::string dotfiles = "deny";
+    std::string precompressed = "on";
+
+    CLI::App app{"splicehttpd: a static-file HTTP/1.1 server on io_uring"};
+    app.set_version_flag("--version", "splicehttpd 0.1.0");
+    // The last of a repeated flag wins, so wrappers (tools/serve) can set
+    // defaults that their caller overrides.
+    app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    app.add_option("--root", c.root, "Directory to serve")->capture_default_str();
+    app.add_option("--listen", c.listen, "Address to listen on (IPv4 or IPv6)")->capture_default_str();
+    app.add_option("--port", c.port, "TCP port (0: any free port, printed at start-up)")->capture_default_str();
+    app.add_option("--threads", c.threads, "Worker threads, one ring each (default: online CPUs)")
+        ->check(CLI::Range(1u, 1024u));
+    app.add_flag("--debug", c.debug, "Log one line per completion");
+    app.add_option("--max-conns", c.max_conns, "Connections per thread")
+        ->check(CLI::Range(1u, 1u << 20))
+        ->capture_default_str();
+    app.add_option("--pipes", c.pipes, "Pipes per thread created at start-up")
+        ->check(CLI::Range(1u, 4096u))
+        ->capture_default_str();
+    app.add_option("--pipes-max", c.pipes_max, "Pipes per thread the pool may grow to")
+        ->check(CLI::Range(1u, 4096u))
+        ->capture_default_str();
+    app.add_option("--pipe-size", c.pipe_size, "Pipe capacity in bytes (F_SETPIPE_SZ)")
+        ->check(CLI::Range(4096u, 1u << 30))
+        ->capture_default_str();
+    app.add_option("--chain-pairs", c.chain_pairs, "splice pairs linked in one submit")
+        ->check(CLI::Range(1u, 16u))
+        ->capture_default_str();
+    app.add_option("--send-timeout", c.send_timeout, "Seconds a send may wait for a peer that does not read")
+        ->check(CLI::Range(1u, 86400u))
+        ->capture_default_str();
+    app.add_option("--dotfiles", dotfiles, "Serve files whose path has a segment starting with '.'")
+        ->check(CLI::IsMember({"allow", "deny"}))
+        ->capture_default_str();
+    app.add_option("--precompressed", precompressed, "Serve x.br / x.gz for x when the client accepts them")
+        ->check(CLI::IsMember({"on", "off"}))
+        ->capture_default_str();
+    app.add_option("--max-uri-bytes", c.limits.max_uri, "Longest request target (longer: 414)")
+        ->check(CLI::Range(std::size_t(16), std::size_t(1) << 20))
+        ->capture_default_str();
+    app.add_option("--max-header-bytes", c.limits.max_header_bytes, "Largest header section (larger: 431)")
+        ->check(CLI::Range(std::size_t(256), std::size_t(1) << 24))
+        ->capture_default_str();
+    app.add_option("--max-headers", c.limits.max_headers, "Most header fields (more: 431)")
+        ->check(CLI::Range(1u, 10000u))
+        ->capture_default_str();
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp&) {
+        std::cout << app.help();
+        return {std::nullopt, 0};
+    } catch (const CLI::CallForVersion& e) {
+        std::cout << e.what() << '\n';
+        return {std::nullopt, 0};
+    } catch (const CLI::ParseError& e) {
+        std::string msg = e.what();
+        msg = msg.substr(0, msg.find('\n'));
+        std::cerr << "splicehttpd: " << msg << " (see --help)\n";
+        return {std::nullopt, 2};
+    }
+    if (c.pipes > c.pipes_max) {
+        std::cerr << "splicehttpd: --pipes " << c.pipes << " exceeds --pipes-max " << c.pipes_max << '\n';
+        return {std::nullopt, 2};
+    }
+    if (c.threads == 0) c.threads = std::max(1u, std::thread::hardware_concurrency());
+    c.dotfiles = on_off(dotfiles);
+    c.precompressed = on_off(precompressed);
+    return {c, 0};
+}
+
+} // namespace splicehttpd

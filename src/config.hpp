@@ -1,0 +1,41 @@
+// Command-line flags -> Config (CLI11). Everything the server can be told.
+#pragma once
+
+#include "http/parser.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace splicehttpd {
+
+struct Config {
+    std::string root = "./htdocs";
+    std::string listen = "127.0.0.1";
+    std::uint16_t port = 8080;
+    unsigned threads = 0; // 0: one per online CPU
+    bool debug = false;
+
+    unsigned max_conns = 1024;     // per thread
+    unsigned pipes = 4;            // per thread, created at start-up
+    unsigned pipes_max = 64;       // per thread, growth bound
+    std::uint32_t pipe_size = 1u << 20;
+    unsigned chain_pairs = 4;      // (file->pipe, pipe->socket) pairs per submit
+    unsigned send_timeout = 60;    // seconds a blocked send may wait for the peer
+
+    bool dotfiles = false;         // --dotfiles allow
+    bool precompressed = true;     // serve x.br / x.gz siblings
+
+    http::ParseLimits limits;
+};
+
+struct CliOutcome {
+    std::optional<Config> config; // empty: exit with exit_code
+    int exit_code = 0;
+};
+
+// Prints --help/--version to stdout, and a bad flag as one line on stderr
+// (exit code 2).
+CliOutcome parse_command_line(int argc, char** argv);
+
+} // namespace splicehttpd

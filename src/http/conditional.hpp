@@ -1,0 +1,40 @@
+// Validators and conditional requests (RFC 9110 §8.8, §13).
+#pragma once
+
+#include <cstdint>
+#include <ctime>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace splicehttpd::http {
+
+// Strong ETag from inode, size and mtime with nanoseconds: any rewrite of the
+// file, even within the same second, changes it.
+std::string make_etag(std::uint64_t ino, std::uint64_t size, std::int64_t mtime_sec, std::uint32_t mtime_nsec);
+
+struct Validators {
+    std::string_view etag; // quoted, strong
+    std::time_t last_modified = 0;
+};
+
+struct Conditions {
+    std::optional<std::string_view> if_match;
+    std::optional<std::string_view> if_none_match;
+    std::optional<std::string_view> if_modified_since;
+    std::optional<std::string_view> if_unmodified_since;
+};
+
+enum class Precondition { Proceed, NotModified, Failed };
+
+// The evaluation order of RFC 9110 §13.2.2 for a representation that exists.
+Precondition evaluate_preconditions(const Conditions& c, const Validators& v, bool get_or_head);
+
+// If-Range (§13.1.5): true when the Range may be honoured.
+bool if_range_allows(std::string_view if_range, const Validators& v);
+
+// Does an If-Match / If-None-Match field value ("*" or a list of entity tags)
+// match? Weak comparison ignores W/ prefixes; strong requires both strong.
+bool etag_matches(std::string_view field, std::string_view etag, bool weak);
+
+} // namespace splicehttpd::http

@@ -1,0 +1,124 @@
+#include "http/file_response.hpp"
+
+#include "http/conditional.hpp"
+#include "http/date.hpp"
+#include "http/range.hpp"
+
+#include <fmt/format.h>
+
+namespace splicehttpd::http {
+
+namespace {
+
+void add_representation_headers(HeadWriter& head, const FileMeta& meta, std::string_view etag,
+                                std::string_view last_modified)
+{
+    head.add("Last-Modified", last_modified);
+    head.add("ETag", etag);
+    if (!meta.content_encoding.empty()) head.add("Content-Encoding", meta.content_encoding);
+    if (meta.vary) head.add("Vary", "Accept-Encoding");
+}
+
+void plan_multipart(ResponsePlan& plan, const std::vector<ByteRange>& ranges, const FileMeta& meta,
+                    const ResponseContext& ctx, std::string_view boundary, std::string_view etag,
+                    std::string_view last_modified)
+{
+    // Framing first, to know the Content-Length before writing the head.
+    std::vector<std::string> part_heads;
+    std::uint64_t length = 0;
+    for (std::size_t i = 0; i < ranges.size(); ++i) {
+        part_heads.push_back(fmt::format("{}--{}\r\nContent-Type: {}\r\nContent-Range: bytes {}-{}/{}\r\n\r\n",
+                                         i == 0 ? "" : "\r\n", boundary, meta.content_type, ranges[i].first,
+                                         ranges[i].last, meta.size));
+        length += part_heads.back().size() + ranges[i].length();
+    }
+    std::string tail = fmt::format("\r\n--{}--\r\n", boundary);
+    length += tail.size();
+
+    HeadWriter head(plan.memory, 206, ctx);
+    head.add("Content-Type", fmt::format("multipart/byteranges; boundary={}", boundary));
+    head.add("Content-Length", length);
+    head.add("Accept-Ranges", "bytes");
+    add_representation_headers(head, meta, etag, last_modified);
+    head.end();
+    plan.segments.push_back({Segment::Kind::Memory, 0, plan.memory.size()});
+
+    for (std::size_t i = 0; i < ranges.size(); ++i) {
+        plan.segments.push_back({Segment::Kind::Memory, plan.memory.size(), part_heads[i].size()});
+        plan.memory += part_heads[i];
+        plan.segments.push_back({Segment::Kind::File, ranges[i].first, ranges[i].length()});
+    }
+    plan.segments.push_back({Segment::Kind::Memory, plan.memory.size(), tail.size()});
+    plan.memory += tail;
+}
+
+} // namespace
+
+ResponsePlan plan_file(const Request& req, const FileMeta& meta, const ResponseContext& ctx,
+                       std::string_view boundary)
+{
+    const std::string etag = make_etag(meta.ino, meta.size, meta.mtime_sec, meta.mtime_nsec);
+    const std::string last_modified = format_http_date(meta.mtime_sec);
+    const Validators validators{etag, meta.mtime_sec};
+
+    Conditions conditions;
+    conditions.if_match = req.if_match;
+    conditions.if_none_match = req.if_none_match;
+    conditions.if_modified_since = req.if_modified_since;
+    conditions.if_unmodified_since = req.if_unmodified_since;
+    switch (evaluate_preconditions(conditions, validators, true)) {
+    case Precondition::Failed: return plan_status(412, ctx);
+    case Precondition::NotModified: {
+        ResponsePlan plan;
+        plan.status = 304;
+        plan.close = !ctx.keep_alive;
+        HeadWriter head(plan.memory, 304, ctx);
+        add_representation_headers(head, meta, etag, last_modified);
+        head.end();
+        plan.segments.push_back({Segment::Kind::Memory, 0, plan.memory.size()});
+        return plan;
+    }
+    case Precondition::Proceed: break;
+    }
+
+    RangeResult range;
+    if (req.range && !ctx.head_request && (!req.if_range || if_range_allows(*req.if_range, validators)))
+        range = parse_range(*req.range, meta.size);
+
+    if (range.outcome == RangeOutcome::Unsatisfiable) {
+        ErrorExtras extras;
+        extras.range_size = meta.size;
+        extras.has_range_size = true;
+        return plan_status(416, ctx, extras);
+    }
+
+    ResponsePlan plan;
+    plan.close = !ctx.keep_alive;
+    if (range.outcome == RangeOutcome::Ranges && range.ranges.size() > 1) {
+        plan.status = 206;
+        plan_multipart(plan, range.ranges, meta, ctx, boundary, etag, last_modified);
+        return plan;
+    }
+
+    ByteRange body{0, meta.size == 0 ? 0 : meta.size - 1};
+    std::uint64_t length = meta.size;
+    plan.status = 200;
+    if (range.outcome == RangeOutcome::Ranges) {
+        plan.status = 206;
+        body = range.ranges.front();
+        length = body.length();
+    }
+    HeadWriter head(plan.memory, plan.status, ctx);
+    head.add("Content-Type", meta.content_type);
+    head.add("Content-Length", length);
+    if (plan.status == 206)
+        head.add("Content-Range", fmt::format("bytes {}-{}/{}", body.first, body.last, meta.size));
+    head.add("Accept-Ranges", "bytes");
+    add_representation_headers(head, meta, etag, last_modified);
+    head.end();
+    plan.segments.push_back({Segment::Kind::Memory, 0, plan.memory.size()});
+    if (!ctx.head_request && length > 0) plan.segments.push_back({Segment::Kind::File, body.first, length});
+    return plan;
+}
+
+} // namespace splicehttpd::http

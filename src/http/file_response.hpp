@@ -1,0 +1,26 @@
+// The response to GET/HEAD of a regular file: validators, conditional
+// requests, ranges (single and multipart/byteranges), content coding.
+#pragma once
+
+#include "http/parser.hpp"
+#include "http/response.hpp"
+
+#include <cstdint>
+#include <string_view>
+
+namespace splicehttpd::http {
+
+struct FileMeta {
+    std::uint64_t size = 0;
+    std::uint64_t ino = 0;
+    std::int64_t mtime_sec = 0;
+    std::uint32_t mtime_nsec = 0;
+    std::string_view content_type;
+    std::string_view content_encoding; // "", "br" or "gzip": a precompressed sibling
+    bool vary = false;                 // the type has precompressed variants
+};
+
+ResponsePlan plan_file(const Request& req, const FileMeta& meta, const ResponseContext& ctx,
+                       std::string_view boundary);
+
+} // namespace splicehttpd::http

@@ -1,0 +1,333 @@
+#include "http/parser.hpp"
+
+#include <array>
+#include <cstring>
+#include <string_view>
+
+namespace splicehttpd::http {
+
+namespace {
+
+bool iequals(std::string_view a, std::string_view b)
+{
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        char c = a[i];
+        if (c >= 'A' && c <= 'Z') c = char(c - 'A' + 'a');
+        if (c != b[i]) return false;
+    }
+    return true;
+}
+
+std::string_view trim(std::string_view s)
+{
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    return s;
+}
+
+bool is_tchar(char c)
+{
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+    return std::strchr("!#$%&'*+-.^_`|~", c) != nullptr && c != '\0';
+}
+
+constexpr std::size_t kMethodPrefix = 32;
+
+// An unknown method gets 501 when the line looks like a request ("TOKEN /x"
+// or "TOKEN *"); anything else is garbage: 400. Undecided (nullopt) until the
+// byte after the method's space has arrived.
+std::optional<int> method_verdict(std::string_view line)
+{
+    while (!line.empty() && (line.front() == '\r' || line.front() == '\n')) line.remove_prefix(1);
+    for (std::size_t i = 0; i < line.size(); ++i) {
+        if (line[i] == ' ') {
+            if (i == 0) return 400;
+            if (i + 1 == line.size()) return std::nullopt;
+            return line[i + 1] == '/' || line[i + 1] == '*' ? 501 : 400;
+        }
+        if (!is_tchar(line[i]) || i + 2 >= kMethodPrefix) return 400;
+    }
+    return std::nullopt;
+}
+
+} // namespace
+
+MethodClass classify_method(std::uint8_t m) noexcept
+{
+    switch (m) {
+    case HTTP_GET: return MethodClass::Get;
+    case HTTP_HEAD: return MethodClass::Head;
+    case HTTP_OPTIONS: return MethodClass::Options;
+    case HTTP_POST:
+    case HTTP_PUT:
+    case HTTP_DELETE:
+    case HTTP_CONNECT:
+    case HTTP_TRACE:
+    case HTTP_PATCH: return MethodClass::NotAllowed;
+    default: return MethodClass::NotImplemented;
+    }
+}
+
+void Request::clear()
+{
+    *this = Request{};
+}
+
+const llhttp_settings_t& RequestParser::settings()
+{
+    static const llhttp_settings_t s = [] {
+        llhttp_settings_t st;
+        llhttp_settings_init(&st);
+        st.on_message_begin = &RequestParser::on_message_begin;
+        st.on_url = &RequestParser::on_url;
+        st.on_header_field = &RequestParser::on_header_field;
+        st.on_header_field_complete = &RequestParser::on_header_field_complete;
+        st.on_header_value = &RequestParser::on_header_value;
+        st.on_header_value_complete = &RequestParser::on_header_value_complete;
+        st.on_headers_complete = &RequestParser::on_headers_complete;
+        st.on_message_complete = &RequestParser::on_message_complete;
+        return st;
+    }();
+    return s;
+}
+
+RequestParser::RequestParser(const ParseLimits& limits) : limits_(limits)
+{
+    llhttp_init(&parser_, HTTP_REQUEST, &settings());
+    parser_.data = this;
+}
+
+static RequestParser& self(llhttp_t* p)
+{
+    return *static_cast<RequestParser*>(p->data);
+}
+
+int RequestParser::fail(int status, const char* reason)
+{
+    user_error_ = status;
+    llhttp_set_error_reason(&parser_, reason);
+    return HPE_USER;
+}
+
+int RequestParser::on_message_begin(llhttp_t* p)
+{
+    RequestParser& s = self(p);
+    s.request_.clear();
+    s.field_.clear();
+    s.value_.clear();
+    s.header_bytes_ = 0;
+    s.header_count_ = 0;
+    s.in_message_ = true;
+    s.complete_ = false;
+    return 0;
+}
+
+int RequestParser::on_url(llhttp_t* p, const char* at, std::size_t len)
+{
+    RequestParser& s = self(p);
+    if (s.request_.target.size() + len > s.limits_.max_uri) return s.fail(414, "URI too long");
+    s.request_.target.append(at, len);
+    return 0;
+}
+
+int RequestParser::on_header_field(llhttp_t* p, const char* at, std::size_t len)
+{
+    RequestParser& s = self(p);
+    if (s.field_.empty() && ++s.header_count_ > s.limits_.max_headers) return s.fail(431, "too many header fields");
+    s.header_bytes_ += len;
+    if (s.header_bytes_ > s.limits_.max_header_bytes) return s.fail(431, "header section too large");
+    s.field_.append(at, len);
+    return 0;
+}
+
+int RequestParser::on_header_field_complete(llhttp_t* p)
+{
+    RequestParser& s = self(p);
+    // llhttp (loose mode) lets "Host : x" through; RFC 9112 §5.1 says a
+    // server MUST reject whitespace between a field name and the colon.
+    if (!s.field_.empty() && (s.field_.back() == ' ' || s.field_.back() == '\t'))
+        return s.fail(400, "whitespace before colon");
+    return 0;
+}
+
+int RequestParser::on_header_value(llhttp_t* p, const char* at, std::size_t len)
+{
+    RequestParser& s = self(p);
+    s.header_bytes_ += len;
+    if (s.header_bytes_ > s.limits_.max_header_bytes) return s.fail(431, "header section too large");
+    s.value_.append(at, len);
+    return 0;
+}
+
+int RequestParser::on_header_value_complete(llhttp_t* p)
+{
+    RequestParser& s = self(p);
+    s.header_bytes_ += 4; // ": " and CRLF
+    if (s.header_bytes_ > s.limits_.max_header_bytes) return s.fail(431, "header section too large");
+    s.store_header();
+    s.field_.clear();
+    s.value_.clear();
+    return 0;
+}
+
+void RequestParser::store_header()
+{
+    std::string_view name = field_;
+    std::string_view value = trim(value_);
+    auto set = [&](std::optional<std::string>& slot) {
+        // Repeated list-valued fields combine as if comma-joined (RFC 9110 §5.3).
+        if (slot)
+            slot->append(", ").append(value);
+        else
+            slot.emplace(value);
+    };
+    if (iequals(name, "host")) {
+        ++request_.host_count;
+        request_.host.assign(value);
+    } else if (iequals(name, "range")) {
+        set(request_.range);
+    } else if (iequals(name, "if-range")) {
+        set(request_.if_range);
+    } else if (iequals(name, "if-match")) {
+        set(request_.if_match);
+    } else if (iequals(name, "if-none-match")) {
+        set(request_.if_none_match);
+    } else if (iequals(name, "if-modified-since")) {
+        set(request_.if_modified_since);
+    } else if (iequals(name, "if-unmodified-since")) {
+        set(request_.if_unmodified_since);
+    } else if (iequals(name, "accept-encoding")) {
+        set(request_.accept_encoding);
+    }
+}
+
+int RequestParser::on_headers_complete(llhttp_t* p)
+{
+    RequestParser& s = self(p);
+    // Refuse before reading any body of a protocol we do not speak.
+    if (p->http_major != 1) return s.fail(505, "unsupported HTTP version");
+    return 0;
+}
+
+int RequestParser::on_message_complete(llhttp_t* p)
+{
+    RequestParser& s = self(p);
+    if (p->http_major != 1) return s.fail(505, "unsupported HTTP version"); // HTTP/0.9
+    Request& r = s.request_;
+    r.method = p->method;
+    r.http_major = p->http_major;
+    r.http_minor = p->http_minor;
+    r.keep_alive = llhttp_should_keep_alive(p) != 0;
+    r.upgrade = p->upgrade != 0 || p->method == HTTP_CONNECT;
+    s.complete_ = true;
+    return HPE_PAUSED;
+}
+
+int RequestParser::error_status_for(llhttp_errno_t err) const
+{
+    // A callback's own verdict wins; llhttp reports it as HPE_USER or, from
+    // the *_complete callbacks, as HPE_CB_*.
+    if (user_error_ != 0) return user_error_;
+    switch (err) {
+    case HPE_INVALID_VERSION:
+    case HPE_PAUSED_H2_UPGRADE: return 505;
+    default: return 400;
+    }
+}
+
+// llhttp still accepts obs-fold (a header line starting with whitespace
+// continues the previous value). RFC 9112 §5.2 lets a server reject it, and a
+// smuggling defence should: front ends disagree on how to unfold. Spans do not
+// show it reliably (llhttp skips the leading whitespace), so this looks at the
+// raw bytes of the head: a line break followed by SP or HTAB.
+bool RequestParser::scan_head(const char* data, std::size_t len) noexcept
+{
+    for (std::size_t i = 0; i < len && scan_ != HeadScan::Done; ++i) {
+        const char c = data[i];
+        switch (scan_) {
+        case HeadScan::Start: // empty lines before a request are allowed
+            if (c != '\r' && c != '\n') scan_ = HeadScan::Line;
+            break;
+        case HeadScan::Line:
+            if (c == '\n') scan_ = HeadScan::LineFeed;
+            break;
+        case HeadScan::LineFeed:
+            if (c == ' ' || c == '\t') return false;
+            scan_ = c == '\r' ? HeadScan::LineFeedCr : c == '\n' ? HeadScan::Done : HeadScan::Line;
+            break;
+        case HeadScan::LineFeedCr:
+            scan_ = c == '\n' ? HeadScan::Done : HeadScan::Line;
+            break;
+        case HeadScan::Done: break;
+        }
+    }
+    return true;
+}
+
+ParseResult RequestParser::feed(const char* data, std::size_t len)
+{
+    if (method_pending_) {
+        // The method was unknown before its end was seen: wait for the space
+        // that tells a well-formed token (501) from garbage (400).
+        method_prefix_.append(data, std::min(len, kMethodPrefix));
+        if (auto v = method_verdict(method_prefix_)) return {ParseStatus::Error, len, *v};
+        return {ParseStatus::NeedMore, len, 0};
+    }
+    if (method_prefix_.size() < kMethodPrefix && !complete_)
+        method_prefix_.append(data, std::min(len, kMethodPrefix - method_prefix_.size()));
+
+    if (!scan_head(data, len)) return {ParseStatus::Error, len, 400};
+
+    const char* pos = data;
+    std::size_t left = len;
+    while (true) {
+        llhttp_errno_t err = llhttp_execute(&parser_, pos, left);
+        if (err == HPE_OK) return {ParseStatus::NeedMore, len, 0};
+        const char* stop = llhttp_get_error_pos(&parser_);
+        std::size_t used = stop ? std::size_t(stop - data) : len;
+        if (err == HPE_PAUSED && complete_) return {ParseStatus::Complete, used, 0};
+        if (err == HPE_PAUSED_UPGRADE) {
+            // Reached when the message after an Upgrade/CONNECT request is fed;
+            // we never switch protocols, so carry on parsing HTTP/1.1.
+            llhttp_resume_after_upgrade(&parser_);
+            pos = stop;
+            left = len - used;
+            continue;
+        }
+        if (err == HPE_INVALID_METHOD) {
+            if (auto v = method_verdict(method_prefix_)) return {ParseStatus::Error, used, *v};
+            method_pending_ = true;
+            return {ParseStatus::NeedMore, len, 0};
+        }
+        return {ParseStatus::Error, used, error_status_for(err)};
+    }
+}
+
+void RequestParser::reset()
+{
+    llhttp_init(&parser_, HTTP_REQUEST, &settings());
+    parser_.data = this;
+    request_.clear();
+    field_.clear();
+    value_.clear();
+    header_bytes_ = 0;
+    header_count_ = 0;
+    user_error_ = 0;
+    in_message_ = false;
+    complete_ = false;
+    method_pending_ = false;
+    method_prefix_.clear();
+    scan_ = HeadScan::Start;
+}
+
+void RequestParser::next()
+{
+    complete_ = false;
+    in_message_ = false;
+    method_prefix_.clear();
+    scan_ = HeadScan::Start;
+    llhttp_resume(&parser_);
+}
+
+} // namespace splicehttpd::http

@@ -1,0 +1,111 @@
+// llhttp wrapper: one Request at a time, pausing after each message so that
+// pipelined requests are answered in order (resume with next()).
+#pragma once
+
+#include <llhttp.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace splicehttpd::http {
+
+enum class MethodClass {
+    Get,
+    Head,
+    Options,
+    NotAllowed,     // RFC 9110 methods (and PATCH) that a static server refuses: 405
+    NotImplemented, // anything else llhttp knows (WebDAV, RTSP, ...): 501
+};
+
+MethodClass classify_method(std::uint8_t llhttp_method) noexcept;
+
+struct Request {
+    std::uint8_t method = HTTP_GET;
+    std::string target;
+    std::uint8_t http_major = 1;
+    std::uint8_t http_minor = 1;
+    bool keep_alive = true;
+    bool upgrade = false; // CONNECT, or Connection: upgrade (we never switch)
+    unsigned host_count = 0;
+    std::string host;
+    std::optional<std::string> range;
+    std::optional<std::string> if_range;
+    std::optional<std::string> if_match;
+    std::optional<std::string> if_none_match;
+    std::optional<std::string> if_modified_since;
+    std::optional<std::string> if_unmodified_since;
+    std::optional<std::string> accept_encoding;
+
+    void clear();
+};
+
+struct ParseLimits {
+    std::size_t max_uri = 8192;
+    std::size_t max_header_bytes = 16384;
+    unsigned max_headers = 100;
+};
+
+enum class ParseStatus { NeedMore, Complete, Error };
+
+struct ParseResult {
+    ParseStatus status = ParseStatus::NeedMore;
+    std::size_t consumed = 0; // bytes of the input that belong to this request
+    int error_status = 0;     // for Error: 400, 414, 431, 501 or 505
+};
+
+class RequestParser {
+public:
+    explicit RequestParser(const ParseLimits& limits);
+    RequestParser(const RequestParser&) = delete;
+    RequestParser& operator=(const RequestParser&) = delete;
+
+    // Feeds bytes until a request is complete (the parser then pauses and
+    // `consumed` says where the next one starts), more bytes are needed, or
+    // the input is bad. After an Error the parser stays failed.
+    ParseResult feed(const char* data, std::size_t len);
+
+    // After Complete: let the next pipelined request be parsed.
+    void next();
+
+    // A new connection: forget everything, errors included.
+    void reset();
+
+    [[nodiscard]] const Request& request() const noexcept { return request_; }
+    // Bytes of an unfinished request have been seen.
+    [[nodiscard]] bool mid_request() const noexcept { return in_message_ && !complete_; }
+
+private:
+    static int on_message_begin(llhttp_t* p);
+    static int on_url(llhttp_t* p, const char* at, std::size_t len);
+    static int on_header_field(llhttp_t* p, const char* at, std::size_t len);
+    static int on_header_field_complete(llhttp_t* p);
+    static int on_header_value(llhttp_t* p, const char* at, std::size_t len);
+    static int on_header_value_complete(llhttp_t* p);
+    static int on_headers_complete(llhttp_t* p);
+    static int on_message_complete(llhttp_t* p);
+    static const llhttp_settings_t& settings();
+
+    enum class HeadScan : std::uint8_t { Start, Line, LineFeed, LineFeedCr, Done };
+    bool scan_head(const char* data, std::size_t len) noexcept;
+    int fail(int status, const char* reason);
+    int error_status_for(llhttp_errno_t err) const;
+    void store_header();
+
+    llhttp_t parser_{};
+    ParseLimits limits_;
+    Request request_;
+    std::string field_;
+    std::string value_;
+    std::size_t header_bytes_ = 0;
+    unsigned header_count_ = 0;
+    int user_error_ = 0;
+    bool in_message_ = false;
+    bool complete_ = false;
+    bool method_pending_ = false;
+    std::string method_prefix_; // first bytes of a message, to tell 501 from 400
+    HeadScan scan_ = HeadScan::Start;
+};
+
+} // namespace splicehttpd::http

@@ -1,0 +1,165 @@
+#include "http/path.hpp"
+
+#include <cstdint>
+#include <vector>
+
+namespace splicehttpd::http {
+
+namespace {
+
+bool iequals_prefix(std::string_view s, std::string_view prefix)
+{
+    if (s.size() < prefix.size()) return false;
+    for (std::size_t i = 0; i < prefix.size(); ++i) {
+        char c = s[i];
+        if (c >= 'A' && c <= 'Z') c = char(c - 'A' + 'a');
+        if (c != prefix[i]) return false;
+    }
+    return true;
+}
+
+int hex_value(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+std::optional<std::string> percent_decode(std::string_view in)
+{
+    std::string out;
+    out.reserve(in.size());
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        char c = in[i];
+        if (c == '%') {
+            if (i + 2 >= in.size()) return {};
+            int hi = hex_value(in[i + 1]);
+            int lo = hex_value(in[i + 2]);
+            if (hi < 0 || lo < 0) return {};
+            c = char(hi * 16 + lo);
+            i += 2;
+        }
+        if (c == '\0') return {};
+        out.push_back(c);
+    }
+    return out;
+}
+
+// Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above
+// U+10FFFF. Overlong "/" and "." are the classic traversal disguises.
+bool valid_utf8(std::string_view s)
+{
+    std::size_t i = 0;
+    while (i < s.size()) {
+        auto b0 = static_cast<unsigned char>(s[i]);
+        if (b0 < 0x80) {
+            ++i;
+            continue;
+        }
+        std::size_t len = 0;
+        std::uint32_t cp = 0;
+        std::uint32_t min = 0;
+        if ((b0 & 0xE0) == 0xC0) {
+            len = 2, cp = b0 & 0x1F, min = 0x80;
+        } else if ((b0 & 0xF0) == 0xE0) {
+            len = 3, cp = b0 & 0x0F, min = 0x800;
+        } else if ((b0 & 0xF8) == 0xF0) {
+            len = 4, cp = b0 & 0x07, min = 0x10000;
+        } else {
+            return false;
+        }
+        if (i + len > s.size()) return false;
+        for (std::size_t k = 1; k < len; ++k) {
+            auto b = static_cast<unsigned char>(s[i + k]);
+            if ((b & 0xC0) != 0x80) return false;
+            cp = (cp << 6) | (b & 0x3F);
+        }
+        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+        i += len;
+    }
+    return true;
+}
+
+} // namespace
+
+std::optional<Target> split_target(std::string_view raw)
+{
+    Target t;
+    if (raw == "*") {
+        t.form = TargetForm::Asterisk;
+        return t;
+    }
+    if (iequals_prefix(raw, "http://") || iequals_prefix(raw, "https://")) {
+        t.form = TargetForm::Absolute;
+        raw.remove_prefix(raw.find("://") + 3);
+        std::size_t end = raw.find_first_of("/?#");
+        if (end == 0) return {}; // empty authority
+        if (end == std::string_view::npos) {
+            t.path = "/";
+            return t;
+        }
+        raw.remove_prefix(end);
+        if (raw.front() != '/') {
+            // "http://host?q": the path is empty, which means "/"
+            t.path = "/";
+            if (raw.front() == '?') {
+                std::string_view q = raw.substr(1);
+                t.query = q.substr(0, q.find('#'));
+                t.has_query = true;
+            }
+            return t;
+        }
+    } else if (raw.empty() || raw.front() != '/') {
+        return {};
+    }
+    std::size_t end = raw.find_first_of("?#");
+    t.path = raw.substr(0, end);
+    if (end != std::string_view::npos && raw[end] == '?') {
+        std::string_view q = raw.substr(end + 1);
+        t.query = q.substr(0, q.find('#'));
+        t.has_query = true;
+    }
+    return t;
+}
+
+std::optional<NormalizedPath> normalize_path(std::string_view raw_path)
+{
+    auto decoded = percent_decode(raw_path);
+    if (!decoded || !valid_utf8(*decoded)) return {};
+    std::string_view p = *decoded;
+    if (p.empty() || p.front() != '/') return {};
+
+    std::vector<std::string_view> segments;
+    bool directory = false;
+    std::size_t pos = 1;
+    while (pos <= p.size()) {
+        std::size_t slash = p.find('/', pos);
+        if (slash == std::string_view::npos) slash = p.size();
+        std::string_view seg = p.substr(pos, slash - pos);
+        bool last = slash == p.size();
+        if (seg == "..") {
+            if (segments.empty()) return {}; // would leave the root
+            segments.pop_back();
+            directory = last;
+        } else if (seg == "." || seg.empty()) {
+            // "//" collapses like nginx's merge_slashes; "." names the current dir
+            directory = last;
+        } else {
+            segments.push_back(seg);
+            directory = false;
+        }
+        pos = slash + 1;
+    }
+
+    NormalizedPath out;
+    out.directory = directory || segments.empty();
+    for (std::string_view seg : segments) {
+        if (!out.rel.empty()) out.rel.push_back('/');
+        out.rel.append(seg);
+        if (seg.front() == '.') out.dotfile = true;
+    }
+    return out;
+}
+
+} // namespace splicehttpd::http

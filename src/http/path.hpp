@@ -1,0 +1,36 @@
+// Request targets and paths: what a request may name, decoded and resolved
+// before anything touches the filesystem. This is where ".." and friends die;
+// openat2(RESOLVE_BENEATH) is the second line that stops symlinks.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace splicehttpd::http {
+
+enum class TargetForm { Origin, Absolute, Asterisk };
+
+struct Target {
+    TargetForm form = TargetForm::Origin;
+    std::string_view path;  // still percent-encoded; starts with '/' unless Asterisk
+    std::string_view query; // after '?', without it
+    bool has_query = false;
+};
+
+// origin-form "/a?b", absolute-form "http://host/a?b" and "*"; anything else
+// (relative "index.html", authority-form) is nullopt -> 400.
+std::optional<Target> split_target(std::string_view raw);
+
+struct NormalizedPath {
+    std::string rel;        // relative to the root, no leading or trailing '/', "" = root
+    bool directory = false; // the request named a directory ("/a/", "/a/b/..")
+    bool dotfile = false;   // some segment starts with '.'
+};
+
+// Percent-decodes and resolves dot segments. nullopt (-> 400) for bad or
+// NUL escapes, bytes that are not valid UTF-8 (overlong forms, surrogates),
+// and any ".." that would climb above the root.
+std::optional<NormalizedPath> normalize_path(std::string_view raw_path);
+
+} // namespace splicehttpd::http

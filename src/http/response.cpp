@@ -1,0 +1,129 @@
+#include "http/response.hpp"
+
+#include <fmt/format.h>
+
+#include <cerrno>
+
+namespace splicehttpd::http {
+
+std::string_view reason_phrase(int status) noexcept
+{
+    switch (status) {
+    case 200: return "OK";
+    case 204: return "No Content";
+    case 206: return "Partial Content";
+    case 301: return "Moved Permanently";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 412: return "Precondition Failed";
+    case 414: return "URI Too Long";
+    case 416: return "Range Not Satisfiable";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Unknown";
+    }
+}
+
+int status_for_errno(int err) noexcept
+{
+    switch (err) {
+    case ENOENT:
+    case ENOTDIR:
+    case ENAMETOOLONG: return 404;
+    case EACCES:
+    case EPERM:
+    case EXDEV: // RESOLVE_BENEATH: the path (or a symlink on it) leaves the root
+    case ELOOP: // too many symlinks, or RESOLVE_NO_MAGICLINKS
+    case ENXIO: // a socket or a FIFO without a writer
+    case ENODEV: return 403;
+    case EMFILE:
+    case ENFILE:
+    case ENOMEM:
+    case EAGAIN: return 503;
+    default: return 500;
+    }
+}
+
+std::uint64_t ResponsePlan::total() const noexcept
+{
+    std::uint64_t n = 0;
+    for (const Segment& s : segments) n += s.length;
+    return n;
+}
+
+bool ResponsePlan::uses_file() const noexcept
+{
+    for (const Segment& s : segments)
+        if (s.kind == Segment::Kind::File && s.length > 0) return true;
+    return false;
+}
+
+std::string_view ResponsePlan::head() const noexcept
+{
+    std::string_view m = memory;
+    std::size_t end = m.find("\r\n\r\n");
+    return end == std::string_view::npos ? m : m.substr(0, end + 4);
+}
+
+HeadWriter::HeadWriter(std::string& out, int status, const ResponseContext& ctx) : out_(out), ctx_(ctx)
+{
+    fmt::format_to(std::back_inserter(out_), "HTTP/1.1 {} {}\r\nServer: splicehttpd\r\nDate: {}\r\n", status,
+                   reason_phrase(status), ctx.date);
+}
+
+HeadWriter& HeadWriter::add(std::string_view name, std::string_view value)
+{
+    out_.append(name).append(": ").append(value).append("\r\n");
+    return *this;
+}
+
+HeadWriter& HeadWriter::add(std::string_view name, std::uint64_t value)
+{
+    fmt::format_to(std::back_inserter(out_), "{}: {}\r\n", name, value);
+    return *this;
+}
+
+void HeadWriter::end()
+{
+    if (!ctx_.keep_alive)
+        out_.append("Connection: close\r\n");
+    else if (ctx_.http10)
+        out_.append("Connection: keep-alive\r\n");
+    out_.append("\r\n");
+}
+
+ResponsePlan plan_status(int status, const ResponseContext& ctx, const ErrorExtras& extras)
+{
+    ResponsePlan plan;
+    plan.status = status;
+    plan.close = !ctx.keep_alive;
+
+    const bool bodyless = status == 204 || status == 304;
+    std::string body;
+    if (!bodyless)
+        body = fmt::format("<!DOCTYPE html>\n<html><head><title>{0} {1}</title></head>\n"
+                           "<body><h1>{0} {1}</h1></body></html>\n",
+                           status, reason_phrase(status));
+
+    HeadWriter head(plan.memory, status, ctx);
+    if (!extras.allow.empty()) head.add("Allow", extras.allow);
+    if (!extras.location.empty()) head.add("Location", extras.location);
+    if (extras.has_range_size) head.add("Content-Range", fmt::format("bytes */{}", extras.range_size));
+    if (!bodyless) {
+        head.add("Content-Type", "text/html; charset=utf-8");
+        head.add("Content-Length", std::uint64_t(body.size()));
+    }
+    head.end();
+    if (!ctx.head_request) plan.memory += body;
+    plan.segments.push_back({Segment::Kind::Memory, 0, plan.memory.size()});
+    return plan;
+}
+
+} // namespace splicehttpd::http

@@ -1,0 +1,37 @@
+// Listening sockets: one per worker on the same address (SO_REUSEPORT), so
+// the kernel spreads connections across rings.
+#pragma once
+
+#include "sys/unique_fd.hpp"
+
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace splicehttpd::server {
+
+struct ListenAddress {
+    sockaddr_storage addr{};
+    socklen_t len = 0;
+
+    [[nodiscard]] std::uint16_t port() const noexcept;
+    void set_port(std::uint16_t port) noexcept;
+    [[nodiscard]] std::string url() const; // "http://127.0.0.1:8080", "http://[::1]:8080"
+};
+
+// An IPv4 or IPv6 literal; nullopt for anything else.
+std::optional<ListenAddress> parse_listen_address(const std::string& host, std::uint16_t port);
+
+struct ListenOptions {
+    unsigned count = 1;
+    unsigned send_timeout_s = 60; // SO_SNDTIMEO, inherited by accepted sockets
+};
+
+// Binds `count` sockets; with port 0 the first picks a free port and the
+// rest join it (address.port() is then the real one). Throws std::system_error.
+std::vector<sys::UniqueFd> open_listeners(ListenAddress& address, const ListenOptions& options);
+
+} // namespace splicehttpd::server

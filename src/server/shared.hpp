@@ -1,0 +1,18 @@
+// What every worker reads and nobody changes after start-up.
+#pragma once
+
+#include "config.hpp"
+#include "http/mime.hpp"
+
+#include <string>
+
+namespace splicehttpd::server {
+
+struct Shared {
+    Config config;
+    int root_fd = -1; // O_PATH directory every lookup is relative to
+    http::MimeTable mime;
+    std::string boundary; // multipart/byteranges
+};
+
+} // namespace splicehttpd::server

@@ -1,0 +1,90 @@
+// One worker per thread: its own ring, listening socket (SO_REUSEPORT),
+// provided buffers, pipe pool and connection table, and the CQE loop that
+// drives them. Nothing here is shared with other workers.
+#pragma once
+
+#include "http/date.hpp"
+#include "server/connection.hpp"
+#include "server/shared.hpp"
+#include "sys/pipe_pool.hpp"
+#include "sys/unique_fd.hpp"
+#include "uring/ring.hpp"
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <vector>
+
+namespace splicehttpd::server {
+
+// Commands the main thread posts (bit flags), then signals through the
+// worker's eventfd.
+enum Command : unsigned { kCommandStop = 1, kCommandStats = 2 };
+
+class Worker {
+public:
+    Worker(unsigned id, const Shared& shared, sys::UniqueFd listener, int wake_fd,
+           std::atomic<unsigned>& commands);
+    Worker(const Worker&) = delete;
+    Worker& operator=(const Worker&) = delete;
+    ~Worker();
+
+    // The CQE loop; returns once stopped and every connection has closed.
+    void run();
+
+    // For connections.
+    uring::Ring& ring() noexcept { return *ring_; }
+    uring::BufRing& bufs() noexcept { return *bufs_; }
+    sys::PipePool& pipes() noexcept { return *pipes_; }
+    const Shared& shared() const noexcept { return shared_; }
+    const std::string& date() { return dates_.now(); }
+    [[nodiscard]] bool stopping() const noexcept { return stopping_; }
+    [[nodiscard]] bool debug() const noexcept { return debug_; }
+    [[nodiscard]] unsigned file_slot_base() const noexcept { return max_conns_; }
+    void wait_for_pipe(Connection& c);
+    void release(Connection& c) noexcept;
+
+private:
+    static constexpr std::uint32_t kWorkerIndex = 0xFFFFFFFFu; // user_data index of worker-level ops
+
+    void dispatch(const io_uring_cqe& cqe) noexcept;
+    void log_completion(const uring::UserData& ud, const io_uring_cqe& cqe) const;
+    void arm_accept() noexcept;
+    void on_accept(const io_uring_cqe& cqe) noexcept;
+    void arm_wake() noexcept;
+    void on_wake(int res) noexcept;
+    void begin_stop() noexcept;
+    void on_grace_timeout() noexcept;
+    void serve_pipe_waiters() noexcept;
+    void log_stats() const;
+
+    const unsigned id_;
+    const Shared& shared_;
+    const bool debug_;
+    const unsigned max_conns_;
+    sys::UniqueFd listener_;
+    int wake_fd_;
+    std::atomic<unsigned>& commands_;
+
+    std::unique_ptr<uring::Ring> ring_;
+    std::unique_ptr<uring::BufRing> bufs_;
+    std::unique_ptr<sys::PipePool> pipes_;
+    std::vector<std::unique_ptr<Connection>> conns_;
+    std::vector<std::uint32_t> free_conns_;
+    std::deque<std::pair<std::uint32_t, std::uint16_t>> pipe_waiters_; // (index, gen)
+    http::DateCache dates_;
+
+    unsigned live_ = 0;
+    bool accept_armed_ = false;
+    bool accept_blocked_ = false; // fixed-file table full: re-arm when a slot frees
+    bool stopping_ = false;
+    std::uint64_t wake_buf_ = 0;
+    __kernel_timespec grace_{};
+    std::uint64_t accept_submitted_ns_ = 0;
+    std::uint64_t wake_submitted_ns_ = 0;
+    std::uint64_t accepted_ = 0;
+};
+
+} // namespace splicehttpd::server

@@ -1,0 +1,96 @@
+#include "http/conditional.hpp"
+
+#include <doctest/doctest.h>
+
+using namespace splicehttpd::http;
+
+namespace {
+
+const std::string kEtag = make_etag(0x1a, 100, 1700000000, 5);
+const std::time_t kMtime = 1700000000;             // Tue, 14 Nov 2023 22:13:20 GMT
+const char* kLastMod = "Tue, 14 Nov 2023 22:13:20 GMT";
+const char* kBefore = "Tue, 14 Nov 2023 22:13:19 GMT";
+const char* kAfter = "Tue, 14 Nov 2023 22:13:21 GMT";
+
+} // namespace
+
+TEST_CASE("etag is strong and changes with every input")
+{
+    CHECK(kEtag == "\"1a-64-6553f100.5\"");
+    CHECK(make_etag(0x1b, 100, 1700000000, 5) != kEtag);
+    CHECK(make_etag(0x1a, 101, 1700000000, 5) != kEtag);
+    CHECK(make_etag(0x1a, 100, 1700000001, 5) != kEtag);
+    CHECK(make_etag(0x1a, 100, 1700000000, 6) != kEtag);
+}
+
+TEST_CASE("entity-tag lists")
+{
+    CHECK(etag_matches("*", kEtag, false));
+    CHECK(etag_matches(kEtag, kEtag, false));
+    CHECK(etag_matches("\"a\", " + kEtag, kEtag, false));
+    CHECK(etag_matches("\"a\",W/" + kEtag + " , \"b\"", kEtag, true));
+    CHECK_FALSE(etag_matches("W/" + kEtag, kEtag, false)); // strong comparison refuses weak
+    CHECK_FALSE(etag_matches("\"a\", \"b\"", kEtag, true));
+    CHECK_FALSE(etag_matches("garbage", kEtag, true));
+    CHECK_FALSE(etag_matches("", kEtag, true));
+}
+
+TEST_CASE("RFC 9110 13.2.2 evaluation order")
+{
+    const Validators v{kEtag, kMtime};
+    struct Row {
+        int line;
+        Conditions c;
+        bool get;
+        Precondition want;
+    };
+    const std::string other = "\"other\"";
+    const std::string weak = "W/" + kEtag; // Conditions hold views: keep the strings alive
+    const Row rows[] = {
+        {__LINE__, {}, true, Precondition::Proceed},
+        // If-Match
+        {__LINE__, {kEtag, {}, {}, {}}, true, Precondition::Proceed},
+        {__LINE__, {"*", {}, {}, {}}, true, Precondition::Proceed},
+        {__LINE__, {other, {}, {}, {}}, true, Precondition::Failed},
+        {__LINE__, {weak, {}, {}, {}}, true, Precondition::Failed},
+        // If-Unmodified-Since, only without If-Match
+        {__LINE__, {{}, {}, {}, kLastMod}, true, Precondition::Proceed},
+        {__LINE__, {{}, {}, {}, kAfter}, true, Precondition::Proceed},
+        {__LINE__, {{}, {}, {}, kBefore}, true, Precondition::Failed},
+        {__LINE__, {{}, {}, {}, "not a date"}, true, Precondition::Proceed},
+        {__LINE__, {kEtag, {}, {}, kBefore}, true, Precondition::Proceed},
+        // If-None-Match
+        {__LINE__, {{}, kEtag, {}, {}}, true, Precondition::NotModified},
+        {__LINE__, {{}, weak, {}, {}}, true, Precondition::NotModified}, // weak comparison
+        {__LINE__, {{}, "*", {}, {}}, true, Precondition::NotModified},
+        {__LINE__, {{}, other, {}, {}}, true, Precondition::Proceed},
+        {__LINE__, {{}, kEtag, {}, {}}, false, Precondition::Failed},
+        // If-Modified-Since, only without If-None-Match
+        {__LINE__, {{}, {}, kLastMod, {}}, true, Precondition::NotModified},
+        {__LINE__, {{}, {}, kAfter, {}}, true, Precondition::NotModified},
+        {__LINE__, {{}, {}, kBefore, {}}, true, Precondition::Proceed},
+        {__LINE__, {{}, {}, "Sunday, 14-Nov-23 22:13:20 GMT", {}}, true, Precondition::Proceed},
+        {__LINE__, {{}, {}, "Tue Nov 14 22:13:20 2023", {}}, true, Precondition::NotModified},
+        {__LINE__, {{}, {}, "bogus", {}}, true, Precondition::Proceed},
+        {__LINE__, {{}, other, kLastMod, {}}, true, Precondition::Proceed},
+        {__LINE__, {{}, {}, kLastMod, {}}, false, Precondition::Proceed},
+        // If-Match failing wins over a matching If-None-Match
+        {__LINE__, {other, kEtag, {}, {}}, true, Precondition::Failed},
+    };
+    for (const Row& r : rows) {
+        CAPTURE(r.line);
+        CHECK(evaluate_preconditions(r.c, v, r.get) == r.want);
+    }
+}
+
+TEST_CASE("If-Range")
+{
+    const Validators v{kEtag, kMtime};
+    CHECK(if_range_allows(kEtag, v));
+    CHECK_FALSE(if_range_allows("\"other\"", v));
+    CHECK_FALSE(if_range_allows("W/" + kEtag, v)); // weak tags never match If-Range
+    CHECK(if_range_allows(kLastMod, v));
+    CHECK_FALSE(if_range_allows(kAfter, v));
+    CHECK_FALSE(if_range_allows(kBefore, v));
+    CHECK_FALSE(if_range_allows("garbage", v));
+}

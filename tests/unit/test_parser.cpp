@@ -1,0 +1,204 @@
+#include "http/parser.hpp"
+
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+using namespace splicehttpd::http;
+
+namespace {
+
+struct Outcome {
+    std::vector<Request> requests;
+    int error = 0;
+};
+
+// Feeds `input` in pieces of at most `step` bytes, answering each complete
+// request at once (as the server does) before feeding the rest.
+Outcome run(std::string_view input, std::size_t step = 1 << 20, ParseLimits limits = {})
+{
+    RequestParser p(limits);
+    Outcome out;
+    std::size_t pos = 0;
+    while (pos < input.size()) {
+        std::size_t n = std::min(step, input.size() - pos);
+        ParseResult r = p.feed(input.data() + pos, n);
+        if (r.status == ParseStatus::Error) {
+            out.error = r.error_status;
+            return out;
+        }
+        pos += r.status == ParseStatus::Complete ? r.consumed : n;
+        if (r.status == ParseStatus::Complete) {
+            out.requests.push_back(p.request());
+            p.next();
+        }
+    }
+    return out;
+}
+
+} // namespace
+
+TEST_CASE("one request, whole or byte by byte")
+{
+    const std::string req = "GET /a/b?c=d HTTP/1.1\r\nHost: example\r\nRange: bytes=0-1\r\n"
+                            "If-None-Match: \"x\"\r\nIf-None-Match: \"y\"\r\nAccept-Encoding: br, gzip\r\n\r\n";
+    for (std::size_t step : {std::size_t(1) << 20, std::size_t(1), std::size_t(7)}) {
+        CAPTURE(step);
+        Outcome o = run(req, step);
+        REQUIRE(o.error == 0);
+        REQUIRE(o.requests.size() == 1);
+        const Request& r = o.requests[0];
+        CHECK(r.method == HTTP_GET);
+        CHECK(r.target == "/a/b?c=d");
+        CHECK(r.host == "example");
+        CHECK(r.host_count == 1);
+        CHECK(r.keep_alive);
+        CHECK(r.range == "bytes=0-1");
+        CHECK(r.if_none_match == "\"x\", \"y\"");
+        CHECK(r.accept_encoding == "br, gzip");
+    }
+}
+
+TEST_CASE("pipelined requests come out one at a time, in order")
+{
+    std::string input;
+    for (int i = 0; i < 30; ++i) input += "GET /" + std::to_string(i) + " HTTP/1.1\r\nHost: h\r\n\r\n";
+    for (std::size_t step : {std::size_t(1) << 20, std::size_t(1), std::size_t(13)}) {
+        CAPTURE(step);
+        Outcome o = run(input, step);
+        REQUIRE(o.error == 0);
+        REQUIRE(o.requests.size() == 30);
+        for (int i = 0; i < 30; ++i) CHECK(o.requests[std::size_t(i)].target == "/" + std::to_string(i));
+    }
+}
+
+TEST_CASE("a body on GET is read and discarded, the next request still parses")
+{
+    const std::string input = "GET /a HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhelloGET /b HTTP/1.1\r\nHost: h\r\n"
+                              "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nGET /c HTTP/1.1\r\nHost: h\r\n\r\n";
+    for (std::size_t step : {std::size_t(1) << 20, std::size_t(1)}) {
+        Outcome o = run(input, step);
+        REQUIRE(o.error == 0);
+        REQUIRE(o.requests.size() == 3);
+        CHECK(o.requests[0].target == "/a");
+        CHECK(o.requests[1].target == "/b");
+        CHECK(o.requests[2].target == "/c");
+    }
+}
+
+TEST_CASE("keep-alive by version and Connection")
+{
+    struct Row {
+        int line;
+        const char* input;
+        bool keep_alive;
+    };
+    const Row rows[] = {
+        {__LINE__, "GET / HTTP/1.1\r\nHost: h\r\n\r\n", true},
+        {__LINE__, "GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", false},
+        {__LINE__, "GET / HTTP/1.0\r\n\r\n", false},
+        {__LINE__, "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", true},
+    };
+    for (const Row& r : rows) {
+        CAPTURE(r.line);
+        Outcome o = run(r.input);
+        REQUIRE(o.requests.size() == 1);
+        CHECK(o.requests[0].keep_alive == r.keep_alive);
+    }
+}
+
+TEST_CASE("bad requests map to the right status")
+{
+    struct Row {
+        int line;
+        std::string input;
+        int status;
+    };
+    const std::string long_uri = "GET /" + std::string(9000, 'a') + " HTTP/1.1\r\nHost: h\r\n\r\n";
+    std::string many_headers = "GET / HTTP/1.1\r\nHost: h\r\n";
+    for (int i = 0; i < 101; ++i) many_headers += "X-" + std::to_string(i) + ": v\r\n";
+    many_headers += "\r\n";
+    const std::string big_header = "GET / HTTP/1.1\r\nHost: h\r\nX-Big: " + std::string(17000, 'b') + "\r\n\r\n";
+    const Row rows[] = {
+        {__LINE__, "FOO / HTTP/1.1\r\nHost: h\r\n\r\n", 501},
+        {__LINE__, "BREWCOFFEE / HTTP/1.1\r\nHost: h\r\n\r\n", 501},
+        {__LINE__, "\x01\x02\x03 garbage\r\n\r\n", 400},
+        {__LINE__, "hello world\r\n\r\n", 400},
+        {__LINE__, "GET / HTTP/2.0\r\nHost: h\r\n\r\n", 505},
+        {__LINE__, "GET / HTTP/3.0\r\nHost: h\r\n\r\n", 505},
+        {__LINE__, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505},
+        {__LINE__, "GET /\r\n\r\n", 505},
+        {__LINE__, "GET / FOO/1.1\r\nHost: h\r\n\r\n", 400},
+        {__LINE__, "GET index.html HTTP/1.1\r\nHost: h\r\n\r\n", 400},
+        {__LINE__, long_uri, 414},
+        {__LINE__, many_headers, 431},
+        {__LINE__, big_header, 431},
+        // request smuggling shapes
+        {__LINE__, "GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
+        {__LINE__, "GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", 400},
+        {__LINE__, "GET / HTTP/1.1\r\nHost : h\r\n\r\n", 400},
+        {__LINE__, "GET / HTTP/1.1\r\nHo\x01st: h\r\n\r\n", 400},
+        {__LINE__, "GET / HTTP/1.1\r\nHost: h\r\nX-Folded: a\r\n b\r\n\r\n", 400},
+        {__LINE__, "GET / HTTP/1.1\r\nHost: h\r\nX-Folded:\r\n\tb\r\n\r\n", 400},
+        {__LINE__, "GET / HTTP/1.1\r\nHost: h\r\nContent-Length: -1\r\n\r\n", 400},
+    };
+    for (const Row& r : rows) {
+        CAPTURE(r.line);
+        for (std::size_t step : {std::size_t(1) << 20, std::size_t(1)}) {
+            CAPTURE(step);
+            CHECK(run(r.input, step).error == r.status);
+        }
+    }
+}
+
+TEST_CASE("limits are configurable")
+{
+    ParseLimits tight;
+    tight.max_uri = 16;
+    tight.max_headers = 2;
+    tight.max_header_bytes = 256;
+    CHECK(run("GET /0123456789abcdef HTTP/1.1\r\nHost: h\r\n\r\n", 1 << 20, tight).error == 414);
+    CHECK(run("GET /short HTTP/1.1\r\nHost: h\r\n\r\n", 1 << 20, tight).error == 0);
+    CHECK(run("GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\n\r\n", 1 << 20, tight).error == 431);
+    CHECK(run("GET / HTTP/1.1\r\nHost: h\r\nA: " + std::string(300, 'x') + "\r\n\r\n", 1 << 20, tight).error == 431);
+}
+
+TEST_CASE("host counting, absolute form, upgrade requests")
+{
+    Outcome two = run("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n");
+    REQUIRE(two.requests.size() == 1);
+    CHECK(two.requests[0].host_count == 2);
+
+    Outcome none = run("GET / HTTP/1.1\r\n\r\n");
+    REQUIRE(none.requests.size() == 1);
+    CHECK(none.requests[0].host_count == 0);
+
+    Outcome abs = run("GET http://h/x HTTP/1.1\r\nHost: h\r\n\r\n");
+    REQUIRE(abs.requests.size() == 1);
+    CHECK(abs.requests[0].target == "http://h/x");
+
+    // We never switch protocols: the request after an Upgrade one is HTTP.
+    Outcome up = run("GET / HTTP/1.1\r\nHost: h\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n"
+                     "GET /next HTTP/1.1\r\nHost: h\r\n\r\n");
+    REQUIRE(up.error == 0);
+    REQUIRE(up.requests.size() == 2);
+    CHECK(up.requests[0].upgrade);
+    CHECK(up.requests[1].target == "/next");
+
+    Outcome connect = run("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com\r\n\r\n");
+    REQUIRE(connect.requests.size() == 1);
+    CHECK(connect.requests[0].method == HTTP_CONNECT);
+    CHECK(connect.requests[0].upgrade);
+}
+
+TEST_CASE("method classes")
+{
+    CHECK(classify_method(HTTP_GET) == MethodClass::Get);
+    CHECK(classify_method(HTTP_HEAD) == MethodClass::Head);
+    CHECK(classify_method(HTTP_OPTIONS) == MethodClass::Options);
+    for (auto m : {HTTP_POST, HTTP_PUT, HTTP_DELETE, HTTP_PATCH, HTTP_CONNECT, HTTP_TRACE})
+        CHECK(classify_method(std::uint8_t(m)) == MethodClass::NotAllowed);
+    for (auto m : {HTTP_PROPFIND, HTTP_MKCOL, HTTP_PURGE, HTTP_LINK})
+        CHECK(classify_method(std::uint8_t(m)) == MethodClass::NotImplemented);
+}

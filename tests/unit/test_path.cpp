@@ -1,0 +1,107 @@
+#include "http/path.hpp"
+
+#include <doctest/doctest.h>
+
+using namespace splicehttpd::http;
+
+TEST_CASE("normalize_path resolves, decodes and refuses")
+{
+    struct Row {
+        int line;
+        const char* in;
+        bool ok;
+        const char* rel;
+        bool directory;
+        bool dotfile;
+    };
+    const Row rows[] = {
+        {__LINE__, "/", true, "", true, false},
+        {__LINE__, "/index.html", true, "index.html", false, false},
+        {__LINE__, "/a/b/c.txt", true, "a/b/c.txt", false, false},
+        {__LINE__, "/a/", true, "a", true, false},
+        {__LINE__, "//a///b", true, "a/b", false, false},
+        {__LINE__, "/a/./b", true, "a/b", false, false},
+        {__LINE__, "/a/b/..", true, "a", true, false},
+        {__LINE__, "/a/b/../c", true, "a/c", false, false},
+        {__LINE__, "/a/.", true, "a", true, false},
+        {__LINE__, "/a/%2e%2e/b", true, "b", false, false},
+        {__LINE__, "/%61%62c", true, "abc", false, false},
+        {__LINE__, "/sp%20ace", true, "sp ace", false, false},
+        {__LINE__, "/caf%C3%A9", true, "caf\xC3\xA9", false, false},
+        {__LINE__, "/a%2Fb", true, "a/b", false, false},
+        {__LINE__, "/.hidden", true, ".hidden", false, true},
+        {__LINE__, "/a/.git/config", true, "a/.git/config", false, true},
+        {__LINE__, "/a/%2egit", true, "a/.git", false, true},
+        {__LINE__, "/..a", true, "..a", false, true},
+        // never above the root
+        {__LINE__, "/..", false, "", false, false},
+        {__LINE__, "/../x", false, "", false, false},
+        {__LINE__, "/%2e%2e/x", false, "", false, false},
+        {__LINE__, "/%2E%2E/x", false, "", false, false},
+        {__LINE__, "/sub/../../x", false, "", false, false},
+        {__LINE__, "/a/%2e%2e%2f%2e%2e/x", false, "", false, false},
+        // bad escapes, NUL, invalid UTF-8
+        {__LINE__, "/a%00b", false, "", false, false},
+        {__LINE__, "/a%", false, "", false, false},
+        {__LINE__, "/a%2", false, "", false, false},
+        {__LINE__, "/a%zz", false, "", false, false},
+        {__LINE__, "/a%g0", false, "", false, false},
+        {__LINE__, "/%C0%AE%C0%AE/x", false, "", false, false}, // overlong '.'
+        {__LINE__, "/%C0%AF", false, "", false, false},         // overlong '/'
+        {__LINE__, "/%E0%80%AF", false, "", false, false},      // 3-byte overlong
+        {__LINE__, "/%ED%A0%80", false, "", false, false},      // surrogate
+        {__LINE__, "/%F4%90%80%80", false, "", false, false},   // above U+10FFFF
+        {__LINE__, "/%FF", false, "", false, false},
+        {__LINE__, "/%C3", false, "", false, false}, // truncated sequence
+        {__LINE__, "", false, "", false, false},
+        {__LINE__, "x", false, "", false, false},
+    };
+    for (const Row& r : rows) {
+        CAPTURE(r.line);
+        CAPTURE(r.in);
+        auto out = normalize_path(r.in);
+        REQUIRE(out.has_value() == r.ok);
+        if (!r.ok) continue;
+        CHECK(out->rel == r.rel);
+        CHECK(out->directory == r.directory);
+        CHECK(out->dotfile == r.dotfile);
+    }
+}
+
+TEST_CASE("split_target knows the three forms")
+{
+    struct Row {
+        int line;
+        const char* in;
+        bool ok;
+        TargetForm form;
+        const char* path;
+        const char* query;
+        bool has_query;
+    };
+    const Row rows[] = {
+        {__LINE__, "/a/b", true, TargetForm::Origin, "/a/b", "", false},
+        {__LINE__, "/a?x=1", true, TargetForm::Origin, "/a", "x=1", true},
+        {__LINE__, "/a?", true, TargetForm::Origin, "/a", "", true},
+        {__LINE__, "/a#frag", true, TargetForm::Origin, "/a", "", false},
+        {__LINE__, "http://example.com/x?y", true, TargetForm::Absolute, "/x", "y", true},
+        {__LINE__, "HTTP://example.com:8080/x", true, TargetForm::Absolute, "/x", "", false},
+        {__LINE__, "https://h", true, TargetForm::Absolute, "/", "", false},
+        {__LINE__, "http://h?q", true, TargetForm::Absolute, "/", "q", true},
+        {__LINE__, "*", true, TargetForm::Asterisk, "", "", false},
+        {__LINE__, "index.html", false, TargetForm::Origin, "", "", false},
+        {__LINE__, "example.com:443", false, TargetForm::Origin, "", "", false},
+        {__LINE__, "http:///x", false, TargetForm::Origin, "", "", false},
+        {__LINE__, "", false, TargetForm::Origin, "", "", false},
+    };
+    for (const Row& r : rows) {
+        CAPTURE(r.line);
+        auto t = split_target(r.in);
+        REQUIRE(t.has_value() == r.ok);
+        if (!r.ok) continue;
+        CHECK(t->form == r.form);
+        CHECK(t->path == r.path);
+        CHECK(t->query == r.query);
+        CHECK(t->has_query == r.has_query);
+    }
+}
