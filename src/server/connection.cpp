@@ -294,20 +294,12 @@ void Connection::on_lookup_done() noexcept
             extras.location = location;
             return respond_status(301, extras);
         }
-        if (!S_ISREG(mode)) return respond_status(403);
-        primary_ = stx_;
-        served_path_ = lookup_path_;
-        if (try_variant(Step::VariantBr)) return;
-        return serve(0, stx_, {});
+        return on_file_found();
 
     case Step::DirIndex:
         if (err == ENOENT) return submit_lookup(Step::DirItself, rel_path_, 0);
         if (err) return respond_status(http::status_for_errno(err));
-        if (!S_ISREG(mode)) return respond_status(403);
-        primary_ = stx_;
-        served_path_ = lookup_path_;
-        if (try_variant(Step::VariantBr)) return;
-        return serve(0, stx_, {});
+        return on_file_found();
 
     case Step::DirItself:
         // No index.html: a directory we will not list (403), or no such
@@ -327,6 +319,17 @@ void Connection::on_lookup_done() noexcept
         return serve(0, primary_, {});
     }
     }
+}
+
+// The file (or index.html) was found: serve it, or first look for a
+// precompressed sibling.
+void Connection::on_file_found() noexcept
+{
+    if (!S_ISREG(stx_.stx_mode)) return respond_status(403); // FIFO, socket, device
+    primary_ = stx_;
+    served_path_ = lookup_path_;
+    if (try_variant(Step::VariantBr) || try_variant(Step::VariantGz)) return;
+    serve(0, primary_, {});
 }
 
 // Starts the lookup of a precompressed sibling of served_path_ if the client

@@ -77,6 +77,7 @@ private:
     void on_request() noexcept;
     void submit_lookup(Step step, std::string path, unsigned slot) noexcept;
     void on_lookup_done() noexcept;
+    void on_file_found() noexcept;
     bool try_variant(Step step) noexcept;
     void serve(unsigned slot, const struct statx& stx, std::string_view encoding) noexcept;
     void respond_status(int status, const http::ErrorExtras& extras = {}) noexcept;
