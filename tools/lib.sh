@@ -1,0 +1,33 @@
+# Shared by tools/serve and tools/test: install what is missing from Debian,
+# then configure and build into build/. Sourced, not run.
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+# Build and test dependencies, all Debian 12 packages.
+PACKAGES=(g++ pkg-config meson ninja-build liburing-dev node-llhttp libspdlog-dev doctest-dev libcli11-dev
+          curl python3 strace)
+
+ensure_packages() {
+    local missing=() p
+    for p in "${PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    local sudo=()
+    [ "$(id -u)" -ne 0 ] && sudo=(sudo)
+    echo "tools: installing ${missing[*]}" >&2
+    "${sudo[@]}" apt-get update -qq >&2 &&
+        DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends \
+            "${missing[@]}" >/dev/null
+}
+
+# build [meson options...]: configures build/ on first use, applies the
+# options, compiles.
+build() {
+    if [ ! -f "$ROOT/build/build.ninja" ]; then
+        meson setup "$ROOT/build" "$ROOT" "$@" >/dev/null || return 1
+    elif [ $# -gt 0 ]; then
+        meson configure "$ROOT/build" "$@" >/dev/null || return 1
+    fi
+    meson compile -C "$ROOT/build" >/dev/null || meson compile -C "$ROOT/build"
+}
