@@ -1,0 +1,317 @@
+"""End-to-end harness: start the real binary on a free loopback port, talk to
+it over raw sockets, read its log, stop it and check it exited 0.
+
+Only the standard library: the machines have python3 from Debian and nothing
+else is installed for tests.
+"""
+
+import ctypes
+import errno
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+BINARY = os.environ.get("SPLICEHTTPD") or os.path.join(
+    os.path.dirname(__file__), "..", "..", "build", "splicehttpd")
+
+SKIP = 77  # meson's "skipped" exit status
+
+
+def require_io_uring():
+    """Exit 77 (skip) where io_uring cannot be used: old kernel, seccomp,
+    or kernel.io_uring_disabled."""
+    try:
+        with open("/proc/sys/kernel/io_uring_disabled") as f:
+            if f.read().strip() == "2":
+                print("io_uring disabled by sysctl: skipping")
+                sys.exit(SKIP)
+    except OSError:
+        pass
+    libc = ctypes.CDLL(None, use_errno=True)
+    params = ctypes.create_string_buffer(120)  # struct io_uring_params
+    fd = libc.syscall(425, 1, params)  # io_uring_setup
+    if fd < 0:
+        err = ctypes.get_errno()
+        print(f"io_uring_setup: {os.strerror(err)}: skipping")
+        sys.exit(SKIP)
+    os.close(fd)
+
+
+def require_program(name):
+    path = shutil.which(name)
+    if not path:
+        print(f"{name} not installed: skipping")
+        sys.exit(SKIP)
+    return path
+
+
+def payload(size, seed=None):
+    """Deterministic bytes for a file of a given size."""
+    return random.Random(size if seed is None else seed).randbytes(size)
+
+
+class Root:
+    """A temporary document root the tests fill."""
+
+    def __init__(self):
+        self.base = tempfile.mkdtemp(prefix="splicehttpd-test-")
+        self.path = os.path.join(self.base, "root")
+        os.mkdir(self.path)
+
+    def write(self, rel, data, mtime=None):
+        full = os.path.join(self.path, rel)
+        os.makedirs(os.path.dirname(full), exist_ok=True)
+        with open(full, "wb") as f:
+            f.write(data if isinstance(data, bytes) else data.encode())
+        if mtime is not None:
+            os.utime(full, (mtime, mtime))
+        return full
+
+    def outside(self, name, data):
+        """A file next to the root, which must never be served."""
+        full = os.path.join(self.base, name)
+        with open(full, "wb") as f:
+            f.write(data)
+        return full
+
+    def cleanup(self):
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+class Response:
+    def __init__(self, status, reason, headers, body, raw_head):
+        self.status = status
+        self.reason = reason
+        self.headers = headers  # list of (name, value) in order
+        self.body = body
+        self.raw_head = raw_head
+
+    def header(self, name, default=None):
+        name = name.lower()
+        for k, v in self.headers:
+            if k.lower() == name:
+                return v
+        return default
+
+    def all(self, name):
+        return [v for k, v in self.headers if k.lower() == name.lower()]
+
+    def __repr__(self):
+        return f"<Response {self.status} {self.reason} {len(self.body)} bytes>"
+
+
+class Client:
+    """One connection; requests may be pipelined by sending first and reading
+    the responses afterwards."""
+
+    def __init__(self, port, timeout=30):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.buf = b""
+
+    def send(self, data):
+        self.sock.sendall(data.encode() if isinstance(data, str) else data)
+
+    def _fill(self):
+        chunk = self.sock.recv(1 << 20)
+        if not chunk:
+            raise ConnectionError("connection closed by server")
+        self.buf += chunk
+
+    def read_response(self, head_request=False):
+        while b"\r\n\r\n" not in self.buf:
+            self._fill()
+        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        lines = head.decode("latin-1").split("\r\n")
+        m = re.match(r"HTTP/1\.1 (\d{3}) (.*)$", lines[0])
+        if not m:
+            raise AssertionError(f"bad status line {lines[0]!r}")
+        status = int(m.group(1))
+        headers = []
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers.append((name, value.strip()))
+        resp = Response(status, m.group(2), headers, b"", head + b"\r\n\r\n")
+        if head_request or status in (204, 304) or 100 <= status < 200:
+            return resp
+        length = resp.header("content-length")
+        if length is None:
+            raise AssertionError(f"response without Content-Length: {lines}")
+        length = int(length)
+        while len(self.buf) < length:
+            self._fill()
+        resp.body, self.buf = self.buf[:length], self.buf[length:]
+        return resp
+
+    def request(self, method, path, headers=None, version="HTTP/1.1", body=b""):
+        hdrs = {"Host": "test"}
+        hdrs.update(headers or {})
+        lines = [f"{method} {path} {version}"]
+        lines += [f"{k}: {v}" for k, v in hdrs.items() if v is not None]
+        self.send(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+        return self.read_response(head_request=(method == "HEAD"))
+
+    def closed_by_peer(self, timeout=5):
+        """True once the server has closed its side (EOF or reset)."""
+        self.sock.settimeout(timeout)
+        try:
+            while True:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    return True
+                self.buf += chunk
+        except (ConnectionResetError, BrokenPipeError):
+            return True
+        except socket.timeout:
+            return False
+
+    def close(self):
+        self.sock.close()
+
+
+class Server:
+    """The real binary, on 127.0.0.1 and a port it picks itself (--port 0)."""
+
+    def __init__(self, root, *args, threads=1, start_timeout=10):
+        self.args = [BINARY, "--root", root, "--listen", "127.0.0.1", "--port", "0",
+                     "--threads", str(threads), *args]
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.lines = []
+        self.lock = threading.Lock()
+        self.port = None
+        self.listening = threading.Event()
+        self.reader = threading.Thread(target=self._read_log, daemon=True)
+        self.reader.start()
+        if not self.listening.wait(start_timeout):
+            self.proc.kill()
+            raise AssertionError("server did not start:\n" + "\n".join(self.lines))
+
+    def _read_log(self):
+        for raw in self.proc.stderr:
+            line = raw.decode(errors="replace").rstrip("\n")
+            with self.lock:
+                self.lines.append(line)
+            m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
+            if m:
+                self.port = int(m.group(1))
+                self.listening.set()
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def log(self):
+        with self.lock:
+            return list(self.lines)
+
+    def wait_log(self, pattern, timeout=10, start=0):
+        deadline = time.time() + timeout
+        rx = re.compile(pattern)
+        while time.time() < deadline:
+            for line in self.log()[start:]:
+                if rx.search(line):
+                    return line
+            time.sleep(0.02)
+        raise AssertionError(f"no log line matching {pattern!r}; log tail:\n" + "\n".join(self.log()[-20:]))
+
+    def stats(self):
+        """Asks every worker for its stats line (SIGUSR1) and sums them."""
+        start = len(self.log())
+        os.kill(self.pid, signal.SIGUSR1)
+        totals = {}
+        deadline = time.time() + 10
+        threads = int(self.args[self.args.index("--threads") + 1])
+        while time.time() < deadline:
+            found = [l for l in self.log()[start:] if " stats: " in l]
+            if len(found) >= threads:
+                for line in found:
+                    for k, v in re.findall(r"(\w+)=(\d+)", line.split(" stats: ", 1)[1]):
+                        totals[k] = totals.get(k, 0) + int(v)
+                return totals
+            time.sleep(0.02)
+        raise AssertionError("no stats lines")
+
+    def fd_count(self):
+        return len(os.listdir(f"/proc/{self.pid}/fd"))
+
+    def fds(self):
+        out = {}
+        for fd in os.listdir(f"/proc/{self.pid}/fd"):
+            try:
+                out[fd] = os.readlink(f"/proc/{self.pid}/fd/{fd}")
+            except OSError:
+                pass
+        return out
+
+    def client(self, timeout=30):
+        return Client(self.port, timeout)
+
+    def get(self, path, headers=None, method="GET", version="HTTP/1.1"):
+        c = self.client()
+        try:
+            return c.request(method, path, headers, version)
+        finally:
+            c.close()
+
+    def stop(self, timeout=30):
+        """SIGTERM; the server must exit 0 on its own."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError("server did not exit after SIGTERM")
+        self.reader.join(5)
+        self.proc.stderr.close()
+        return rc
+
+    def alive(self):
+        return self.proc.poll() is None
+
+
+class ServerTest(unittest.TestCase):
+    """A test class with one root and one server for all its tests.
+    Subclasses fill the root in populate() and may set server_args."""
+
+    server_args = ()
+    threads = 1
+
+    @classmethod
+    def populate(cls, root):
+        pass
+
+    @classmethod
+    def setUpClass(cls):
+        cls.root = Root()
+        cls.populate(cls.root)
+        cls.server = Server(cls.root.path, *cls.server_args, threads=cls.threads)
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            rc = cls.server.stop()
+            if rc != 0:
+                raise AssertionError(f"server exited {rc}:\n" + "\n".join(cls.server.log()[-20:]))
+        finally:
+            cls.root.cleanup()
+
+    def assertServerAlive(self):
+        self.assertTrue(self.server.alive(), "server died:\n" + "\n".join(self.server.log()[-20:]))
+
+
+def main():
+    require_io_uring()
+    if not os.path.exists(BINARY):
+        print(f"{BINARY} not built")
+        sys.exit(1)
+    unittest.main(verbosity=2)

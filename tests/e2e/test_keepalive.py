@@ -1,0 +1,100 @@
+"""Keep-alive, pipelining, and requests that arrive a byte at a time."""
+
+import socket
+import time
+
+import harness
+
+
+class KeepAlive(harness.ServerTest):
+    @classmethod
+    def populate(cls, root):
+        for i in range(30):
+            root.write(f"p{i}.txt", f"pipelined response number {i}\n" * (i + 1))
+        root.write("big.bin", harness.payload(3 << 20))
+        root.write("small.txt", "small\n")
+
+    def test_200_requests_on_one_connection(self):
+        before = self.server.stats()["accepted"]
+        c = self.server.client()
+        for i in range(200):
+            name = f"p{i % 30}.txt"
+            r = c.request("GET", "/" + name)
+            self.assertEqual(r.status, 200)
+            self.assertEqual(r.body, (f"pipelined response number {i % 30}\n" * (i % 30 + 1)).encode())
+            self.assertIsNone(r.header("Connection"))
+        c.close()
+        self.assertEqual(self.server.stats()["accepted"] - before, 1)
+
+    def test_30_pipelined_in_one_write(self):
+        c = self.server.client()
+        c.send("".join(f"GET /p{i}.txt HTTP/1.1\r\nHost: t\r\n\r\n" for i in range(30)))
+        for i in range(30):
+            r = c.read_response()
+            self.assertEqual(r.status, 200)
+            self.assertEqual(r.body, (f"pipelined response number {i}\n" * (i + 1)).encode())
+        # and the connection is still usable
+        self.assertEqual(c.request("GET", "/small.txt").body, b"small\n")
+        c.close()
+
+    def test_pipelined_mix_in_order(self):
+        c = self.server.client()
+        c.send("GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n"
+               "GET /missing HTTP/1.1\r\nHost: t\r\n\r\n"
+               "HEAD /big.bin HTTP/1.1\r\nHost: t\r\n\r\n"
+               "GET /small.txt HTTP/1.1\r\nHost: t\r\n\r\n")
+        r = c.read_response()
+        self.assertEqual((r.status, r.body == harness.payload(3 << 20)), (200, True))
+        self.assertEqual(c.read_response().status, 404)
+        r = c.read_response(head_request=True)
+        self.assertEqual((r.status, r.header("Content-Length")), (200, str(3 << 20)))
+        self.assertEqual(c.read_response().body, b"small\n")
+        c.close()
+
+    def test_request_a_byte_at_a_time(self):
+        c = self.server.client()
+        c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for b in b"GET /p3.txt HTTP/1.1\r\nHost: t\r\nUser-Agent: dribble\r\n\r\n":
+            c.send(bytes([b]))
+            time.sleep(0.002)
+        r = c.read_response()
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.body, b"pipelined response number 3\n" * 4)
+        c.close()
+
+    def test_http10_closes_unless_asked(self):
+        c = self.server.client()
+        r = c.request("GET", "/small.txt", version="HTTP/1.0")
+        self.assertEqual((r.status, r.body), (200, b"small\n"))
+        self.assertEqual(r.header("Connection"), "close")
+        self.assertTrue(c.closed_by_peer())
+        c.close()
+
+        c = self.server.client()
+        for _ in range(3):
+            r = c.request("GET", "/small.txt", {"Connection": "keep-alive"}, version="HTTP/1.0")
+            self.assertEqual(r.header("Connection"), "keep-alive")
+            self.assertEqual(r.body, b"small\n")
+        c.close()
+
+    def test_connection_close_is_honoured(self):
+        c = self.server.client()
+        r = c.request("GET", "/small.txt", {"Connection": "close"})
+        self.assertEqual(r.header("Connection"), "close")
+        self.assertTrue(c.closed_by_peer())
+        c.close()
+
+    def test_half_close_after_pipelined_requests(self):
+        # A client may send its requests and shut its side down: every
+        # request is still answered before the server closes.
+        c = self.server.client()
+        c.send("GET /p1.txt HTTP/1.1\r\nHost: t\r\n\r\nGET /p2.txt HTTP/1.1\r\nHost: t\r\n\r\n")
+        c.sock.shutdown(socket.SHUT_WR)
+        self.assertEqual(c.read_response().body, b"pipelined response number 1\n" * 2)
+        self.assertEqual(c.read_response().body, b"pipelined response number 2\n" * 3)
+        self.assertTrue(c.closed_by_peer())
+        c.close()
+
+
+if __name__ == "__main__":
+    harness.main()

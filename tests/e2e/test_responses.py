@@ -1,0 +1,101 @@
+"""What every response carries: Date, Server, Content-Type from a real MIME
+table, HTML error bodies with Content-Length, validators."""
+
+import calendar
+import email.utils
+import os
+import re
+import time
+
+import harness
+
+DATE = re.compile(r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} "
+                  r"\d\d:\d\d:\d\d GMT$")
+
+
+def mime_types_entry(ext):
+    """The type /etc/mime.types gives an extension, if the file is there."""
+    try:
+        with open("/etc/mime.types") as f:
+            for line in f:
+                fields = line.split()
+                if fields and not line.startswith("#") and ext in fields[1:]:
+                    return fields[0]
+    except OSError:
+        pass
+    return None
+
+
+class Responses(harness.ServerTest):
+    @classmethod
+    def populate(cls, root):
+        root.write("file.txt", "file\n", mtime=1700000000)
+        root.write("sheet.ods", "ods")
+        root.write("book.epub", "epub")
+        root.write("changing.txt", "version 1\n")
+
+    def test_date_and_server_on_every_response(self):
+        cases = [
+            ("GET", "/file.txt", {}, 200), ("GET", "/missing", {}, 404), ("POST", "/file.txt", {}, 405),
+            ("GET", "/file.txt", {"Range": "bytes=0-0"}, 206), ("GET", "/file.txt", {"Range": "bytes=99-"}, 416),
+            ("GET", "/file.txt", {"If-None-Match": "*"}, 304), ("GET", "/file.txt", {"If-Match": '"x"'}, 412),
+            ("BREW", "/file.txt", {}, 501), ("HEAD", "/file.txt", {}, 200), ("HEAD", "/missing", {}, 404),
+        ]
+        for method, path, headers, status in cases:
+            with self.subTest(method=method, path=path, status=status):
+                r = self.server.get(path, headers, method=method)
+                self.assertEqual(r.status, status)
+                self.assertEqual(r.header("Server"), "splicehttpd")
+                self.assertRegex(r.header("Date"), DATE)
+                self.assertLess(abs(calendar.timegm(email.utils.parsedate(r.header("Date"))) - time.time()), 5)
+        c = self.server.client()
+        c.send(b"garbage\r\n\r\n")
+        r = c.read_response()
+        c.close()
+        self.assertEqual(r.status, 400)
+        self.assertRegex(r.header("Date"), DATE)
+
+    def test_error_bodies(self):
+        for path, status in (("/missing", 404), ("/../x", 400)):
+            with self.subTest(status=status):
+                r = self.server.get(path)
+                self.assertEqual(r.status, status)
+                self.assertEqual(r.header("Content-Type"), "text/html; charset=utf-8")
+                self.assertEqual(int(r.header("Content-Length")), len(r.body))
+                self.assertIn(str(status).encode(), r.body)
+                self.assertTrue(r.body.startswith(b"<!DOCTYPE html>"))
+        # HEAD: the same headers, no body (the next response proves it)
+        c = self.server.client()
+        h = c.request("HEAD", "/missing")
+        self.assertGreater(int(h.header("Content-Length")), 0)
+        self.assertEqual(c.request("GET", "/file.txt").body, b"file\n")
+        c.close()
+
+    def test_mime_types_long_tail(self):
+        for name, ext in (("sheet.ods", "ods"), ("book.epub", "epub")):
+            expected = mime_types_entry(ext)
+            if expected is None:
+                self.skipTest("/etc/mime.types has no entry")
+            with self.subTest(name=name):
+                self.assertEqual(self.server.get("/" + name).header("Content-Type"), expected)
+
+    def test_validators(self):
+        r = self.server.get("/file.txt")
+        self.assertEqual(r.header("Accept-Ranges"), "bytes")
+        self.assertEqual(r.header("Last-Modified"), "Tue, 14 Nov 2023 22:13:20 GMT")
+        etag = r.header("ETag")
+        self.assertRegex(etag, r'^"[0-9a-f]+-[0-9a-f]+-[0-9a-f]+\.[0-9a-f]+"$')  # strong
+        self.assertEqual(self.server.get("/file.txt").header("ETag"), etag)
+
+    def test_etag_changes_with_content_even_within_a_second(self):
+        path = os.path.join(self.root.path, "changing.txt")
+        first = self.server.get("/changing.txt").header("ETag")
+        with open(path, "w") as f:
+            f.write("version 2\n")  # same size, same second: mtime nanoseconds differ
+        second = self.server.get("/changing.txt")
+        self.assertEqual(second.body, b"version 2\n")
+        self.assertNotEqual(second.header("ETag"), first)
+
+
+if __name__ == "__main__":
+    harness.main()

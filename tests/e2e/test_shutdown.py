@@ -1,0 +1,72 @@
+"""SIGTERM: stop accepting, finish the responses in flight, close idle
+connections, exit 0."""
+
+import os
+import signal
+import socket
+import time
+
+import harness
+
+MiB = 1 << 20
+BIG = 32 * MiB
+
+
+class Shutdown(harness.unittest.TestCase):
+    def setUp(self):
+        self.root = harness.Root()
+        self.root.write("big.bin", harness.payload(BIG))
+        self.root.write("small.txt", "small\n")
+        self.server = harness.Server(self.root.path, threads=2)
+
+    def tearDown(self):
+        if self.server.alive():
+            self.server.proc.kill()
+        self.server.stop()
+        self.root.cleanup()
+
+    def test_in_flight_response_completes(self):
+        s = socket.create_connection(("127.0.0.1", self.server.port), timeout=30)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        s.sendall(b"GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n")
+        data = s.recv(65536)
+        idle = self.server.client()
+        self.assertEqual(idle.request("GET", "/small.txt").body, b"small\n")
+
+        os.kill(self.server.pid, signal.SIGTERM)
+        self.server.wait_log("SIGTERM")
+        # Slowly: the transfer is still in flight while the server stops.
+        time.sleep(0.5)
+        while True:
+            chunk = s.recv(1 << 20)
+            if not chunk:
+                break
+            data += chunk
+        s.close()
+        head, body = data.split(b"\r\n\r\n", 1)
+        self.assertEqual(len(body), BIG)
+        self.assertTrue(body == harness.payload(BIG))
+        # The idle keep-alive connection was closed, not left hanging.
+        self.assertTrue(idle.closed_by_peer())
+        idle.close()
+        self.assertEqual(self.server.proc.wait(30), 0)
+        self.assertRaises(OSError, socket.create_connection, ("127.0.0.1", self.server.port), 2)
+
+    def test_new_connections_refused_after_stop(self):
+        c = self.server.client()
+        c.send(b"GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n")
+        c.sock.recv(1024)
+        os.kill(self.server.pid, signal.SIGTERM)
+        self.server.wait_log("SIGTERM")
+        time.sleep(0.2)
+        with self.assertRaises(OSError):
+            n = socket.create_connection(("127.0.0.1", self.server.port), timeout=2)
+            n.sendall(b"GET /small.txt HTTP/1.1\r\nHost: t\r\n\r\n")
+            if not n.recv(100):
+                raise ConnectionResetError("closed")
+        c.close()
+        self.assertEqual(self.server.proc.wait(30), 0)
+
+
+if __name__ == "__main__":
+    harness.main()
