@@ -53,6 +53,13 @@ Worker::Worker(unsigned id, const Shared& shared, sys::UniqueFd listener, int wa
     const Config& c = shared.config;
     pipes_ = std::make_unique<sys::PipePool>(*ring_, sys::PipePoolOptions{c.pipes, c.pipes_max, c.pipe_size});
 
+    if (id_ == 0) {
+        const sys::Pipe* first = pipes_->pipe(0);
+        spdlog::info("ring flags {:#x}; {} pipes of {} bytes per thread (at most {}), grown through {}",
+                     ring_->setup_flags(), c.pipes, first ? first->capacity : 0, c.pipes_max,
+                     pipes_->grows_through_ring() ? "IORING_OP_PIPE" : "pipe2");
+    }
+
     conns_.reserve(max_conns_);
     free_conns_.reserve(max_conns_);
     for (std::uint32_t i = 0; i < max_conns_; ++i) conns_.push_back(std::make_unique<Connection>(*this, i));

@@ -2,6 +2,7 @@
 microseconds. Without --debug nothing per request is logged."""
 
 import re
+import socket
 
 import harness
 
@@ -19,7 +20,8 @@ class Debug(harness.ServerTest):
         start = len(self.server.log())
         r = self.server.get("/hello.txt")
         self.assertEqual(r.body, b"hello\n")
-        self.server.wait_log(r"close\(0\) conn=", start=start)
+        self.server.wait_log(r"splice\(6\) conn=\d+ \d+us pipe->socket", start=start)
+        self.wait_closed(start)
         ops = []
         for line in self.server.log()[start:]:
             m = LINE.search(line)
@@ -41,6 +43,37 @@ class Debug(harness.ServerTest):
         self.assertEqual(self.server.get("/missing").status, 404)
         self.server.wait_log(r"openat\(-ENOENT\) conn=\d+ \d+us", start=start)
         self.server.wait_log(r"statx\(-ECANCELED\) conn=\d+ \d+us", start=start)
+        self.wait_closed(start)
+
+    def wait_closed(self, start):
+        """Until the connection's socket close has completed and been logged."""
+        self.server.wait_log(r"close\(0\) conn=", start=start)
+
+
+class PoolGrowth(harness.ServerTest):
+    """With one pipe and room for a second, a second large transfer in
+    flight makes the pool grow: through the ring (no syscall) where the
+    kernel has IORING_OP_PIPE."""
+    server_args = ("--debug", "--pipes", "1", "--pipes-max", "2")
+
+    @classmethod
+    def populate(cls, root):
+        root.write("big.bin", harness.payload(16 << 20))
+
+    def test_pool_grows(self):
+        ready = self.server.wait_log(r"grown through (IORING_OP_PIPE|pipe2)")
+        clients = []
+        for _ in range(2):
+            c = self.server.client()
+            c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 * 1024)
+            c.send("GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n")
+            clients.append(c)
+        if "IORING_OP_PIPE" in ready:
+            self.server.wait_log(r"pipe\(0\) pool=\d+ \d+us")
+        for c in clients:
+            self.assertTrue(c.read_response().body == harness.payload(16 << 20))
+            c.close()
+        self.assertEqual(self.server.stats()["pipes"], 2)
 
 
 class Quiet(harness.ServerTest):

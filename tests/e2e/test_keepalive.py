@@ -1,6 +1,7 @@
 """Keep-alive, pipelining, and requests that arrive a byte at a time."""
 
 import socket
+import threading
 import time
 
 import harness
@@ -60,6 +61,25 @@ class KeepAlive(harness.ServerTest):
         r = c.read_response()
         self.assertEqual(r.status, 200)
         self.assertEqual(r.body, b"pipelined response number 3\n" * 4)
+        c.close()
+
+    def test_input_backpressure(self):
+        # 1000 pipelined requests (~170 KB) for 3 MiB each, written while the
+        # responses are read in parallel: the server stops reading (cancels
+        # its multishot recv) while its buffered input is large, and resumes.
+        c = self.server.client(timeout=60)
+        req = ("GET /big.bin HTTP/1.1\r\nHost: t\r\nX-Pad: " + "p" * 100 + "\r\n\r\n").encode()
+        n = 1000
+        writer = threading.Thread(target=lambda: c.sock.sendall(req * n))
+        writer.start()
+        want = harness.payload(3 << 20)
+        for i in range(n):
+            r = c.read_response()
+            self.assertEqual(r.status, 200)
+            if i % 97 == 0:
+                self.assertTrue(r.body == want)
+        writer.join(30)
+        self.assertEqual(c.request("GET", "/small.txt").body, b"small\n")
         c.close()
 
     def test_http10_closes_unless_asked(self):
