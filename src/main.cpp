@@ -61,13 +61,22 @@ std::string make_boundary()
     return out;
 }
 
-// The fixed-file tables count against RLIMIT_NOFILE.
-void raise_nofile_limit()
+// Each ring's fixed-file table (three slots per connection) must fit in
+// RLIMIT_NOFILE: raise the soft limit, and if even the hard one is too low,
+// serve fewer connections rather than fail to start.
+void fit_fixed_file_tables(Config& config)
 {
     rlimit rl{};
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+    if (rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    const rlim_t most = rl.rlim_cur / 3;
+    if (rl.rlim_cur != RLIM_INFINITY && config.max_conns > most) {
+        spdlog::warn("RLIMIT_NOFILE {} holds {} connections per thread, not --max-conns {}", rl.rlim_cur, most,
+                     config.max_conns);
+        config.max_conns = unsigned(std::max<rlim_t>(most, 1));
     }
 }
 
@@ -80,7 +89,7 @@ int main(int argc, char** argv)
 
     auto shared = std::make_unique<server::Shared>();
     shared->config = *cli.config;
-    const Config& config = shared->config;
+    Config& config = shared->config;
 
     // Logs go to stderr (spdlog's default logger writes to stdout).
     spdlog::set_default_logger(spdlog::stderr_color_mt("splicehttpd"));
@@ -105,7 +114,7 @@ int main(int argc, char** argv)
     sigaddset(&signals, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-    raise_nofile_limit();
+    fit_fixed_file_tables(shared->config);
 
     std::vector<sys::UniqueFd> listeners;
     try {

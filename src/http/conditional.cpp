@@ -1,19 +1,13 @@
 #include "http/conditional.hpp"
 
 #include "http/date.hpp"
+#include "http/text.hpp"
 
 #include <fmt/format.h>
 
 namespace splicehttpd::http {
 
 namespace {
-
-std::string_view trim(std::string_view s)
-{
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
 
 struct EntityTag {
     bool weak = false;

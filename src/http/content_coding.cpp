@@ -1,5 +1,7 @@
 #include "http/content_coding.hpp"
 
+#include "http/text.hpp"
+
 #include <charconv>
 #include <optional>
 #include <string>
@@ -7,21 +9,6 @@
 namespace splicehttpd::http {
 
 namespace {
-
-std::string_view trim(std::string_view s)
-{
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
-
-std::string lower(std::string_view s)
-{
-    std::string out(s);
-    for (char& c : out)
-        if (c >= 'A' && c <= 'Z') c = char(c - 'A' + 'a');
-    return out;
-}
 
 // q-values are "0", "0.5", "1.000": only whether it is zero matters here.
 bool q_is_zero(std::string_view params)
@@ -51,7 +38,7 @@ AcceptedCodings parse_accept_encoding(std::string_view field)
         std::size_t comma = field.find(',');
         std::string_view item = trim(field.substr(0, comma));
         std::size_t semi = item.find(';');
-        std::string coding = lower(trim(item.substr(0, semi)));
+        std::string coding = ascii_lower(trim(item.substr(0, semi)));
         bool ok = !q_is_zero(semi == std::string_view::npos ? std::string_view{} : item.substr(semi + 1));
         if (coding == "br")
             br = ok;

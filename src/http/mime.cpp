@@ -1,5 +1,7 @@
 #include "http/mime.hpp"
 
+#include "http/text.hpp"
+
 #include <array>
 #include <fstream>
 #include <sstream>
@@ -52,14 +54,6 @@ constexpr std::array<std::pair<std::string_view, std::string_view>, 40> kBuiltin
     {"xhtml", "application/xhtml+xml"},
 }};
 
-std::string lower(std::string_view s)
-{
-    std::string out(s);
-    for (char& c : out)
-        if (c >= 'A' && c <= 'Z') c = char(c - 'A' + 'a');
-    return out;
-}
-
 } // namespace
 
 MimeTable::MimeTable() { add_builtin(); }
@@ -87,7 +81,7 @@ void MimeTable::add(std::string_view ext, std::string_view type)
 {
     std::string value(type);
     if (type.starts_with("text/")) value += "; charset=utf-8";
-    types_.insert_or_assign(lower(ext), std::move(value));
+    types_.insert_or_assign(ascii_lower(ext), std::move(value));
 }
 
 std::string_view MimeTable::content_type(std::string_view path) const
@@ -96,7 +90,7 @@ std::string_view MimeTable::content_type(std::string_view path) const
     std::string_view name = slash == std::string_view::npos ? path : path.substr(slash + 1);
     std::size_t dot = name.rfind('.');
     if (dot == std::string_view::npos || dot + 1 == name.size()) return kDefault;
-    auto it = types_.find(lower(name.substr(dot + 1)));
+    auto it = types_.find(ascii_lower(name.substr(dot + 1)));
     return it == types_.end() ? kDefault : std::string_view(it->second);
 }
 

@@ -1,5 +1,7 @@
 #include "http/parser.hpp"
 
+#include "http/text.hpp"
+
 #include <array>
 #include <cstring>
 #include <string_view>
@@ -7,24 +9,6 @@
 namespace splicehttpd::http {
 
 namespace {
-
-bool iequals(std::string_view a, std::string_view b)
-{
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        char c = a[i];
-        if (c >= 'A' && c <= 'Z') c = char(c - 'A' + 'a');
-        if (c != b[i]) return false;
-    }
-    return true;
-}
-
-std::string_view trim(std::string_view s)
-{
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
 
 bool is_tchar(char c)
 {
@@ -146,7 +130,7 @@ int RequestParser::on_header_field_complete(llhttp_t* p)
     RequestParser& s = self(p);
     // llhttp (loose mode) lets "Host : x" through; RFC 9112 §5.1 says a
     // server MUST reject whitespace between a field name and the colon.
-    if (!s.field_.empty() && (s.field_.back() == ' ' || s.field_.back() == '\t'))
+    if (!s.field_.empty() && is_ows(s.field_.back()))
         return s.fail(400, "whitespace before colon");
     return 0;
 }

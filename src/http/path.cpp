@@ -1,22 +1,13 @@
 #include "http/path.hpp"
 
+#include "http/text.hpp"
+
 #include <cstdint>
 #include <vector>
 
 namespace splicehttpd::http {
 
 namespace {
-
-bool iequals_prefix(std::string_view s, std::string_view prefix)
-{
-    if (s.size() < prefix.size()) return false;
-    for (std::size_t i = 0; i < prefix.size(); ++i) {
-        char c = s[i];
-        if (c >= 'A' && c <= 'Z') c = char(c - 'A' + 'a');
-        if (c != prefix[i]) return false;
-    }
-    return true;
-}
 
 int hex_value(char c)
 {
@@ -90,7 +81,7 @@ std::optional<Target> split_target(std::string_view raw)
         t.form = TargetForm::Asterisk;
         return t;
     }
-    if (iequals_prefix(raw, "http://") || iequals_prefix(raw, "https://")) {
+    if (istarts_with(raw, "http://") || istarts_with(raw, "https://")) {
         t.form = TargetForm::Absolute;
         raw.remove_prefix(raw.find("://") + 3);
         std::size_t end = raw.find_first_of("/?#");

@@ -1,5 +1,7 @@
 #include "http/range.hpp"
 
+#include "http/text.hpp"
+
 #include <algorithm>
 #include <charconv>
 #include <optional>
@@ -7,13 +9,6 @@
 namespace splicehttpd::http {
 
 namespace {
-
-std::string_view trim(std::string_view s)
-{
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
 
 std::optional<std::uint64_t> number(std::string_view s)
 {
@@ -60,9 +55,7 @@ RangeResult parse_range(std::string_view header, std::uint64_t size)
     std::size_t eq = header.find('=');
     if (eq == std::string_view::npos) return result;
     std::string_view unit = trim(header.substr(0, eq));
-    if (unit.size() != 5) return result;
-    for (std::size_t i = 0; i < 5; ++i)
-        if ((unit[i] | 0x20) != "bytes"[i]) return result;
+    if (!iequals(unit, "bytes")) return result;
 
     std::vector<Spec> specs;
     std::string_view rest = header.substr(eq + 1);

@@ -239,6 +239,19 @@ class Server:
             time.sleep(0.02)
         raise AssertionError("no stats lines")
 
+    def wait_idle(self, timeout=20):
+        """Until no connection, open file slot or draining pipe is left and
+        every pipe is back in its pool; returns the summed stats."""
+        deadline = time.time() + timeout
+        while True:
+            s = self.stats()
+            if (s["connections"] == 0 and s["file_slots"] == 0 and s["pipes_draining"] == 0
+                    and s["pipes_free"] == s["pipes"]):
+                return s
+            if time.time() > deadline:
+                raise AssertionError(f"server not idle: {s}")
+            time.sleep(0.1)
+
     def fd_count(self):
         return len(os.listdir(f"/proc/{self.pid}/fd"))
 

@@ -3,25 +3,12 @@ server is back to idle: no connection, no open file slot, every pipe free."""
 
 import random
 import threading
-import time
 
 import harness
 
 MiB = 1 << 20
 SIZES = [0, 1, 100, 4095, 4096, 4097, 65536, 65537, 300_000, MiB + 13, 3 * MiB + 7, 8 * MiB + 1]
 CLIENTS = 64
-
-
-def wait_idle(server, pipes_per_thread, threads, timeout=15):
-    deadline = time.time() + timeout
-    while True:
-        s = server.stats()
-        if (s["connections"] == 0 and s["file_slots"] == 0 and s["pipes_draining"] == 0
-                and s["pipes_free"] == s["pipes"] and s["pipes"] >= pipes_per_thread * threads):
-            return s
-        if time.time() > deadline:
-            raise AssertionError(f"server not idle: {s}")
-        time.sleep(0.1)
 
 
 def run_clients(count, body):
@@ -71,7 +58,7 @@ class Concurrency(harness.ServerTest):
 
         self.assertEqual(run_clients(CLIENTS, client), [])
         self.assertServerAlive()
-        s = wait_idle(self.server, 2, self.threads)
+        s = self.server.wait_idle()
         # 64 clients on 2 workers with 2 pipes each: the pools had to grow,
         # and never beyond --pipes-max.
         self.assertGreater(s["pipes"], 4)
@@ -92,7 +79,7 @@ class ConcurrencyNoGrowth(harness.ServerTest):
             return errors
 
         self.assertEqual(run_clients(CLIENTS, client), [])
-        s = wait_idle(self.server, 2, 1)
+        s = self.server.wait_idle()
         self.assertEqual(s["pipes"], 2)
 
 

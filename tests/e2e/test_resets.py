@@ -7,7 +7,6 @@ import os
 import socket
 import struct
 import threading
-import time
 
 import harness
 
@@ -36,18 +35,6 @@ def non_pipe_fds(server):
     return sorted(t for t in server.fds().values() if not t.startswith("pipe:"))
 
 
-def wait_idle(server, timeout=20):
-    deadline = time.time() + timeout
-    while True:
-        s = server.stats()
-        if (s["connections"] == 0 and s["file_slots"] == 0 and s["pipes_draining"] == 0
-                and s["pipes_free"] == s["pipes"]):
-            return s
-        if time.time() > deadline:
-            raise AssertionError(f"server not idle: {s}")
-        time.sleep(0.1)
-
-
 class Resets(harness.ServerTest):
     threads = 2
     server_args = ("--pipes", "4", "--pipes-max", "8")
@@ -62,7 +49,7 @@ class Resets(harness.ServerTest):
         # Warm up so that the baseline includes everything created lazily.
         for size in (1, 4097, MiB + 13):
             self.assertEqual(self.server.get(f"/f{size}.bin").body, harness.payload(size))
-        wait_idle(self.server)
+        self.server.wait_idle()
         baseline = non_pipe_fds(self.server)
 
         errors = []
@@ -82,7 +69,7 @@ class Resets(harness.ServerTest):
         self.assertEqual(errors, [])
         self.assertServerAlive()
 
-        stats = wait_idle(self.server)
+        stats = self.server.wait_idle()
         # Descriptors: the same as before, plus two per pipe the pools grew
         # by (bounded by --pipes-max).
         self.assertEqual(non_pipe_fds(self.server), baseline)
@@ -142,7 +129,36 @@ class Shrink(harness.ServerTest):
         self.assertLess(received, BIG)
         # ...and the server carries on.
         self.assertEqual(self.server.get("/ok.txt").body, b"still serving\n")
-        wait_idle(self.server)
+        self.server.wait_idle()
+
+
+
+
+class SlowReader(harness.ServerTest):
+    """A peer that stops reading holds a splice on io-wq only until
+    --send-timeout: then the connection is dropped and its pipe drained."""
+    server_args = ("--send-timeout", "1")
+
+    @classmethod
+    def populate(cls, root):
+        root.write("big.bin", harness.payload(BIG))
+        root.write("ok.txt", "ok\n")
+
+    def test_stalled_peer_is_dropped(self):
+        s = socket.create_connection(("127.0.0.1", self.server.port), timeout=30)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
+        s.sendall(b"GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n")
+        self.assertEqual(self.server.get("/ok.txt").body, b"ok\n")  # others are served meanwhile
+        stats = self.server.wait_idle(timeout=15)
+        self.assertGreater(stats["pipes_drained"] + stats["pipes_replaced"], 0)
+        received = 0
+        try:
+            while chunk := s.recv(1 << 20):
+                received += len(chunk)
+        except ConnectionResetError:
+            pass
+        s.close()
+        self.assertLess(received, BIG)
 
 
 if __name__ == "__main__":
