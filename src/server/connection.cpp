@@ -148,7 +148,7 @@ std::size_t Connection::parse(const char* data, std::size_t len) noexcept
     case http::ParseStatus::Complete: on_request(); return r.consumed;
     case http::ParseStatus::Error:
         // The byte stream can no longer be trusted: answer and close.
-        ctx_ = http::ResponseContext{worker_.date(), false, false, false};
+        ctx_ = http::ResponseContext{.date = worker_.date(), .keep_alive = false};
         respond_status(r.error_status);
         return len;
     }

@@ -95,7 +95,6 @@ void Worker::dispatch(const io_uring_cqe& cqe) noexcept
         case Op::Accept: on_accept(cqe); break;
         case Op::Wake: on_wake(cqe.res); break;
         case Op::Timeout: on_grace_timeout(); break;
-        case Op::PipeCreate: pipes_->on_created(cqe.res); break;
         default: break; // the accept's cancel
         }
         return;
