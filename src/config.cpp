@@ -52,6 +52,12 @@ CliOutcome parse_command_line(int argc, char** argv)
     app.add_option("--send-timeout", c.send_timeout, "Seconds a send may wait for a peer that does not read")
         ->check(CLI::Range(1u, 86400u))
         ->capture_default_str();
+    app.add_option("--keepalive-timeout", c.keepalive_timeout, "Seconds an idle connection is kept open")
+        ->check(CLI::Range(1u, 86400u))
+        ->capture_default_str();
+    app.add_option("--header-timeout", c.header_timeout, "Seconds a client has to send a request's head")
+        ->check(CLI::Range(1u, 86400u))
+        ->capture_default_str();
     app.add_option("--dotfiles", dotfiles, "Serve files whose path has a segment starting with '.'")
         ->check(CLI::IsMember({"allow", "deny"}))
         ->capture_default_str();

@@ -22,6 +22,8 @@ struct Config {
     std::uint32_t pipe_size = 1u << 20;
     unsigned chain_pairs = 4;      // (file->pipe, pipe->socket) pairs per submit
     unsigned send_timeout = 60;    // seconds a blocked send may wait for the peer
+    unsigned keepalive_timeout = 75; // seconds an idle connection stays open
+    unsigned header_timeout = 60;    // seconds a client has to send a whole request head
 
     bool dotfiles = false;         // --dotfiles allow
     bool precompressed = true;     // serve x.br / x.gz siblings

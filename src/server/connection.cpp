@@ -64,6 +64,7 @@ void Connection::open(int socket_slot) noexcept
 {
     socket_slot_ = socket_slot;
     state_ = State::Reading;
+    idle_since_ns_ = worker_.now_ns();
     parser_.reset();
     arm_recv();
 }
@@ -126,6 +127,8 @@ void Connection::on_recv(const io_uring_cqe& cqe) noexcept
 
 void Connection::ingest(const char* data, std::size_t len) noexcept
 {
+    if (state_ == State::Reading && inbuf_.empty() && !parser_.mid_request())
+        request_since_ns_ = worker_.now_ns();
     if (state_ == State::Reading && inbuf_.empty()) {
         std::size_t used = parse(data, len);
         if (used < len) inbuf_.append(data + used, len - used);
@@ -157,6 +160,7 @@ std::size_t Connection::parse(const char* data, std::size_t len) noexcept
 
 void Connection::process_buffered() noexcept
 {
+    request_since_ns_ = idle_since_ns_ = worker_.now_ns();
     while (state_ == State::Reading && !inbuf_.empty()) {
         std::size_t used = parse(inbuf_.data(), inbuf_.size());
         inbuf_.erase(0, used);
@@ -393,6 +397,7 @@ void Connection::on_pipe(sys::Pipe* pipe) noexcept
 // go first.
 void Connection::submit_transfer() noexcept
 {
+    if (state_ != State::Sending) progress_ns_ = worker_.now_ns();
     state_ = State::Sending;
     const unsigned pairs_max = worker_.shared().config.chain_pairs;
     const unsigned len_max = std::min<unsigned>(2 * pairs_max + 8, unsigned(expected_.size()));
@@ -500,6 +505,7 @@ void Connection::on_splice_out(std::uint8_t, int res) noexcept
 
 void Connection::chain_step_done() noexcept
 {
+    progress_ns_ = worker_.now_ns();
     if (--chain_pending_ == 0) on_chain_done();
     settle();
 }
@@ -530,6 +536,30 @@ void Connection::stop() noexcept
     // Responses in flight finish (finish_response closes when stopping);
     // a connection between requests closes now.
     if (state_ == State::Reading) begin_close(false);
+}
+
+void Connection::on_tick(std::uint64_t now) noexcept
+{
+    const Config& config = worker_.shared().config;
+    const std::uint64_t s = 1'000'000'000;
+    if (state_ == State::Reading) {
+        // A request under way must be complete within the header timeout
+        // (counted from its first byte, so dribbling does not extend it);
+        // an idle connection closes after the keep-alive timeout.
+        if (parser_.mid_request() || !inbuf_.empty()) {
+            if (now - request_since_ns_ > config.header_timeout * s) {
+                ctx_ = http::ResponseContext{.date = worker_.date(), .keep_alive = false};
+                respond_status(408);
+            }
+        } else if (now - idle_since_ns_ > config.keepalive_timeout * s) {
+            begin_close(false);
+        }
+    } else if (state_ == State::Sending) {
+        // A splice blocked on a full socket gives up by itself (SO_SNDTIMEO);
+        // a send waits on poll and never would. Twice the send timeout, so
+        // that a splice making slow progress is not cut first.
+        if (now - progress_ns_ > 2ull * config.send_timeout * s) begin_close(true);
+    }
 }
 
 void Connection::abort() noexcept

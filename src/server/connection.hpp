@@ -48,6 +48,9 @@ public:
     void on_pipe(sys::Pipe* pipe) noexcept; // the pipe it waited for
 
     void stop() noexcept;  // server stopping: finish the response in flight, then close
+    // Once a second: close a connection idle, slow to send its request, or
+    // whose response made no progress for too long.
+    void on_tick(std::uint64_t now_ns) noexcept;
     void abort() noexcept; // grace period over: close now
 
     // After the socket's close completed: ready for another client.
@@ -115,6 +118,9 @@ private:
     bool recv_armed_ = false;
     bool recv_cancel_pending_ = false;
     bool peer_eof_ = false;
+    std::uint64_t idle_since_ns_ = 0;    // between requests: since the last response
+    std::uint64_t request_since_ns_ = 0; // the first bytes of the request being read
+    std::uint64_t progress_ns_ = 0;      // while sending: the last completion that moved bytes
 
     // the request being answered
     http::ResponseContext ctx_;

@@ -70,10 +70,13 @@ Worker::~Worker() = default;
 
 void Worker::run()
 {
+    now_ns_ = sys::monotonic_ns();
     arm_accept();
     arm_wake();
+    arm_tick();
     while (!(stopping_ && live_ == 0)) {
         int ret = ring_->submit_and_wait(1);
+        now_ns_ = sys::monotonic_ns();
         if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY && ret != -ETIME) {
             spdlog::error("w{} io_uring_enter: {}", id_, std::strerror(-ret));
             break;
@@ -95,6 +98,7 @@ void Worker::dispatch(const io_uring_cqe& cqe) noexcept
         case Op::Accept: on_accept(cqe); break;
         case Op::Wake: on_wake(cqe.res); break;
         case Op::Timeout: on_grace_timeout(); break;
+        case Op::Tick: on_tick(); break;
         default: break; // the accept's cancel
         }
         return;
@@ -134,6 +138,7 @@ void Worker::log_completion(const UserData& ud, const io_uring_cqe& cqe) const
     switch (ud.op) {
     case Op::Accept: started = accept_submitted_ns_; who = "listener"; break;
     case Op::Wake: started = wake_submitted_ns_; who = "worker"; break;
+    case Op::Tick: started = tick_submitted_ns_; who = "worker"; break;
     case Op::Drain:
         if (const sys::Pipe* p = pipes_->pipe(ud.index)) started = p->submitted_ns;
         who = "pipe";
@@ -262,6 +267,21 @@ void Worker::begin_stop() noexcept
     io_uring_sqe* sqe = ring_->get_sqe();
     io_uring_prep_timeout(sqe, &grace_, 0, 0);
     io_uring_sqe_set_data64(sqe, UserData{Op::Timeout, 0, 0, kWorkerIndex}.pack());
+}
+
+void Worker::arm_tick() noexcept
+{
+    tick_.tv_sec = 1;
+    io_uring_sqe* sqe = ring_->get_sqe();
+    io_uring_prep_timeout(sqe, &tick_, 0, 0);
+    io_uring_sqe_set_data64(sqe, UserData{Op::Tick, 0, 0, kWorkerIndex}.pack());
+    tick_submitted_ns_ = sys::monotonic_ns();
+}
+
+void Worker::on_tick() noexcept
+{
+    for (auto& c : conns_) c->on_tick(now_ns_);
+    arm_tick();
 }
 
 void Worker::on_grace_timeout() noexcept

@@ -43,6 +43,8 @@ public:
     [[nodiscard]] bool stopping() const noexcept { return stopping_; }
     [[nodiscard]] bool debug() const noexcept { return debug_; }
     [[nodiscard]] unsigned file_slot_base() const noexcept { return max_conns_; }
+    // The time of this loop turn (read once per turn, not per event).
+    [[nodiscard]] std::uint64_t now_ns() const noexcept { return now_ns_; }
     void wait_for_pipe(Connection& c);
     void release(Connection& c) noexcept;
 
@@ -57,6 +59,8 @@ private:
     void on_wake(int res) noexcept;
     void begin_stop() noexcept;
     void on_grace_timeout() noexcept;
+    void arm_tick() noexcept;
+    void on_tick() noexcept;
     void serve_pipe_waiters() noexcept;
     void log_stats() const;
 
@@ -82,8 +86,11 @@ private:
     bool stopping_ = false;
     std::uint64_t wake_buf_ = 0;
     __kernel_timespec grace_{};
+    __kernel_timespec tick_{};
+    std::uint64_t now_ns_ = 0;
     std::uint64_t accept_submitted_ns_ = 0;
     std::uint64_t wake_submitted_ns_ = 0;
+    std::uint64_t tick_submitted_ns_ = 0;
     std::uint64_t accepted_ = 0;
 };
 

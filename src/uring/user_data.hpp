@@ -25,6 +25,7 @@ enum class Op : std::uint8_t {
     PipeCreate,  // IORING_OP_PIPE growing the pool
     Wake,        // eventfd read: a command from the main thread
     Timeout,     // shutdown grace period
+    Tick,        // once a second: idle and stalled connections
     Count_
 };
 
@@ -47,6 +48,7 @@ constexpr std::string_view op_name(Op op) noexcept
     case Op::PipeCreate: return "pipe";
     case Op::Wake: return "wake";
     case Op::Timeout: return "timeout";
+    case Op::Tick: return "tick";
     case Op::Count_: break;
     }
     return "?";

@@ -116,5 +116,50 @@ class KeepAlive(harness.ServerTest):
         c.close()
 
 
+
+
+class Timeouts(harness.ServerTest):
+    server_args = ("--keepalive-timeout", "1", "--header-timeout", "2")
+
+    @classmethod
+    def populate(cls, root):
+        root.write("small.txt", "small\n")
+        root.write("big.bin", harness.payload(3 << 20))
+
+    def test_idle_connection_is_closed(self):
+        c = self.server.client()
+        self.assertEqual(c.request("GET", "/small.txt").body, b"small\n")
+        start = time.time()
+        self.assertTrue(c.closed_by_peer(timeout=5))
+        self.assertGreater(time.time() - start, 0.9)
+        c.close()
+        self.assertEqual(self.server.wait_idle()["connections"], 0)
+
+    def test_slow_request_head_gets_408(self):
+        c = self.server.client()
+        c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        start = time.time()
+        c.send("GET /small.txt HTTP/1.1\r\n")
+        # Dribbling does not extend the deadline: it counts from the first byte.
+        for _ in range(5):
+            time.sleep(0.3)
+            c.send("X-Slow: 1\r\n")
+        r = c.read_response()
+        self.assertEqual(r.status, 408)
+        self.assertEqual(r.header("Connection"), "close")
+        self.assertTrue(c.closed_by_peer())
+        self.assertLess(time.time() - start, 5)
+        c.close()
+
+    def test_busy_connections_are_not_idle(self):
+        # Requests one after another, each well within the timeouts, for
+        # longer than the keep-alive timeout in total.
+        c = self.server.client()
+        for _ in range(6):
+            self.assertEqual(c.request("GET", "/big.bin").body, harness.payload(3 << 20))
+            time.sleep(0.4)
+        c.close()
+
+
 if __name__ == "__main__":
     harness.main()
