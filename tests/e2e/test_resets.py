@@ -7,6 +7,7 @@ import os
 import socket
 import struct
 import threading
+import time
 
 import harness
 
@@ -159,6 +160,25 @@ class SlowReader(harness.ServerTest):
             pass
         s.close()
         self.assertLess(received, BIG)
+
+    def test_stalled_peer_of_small_responses_is_dropped(self):
+        # Only header-sized responses (HEAD): the sends wait on poll, which
+        # SO_SNDTIMEO does not bound; the worker's tick does.
+        s = socket.create_connection(("127.0.0.1", self.server.port), timeout=30)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
+
+        def flood():
+            try:
+                s.sendall(b"HEAD /ok.txt HTTP/1.1\r\nHost: t\r\n\r\n" * 200_000)
+            except OSError:
+                pass
+
+        writer = threading.Thread(target=flood)
+        writer.start()
+        time.sleep(1)
+        self.assertEqual(self.server.wait_idle(timeout=15)["connections"], 0)
+        writer.join(30)
+        s.close()
 
 
 if __name__ == "__main__":
