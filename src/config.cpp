@@ -30,49 +30,33 @@ CliOutcome parse_command_line(int argc, char** argv)
     app.add_option("--root", c.root, "Directory to serve")->capture_default_str();
     app.add_option("--listen", c.listen, "Address to listen on (IPv4 or IPv6)")->capture_default_str();
     app.add_option("--port", c.port, "TCP port (0: any free port, printed at start-up)")->capture_default_str();
+    // A numeric flag with a range; the default is shown in --help.
+    auto bounded = [&app](const char* name, auto& value, auto lo, auto hi, const char* help) {
+        app.add_option(name, value, help)->check(CLI::Range(lo, hi))->capture_default_str();
+    };
     app.add_option("--threads", c.threads, "Worker threads, one ring each (default: online CPUs)")
         ->check(CLI::Range(1u, 1024u));
     app.add_flag("--debug", c.debug, "Log one line per completion");
     // Three fixed-file slots per connection; io_uring allows 2^20 per ring.
-    app.add_option("--max-conns", c.max_conns, "Connections per thread")
-        ->check(CLI::Range(1u, 300000u))
-        ->capture_default_str();
-    app.add_option("--pipes", c.pipes, "Pipes per thread created at start-up")
-        ->check(CLI::Range(1u, 4096u))
-        ->capture_default_str();
-    app.add_option("--pipes-max", c.pipes_max, "Pipes per thread the pool may grow to")
-        ->check(CLI::Range(1u, 4096u))
-        ->capture_default_str();
-    app.add_option("--pipe-size", c.pipe_size, "Pipe capacity in bytes (F_SETPIPE_SZ)")
-        ->check(CLI::Range(4096u, 1u << 30))
-        ->capture_default_str();
-    app.add_option("--chain-pairs", c.chain_pairs, "splice pairs linked in one submit")
-        ->check(CLI::Range(1u, 16u))
-        ->capture_default_str();
-    app.add_option("--send-timeout", c.send_timeout, "Seconds a send may wait for a peer that does not read")
-        ->check(CLI::Range(1u, 86400u))
-        ->capture_default_str();
-    app.add_option("--keepalive-timeout", c.keepalive_timeout, "Seconds an idle connection is kept open")
-        ->check(CLI::Range(1u, 86400u))
-        ->capture_default_str();
-    app.add_option("--header-timeout", c.header_timeout, "Seconds a client has to send a request's head")
-        ->check(CLI::Range(1u, 86400u))
-        ->capture_default_str();
+    bounded("--max-conns", c.max_conns, 1u, 300000u, "Connections per thread");
+    bounded("--pipes", c.pipes, 1u, 4096u, "Pipes per thread created at start-up");
+    bounded("--pipes-max", c.pipes_max, 1u, 4096u, "Pipes per thread the pool may grow to");
+    bounded("--pipe-size", c.pipe_size, 4096u, 1u << 30, "Pipe capacity in bytes (F_SETPIPE_SZ)");
+    bounded("--chain-pairs", c.chain_pairs, 1u, 16u, "splice pairs linked in one submit");
+    bounded("--send-timeout", c.send_timeout, 1u, 86400u, "Seconds a send may wait for a peer that does not read");
+    bounded("--keepalive-timeout", c.keepalive_timeout, 1u, 86400u, "Seconds an idle connection is kept open");
+    bounded("--header-timeout", c.header_timeout, 1u, 86400u, "Seconds a client has to send a request's head");
     app.add_option("--dotfiles", dotfiles, "Serve files whose path has a segment starting with '.'")
         ->check(CLI::IsMember({"allow", "deny"}))
         ->capture_default_str();
     app.add_option("--precompressed", precompressed, "Serve x.br / x.gz for x when the client accepts them")
         ->check(CLI::IsMember({"on", "off"}))
         ->capture_default_str();
-    app.add_option("--max-uri-bytes", c.limits.max_uri, "Longest request target (longer: 414)")
-        ->check(CLI::Range(std::size_t(16), std::size_t(1) << 20))
-        ->capture_default_str();
-    app.add_option("--max-header-bytes", c.limits.max_header_bytes, "Largest header section (larger: 431)")
-        ->check(CLI::Range(std::size_t(256), std::size_t(1) << 24))
-        ->capture_default_str();
-    app.add_option("--max-headers", c.limits.max_headers, "Most header fields (more: 431)")
-        ->check(CLI::Range(1u, 10000u))
-        ->capture_default_str();
+    bounded("--max-uri-bytes", c.limits.max_uri, std::size_t(16), std::size_t(1) << 20,
+            "Longest request target (longer: 414)");
+    bounded("--max-header-bytes", c.limits.max_header_bytes, std::size_t(256), std::size_t(1) << 24,
+            "Largest header section (larger: 431)");
+    bounded("--max-headers", c.limits.max_headers, 1u, 10000u, "Most header fields (more: 431)");
 
     try {
         app.parse(argc, argv);
