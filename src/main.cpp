@@ -114,7 +114,7 @@ int main(int argc, char** argv)
     sigaddset(&signals, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-    fit_fixed_file_tables(shared->config);
+    fit_fixed_file_tables(config);
 
     std::vector<sys::UniqueFd> listeners;
     try {

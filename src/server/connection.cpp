@@ -127,9 +127,8 @@ void Connection::on_recv(const io_uring_cqe& cqe) noexcept
 
 void Connection::ingest(const char* data, std::size_t len) noexcept
 {
-    if (state_ == State::Reading && inbuf_.empty() && !parser_.mid_request())
-        request_since_ns_ = worker_.now_ns();
     if (state_ == State::Reading && inbuf_.empty()) {
+        if (!parser_.mid_request()) request_since_ns_ = worker_.now_ns();
         std::size_t used = parse(data, len);
         if (used < len) inbuf_.append(data + used, len - used);
     } else {
@@ -151,8 +150,7 @@ std::size_t Connection::parse(const char* data, std::size_t len) noexcept
     case http::ParseStatus::Complete: on_request(); return r.consumed;
     case http::ParseStatus::Error:
         // The byte stream can no longer be trusted: answer and close.
-        ctx_ = http::ResponseContext{.date = worker_.date(), .keep_alive = false};
-        respond_status(r.error_status);
+        respond_and_close(r.error_status);
         return len;
     }
     return len;
@@ -368,6 +366,13 @@ void Connection::respond_status(int status, const http::ErrorExtras& extras) noe
     start_response();
 }
 
+// For a request that was never (fully) parsed: no context of its own.
+void Connection::respond_and_close(int status) noexcept
+{
+    ctx_ = http::ResponseContext{.date = worker_.date(), .keep_alive = false};
+    respond_status(status);
+}
+
 // ---------------------------------------------------------------- transfer
 
 void Connection::start_response() noexcept
@@ -547,10 +552,7 @@ void Connection::on_tick(std::uint64_t now) noexcept
         // (counted from its first byte, so dribbling does not extend it);
         // an idle connection closes after the keep-alive timeout.
         if (parser_.mid_request() || !inbuf_.empty()) {
-            if (now - request_since_ns_ > config.header_timeout * s) {
-                ctx_ = http::ResponseContext{.date = worker_.date(), .keep_alive = false};
-                respond_status(408);
-            }
+            if (now - request_since_ns_ > config.header_timeout * s) respond_and_close(408);
         } else if (now - idle_since_ns_ > config.keepalive_timeout * s) {
             begin_close(false);
         }

@@ -84,6 +84,7 @@ private:
     bool try_variant(Step step) noexcept;
     void serve(unsigned slot, const struct statx& stx, std::string_view encoding) noexcept;
     void respond_status(int status, const http::ErrorExtras& extras = {}) noexcept;
+    void respond_and_close(int status) noexcept;
 
     // plan -> wire
     void start_response() noexcept;
