@@ -103,7 +103,12 @@ def run_wrk(url, conns, secs, close, cpu, lua, logf, nice):
         cmd += ["-H", "Connection: close"]
     cmd.append(url)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    out, err = proc.communicate(timeout=secs + 60)
+    try:
+        out, err = proc.communicate(timeout=secs + 60)
+    except BaseException:  # interrupted or hung: no wrk left behind
+        proc.kill()
+        proc.wait()
+        raise
     logf.write(f"$ {' '.join(cmd)}\n{out}{err}\n")
     line = next((l for l in err.splitlines() if l.startswith("WRKJSON ")), None)
     if proc.returncode != 0 or line is None:

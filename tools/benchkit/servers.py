@@ -370,6 +370,8 @@ class Fleet:
     def __enter__(self):
         for sig in (signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, _raise_exit)
+        # a shell starts a background job with SIGINT ignored; Ctrl-C must still clean up
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         return self
 
     def __exit__(self, *exc):
@@ -401,6 +403,7 @@ class Fleet:
 
 
 def _raise_exit(signum, frame):
+    log(f"bench: {signal.Signals(signum).name}: stopping the servers")
     raise SystemExit(128 + signum)
 
 
