@@ -21,7 +21,10 @@ struct Config {
     unsigned pipes_max = 64;       // per thread, growth bound
     std::uint32_t pipe_size = 1u << 20;
     unsigned chain_pairs = 4;      // (file->pipe, pipe->socket) pairs per submit
-    unsigned send_timeout = 60;    // seconds a blocked send may wait for the peer
+    unsigned pipe_queue = 256;     // per thread: requests waiting for a pipe (more: 503)
+    std::uint64_t inline_max = 64 * 1024; // bodies up to this go out from memory, no pipe
+    unsigned io_workers = 8;       // per ring, io-wq bounded and unbounded worker caps
+    unsigned send_timeout = 60;    // seconds the socket may take no byte of a response
     unsigned keepalive_timeout = 75; // seconds an idle connection stays open
     unsigned header_timeout = 60;    // seconds a client has to send a whole request head
 

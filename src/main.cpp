@@ -61,9 +61,10 @@ std::string make_boundary()
     return out;
 }
 
-// Each ring's fixed-file table (three slots per connection) must fit in
-// RLIMIT_NOFILE: raise the soft limit, and if even the hard one is too low,
-// serve fewer connections rather than fail to start.
+// Each ring's fixed-file table (one socket slot per connection) must fit in
+// RLIMIT_NOFILE, with room left for the files being served, pipes and the
+// listener: raise the soft limit, and if even the hard one is too low, serve
+// fewer connections rather than fail to start.
 void fit_fixed_file_tables(Config& config)
 {
     rlimit rl{};
@@ -72,7 +73,8 @@ void fit_fixed_file_tables(Config& config)
         rl.rlim_cur = rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
     }
-    const rlim_t most = rl.rlim_cur / 3;
+    constexpr rlim_t kReserve = 64;
+    const rlim_t most = rl.rlim_cur > 2 * kReserve ? rl.rlim_cur - kReserve : rl.rlim_cur / 2;
     if (rl.rlim_cur != RLIM_INFINITY && config.max_conns > most) {
         spdlog::warn("RLIMIT_NOFILE {} holds {} connections per thread, not --max-conns {}", rl.rlim_cur, most,
                      config.max_conns);
@@ -118,7 +120,7 @@ int main(int argc, char** argv)
 
     std::vector<sys::UniqueFd> listeners;
     try {
-        listeners = server::open_listeners(*address, {config.threads, config.send_timeout});
+        listeners = server::open_listeners(*address, {config.threads});
     } catch (const std::system_error& e) {
         die(1, e.what());
     }

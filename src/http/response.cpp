@@ -116,6 +116,7 @@ ResponsePlan plan_status(int status, const ResponseContext& ctx, const ErrorExtr
     if (!extras.allow.empty()) head.add("Allow", extras.allow);
     if (!extras.location.empty()) head.add("Location", extras.location);
     if (extras.has_range_size) head.add("Content-Range", fmt::format("bytes */{}", extras.range_size));
+    if (extras.retry_after > 0) head.add("Retry-After", std::uint64_t(extras.retry_after));
     if (!bodyless) {
         head.add("Content-Type", "text/html; charset=utf-8");
         head.add("Content-Length", std::uint64_t(body.size()));

@@ -1,12 +1,14 @@
 #include "server/connection.hpp"
 
 #include "http/content_coding.hpp"
+#include "http/file_response.hpp"
 #include "http/mime.hpp"
 #include "http/path.hpp"
 #include "server/worker.hpp"
 #include "sys/clock.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -17,17 +19,20 @@ namespace splicehttpd::server {
 namespace {
 
 using uring::Op;
+using Kind = transfer::Step::Kind;
 
 // While a response is in flight, input is only buffered; past this much the
 // multishot recv is cancelled until the backlog has been parsed.
 constexpr std::size_t kMaxBufferedInput = 64 * 1024;
 
+// A plan's memory above this is given back after the response, so an idle
+// keep-alive connection does not sit on an in-memory body.
+constexpr std::size_t kKeepMemory = 16 * 1024;
+
 constexpr unsigned kStatxMask = STATX_TYPE | STATX_MODE | STATX_INO | STATX_SIZE | STATX_MTIME;
 
-// A pipe holds capacity/4096 pages, not bytes: a chunk starting at an offset
-// that is not page-aligned fits capacity - offset % 4096 bytes. Asking for
-// more makes the splice short (which breaks the link).
-constexpr std::uint64_t kPage = 4096;
+constexpr std::string_view kVariantSuffix[http::kVariantCount] = {"", ".br", ".gz"};
+constexpr std::string_view kVariantEncoding[http::kVariantCount] = {"", "br", "gzip"};
 
 std::string join(const std::string& dir, std::string_view name)
 {
@@ -36,6 +41,17 @@ std::string join(const std::string& dir, std::string_view name)
     out.push_back('/');
     out.append(name);
     return out;
+}
+
+Op op_of(Kind kind) noexcept
+{
+    switch (kind) {
+    case Kind::Read: return Op::Read;
+    case Kind::Send: return Op::Send;
+    case Kind::SpliceIn: return Op::SpliceIn;
+    case Kind::SpliceOut: return Op::SpliceOut;
+    }
+    return Op::None;
 }
 
 } // namespace
@@ -53,16 +69,43 @@ io_uring_sqe* Connection::tag(io_uring_sqe* sqe, Op op, std::uint8_t seq) noexce
     return sqe;
 }
 
-unsigned Connection::file_slot(unsigned k) const noexcept
+unsigned Connection::open_files() const noexcept
 {
-    return worker_.file_slot_base() + 2 * index_ + k;
+    return unsigned(std::count_if(fds_.begin(), fds_.end(), [](int fd) { return fd >= 0; }));
+}
+
+// ---------------------------------------------------------------- accept
+
+void Connection::arm_accept(int listen_fd) noexcept
+{
+    state_ = State::Accepting;
+    io_uring_sqe* sqe = worker_.ring().get_sqe();
+    // One accept per free slot, into that slot: a multishot accept that
+    // allocates slots itself accepts a connection before it finds the table
+    // full (-ENFILE), and that client is reset. Non-blocking, so that a splice
+    // to a full socket returns instead of sleeping in an io-wq worker.
+    io_uring_prep_accept_direct(sqe, listen_fd, nullptr, nullptr, SOCK_NONBLOCK, socket_slot());
+    tag(sqe, Op::Accept);
+}
+
+void Connection::on_accept(int res) noexcept
+{
+    --inflight_;
+    if (res < 0) {
+        // Cancelled (stopping), or the client went away before it was
+        // accepted: the slot was never filled.
+        reset_for_reuse();
+        worker_.on_accept_failed(*this, res);
+        return;
+    }
+    open();
+    if (worker_.stopping()) stop();
 }
 
 // ---------------------------------------------------------------- input
 
-void Connection::open(int socket_slot) noexcept
+void Connection::open() noexcept
 {
-    socket_slot_ = socket_slot;
     state_ = State::Reading;
     idle_since_ns_ = worker_.now_ns();
     parser_.reset();
@@ -73,16 +116,18 @@ void Connection::reset_for_reuse() noexcept
 {
     ++gen_;
     state_ = State::Free;
-    socket_slot_ = -1;
     inflight_ = 0;
     inbuf_.clear();
     inbuf_.shrink_to_fit();
+    inbuf_off_ = 0;
     recv_armed_ = false;
     recv_cancel_pending_ = false;
     peer_eof_ = false;
-    slot_open_ = {};
+    fds_ = {-1, -1, -1};
+    body_fd_ = -1;
     pipe_ = nullptr;
-    pipe_bytes_ = 0;
+    cursor_ = {};
+    reads_.count = 0;
     aborted_ = false;
     plan_ = {};
 }
@@ -90,7 +135,7 @@ void Connection::reset_for_reuse() noexcept
 void Connection::arm_recv() noexcept
 {
     io_uring_sqe* sqe = worker_.ring().get_sqe();
-    io_uring_prep_recv_multishot(sqe, socket_slot_, nullptr, 0, 0);
+    io_uring_prep_recv_multishot(sqe, int(socket_slot()), nullptr, 0, 0);
     sqe->flags |= IOSQE_FIXED_FILE | IOSQE_BUFFER_SELECT;
     sqe->buf_group = worker_.bufs().group();
     tag(sqe, Op::Recv);
@@ -99,7 +144,9 @@ void Connection::arm_recv() noexcept
 
 void Connection::maybe_arm_recv() noexcept
 {
-    if (!recv_armed_ && !peer_eof_ && state_ < State::Closing && inbuf_.size() < kMaxBufferedInput) arm_recv();
+    if (!recv_armed_ && !peer_eof_ && state_ >= State::Reading && state_ < State::Closing &&
+        inbuf_.size() - inbuf_off_ < kMaxBufferedInput)
+        arm_recv();
 }
 
 void Connection::on_recv(const io_uring_cqe& cqe) noexcept
@@ -127,14 +174,22 @@ void Connection::on_recv(const io_uring_cqe& cqe) noexcept
 
 void Connection::ingest(const char* data, std::size_t len) noexcept
 {
-    if (state_ == State::Reading && inbuf_.empty()) {
+    if (state_ == State::Reading && inbuf_off_ == inbuf_.size()) {
+        inbuf_.clear();
+        inbuf_off_ = 0;
         if (!parser_.mid_request()) request_since_ns_ = worker_.now_ns();
         std::size_t used = parse(data, len);
         if (used < len) inbuf_.append(data + used, len - used);
     } else {
+        // Drop what was parsed before growing, so a long pipelined burst
+        // costs a copy per buffer, not a quadratic erase.
+        if (inbuf_off_ > 0) {
+            inbuf_.erase(0, inbuf_off_);
+            inbuf_off_ = 0;
+        }
         inbuf_.append(data, len);
     }
-    if (inbuf_.size() >= kMaxBufferedInput && recv_armed_ && !recv_cancel_pending_) {
+    if (inbuf_.size() - inbuf_off_ >= kMaxBufferedInput && recv_armed_ && !recv_cancel_pending_) {
         io_uring_sqe* sqe = worker_.ring().get_sqe();
         io_uring_prep_cancel64(sqe, uring::UserData{Op::Recv, 0, gen_, index_}.pack(), 0);
         tag(sqe, Op::Cancel);
@@ -159,9 +214,14 @@ std::size_t Connection::parse(const char* data, std::size_t len) noexcept
 void Connection::process_buffered() noexcept
 {
     request_since_ns_ = idle_since_ns_ = worker_.now_ns();
-    while (state_ == State::Reading && !inbuf_.empty()) {
-        std::size_t used = parse(inbuf_.data(), inbuf_.size());
-        inbuf_.erase(0, used);
+    while (state_ == State::Reading && inbuf_off_ < inbuf_.size()) {
+        // parse() may answer at once (an error status): the plan is built
+        // from the request, never from a view into inbuf_.
+        inbuf_off_ += parse(inbuf_.data() + inbuf_off_, inbuf_.size() - inbuf_off_);
+    }
+    if (inbuf_off_ == inbuf_.size()) {
+        inbuf_.clear();
+        inbuf_off_ = 0;
     }
     if (state_ != State::Reading) return;
     if (peer_eof_)
@@ -176,7 +236,6 @@ void Connection::on_request() noexcept
 {
     const http::Request& req = parser_.request();
     const Config& config = worker_.shared().config;
-    ctx_.date = worker_.date();
     ctx_.head_request = req.method == HTTP_HEAD;
     ctx_.http10 = req.http_minor == 0;
     ctx_.keep_alive = req.keep_alive && req.method != HTTP_CONNECT && !worker_.stopping();
@@ -222,146 +281,144 @@ void Connection::on_request() noexcept
     accepts_gzip_ = codings.gzip;
 
     if (path->directory)
-        submit_lookup(Step::DirIndex, join(rel_path_, "index.html"), 0);
+        submit_lookup(http::LookupStep::DirIndex, join(rel_path_, "index.html"));
     else
-        submit_lookup(Step::Primary, rel_path_, 0);
+        submit_lookup(http::LookupStep::Primary, rel_path_);
 }
 
-void Connection::submit_lookup(Step step, std::string path, unsigned slot) noexcept
+// Opens the path, and its precompressed siblings when the client and the
+// type want them, all in one submit. The descriptors are plain ones, not
+// fixed slots: io_uring's statx takes no fixed file, and metadata must come
+// from the descriptor itself (a statx by path after the open could describe
+// a file renamed into place in between, or follow a symlink out of the root).
+void Connection::submit_lookup(http::LookupStep step, std::string path) noexcept
 {
     state_ = State::Looking;
     step_ = step;
-    lookup_slot_ = slot;
-    lookup_path_ = path.empty() ? std::string(".") : std::move(path);
-    lookup_pending_ = 2;
-    statx_res_ = 0;
-    open_res_ = 0;
+    served_path_ = path.empty() ? std::string(".") : std::move(path);
+    open_res_.fill(0);
+    statx_res_.fill(0);
 
-    // openat2 first, into this connection's fixed slot: RESOLVE_BENEATH is
-    // what keeps ".." and symlinks that leave the root out, and when it fails
-    // the linked statx is cancelled, so nothing about a path outside the root
-    // (not even whether it exists) reaches the response. statx cannot take a
-    // fixed file, so it follows by path. O_NONBLOCK so that a FIFO in the
-    // tree cannot block the open.
+    // RESOLVE_BENEATH is what keeps ".." and symlinks that leave the root
+    // out. O_NONBLOCK so that a FIFO in the tree cannot block the open.
     how_ = open_how{};
-    how_.flags = O_RDONLY | O_NONBLOCK | O_NOCTTY; // no O_CLOEXEC: EINVAL for a fixed slot
+    how_.flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
     how_.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
 
+    const bool variants = step != http::LookupStep::DirItself &&
+                          (accepts_br_ || accepts_gzip_) &&
+                          http::is_compressible(worker_.shared().mime.content_type(served_path_));
+    const bool wanted[http::kVariantCount] = {true, variants && accepts_br_, variants && accepts_gzip_};
     const int root = worker_.shared().root_fd;
-    uring::Chain chain(worker_.ring(), 2);
-    io_uring_sqe* sqe = chain.next();
-    io_uring_prep_openat2_direct(sqe, root, lookup_path_.c_str(), &how_, file_slot(slot));
-    tag(sqe, Op::Openat);
-    sqe = chain.next();
-    io_uring_prep_statx(sqe, root, lookup_path_.c_str(), AT_NO_AUTOMOUNT, kStatxMask, &stx_);
-    tag(sqe, Op::Statx);
+    lookup_pending_ = 0;
+    for (unsigned v = 0; v < http::kVariantCount; ++v) {
+        lookup_paths_[v].clear();
+        if (!wanted[v]) continue;
+        lookup_paths_[v].append(served_path_).append(kVariantSuffix[v]);
+        io_uring_sqe* sqe = worker_.ring().get_sqe();
+        io_uring_prep_openat2(sqe, root, lookup_paths_[v].c_str(), &how_);
+        tag(sqe, Op::Openat, std::uint8_t(v));
+        ++lookup_pending_;
+    }
 }
 
-void Connection::on_statx(int res) noexcept
+void Connection::on_openat(std::uint8_t v, int res) noexcept
 {
     --inflight_;
-    statx_res_ = res;
-    if (--lookup_pending_ == 0) on_lookup_done();
+    open_res_[v] = res;
+    if (res >= 0) fds_[v] = res;
+    // The descriptor is ours even if the connection is closing: close_files.
+    if (--lookup_pending_ == 0 && state_ == State::Looking) submit_statx();
     settle();
 }
 
-void Connection::on_openat(int res) noexcept
+// statx on each descriptor that opened, all in one submit.
+void Connection::submit_statx() noexcept
+{
+    if (fds_[http::kIdentity] < 0) return on_lookup_done(); // nothing to describe
+    for (unsigned v = 0; v < http::kVariantCount; ++v) {
+        if (fds_[v] < 0) continue;
+        io_uring_sqe* sqe = worker_.ring().get_sqe();
+        io_uring_prep_statx(sqe, fds_[v], "", AT_EMPTY_PATH, kStatxMask, &stx_[v]);
+        tag(sqe, Op::Statx, std::uint8_t(v));
+        ++lookup_pending_;
+    }
+}
+
+void Connection::on_statx(std::uint8_t v, int res) noexcept
 {
     --inflight_;
-    open_res_ = res;
-    if (res >= 0) slot_open_[lookup_slot_] = true;
-    if (--lookup_pending_ == 0) on_lookup_done();
+    statx_res_[v] = res;
+    if (--lookup_pending_ == 0 && state_ == State::Looking) on_lookup_done();
     settle();
 }
 
 void Connection::on_lookup_done() noexcept
 {
-    if (state_ != State::Looking) return;
-    // openat2's verdict first: it is the one that enforces the root (and when
-    // it failed, statx was cancelled).
-    int err = 0;
-    if (open_res_ < 0)
-        err = -open_res_;
-    else if (statx_res_ < 0)
-        err = -statx_res_;
-    const mode_t mode = stx_.stx_mode;
-
-    switch (step_) {
-    case Step::Primary:
-        if (err) return respond_status(http::status_for_errno(err));
-        if (S_ISDIR(mode)) {
-            std::string location = target_path_ + "/";
-            if (has_query_) location += "?" + query_;
-            http::ErrorExtras extras;
-            extras.location = location;
-            return respond_status(301, extras);
-        }
-        return on_file_found();
-
-    case Step::DirIndex:
-        if (err == ENOENT) return submit_lookup(Step::DirItself, rel_path_, 0);
-        if (err) return respond_status(http::status_for_errno(err));
-        return on_file_found();
-
-    case Step::DirItself:
-        // No index.html: a directory we will not list (403), or no such
-        // directory at all (404).
-        if (err) return respond_status(http::status_for_errno(err));
-        return respond_status(S_ISDIR(mode) ? 403 : 404);
-
-    case Step::VariantBr:
-    case Step::VariantGz: {
-        // A sibling older than its original is stale: never serve it.
-        const bool fresh = err == 0 && S_ISREG(mode) &&
-                           (stx_.stx_mtime.tv_sec > primary_.stx_mtime.tv_sec ||
-                            (stx_.stx_mtime.tv_sec == primary_.stx_mtime.tv_sec &&
-                             stx_.stx_mtime.tv_nsec >= primary_.stx_mtime.tv_nsec));
-        if (fresh) return serve(1, stx_, step_ == Step::VariantBr ? "br" : "gzip");
-        if (step_ == Step::VariantBr && try_variant(Step::VariantGz)) return;
-        return serve(0, primary_, {});
+    std::array<http::Candidate, http::kVariantCount> c{};
+    for (unsigned v = 0; v < http::kVariantCount; ++v) {
+        c[v].tried = !lookup_paths_[v].empty();
+        if (!c[v].tried) continue;
+        c[v].err = open_res_[v] < 0 ? -open_res_[v] : statx_res_[v] < 0 ? -statx_res_[v] : 0;
+        if (c[v].err) continue;
+        const struct statx& s = stx_[v];
+        c[v].regular = S_ISREG(s.stx_mode);
+        c[v].directory = S_ISDIR(s.stx_mode);
+        c[v].mtime_sec = s.stx_mtime.tv_sec;
+        c[v].mtime_nsec = s.stx_mtime.tv_nsec;
     }
+    const http::LookupVerdict verdict = http::decide_lookup(step_, c);
+    switch (verdict.kind) {
+    case http::LookupVerdict::Kind::Serve: return serve(verdict.variant);
+    case http::LookupVerdict::Kind::Respond:
+        close_files();
+        return respond_status(verdict.status);
+    case http::LookupVerdict::Kind::Redirect: {
+        close_files();
+        std::string location = target_path_ + "/";
+        if (has_query_) location += "?" + query_;
+        http::ErrorExtras extras;
+        extras.location = location;
+        return respond_status(verdict.status, extras);
+    }
+    case http::LookupVerdict::Kind::LookUpDirectory:
+        close_files();
+        return submit_lookup(http::LookupStep::DirItself, rel_path_);
     }
 }
 
-// The file (or index.html) was found: serve it, or first look for a
-// precompressed sibling.
-void Connection::on_file_found() noexcept
+// The Date of a response is read when its plan is built, never held across
+// a wait: the worker's date text changes every second.
+void Connection::plan_context() noexcept
 {
-    if (!S_ISREG(stx_.stx_mode)) return respond_status(403); // FIFO, socket, device
-    primary_ = stx_;
-    served_path_ = lookup_path_;
-    if (try_variant(Step::VariantBr) || try_variant(Step::VariantGz)) return;
-    serve(0, primary_, {});
+    ctx_.date = worker_.date();
 }
 
-// Starts the lookup of a precompressed sibling of served_path_ if the client
-// and the type want one. False when there is nothing to look for.
-bool Connection::try_variant(Step step) noexcept
-{
-    const bool wanted = step == Step::VariantBr ? accepts_br_ : accepts_gzip_;
-    if (!wanted || !http::is_compressible(worker_.shared().mime.content_type(served_path_))) return false;
-    submit_lookup(step, served_path_ + (step == Step::VariantBr ? ".br" : ".gz"), 1);
-    return true;
-}
-
-void Connection::serve(unsigned slot, const struct statx& stx, std::string_view encoding) noexcept
+void Connection::serve(http::Variant variant) noexcept
 {
     const Shared& shared = worker_.shared();
+    const struct statx& stx = stx_[variant];
     http::FileMeta meta;
     meta.size = stx.stx_size;
     meta.ino = stx.stx_ino;
     meta.mtime_sec = stx.stx_mtime.tv_sec;
     meta.mtime_nsec = stx.stx_mtime.tv_nsec;
     meta.content_type = shared.mime.content_type(served_path_);
-    meta.content_encoding = encoding;
+    meta.content_encoding = kVariantEncoding[variant];
     meta.vary = shared.config.precompressed && http::is_compressible(meta.content_type);
-    serving_slot_ = slot;
+    // Keep the descriptor served; the others close now.
+    const int keep = fds_[variant];
+    fds_[variant] = -1;
+    close_files();
+    fds_[variant] = body_fd_ = keep;
+    plan_context();
     plan_ = http::plan_file(parser_.request(), meta, ctx_, shared.boundary);
     start_response();
 }
 
 void Connection::respond_status(int status, const http::ErrorExtras& extras) noexcept
 {
+    plan_context();
     plan_ = http::plan_status(status, ctx_, extras);
     start_response();
 }
@@ -369,7 +426,8 @@ void Connection::respond_status(int status, const http::ErrorExtras& extras) noe
 // For a request that was never (fully) parsed: no context of its own.
 void Connection::respond_and_close(int status) noexcept
 {
-    ctx_ = http::ResponseContext{.date = worker_.date(), .keep_alive = false};
+    ctx_ = http::ResponseContext{};
+    ctx_.keep_alive = false;
     respond_status(status);
 }
 
@@ -377,140 +435,104 @@ void Connection::respond_and_close(int status) noexcept
 
 void Connection::start_response() noexcept
 {
-    total_ = plan_.total();
-    delivered_ = 0;
-    pipe_bytes_ = 0;
-    if (plan_.uses_file()) {
-        pipe_ = worker_.pipes().acquire();
-        if (!pipe_) {
-            state_ = State::WaitingPipe;
-            worker_.wait_for_pipe(*this);
-            return;
-        }
+    cursor_ = {};
+    reads_.count = 0;
+    progress_ns_ = worker_.now_ns();
+    std::uint64_t file_bytes = 0;
+    for (const http::Segment& s : plan_.segments)
+        if (s.kind == http::Segment::Kind::File) file_bytes += s.length;
+    // A small body goes out from memory: no pipe, no io-wq hop, and nobody
+    // to wait behind for a pipe.
+    if (file_bytes > 0 && file_bytes <= worker_.shared().config.inline_max) reads_ = transfer::inline_file_body(plan_);
+    if (plan_.uses_file())
+        need_pipe();
+    else
+        submit_chain();
+}
+
+// A pipe now, or a place in the worker's queue (first come, first served),
+// or, for a response not yet started when the queue is full, 503.
+void Connection::need_pipe() noexcept
+{
+    const bool started = cursor_.delivered > 0;
+    switch (worker_.ask_pipe(*this, !started)) {
+    case PipeAnswer::Granted: return; // on_pipe ran
+    case PipeAnswer::Queued: state_ = State::WaitingPipe; return;
+    case PipeAnswer::Refused: break;
     }
-    submit_transfer();
+    close_files();
+    http::ErrorExtras extras;
+    extras.retry_after = 1;
+    respond_status(503, extras);
 }
 
 void Connection::on_pipe(sys::Pipe* pipe) noexcept
 {
     pipe_ = pipe;
-    submit_transfer();
+    progress_ns_ = worker_.now_ns(); // waiting for a pipe is not the peer's fault
+    submit_chain();
 }
 
-// Submits as much of the plan as one chain may hold, starting where the
-// socket left off. Bytes already in the pipe (a short pipe->socket splice)
-// go first.
-void Connection::submit_transfer() noexcept
+// Called while WaitingWritable: the bytes in the pipe are dropped (the pipe
+// is drained before reuse) and will be spliced from the file again.
+void Connection::yield_pipe() noexcept
 {
-    if (state_ != State::Sending) progress_ns_ = worker_.now_ns();
+    release_pipe(cursor_.in_pipe != 0);
+}
+
+void Connection::submit_chain() noexcept
+{
     state_ = State::Sending;
-    const unsigned pairs_max = worker_.shared().config.chain_pairs;
-    const unsigned len_max = std::min<unsigned>(2 * pairs_max + 8, unsigned(expected_.size()));
-    uring::Chain chain(worker_.ring(), len_max);
-    chain_fatal_ = false;
-    chain_start_delivered_ = delivered_;
-    chain_start_pipe_ = pipe_bytes_;
+    const Config& config = worker_.shared().config;
+    transfer::Limits limits;
+    limits.pipe_capacity = pipe_ ? pipe_->capacity : 0;
+    limits.pairs = config.chain_pairs;
+    limits.steps = transfer::kMaxSteps - reads_.count;
+    const transfer::Chain next = transfer::next_chain(plan_, cursor_, limits);
 
-    std::uint64_t pos = delivered_ + pipe_bytes_; // next byte to source
-    if (pipe_bytes_ > 0) add_splice_out(chain, std::uint32_t(pipe_bytes_), pos < total_);
+    chain_ = reads_;
+    reads_.count = 0;
+    for (const transfer::Step& s : next) chain_.push(s);
+    chain_start_ = cursor_;
+    outcome_ = {};
+    chain_pending_ = chain_.count;
 
-    unsigned pairs = 0;
-    std::size_t seg = 0;
-    std::uint64_t seg_start = 0;
-    const auto& segments = plan_.segments;
-    while (pos < total_) {
-        while (seg_start + segments[seg].length <= pos) seg_start += segments[seg++].length;
-        const http::Segment& s = segments[seg];
-        const std::uint64_t left = s.length - (pos - seg_start);
-        if (s.kind == http::Segment::Kind::Memory) {
-            if (chain.length() + 1 > len_max) break;
-            auto len = std::uint32_t(std::min<std::uint64_t>(left, 1u << 30));
-            add_send(chain, plan_.memory.data() + s.offset + (pos - seg_start), len, pos + len < total_);
-            pos += len;
-        } else {
-            if (pairs == pairs_max || chain.length() + 2 > len_max) break;
-            const std::uint64_t file_off = s.offset + (pos - seg_start);
-            const std::uint64_t room = pipe_->capacity - file_off % kPage;
-            const auto chunk = std::uint32_t(std::min(left, room));
-            add_splice_in(chain, file_off, chunk);
-            add_splice_out(chain, chunk, pos + chunk < total_);
-            pos += chunk;
-            ++pairs;
+    uring::Chain chain(worker_.ring(), chain_.count);
+    for (unsigned seq = 0; seq < chain_.count; ++seq) {
+        const transfer::Step& s = chain_.steps[seq];
+        io_uring_sqe* sqe = chain.next();
+        const int socket = int(socket_slot());
+        switch (s.kind) {
+        case Kind::Read:
+            io_uring_prep_read(sqe, body_fd_, plan_.memory.data() + s.mem, s.len, s.file);
+            break;
+        case Kind::Send:
+            io_uring_prep_send(sqe, socket, plan_.memory.data() + s.mem, s.len,
+                               MSG_NOSIGNAL | (s.wait_all ? MSG_WAITALL : 0) | (s.more ? MSG_MORE : 0));
+            sqe->flags |= IOSQE_FIXED_FILE;
+            break;
+        case Kind::SpliceIn:
+            // Explicit offset always: the file's own position is never used.
+            io_uring_prep_splice(sqe, body_fd_, std::int64_t(s.file), pipe_->write.get(), -1, s.len, 0);
+            break;
+        case Kind::SpliceOut:
+            io_uring_prep_splice(sqe, pipe_->read.get(), -1, socket, -1, s.len, s.more ? SPLICE_F_MORE : 0);
+            sqe->flags |= IOSQE_FIXED_FILE; // applies to fd_out, the socket
+            break;
         }
+        tag(sqe, op_of(s.kind), std::uint8_t(seq));
     }
-    chain_pending_ = chain.length();
+    if (chain_.count == 0) on_chain_done(); // nothing left: cannot happen, but never hang
 }
 
-void Connection::add_send(uring::Chain& chain, const char* data, std::uint32_t len, bool more) noexcept
-{
-    auto seq = std::uint8_t(chain.length());
-    io_uring_sqe* sqe = chain.next();
-    // MSG_WAITALL: a short send would not break the link, and the splices
-    // behind it would put body bytes after half a header.
-    io_uring_prep_send(sqe, socket_slot_, data, len, MSG_WAITALL | MSG_NOSIGNAL | (more ? MSG_MORE : 0));
-    sqe->flags |= IOSQE_FIXED_FILE;
-    tag(sqe, Op::Send, seq);
-    expected_[seq] = len;
-}
-
-void Connection::add_splice_in(uring::Chain& chain, std::uint64_t offset, std::uint32_t len) noexcept
-{
-    auto seq = std::uint8_t(chain.length());
-    io_uring_sqe* sqe = chain.next();
-    // Explicit offset always: the file's own position is never used.
-    io_uring_prep_splice(sqe, int(file_slot(serving_slot_)), std::int64_t(offset), pipe_->write.get(), -1, len,
-                         SPLICE_F_FD_IN_FIXED);
-    tag(sqe, Op::SpliceIn, seq);
-    expected_[seq] = len;
-}
-
-void Connection::add_splice_out(uring::Chain& chain, std::uint32_t len, bool more) noexcept
-{
-    auto seq = std::uint8_t(chain.length());
-    io_uring_sqe* sqe = chain.next();
-    io_uring_prep_splice(sqe, pipe_->read.get(), -1, socket_slot_, -1, len, more ? SPLICE_F_MORE : 0);
-    sqe->flags |= IOSQE_FIXED_FILE; // applies to fd_out, the socket
-    tag(sqe, Op::SpliceOut, seq);
-    expected_[seq] = len;
-}
-
-void Connection::on_send(std::uint8_t seq, int res) noexcept
+void Connection::on_transfer_step(std::uint8_t seq, int res) noexcept
 {
     --inflight_;
-    if (res >= 0) {
-        delivered_ += std::uint64_t(res);
-        if (std::uint32_t(res) < expected_[seq]) chain_fatal_ = true; // the link went on regardless
-    } else if (res != -ECANCELED) {
-        chain_fatal_ = true;
+    if (seq < chain_.count) {
+        const std::uint64_t before = cursor_.delivered;
+        transfer::account(chain_.steps[seq], res, cursor_, outcome_);
+        if (cursor_.delivered != before) progress_ns_ = worker_.now_ns();
     }
-    chain_step_done();
-}
-
-void Connection::on_splice_in(std::uint8_t, int res) noexcept
-{
-    --inflight_;
-    if (res > 0)
-        pipe_bytes_ += std::uint64_t(res); // short: the link broke, the next chain resumes
-    else if (res != -ECANCELED)
-        chain_fatal_ = true; // 0 is EOF: the file shrank under us
-    chain_step_done();
-}
-
-void Connection::on_splice_out(std::uint8_t, int res) noexcept
-{
-    --inflight_;
-    if (res > 0) {
-        pipe_bytes_ -= std::uint64_t(res);
-        delivered_ += std::uint64_t(res);
-    } else if (res != -ECANCELED) {
-        chain_fatal_ = true; // -EAGAIN here is SO_SNDTIMEO: the peer stopped reading
-    }
-    chain_step_done();
-}
-
-void Connection::chain_step_done() noexcept
-{
-    progress_ns_ = worker_.now_ns();
     if (--chain_pending_ == 0) on_chain_done();
     settle();
 }
@@ -518,16 +540,57 @@ void Connection::chain_step_done() noexcept
 void Connection::on_chain_done() noexcept
 {
     if (state_ != State::Sending) return;
-    if (chain_fatal_) return begin_close(true);
-    if (delivered_ == total_ && pipe_bytes_ == 0) return finish_response();
-    if (delivered_ == chain_start_delivered_ && pipe_bytes_ == chain_start_pipe_) return begin_close(true);
-    submit_transfer(); // a short splice cut the chain: carry on from here
+    switch (transfer::after_chain(chain_start_, cursor_, plan_.total(), outcome_)) {
+    case transfer::Next::Done: return finish_response();
+    case transfer::Next::Abort: return begin_close(true);
+    case transfer::Next::WaitWritable: return wait_writable();
+    case transfer::Next::Continue:
+        // Fairness: with others queued for a pipe, an empty one goes to the
+        // first of them and this connection queues behind.
+        if (pipe_ && cursor_.in_pipe == 0 && worker_.pipe_waiters()) {
+            release_pipe(false);
+            return need_pipe();
+        }
+        return submit_chain();
+    }
+}
+
+// The socket is full: wait for room through the ring (no io-wq worker
+// sleeps on a socket). A pipe still holding bytes stays with this
+// connection, but the worker may take it back for someone else (yield_pipe);
+// an empty one goes back to the pool at once.
+void Connection::wait_writable() noexcept
+{
+    state_ = State::WaitingWritable;
+    io_uring_sqe* sqe = worker_.ring().get_sqe();
+    io_uring_prep_poll_add(sqe, int(socket_slot()), POLLOUT);
+    sqe->flags |= IOSQE_FIXED_FILE;
+    tag(sqe, Op::PollOut);
+    if (pipe_ && cursor_.in_pipe == 0)
+        release_pipe(false);
+    else if (pipe_)
+        worker_.park(*this);
+}
+
+void Connection::on_pollout(int res) noexcept
+{
+    --inflight_;
+    if (state_ == State::WaitingWritable) {
+        // An error or hang-up shows in the next send or splice.
+        (void)res;
+        if (plan_.uses_file() && !pipe_ && cursor_.delivered < plan_.total())
+            need_pipe();
+        else
+            submit_chain();
+    }
+    settle();
 }
 
 void Connection::finish_response() noexcept
 {
     close_files();
     release_pipe(false);
+    if (plan_.memory.capacity() > kKeepMemory) plan_ = {};
     if (plan_.close || worker_.stopping()) return begin_close(false);
     parser_.next();
     state_ = State::Reading;
@@ -547,26 +610,30 @@ void Connection::on_tick(std::uint64_t now) noexcept
 {
     const Config& config = worker_.shared().config;
     const std::uint64_t s = 1'000'000'000;
-    if (state_ == State::Reading) {
+    switch (state_) {
+    case State::Reading:
         // A request under way must be complete within the header timeout
         // (counted from its first byte, so dribbling does not extend it);
         // an idle connection closes after the keep-alive timeout.
-        if (parser_.mid_request() || !inbuf_.empty()) {
+        if (parser_.mid_request() || inbuf_off_ < inbuf_.size()) {
             if (now - request_since_ns_ > config.header_timeout * s) respond_and_close(408);
         } else if (now - idle_since_ns_ > config.keepalive_timeout * s) {
             begin_close(false);
         }
-    } else if (state_ == State::Sending) {
-        // A splice blocked on a full socket gives up by itself (SO_SNDTIMEO);
-        // a send waits on poll and never would. Twice the send timeout, so
-        // that a splice making slow progress is not cut first.
-        if (now - progress_ns_ > 2ull * config.send_timeout * s) begin_close(true);
+        break;
+    case State::Sending:
+    case State::WaitingWritable:
+        // The send timeout is about progress, not a deadline: the socket
+        // took no byte for that long.
+        if (now - progress_ns_ > config.send_timeout * s) begin_close(true);
+        break;
+    default: break;
     }
 }
 
 void Connection::abort() noexcept
 {
-    if (state_ < State::Closing) begin_close(true);
+    if (state_ >= State::Reading && state_ < State::Closing) begin_close(true);
 }
 
 void Connection::begin_close(bool abort) noexcept
@@ -575,11 +642,11 @@ void Connection::begin_close(bool abort) noexcept
     state_ = State::Closing;
     aborted_ = abort;
     if (inflight_ > 0) {
-        // shutdown rather than cancel: it also fails the links of a chain that
-        // have not started yet (a cancel only finds requests already issued),
-        // wakes a splice blocked on a full socket, and ends the multishot recv.
+        // shutdown rather than cancel: it also fails the links of a chain
+        // that have not started yet (a cancel only finds requests already
+        // issued), completes a POLLOUT wait, and ends the multishot recv.
         io_uring_sqe* sqe = worker_.ring().get_sqe();
-        io_uring_prep_shutdown(sqe, socket_slot_, SHUT_RDWR);
+        io_uring_prep_shutdown(sqe, int(socket_slot()), SHUT_RDWR);
         sqe->flags |= IOSQE_FIXED_FILE;
         tag(sqe, Op::Shutdown);
     }
@@ -594,9 +661,9 @@ void Connection::settle() noexcept
 void Connection::finish_close() noexcept
 {
     close_files();
-    release_pipe(aborted_);
+    release_pipe(aborted_ || cursor_.in_pipe != 0);
     io_uring_sqe* sqe = worker_.ring().get_sqe();
-    io_uring_prep_close_direct(sqe, unsigned(socket_slot_));
+    io_uring_prep_close_direct(sqe, socket_slot());
     tag(sqe, Op::CloseSocket);
     state_ = State::Closed;
 }
@@ -617,29 +684,33 @@ void Connection::on_cancel(int) noexcept
 void Connection::on_close_socket(int) noexcept
 {
     --inflight_;
+    reset_for_reuse();
     worker_.release(*this);
 }
 
 void Connection::close_files() noexcept
 {
-    for (unsigned k = 0; k < slot_open_.size(); ++k) {
-        if (!slot_open_[k]) continue;
+    for (int& fd : fds_) {
+        if (fd < 0) continue;
         // Not part of any chain (a broken link would cancel it and leak the
-        // slot); no CQE unless it fails.
+        // descriptor); no CQE unless it fails.
         io_uring_sqe* sqe = worker_.ring().get_sqe();
-        io_uring_prep_close_direct(sqe, file_slot(k));
+        io_uring_prep_close(sqe, fd);
         sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
         io_uring_sqe_set_data64(sqe, uring::UserData{Op::CloseFile, 0, gen_, index_}.pack());
-        slot_open_[k] = false;
+        fd = -1;
     }
+    body_fd_ = -1;
 }
 
+// A pipe that may hold bytes (an aborted or yielded transfer) is drained
+// before anyone gets it again; its bytes will be spliced from the file anew.
 void Connection::release_pipe(bool maybe_dirty) noexcept
 {
     if (!pipe_) return;
-    worker_.pipes().release(pipe_, maybe_dirty || pipe_bytes_ != 0);
+    worker_.pipes().release(pipe_, maybe_dirty);
     pipe_ = nullptr;
-    pipe_bytes_ = 0;
+    cursor_.in_pipe = 0;
 }
 
 } // namespace splicehttpd::server

@@ -57,7 +57,7 @@ std::optional<ListenAddress> parse_listen_address(const std::string& host, std::
 
 namespace {
 
-sys::UniqueFd open_one(const ListenAddress& address, const ListenOptions& options)
+sys::UniqueFd open_one(const ListenAddress& address)
 {
     sys::UniqueFd fd(::socket(address.addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
     if (!fd) sys::throw_errno("socket");
@@ -67,9 +67,6 @@ sys::UniqueFd open_one(const ListenAddress& address, const ListenOptions& option
     // Accepted sockets inherit these: with multishot accept into fixed slots
     // there is no descriptor to call setsockopt on later.
     sys::check_libc(setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one), "TCP_NODELAY");
-    timeval tv{};
-    tv.tv_sec = options.send_timeout_s;
-    sys::check_libc(setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv), "SO_SNDTIMEO");
     if (address.addr.ss_family == AF_INET6)
         sys::check_libc(setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one), "IPV6_V6ONLY");
     if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&address.addr), address.len) < 0)
@@ -84,7 +81,7 @@ std::vector<sys::UniqueFd> open_listeners(ListenAddress& address, const ListenOp
 {
     std::vector<sys::UniqueFd> fds;
     for (unsigned i = 0; i < options.count; ++i) {
-        fds.push_back(open_one(address, options));
+        fds.push_back(open_one(address));
         if (i == 0 && address.port() == 0) {
             sockaddr_storage bound{};
             socklen_t len = sizeof bound;

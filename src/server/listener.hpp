@@ -27,7 +27,6 @@ std::optional<ListenAddress> parse_listen_address(const std::string& host, std::
 
 struct ListenOptions {
     unsigned count = 1;
-    unsigned send_timeout_s = 60; // SO_SNDTIMEO, inherited by accepted sockets
 };
 
 // Binds `count` sockets; with port 0 the first picks a free port and the

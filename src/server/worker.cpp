@@ -18,6 +18,9 @@ using uring::UserData;
 constexpr unsigned kRecvBuffers = 1024; // per worker, a power of two
 constexpr unsigned kRecvBufferSize = 4096;
 constexpr long kGraceSeconds = 10; // shutdown: how long in-flight responses may take
+// Accepts kept armed at once, each into a free connection's slot. A queued
+// client is accepted inline when its accept is submitted, so a few suffice.
+constexpr unsigned kAcceptsArmed = 16;
 
 std::string result_text(int res)
 {
@@ -38,15 +41,15 @@ Worker::Worker(unsigned id, const Shared& shared, sys::UniqueFd listener, int wa
       wake_fd_(wake_fd),
       commands_(commands)
 {
-    // Fixed-file table: [0, max_conns) sockets, allocated by multishot accept;
-    // then two file slots per connection (the file, a precompressed sibling).
+    // Fixed-file table: one socket slot per connection, slot = connection
+    // index. Files are plain descriptors (see Connection::submit_lookup).
     uring::RingOptions ro;
-    ro.fixed_files = 3 * max_conns_;
-    ro.alloc_first = 0;
-    ro.alloc_count = max_conns_;
-    // SPLICE to a socket runs on io-wq (unbound work) and blocks while the
-    // peer is slow; at most one per connection is ever in flight.
-    ro.iowq_unbounded = max_conns_;
+    ro.fixed_files = max_conns_;
+    // Splices (and statx, and reads of cold files) run on io-wq. With
+    // non-blocking sockets none of them sleeps on a peer, so a few workers
+    // serve any number of connections.
+    ro.iowq_bounded = shared.config.io_workers;
+    ro.iowq_unbounded = shared.config.io_workers;
     ring_ = std::make_unique<uring::Ring>(ro);
     bufs_ = std::make_unique<uring::BufRing>(*ring_, 0, kRecvBuffers, kRecvBufferSize);
 
@@ -71,10 +74,10 @@ Worker::~Worker() = default;
 void Worker::run()
 {
     now_ns_ = sys::monotonic_ns();
-    arm_accept();
+    fill_accepts();
     arm_wake();
     arm_tick();
-    while (!(stopping_ && live_ == 0)) {
+    while (!(stopping_ && live_ == 0 && accepts_armed_ == 0)) {
         int ret = ring_->submit_and_wait(1);
         now_ns_ = sys::monotonic_ns();
         if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY && ret != -ETIME) {
@@ -83,6 +86,7 @@ void Worker::run()
         }
         ring_->for_each_cqe([this](const io_uring_cqe& cqe) { dispatch(cqe); });
         serve_pipe_waiters();
+        fill_accepts();
     }
     // Let the last closes reach the kernel before the ring goes away.
     ring_->submit_and_wait(0);
@@ -93,22 +97,17 @@ void Worker::dispatch(const io_uring_cqe& cqe) noexcept
     const UserData ud = UserData::unpack(cqe.user_data);
     if (debug_) log_completion(ud, cqe);
 
-    if (ud.index == kWorkerIndex) {
-        switch (ud.op) {
-        case Op::Accept: on_accept(cqe); break;
-        case Op::Wake: on_wake(cqe.res); break;
-        case Op::Timeout: on_grace_timeout(); break;
-        case Op::Tick: on_tick(); break;
-        default: break; // the accept's cancel
-        }
-        return;
-    }
     switch (ud.op) {
-    case Op::Drain: pipes_->on_drain(ud.index, cqe.res); return;
-    case Op::PipeCreate: pipes_->on_created(cqe.res); return;
+    // worker-level
+    case Op::Wake: return on_wake(cqe.res);
+    case Op::Timeout: return on_grace_timeout();
+    case Op::Tick: return on_tick();
+    case Op::CancelAccept: return; // the accept itself completes with -ECANCELED
+    case Op::Drain: return pipes_->on_drain(ud.index, cqe.res);
+    case Op::PipeCreate: return pipes_->on_created(cqe.res);
     case Op::CloseFile:
         // Only failures post a CQE (IOSQE_CQE_SKIP_SUCCESS).
-        spdlog::warn("w{} close of a file slot failed: {}", id_, result_text(cqe.res));
+        spdlog::warn("w{} close of a file failed: {}", id_, result_text(cqe.res));
         return;
     default: break;
     }
@@ -117,12 +116,22 @@ void Worker::dispatch(const io_uring_cqe& cqe) noexcept
     if (c.gen() != ud.gen || c.state() == Connection::State::Free) return; // stale: the slot was reused
 
     switch (ud.op) {
+    case Op::Accept:
+        --accepts_armed_;
+        if (cqe.res >= 0) {
+            ++live_;
+            ++accepted_;
+        }
+        c.on_accept(cqe.res);
+        break;
     case Op::Recv: c.on_recv(cqe); break;
-    case Op::Statx: c.on_statx(cqe.res); break;
-    case Op::Openat: c.on_openat(cqe.res); break;
-    case Op::Send: c.on_send(ud.seq, cqe.res); break;
-    case Op::SpliceIn: c.on_splice_in(ud.seq, cqe.res); break;
-    case Op::SpliceOut: c.on_splice_out(ud.seq, cqe.res); break;
+    case Op::Openat: c.on_openat(ud.seq, cqe.res); break;
+    case Op::Statx: c.on_statx(ud.seq, cqe.res); break;
+    case Op::Read:
+    case Op::Send:
+    case Op::SpliceIn:
+    case Op::SpliceOut: c.on_transfer_step(ud.seq, cqe.res); break;
+    case Op::PollOut: c.on_pollout(cqe.res); break;
     case Op::Shutdown: c.on_shutdown(cqe.res); break;
     case Op::Cancel: c.on_cancel(cqe.res); break;
     case Op::CloseSocket: c.on_close_socket(cqe.res); break;
@@ -133,10 +142,9 @@ void Worker::dispatch(const io_uring_cqe& cqe) noexcept
 void Worker::log_completion(const UserData& ud, const io_uring_cqe& cqe) const
 {
     std::uint64_t started = 0;
-    std::string_view who = "conn";
+    std::string_view who = ud.index == kWorkerIndex ? "worker" : "conn";
     std::string_view detail;
     switch (ud.op) {
-    case Op::Accept: started = accept_submitted_ns_; who = "listener"; break;
     case Op::Wake: started = wake_submitted_ns_; who = "worker"; break;
     case Op::Tick: started = tick_submitted_ns_; who = "worker"; break;
     case Op::Drain:
@@ -162,58 +170,60 @@ void Worker::log_completion(const UserData& ud, const io_uring_cqe& cqe) const
 
 // ---------------------------------------------------------------- accept
 
-void Worker::arm_accept() noexcept
+// Keeps a few accepts armed, each into the socket slot of a free connection.
+// When every connection is taken none is armed, and new clients wait in the
+// listen backlog until a slot frees: never accepted only to be dropped.
+void Worker::fill_accepts() noexcept
 {
-    io_uring_sqe* sqe = ring_->get_sqe();
-    // Blocking sockets on purpose: a splice to the socket then waits (on
-    // io-wq) for room instead of failing with -EAGAIN; SO_SNDTIMEO, inherited
-    // from the listener, bounds that wait.
-    io_uring_prep_multishot_accept_direct(sqe, listener_.get(), nullptr, nullptr, 0);
-    io_uring_sqe_set_data64(sqe, UserData{Op::Accept, 0, 0, kWorkerIndex}.pack());
-    accept_submitted_ns_ = sys::monotonic_ns();
-    accept_armed_ = true;
+    while (!stopping_ && !accept_paused_ && accepts_armed_ < kAcceptsArmed && !free_conns_.empty()) {
+        Connection& c = *conns_[free_conns_.back()];
+        free_conns_.pop_back();
+        c.arm_accept(listener_.get());
+        ++accepts_armed_;
+    }
 }
 
-void Worker::on_accept(const io_uring_cqe& cqe) noexcept
+void Worker::on_accept_failed(Connection& c, int res) noexcept
 {
-    if (!(cqe.flags & IORING_CQE_F_MORE)) accept_armed_ = false;
-    if (cqe.res >= 0) {
-        if (free_conns_.empty() || stopping_) {
-            io_uring_sqe* sqe = ring_->get_sqe();
-            io_uring_prep_close_direct(sqe, unsigned(cqe.res));
-            sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
-            io_uring_sqe_set_data64(sqe, UserData{Op::CloseFile, 0, 0, kWorkerIndex}.pack());
-        } else {
-            std::uint32_t index = free_conns_.back();
-            free_conns_.pop_back();
-            ++live_;
-            ++accepted_;
-            conns_[index]->open(cqe.res);
-        }
-    } else if (cqe.res == -ENFILE) {
-        accept_blocked_ = true; // every socket slot is taken
-    } else if (cqe.res != -ECANCELED) {
-        spdlog::warn("w{} accept: {}", id_, result_text(cqe.res));
-    }
-    if (!accept_armed_ && !accept_blocked_ && !stopping_) arm_accept();
+    free_conns_.push_back(c.index());
+    if (res == -ECANCELED || res == -ECONNABORTED) return;
+    // Out of descriptors or memory: do not spin; the tick tries again.
+    spdlog::warn("w{} accept: {}", id_, result_text(res));
+    accept_paused_ = true;
 }
 
 void Worker::release(Connection& c) noexcept
 {
-    c.reset_for_reuse();
     free_conns_.push_back(c.index());
     --live_;
-    if (accept_blocked_ && !stopping_) {
-        accept_blocked_ = false;
-        if (!accept_armed_) arm_accept();
-    }
 }
 
 // ---------------------------------------------------------------- pipes
 
-void Worker::wait_for_pipe(Connection& c)
+PipeAnswer Worker::ask_pipe(Connection& c, bool may_refuse)
 {
+    if (pipe_waiters_.empty()) {
+        if (sys::Pipe* pipe = pipes_->acquire()) { // grows the pool if it may
+            c.on_pipe(pipe);
+            return PipeAnswer::Granted;
+        }
+    }
+    if (may_refuse && pipe_waiters_.size() >= shared_.config.pipe_queue) return PipeAnswer::Refused;
     pipe_waiters_.emplace_back(c.index(), c.gen());
+    return PipeAnswer::Queued;
+}
+
+void Worker::park(Connection& c)
+{
+    // Stale entries (connections that resumed or closed) are skipped when
+    // taken; drop them when they pile up.
+    if (parked_.size() >= max_conns_) {
+        std::erase_if(parked_, [this](const Ticket& t) {
+            const Connection& p = *conns_[t.first];
+            return p.gen() != t.second || p.state() != Connection::State::WaitingWritable || !p.holds_pipe();
+        });
+    }
+    parked_.emplace_back(c.index(), c.gen());
 }
 
 void Worker::serve_pipe_waiters() noexcept
@@ -226,9 +236,28 @@ void Worker::serve_pipe_waiters() noexcept
             continue;
         }
         sys::Pipe* pipe = pipes_->acquire(); // grows the pool if it may
-        if (!pipe) return;
+        if (!pipe) return take_back_pipe();
         pipe_waiters_.pop_front();
         c.on_pipe(pipe);
+    }
+}
+
+// Someone waits for a pipe and none is free: take one back from the
+// connection that has waited longest for its peer to read. Its bytes in the
+// pipe are dropped (the pipe is drained) and spliced from the file again
+// when the peer is ready. One at a time, and only while no pipe is already
+// on its way back.
+void Worker::take_back_pipe() noexcept
+{
+    if (pipes_->incoming()) return;
+    while (!parked_.empty()) {
+        auto [index, gen] = parked_.front();
+        parked_.pop_front();
+        Connection& c = *conns_[index];
+        if (c.gen() == gen && c.state() == Connection::State::WaitingWritable && c.holds_pipe()) {
+            c.yield_pipe();
+            return;
+        }
     }
 }
 
@@ -253,10 +282,11 @@ void Worker::on_wake(int res) noexcept
 void Worker::begin_stop() noexcept
 {
     stopping_ = true;
-    if (accept_armed_) {
+    for (const auto& c : conns_) {
+        if (c->state() != Connection::State::Accepting) continue;
         io_uring_sqe* sqe = ring_->get_sqe();
-        io_uring_prep_cancel64(sqe, UserData{Op::Accept, 0, 0, kWorkerIndex}.pack(), 0);
-        io_uring_sqe_set_data64(sqe, UserData{Op::Cancel, 0, 0, kWorkerIndex}.pack());
+        io_uring_prep_cancel64(sqe, UserData{Op::Accept, 0, c->gen(), c->index()}.pack(), 0);
+        io_uring_sqe_set_data64(sqe, UserData{Op::CancelAccept, 0, 0, kWorkerIndex}.pack());
     }
     // New connections go nowhere; the kernel refuses them once every worker
     // has closed its listener.
@@ -280,6 +310,7 @@ void Worker::arm_tick() noexcept
 
 void Worker::on_tick() noexcept
 {
+    accept_paused_ = false;
     for (auto& c : conns_) c->on_tick(now_ns_);
     arm_tick();
 }
@@ -292,13 +323,19 @@ void Worker::on_grace_timeout() noexcept
 
 void Worker::log_stats() const
 {
-    unsigned file_slots = 0;
-    for (const auto& c : conns_) file_slots += c->open_file_slots();
+    unsigned files = 0;
+    unsigned waiting_pipe = 0;
+    unsigned waiting_writable = 0;
+    for (const auto& c : conns_) {
+        files += c->open_files();
+        waiting_pipe += c->state() == Connection::State::WaitingPipe;
+        waiting_writable += c->state() == Connection::State::WaitingWritable;
+    }
     const sys::PipePoolStats p = pipes_->stats();
-    spdlog::info("w{} stats: connections={} accepted={} file_slots={} pipes={} pipes_free={} pipes_draining={} "
-                 "pipes_drained={} pipes_replaced={} pipe_waiters={}",
-                 id_, live_, accepted_, file_slots, p.total, p.free, p.draining, p.drained, p.replaced,
-                 pipe_waiters_.size());
+    spdlog::info("w{} stats: connections={} accepted={} accepts_armed={} open_files={} pipes={} pipes_free={} "
+                 "pipes_draining={} pipes_drained={} pipes_replaced={} pipe_waiters={} waiting_writable={}",
+                 id_, live_, accepted_, accepts_armed_, files, p.total, p.free, p.draining, p.drained, p.replaced,
+                 waiting_pipe, waiting_writable);
 }
 
 } // namespace splicehttpd::server

@@ -23,6 +23,8 @@ namespace splicehttpd::server {
 // worker's eventfd.
 enum Command : unsigned { kCommandStop = 1, kCommandStats = 2 };
 
+enum class PipeAnswer : std::uint8_t { Granted, Queued, Refused };
+
 class Worker {
 public:
     Worker(unsigned id, const Shared& shared, sys::UniqueFd listener, int wake_fd,
@@ -39,22 +41,30 @@ public:
     uring::BufRing& bufs() noexcept { return *bufs_; }
     sys::PipePool& pipes() noexcept { return *pipes_; }
     const Shared& shared() const noexcept { return shared_; }
-    const std::string& date() { return dates_.now(); }
+    std::string_view date() { return dates_.now(); }
     [[nodiscard]] bool stopping() const noexcept { return stopping_; }
     [[nodiscard]] bool debug() const noexcept { return debug_; }
-    [[nodiscard]] unsigned file_slot_base() const noexcept { return max_conns_; }
     // The time of this loop turn (read once per turn, not per event).
     [[nodiscard]] std::uint64_t now_ns() const noexcept { return now_ns_; }
-    void wait_for_pipe(Connection& c);
+
+    // Pipes are handed out first come, first served: a pipe now (c.on_pipe
+    // has run), a place in the queue, or — only for a response that has not
+    // started, when the queue is full — a refusal (503).
+    PipeAnswer ask_pipe(Connection& c, bool may_refuse);
+    [[nodiscard]] bool pipe_waiters() const noexcept { return !pipe_waiters_.empty(); }
+    // c waits for POLLOUT holding a pipe: the worker may take it back.
+    void park(Connection& c);
+
+    // c's socket slot is free again (its close completed, or its accept failed).
     void release(Connection& c) noexcept;
+    void on_accept_failed(Connection& c, int res) noexcept;
 
 private:
     static constexpr std::uint32_t kWorkerIndex = 0xFFFFFFFFu; // user_data index of worker-level ops
 
     void dispatch(const io_uring_cqe& cqe) noexcept;
     void log_completion(const uring::UserData& ud, const io_uring_cqe& cqe) const;
-    void arm_accept() noexcept;
-    void on_accept(const io_uring_cqe& cqe) noexcept;
+    void fill_accepts() noexcept;
     void arm_wake() noexcept;
     void on_wake(int res) noexcept;
     void begin_stop() noexcept;
@@ -62,6 +72,7 @@ private:
     void arm_tick() noexcept;
     void on_tick() noexcept;
     void serve_pipe_waiters() noexcept;
+    void take_back_pipe() noexcept;
     void log_stats() const;
 
     const unsigned id_;
@@ -77,18 +88,19 @@ private:
     std::unique_ptr<sys::PipePool> pipes_;
     std::vector<std::unique_ptr<Connection>> conns_;
     std::vector<std::uint32_t> free_conns_;
-    std::deque<std::pair<std::uint32_t, std::uint16_t>> pipe_waiters_; // (index, gen)
+    using Ticket = std::pair<std::uint32_t, std::uint16_t>; // (index, gen): stale once gen moves on
+    std::deque<Ticket> pipe_waiters_;
+    std::deque<Ticket> parked_; // waiting for POLLOUT with a pipe, oldest first
     http::DateCache dates_;
 
-    unsigned live_ = 0;
-    bool accept_armed_ = false;
-    bool accept_blocked_ = false; // fixed-file table full: re-arm when a slot frees
+    unsigned live_ = 0;            // connections with a socket
+    unsigned accepts_armed_ = 0;   // connections waiting in an accept
+    bool accept_paused_ = false;   // an accept failed: try again on the next tick
     bool stopping_ = false;
     std::uint64_t wake_buf_ = 0;
     __kernel_timespec grace_{};
     __kernel_timespec tick_{};
     std::uint64_t now_ns_ = 0;
-    std::uint64_t accept_submitted_ns_ = 0;
     std::uint64_t wake_submitted_ns_ = 0;
     std::uint64_t tick_submitted_ns_ = 0;
     std::uint64_t accepted_ = 0;

@@ -48,6 +48,8 @@ public:
     Pipe* acquire();
     void release(Pipe* pipe, bool maybe_dirty) noexcept;
     [[nodiscard]] bool has_free() const noexcept { return !free_.empty(); }
+    // A pipe is on its way back to the free list (being drained or created).
+    [[nodiscard]] bool incoming() const noexcept { return draining_ > 0 || creating_; }
 
     void on_drain(std::uint32_t index, int res) noexcept;
     void on_created(int res) noexcept;

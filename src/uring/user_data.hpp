@@ -10,17 +10,20 @@ namespace splicehttpd::uring {
 
 enum class Op : std::uint8_t {
     None = 0,
-    Accept,      // multishot accept into the fixed-file table
-    Recv,        // multishot recv with provided buffers
-    Statx,       // lookup: metadata
-    Openat,      // lookup: openat2 into the connection's fixed slot
-    Send,        // response headers or in-memory body
-    SpliceIn,    // file -> pipe
-    SpliceOut,   // pipe -> socket
-    CloseFile,   // close of a file slot (CQE only on failure)
-    CloseSocket, // close of the connection's socket slot
-    Shutdown,    // shutdown(SHUT_RDWR): ends all of a connection's socket work
-    Cancel,      // async cancel of a multishot recv (input back-pressure)
+    Accept,       // accept into the connection's own fixed-file slot
+    CancelAccept, // stopping: cancel of an armed accept
+    Recv,         // multishot recv with provided buffers
+    Openat,       // lookup: openat2 (seq: which variant)
+    Statx,        // lookup: statx of the opened descriptor (seq: which variant)
+    Read,         // a small body read into memory
+    Send,         // response headers or in-memory body
+    SpliceIn,     // file -> pipe
+    SpliceOut,    // pipe -> socket
+    PollOut,      // the socket was full: wait for room
+    CloseFile,    // close of a file descriptor (CQE only on failure)
+    CloseSocket,  // close of the connection's socket slot
+    Shutdown,     // shutdown(SHUT_RDWR): ends all of a connection's socket work
+    Cancel,       // async cancel of a multishot recv (input back-pressure)
     Drain,       // pipe -> /dev/null before a pipe returns to the pool
     PipeCreate,  // IORING_OP_PIPE growing the pool
     Wake,        // eventfd read: a command from the main thread
@@ -34,12 +37,15 @@ constexpr std::string_view op_name(Op op) noexcept
     switch (op) {
     case Op::None: return "none";
     case Op::Accept: return "accept";
+    case Op::CancelAccept: return "cancel";
     case Op::Recv: return "recv";
     case Op::Statx: return "statx";
     case Op::Openat: return "openat";
+    case Op::Read: return "read";
     case Op::Send: return "send";
     case Op::SpliceIn: return "splice";
     case Op::SpliceOut: return "splice";
+    case Op::PollOut: return "poll";
     case Op::CloseFile: return "close";
     case Op::CloseSocket: return "close";
     case Op::Shutdown: return "shutdown";

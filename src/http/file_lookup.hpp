@@ -1,0 +1,41 @@
+// The steps after a lookup's openat2 and statx completions: serve a file (and
+// which precompressed variant of it), answer a status, redirect, or look up
+// the directory itself. Pure: the connection turns a verdict into SQEs.
+#pragma once
+
+#include <array>
+#include <cstdint>
+
+namespace splicehttpd::http {
+
+// Which lookup the candidates answer.
+enum class LookupStep : std::uint8_t {
+    Primary,  // the path as asked
+    DirIndex, // "dir/index.html" for a path ending in '/'
+    DirItself // "dir" after DirIndex found no index.html: 403 or 404
+};
+
+// The file itself, and its precompressed siblings "x.br" and "x.gz".
+enum Variant : unsigned { kIdentity = 0, kBrotli = 1, kGzip = 2, kVariantCount = 3 };
+
+// One opened (or not) path: what openat2 and then statx on its descriptor said.
+struct Candidate {
+    bool tried = false;
+    int err = 0; // errno of openat2, else of statx; 0: found
+    bool regular = false;
+    bool directory = false;
+    std::int64_t mtime_sec = 0;
+    std::uint32_t mtime_nsec = 0;
+};
+
+struct LookupVerdict {
+    enum class Kind : std::uint8_t { Serve, Respond, Redirect, LookUpDirectory };
+    Kind kind = Kind::Respond;
+    int status = 0;               // Respond
+    Variant variant = kIdentity;  // Serve
+    friend bool operator==(const LookupVerdict&, const LookupVerdict&) = default;
+};
+
+LookupVerdict decide_lookup(LookupStep step, const std::array<Candidate, kVariantCount>& candidates) noexcept;
+
+} // namespace splicehttpd::http

@@ -1,0 +1,128 @@
+#include "server/transfer.hpp"
+
+#include <algorithm>
+#include <cerrno>
+
+namespace splicehttpd::server::transfer {
+
+using http::Segment;
+
+Chain next_chain(const http::ResponsePlan& plan, Cursor cursor, const Limits& limits) noexcept
+{
+    Chain chain;
+    const std::uint64_t total = plan.total();
+    const unsigned max_steps = std::min(limits.steps, kMaxSteps);
+    std::uint64_t pos = cursor.delivered + cursor.in_pipe; // next byte to source
+
+    // Whatever a short pipe->socket splice left in the pipe goes first.
+    if (cursor.in_pipe > 0)
+        chain.push({.kind = Step::Kind::SpliceOut,
+                    .len = std::uint32_t(std::min<std::uint64_t>(cursor.in_pipe, kMaxIo)),
+                    .more = pos < total});
+
+    unsigned pairs = 0;
+    std::size_t seg = 0;
+    std::uint64_t seg_start = 0;
+    while (pos < total) {
+        while (seg_start + plan.segments[seg].length <= pos) seg_start += plan.segments[seg++].length;
+        const Segment& s = plan.segments[seg];
+        const std::uint64_t into = pos - seg_start;
+        const std::uint64_t left = s.length - into;
+        if (s.kind == Segment::Kind::Memory) {
+            if (chain.count + 1 > max_steps) break;
+            const auto len = std::uint32_t(std::min<std::uint64_t>(left, kMaxIo));
+            chain.push({.kind = Step::Kind::Send, .mem = s.offset + into, .len = len, .more = pos + len < total});
+            pos += len;
+        } else {
+            if (limits.pipe_capacity == 0 || pairs == limits.pairs || chain.count + 2 > max_steps) break;
+            const std::uint64_t file_off = s.offset + into;
+            const std::uint64_t room = limits.pipe_capacity - file_off % kPage;
+            const auto len = std::uint32_t(std::min({left, room, std::uint64_t(kMaxIo)}));
+            const bool more = pos + len < total;
+            chain.push({.kind = Step::Kind::SpliceIn, .file = file_off, .len = len});
+            chain.push({.kind = Step::Kind::SpliceOut, .len = len, .more = more});
+            pos += len;
+            ++pairs;
+        }
+    }
+    // Every send but the chain's last has something linked behind it.
+    for (unsigned i = 0; i + 1 < chain.count; ++i)
+        if (chain.steps[i].kind == Step::Kind::Send) chain.steps[i].wait_all = true;
+    return chain;
+}
+
+Chain inline_file_body(http::ResponsePlan& plan)
+{
+    Chain reads;
+    if (!plan.uses_file()) return reads;
+    std::string wire;
+    wire.reserve(plan.total());
+    for (const Segment& s : plan.segments) {
+        if (s.kind == Segment::Kind::Memory) {
+            wire.append(plan.memory, s.offset, s.length);
+        } else if (s.length > 0) {
+            reads.push({.kind = Step::Kind::Read, .mem = wire.size(), .file = s.offset,
+                        .len = std::uint32_t(s.length)});
+            wire.resize(wire.size() + s.length);
+        }
+    }
+    for (unsigned i = 0; i < reads.count; ++i) reads.steps[i].more = true;
+    plan.memory = std::move(wire);
+    plan.segments.assign(1, Segment{Segment::Kind::Memory, 0, plan.memory.size()});
+    return reads;
+}
+
+void account(const Step& step, int res, Cursor& cursor, Outcome& outcome) noexcept
+{
+    if (res == -ECANCELED) return; // an earlier step of the chain broke the link
+    const auto n = std::uint64_t(res > 0 ? res : 0);
+    switch (step.kind) {
+    case Step::Kind::Read:
+        // Short: the file shrank after its size went into the head.
+        if (res < 0 || n < step.len) outcome.failed = true;
+        return;
+    case Step::Kind::Send:
+        if (res == -EAGAIN) {
+            outcome.socket_full = true;
+        } else if (res < 0) {
+            outcome.failed = true;
+        } else {
+            cursor.delivered += n;
+            // With MSG_WAITALL only an error makes a send short; the chain's
+            // last send may be short and the next chain sends the rest.
+            if (n < step.len && step.wait_all) outcome.failed = true;
+        }
+        return;
+    case Step::Kind::SpliceIn:
+        // 0 is end of file: the file shrank. A short splice is fine: the
+        // link broke and the next chain carries on from the cursor.
+        if (res <= 0)
+            outcome.failed = true;
+        else
+            cursor.in_pipe += n;
+        return;
+    case Step::Kind::SpliceOut:
+        if (res == -EAGAIN) {
+            outcome.socket_full = true;
+        } else if (res <= 0) {
+            outcome.failed = true; // reset, or the socket was shut down
+        } else {
+            cursor.in_pipe -= std::min(n, cursor.in_pipe);
+            cursor.delivered += n;
+        }
+        return;
+    }
+}
+
+Next after_chain(Cursor start, Cursor now, std::uint64_t total, Outcome outcome) noexcept
+{
+    if (outcome.failed) return Next::Abort;
+    if (now.delivered == total && now.in_pipe == 0) return Next::Done;
+    if (outcome.socket_full) return Next::WaitWritable;
+    // A chain that moved nothing and hit no full socket would repeat itself
+    // forever.
+    if (now == start) return Next::Abort;
+    return Next::Continue;
+}
+
+} // namespace splicehttpd::server::transfer
