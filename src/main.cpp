@@ -120,7 +120,10 @@ int main(int argc, char** argv)
 
     std::vector<sys::UniqueFd> listeners;
     try {
-        listeners = server::open_listeners(*address, {config.threads});
+        // Socket activation: the workers share the sockets systemd passed.
+        listeners = server::activated_listeners(*address, {config.threads});
+        if (listeners.empty()) listeners = server::open_listeners(*address, {config.threads});
+        config.threads = unsigned(listeners.size());
     } catch (const std::system_error& e) {
         die(1, e.what());
     }

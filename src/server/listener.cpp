@@ -5,8 +5,14 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstdlib>
 
 namespace splicehttpd::server {
 
@@ -91,6 +97,89 @@ std::vector<sys::UniqueFd> open_listeners(ListenAddress& address, const ListenOp
             address.set_port(actual.port());
         }
     }
+    return fds;
+}
+
+namespace {
+
+// A whole decimal number, or nullopt.
+std::optional<unsigned long> parse_decimal(const std::string& text)
+{
+    if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos || text.size() > 9)
+        return std::nullopt;
+    return std::stoul(text);
+}
+
+int socket_int_option(int fd, int name, const std::string& what)
+{
+    int value = 0;
+    socklen_t len = sizeof value;
+    sys::check_libc(getsockopt(fd, SOL_SOCKET, name, &value, &len), what);
+    return value;
+}
+
+// Checks one inherited descriptor and makes it like one from open_one:
+// close-on-exec, blocking (io_uring hands -EAGAIN from an O_NONBLOCK listener
+// back to the worker instead of waiting), TCP_NODELAY for accepted sockets
+// to inherit.
+void adopt_listener(int fd)
+{
+    const std::string what = fmt::format("LISTEN_FDS: descriptor {}", fd);
+    sys::check_libc(fcntl(fd, F_SETFD, FD_CLOEXEC), what);
+    const int flags = sys::check_libc(fcntl(fd, F_GETFL), what);
+    if (flags & O_NONBLOCK) sys::check_libc(fcntl(fd, F_SETFL, flags & ~O_NONBLOCK), what);
+    const int domain = socket_int_option(fd, SO_DOMAIN, what);
+    if (domain != AF_INET && domain != AF_INET6) sys::throw_errno(EAFNOSUPPORT, what + " is not a TCP socket");
+    if (socket_int_option(fd, SO_TYPE, what) != SOCK_STREAM)
+        sys::throw_errno(ESOCKTNOSUPPORT, what + " is not a TCP socket");
+    if (socket_int_option(fd, SO_ACCEPTCONN, what) != 1) sys::throw_errno(EINVAL, what + " is not listening");
+    const int one = 1;
+    sys::check_libc(setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one), what + ": TCP_NODELAY");
+}
+
+} // namespace
+
+std::vector<sys::UniqueFd> activated_listeners(ListenAddress& address, const ListenOptions& options)
+{
+    const char* pid_env = std::getenv("LISTEN_PID");
+    const char* fds_env = std::getenv("LISTEN_FDS");
+    const std::string pid_text = pid_env ? pid_env : "";
+    const std::string fds_text = fds_env ? fds_env : "";
+    // Like sd_listen_fds(1): whatever they said, nothing started later may
+    // take them for its own.
+    unsetenv("LISTEN_PID");
+    unsetenv("LISTEN_FDS");
+    unsetenv("LISTEN_FDNAMES");
+    if (!pid_env || !fds_env) return {};
+    const auto pid = parse_decimal(pid_text);
+    if (!pid || *pid != static_cast<unsigned long>(getpid())) return {};
+    const auto count = parse_decimal(fds_text);
+    if (!count || *count == 0 || *count > 1024) sys::throw_errno(EINVAL, "LISTEN_FDS=" + fds_text);
+
+    constexpr int kFirst = 3; // SD_LISTEN_FDS_START
+    const unsigned sockets = unsigned(*count);
+    std::vector<sys::UniqueFd> fds;
+    for (unsigned i = 0; i < sockets; ++i) fds.emplace_back(kFirst + int(i));
+    for (auto& fd : fds) adopt_listener(fd.get());
+    const unsigned workers = std::max(options.count, sockets);
+    for (unsigned i = sockets; i < workers; ++i) {
+        fds.emplace_back(fcntl(fds[i % sockets].get(), F_DUPFD_CLOEXEC, 0));
+        if (!fds.back()) sys::throw_errno("dup of LISTEN_FDS descriptor");
+    }
+
+    ListenAddress first;
+    first.len = sizeof first.addr;
+    sys::check_libc(getsockname(fds[0].get(), reinterpret_cast<sockaddr*>(&first.addr), &first.len), "getsockname");
+    address = first;
+    std::string urls;
+    for (unsigned i = 0; i < sockets; ++i) {
+        ListenAddress a;
+        a.len = sizeof a.addr;
+        sys::check_libc(getsockname(fds[i].get(), reinterpret_cast<sockaddr*>(&a.addr), &a.len), "getsockname");
+        urls += (i ? " " : "") + a.url();
+    }
+    spdlog::info("socket activation: {} inherited socket{} ({}) for {} workers; --listen and --port are not used",
+                 sockets, sockets == 1 ? "" : "s", urls, workers);
     return fds;
 }
 

@@ -33,4 +33,17 @@ struct ListenOptions {
 // rest join it (address.port() is then the real one). Throws std::system_error.
 std::vector<sys::UniqueFd> open_listeners(ListenAddress& address, const ListenOptions& options);
 
+// Socket activation (systemd's LISTEN_PID/LISTEN_FDS protocol, by hand):
+// when LISTEN_PID is this process, the LISTEN_FDS listening TCP sockets at
+// descriptors 3, 4, ... are used instead of binding. Returns one descriptor
+// per worker, max(options.count, sockets) of them: worker i accepts on socket
+// i % sockets, through a dup when several workers share one (multishot accept
+// on one socket from several rings is fine; SO_REUSEPORT cannot split an
+// inherited socket). Sets on each what open_listeners sets before listen()
+// and FD_CLOEXEC, unsets the variables, and stores the first socket's
+// address in `address`. Empty when the variables are absent or meant for
+// another process. Throws std::system_error when a descriptor is not a
+// listening TCP socket.
+std::vector<sys::UniqueFd> activated_listeners(ListenAddress& address, const ListenOptions& options);
+
 } // namespace splicehttpd::server
