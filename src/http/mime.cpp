@@ -54,6 +54,21 @@ constexpr std::array<std::pair<std::string_view, std::string_view>, 40> kBuiltin
     {"xhtml", "application/xhtml+xml"},
 }};
 
+// type "/" subtype, both tokens (RFC 9110 §8.3.1): anything else, a control
+// byte above all, must not reach a Content-Type header.
+bool is_media_type(std::string_view t)
+{
+    auto tchar = [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+    };
+    std::size_t slash = t.find('/');
+    if (slash == 0 || slash == std::string_view::npos || slash + 1 == t.size()) return false;
+    for (std::size_t i = 0; i < t.size(); ++i)
+        if (i != slash && !tchar(t[i])) return false;
+    return true;
+}
+
 } // namespace
 
 MimeTable::MimeTable() { add_builtin(); }
@@ -66,7 +81,7 @@ MimeTable::MimeTable(const std::string& mime_types_path)
         if (line.empty() || line.front() == '#') continue;
         std::istringstream fields(line);
         std::string type, ext;
-        if (!(fields >> type)) continue;
+        if (!(fields >> type) || !is_media_type(type)) continue;
         while (fields >> ext) add(ext, type);
     }
     add_builtin();

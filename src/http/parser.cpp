@@ -251,6 +251,16 @@ bool RequestParser::scan_head(const char* data, std::size_t len) noexcept
 
 ParseResult RequestParser::feed(const char* data, std::size_t len)
 {
+    // Stay failed: llhttp would repeat its error with a position in an old
+    // buffer, and the obs-fold scan would let the bytes after the fold through.
+    if (failed_ != 0) return {ParseStatus::Error, len, failed_};
+    ParseResult r = parse_more(data, len);
+    if (r.status == ParseStatus::Error) failed_ = r.error_status;
+    return r;
+}
+
+ParseResult RequestParser::parse_more(const char* data, std::size_t len)
+{
     if (method_pending_) {
         // The method was unknown before its end was seen: wait for the space
         // that tells a well-formed token (501) from garbage (400).
@@ -258,8 +268,13 @@ ParseResult RequestParser::feed(const char* data, std::size_t len)
         if (auto v = method_verdict(method_prefix_)) return {ParseStatus::Error, len, *v};
         return {ParseStatus::NeedMore, len, 0};
     }
-    if (method_prefix_.size() < kMethodPrefix && !complete_)
-        method_prefix_.append(data, std::min(len, kMethodPrefix - method_prefix_.size()));
+    if (method_prefix_.size() < kMethodPrefix && !complete_) {
+        // Empty lines before the request line take no room: with them counted,
+        // a buffer holding the whole line could leave the verdict undecided.
+        std::string_view d(data, len);
+        if (method_prefix_.empty()) d.remove_prefix(std::min(d.find_first_not_of("\r\n"), d.size()));
+        method_prefix_.append(d.substr(0, kMethodPrefix - method_prefix_.size()));
+    }
 
     if (!scan_head(data, len)) return {ParseStatus::Error, len, 400};
 
@@ -303,6 +318,7 @@ void RequestParser::reset()
     method_pending_ = false;
     method_prefix_.clear();
     scan_ = HeadScan::Start;
+    failed_ = 0;
 }
 
 void RequestParser::next()

@@ -89,6 +89,7 @@ private:
 
     enum class HeadScan : std::uint8_t { Start, Line, LineFeed, LineFeedCr, Done };
     bool scan_head(const char* data, std::size_t len) noexcept;
+    ParseResult parse_more(const char* data, std::size_t len);
     int fail(int status, const char* reason);
     int error_status_for(llhttp_errno_t err) const;
     void store_header();
@@ -106,6 +107,7 @@ private:
     bool method_pending_ = false;
     std::string method_prefix_; // first bytes of a message, to tell 501 from 400
     HeadScan scan_ = HeadScan::Start;
+    int failed_ = 0; // the status of the Error feed() returned; it repeats it from then on
 };
 
 } // namespace splicehttpd::http

@@ -76,7 +76,8 @@ RangeResult parse_range(std::string_view header, std::uint64_t size)
         return result;
     }
 
-    std::uint64_t requested = 0;
+    std::uint64_t requested = 0; // stays <= size: a sum of lengths near 2^63 would wrap
+    bool more_than_file = false;
     for (const Spec& s : specs) {
         ByteRange r;
         if (!s.first) {
@@ -88,14 +89,17 @@ RangeResult parse_range(std::string_view header, std::uint64_t size)
             r.first = *s.first;
             r.last = s.last ? std::min(*s.last, size - 1) : size - 1;
         }
-        requested += r.length();
+        if (r.length() > size - requested)
+            more_than_file = true;
+        else
+            requested += r.length();
         result.ranges.push_back(r);
     }
     if (result.ranges.empty()) {
         result.outcome = RangeOutcome::Unsatisfiable;
         return result;
     }
-    if (result.ranges.size() > 1 && requested > size) {
+    if (result.ranges.size() > 1 && more_than_file) {
         // Overlapping ranges that add up to more than the file: the
         // "bytes=0-,0-,0-..." amplification. Serve the file once instead.
         result.ranges.clear();
