@@ -5,7 +5,8 @@
 // Invariants: the built-in table wins over the file; every other extension
 // the file names maps to the type of the last line that names it (compared
 // with a reference reader: a line is "type ext...", split on whitespace,
-// '#' lines skipped, extensions case-insensitive); text types get
+// '#' lines and lines whose type is not a media type skipped, extensions
+// case-insensitive); text types get
 // "; charset=utf-8"; a Content-Type never holds a control character, which
 // would break the response head.
 #include "fuzz_check.hpp"
@@ -36,6 +37,17 @@ std::string lower(std::string_view s)
     for (char& c : out)
         if (c >= 'A' && c <= 'Z') c = char(c + 32);
     return out;
+}
+
+// RFC 9110 §8.3.1: type "/" subtype, each a token.
+bool media_type(std::string_view t)
+{
+    static const std::string_view tchars = "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    const auto slash = t.find('/');
+    if (slash == std::string_view::npos) return false;
+    const std::string_view type = t.substr(0, slash), subtype = t.substr(slash + 1);
+    return !type.empty() && !subtype.empty() && type.find_first_not_of(tchars) == std::string_view::npos &&
+           subtype.find_first_not_of(tchars) == std::string_view::npos;
 }
 
 int memfd()
@@ -79,10 +91,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             while (end < line.size() && !is_space(line[end])) ++end;
             if (end == i) break;
             const std::string_view word = line.substr(i, end - i);
-            if (type.empty())
+            if (type.empty()) {
                 type = word;
-            else
+                if (!media_type(type)) break; // the reader skips such lines
+            } else {
                 want[lower(word)] = type;
+            }
             i = end;
         }
     }
