@@ -142,6 +142,13 @@ TEST_CASE("bad requests map to the right status")
         {__LINE__, "GET / HTTP/1.1\r\nHost: h\r\nX-Folded: a\r\n b\r\n\r\n", 400},
         {__LINE__, "GET / HTTP/1.1\r\nHost: h\r\nX-Folded:\r\n\tb\r\n\r\n", 400},
         {__LINE__, "GET / HTTP/1.1\r\nHost: h\r\nContent-Length: -1\r\n\r\n", 400},
+        {__LINE__, "GET / HTTP/1.1\r\nHost: h\rX: y\r\n\r\n", 400},
+        // what llhttp's strict mode adds: a CR is always followed by LF, and
+        // the target is visible ASCII (RFC 9112 §2.2, §3.2)
+        {__LINE__, "GET / HTTP/1.1\r\nHost: h\r\n\rX", 400},
+        {__LINE__, "GET /caf\xc3\xa9 HTTP/1.1\r\nHost: h\r\n\r\n", 400},
+        {__LINE__, "GET /a\tb HTTP/1.1\r\nHost: h\r\n\r\n", 400},
+        {__LINE__, "GET /a\fb HTTP/1.1\r\nHost: h\r\n\r\n", 400},
     };
     for (const Row& r : rows) {
         CAPTURE(r.line);
@@ -201,4 +208,67 @@ TEST_CASE("method classes")
         CHECK(classify_method(std::uint8_t(m)) == MethodClass::NotAllowed);
     for (auto m : {HTTP_PROPFIND, HTTP_MKCOL, HTTP_PURGE, HTTP_LINK})
         CHECK(classify_method(std::uint8_t(m)) == MethodClass::NotImplemented);
+}
+
+namespace {
+
+// RFC 9110 §5.6.2, written out here rather than borrowed from the parser.
+bool rfc_tchar(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           std::string_view("!#$%&'*+-.^_`|~").find(char(c)) != std::string_view::npos;
+}
+
+} // namespace
+
+TEST_CASE("every byte that is not a tchar in a header name or the method is 400")
+{
+    // Each byte value goes in at each position. A tchar leaves a well-formed
+    // request (a header, or an unknown method: 501); anything else must be
+    // 400 before any request completes, whole or fed byte by byte. `exempt`
+    // lists bytes that mean something else at that position.
+    struct Row {
+        int line;
+        std::string before;
+        std::string after;
+        int tchar_status; // 0: the request parses
+        std::string exempt;
+    };
+    const std::string head = "GET / HTTP/1.1\r\nHost: h\r\n";
+    const Row rows[] = {
+        // header name: first byte, inside, last byte before the colon
+        {__LINE__, head, "Bad: y\r\n\r\n", 0, "\n"},       // LF here ends the header section
+        {__LINE__, head + "Bad", "Header: y\r\n\r\n", 0, ":"}, // "Bad:Header: y" is a field "Bad"
+        {__LINE__, head + "Bad", ": y\r\n\r\n", 0, ":"},
+        {__LINE__, head + "Range: bytes=0-1\r\nX-", "Y: y\r\n\r\n", 0, ":"},
+        // special names llhttp matches on their own path
+        {__LINE__, head + "Content", "Length: 0\r\n\r\n", 0, ":"},
+        {__LINE__, head + "Transfer-Encoding", ": identity\r\n\r\n", 0, ":"},
+        {__LINE__, head + "Connection", ": close\r\n\r\n", 0, ":"},
+        // method: first byte, inside, last byte
+        {__LINE__, "", "GET / HTTP/1.1\r\nHost: h\r\n\r\n", 501, "\r\n"}, // empty lines may precede
+        {__LINE__, "GE", "T / HTTP/1.1\r\nHost: h\r\n\r\n", 501, ""},
+        {__LINE__, "GET", " / HTTP/1.1\r\nHost: h\r\n\r\n", 501, " "}, // the space ends the method
+        {__LINE__, "HEAD", " / HTTP/1.1\r\nHost: h\r\n\r\n", 501, " "},
+    };
+    for (const Row& r : rows) {
+        CAPTURE(r.line);
+        for (int b = 0; b < 256; ++b) {
+            const auto byte = static_cast<unsigned char>(b);
+            if (r.exempt.find(char(byte)) != std::string::npos) continue;
+            CAPTURE(b);
+            const std::string input = r.before + char(byte) + r.after;
+            for (std::size_t step : {std::size_t(1) << 20, std::size_t(1)}) {
+                CAPTURE(step);
+                Outcome o = run(input, step);
+                if (rfc_tchar(byte)) {
+                    CHECK(o.error == r.tchar_status);
+                    CHECK(o.requests.size() == (r.tchar_status == 0 ? 1u : 0u));
+                } else {
+                    CHECK(o.error == 400);
+                    CHECK(o.requests.empty());
+                }
+            }
+        }
+    }
 }
