@@ -1,0 +1,576 @@
+"""What packaging needs: the systemd units in contrib/, socket activation
+through the real binary, the man page, and what `meson install` puts where.
+
+- The units pass `systemd-analyze verify` without a word (ExecStart pointed
+  at the built binary, the built man page on MANPATH for Documentation=),
+  keep their hardening, and score "OK" in `systemd-analyze security`.
+- Every system call the server makes while serving is allowed by the
+  service's SystemCallFilter (strace against `systemd-analyze syscall-filter`).
+- Socket activation (LISTEN_PID/LISTEN_FDS) by hand and through
+  systemd-socket-activate: the inherited socket is served by every worker,
+  --listen/--port are not used, bad descriptors are one line and exit 1.
+- splicehttpd.1 renders without groff warnings and names every flag of --help.
+
+Tests that run the server skip where io_uring is unavailable; tests that need
+a tool skip when it is not installed (tools/test installs them all).
+"""
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+
+import harness
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+CONTRIB = os.path.join(ROOT, "contrib")
+BINARY = os.path.abspath(harness.BINARY)
+BUILD = os.path.dirname(BINARY)
+MAN_PAGE = os.path.join(BUILD, "doc", "splicehttpd.1")
+UNITS = ("splicehttpd.service", "splicehttpd.socket")
+PACKAGED_BINARY = "/usr/bin/splicehttpd"
+
+
+def io_uring_usable():
+    try:
+        with open("/proc/sys/kernel/io_uring_disabled") as f:
+            if f.read().strip() == "2":
+                return False
+    except OSError:
+        pass
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = libc.syscall(425, 1, ctypes.create_string_buffer(120))
+    if fd < 0:
+        return False
+    os.close(fd)
+    return True
+
+
+IO_URING = io_uring_usable()
+needs_io_uring = harness.unittest.skipUnless(IO_URING, "io_uring unavailable")
+
+
+def need(program):
+    path = shutil.which(program)
+    if not path:
+        raise harness.unittest.SkipTest(f"{program} not installed")
+    return path
+
+
+def unit_settings(path):
+    """{(section, key): [values]} of a unit file."""
+    out, section = {}, None
+    with open(path) as f:
+        for raw in f:
+            line = raw.strip()
+            if not line or line[0] in "#;":
+                continue
+            if line.startswith("["):
+                section = line.strip("[]")
+                continue
+            key, _, value = line.partition("=")
+            out.setdefault((section, key.strip()), []).append(value.strip())
+    return out
+
+
+def run(args, timeout=60, **kw):
+    return subprocess.run(args, capture_output=True, text=True, timeout=timeout, **kw)
+
+
+# ---------------------------------------------------------------- units
+
+class Units(harness.unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="splicehttpd-units-")
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def built_units(self):
+        """The units with ExecStart on the built binary, as verify checks
+        that the command exists."""
+        out = []
+        for unit in UNITS:
+            with open(os.path.join(CONTRIB, unit)) as f:
+                text = f.read()
+            if unit.endswith(".service"):
+                self.assertIn(f"ExecStart={PACKAGED_BINARY} ", text)
+                text = text.replace(PACKAGED_BINARY, BINARY)
+            path = os.path.join(self.tmp, unit)
+            with open(path, "w") as f:
+                f.write(text)
+            out.append(path)
+        return out
+
+    def test_verify(self):
+        analyze = need("systemd-analyze")
+        env = dict(os.environ)
+        args = [analyze, "verify"]
+        if os.path.exists(MAN_PAGE) and shutil.which("man"):
+            man1 = os.path.join(self.tmp, "man", "man1")
+            os.makedirs(man1)
+            shutil.copy(MAN_PAGE, man1)
+            env["MANPATH"] = os.path.join(self.tmp, "man")
+        else:
+            args.append("--man=no")  # Documentation= is checked with the man page test
+        out = run(args + self.built_units(), env=env)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        # verify exits 0 on unknown keys and bad values; it must say nothing.
+        self.assertEqual(out.stdout + out.stderr, "")
+
+    def test_verify_catches_mistakes(self):
+        """The check above would see a typo: verify does speak up."""
+        analyze = need("systemd-analyze")
+        service, socket_unit = self.built_units()
+        with open(service, "a") as f:
+            f.write("[Service]\nProtectSytem=strict\n")
+        out = run([analyze, "verify", "--man=no", service, socket_unit])
+        self.assertIn("ProtectSytem", out.stdout + out.stderr)
+
+    def test_hardening(self):
+        s = unit_settings(os.path.join(CONTRIB, "splicehttpd.service"))
+
+        def one(key):
+            values = s.get(("Service", key))
+            self.assertTrue(values, f"{key}= missing")
+            return values[-1]
+
+        self.assertEqual(one("DynamicUser"), "yes")
+        self.assertEqual(one("ProtectSystem"), "strict")
+        self.assertIn("/var/www/splicehttpd", one("ReadOnlyPaths").split())
+        self.assertEqual(one("NoNewPrivileges"), "yes")
+        self.assertEqual(one("PrivateTmp"), "yes")
+        self.assertEqual(one("CapabilityBoundingSet"), "CAP_NET_BIND_SERVICE")
+        self.assertEqual(one("AmbientCapabilities"), "CAP_NET_BIND_SERVICE")
+        self.assertEqual(sorted(one("RestrictAddressFamilies").split()), ["AF_INET", "AF_INET6", "AF_UNIX"])
+        self.assertGreaterEqual(int(one("LimitNOFILE")), 65536)
+        allowed = " ".join(v for v in s[("Service", "SystemCallFilter")] if not v.startswith("~")).split()
+        for call in ("io_uring_setup", "io_uring_enter", "io_uring_register"):
+            self.assertIn(call, allowed)
+        exec_start = one("ExecStart").split()
+        self.assertEqual(exec_start[0], PACKAGED_BINARY)
+        self.assertEqual(exec_start[exec_start.index("--root") + 1], "/var/www/splicehttpd")
+        # The socket unit listens where the service would bind on its own.
+        listen = exec_start[exec_start.index("--listen") + 1]
+        port = exec_start[exec_start.index("--port") + 1]
+        sock = unit_settings(os.path.join(CONTRIB, "splicehttpd.socket"))
+        self.assertEqual(sock[("Socket", "ListenStream")], [f"{listen}:{port}"])
+        self.assertEqual(sock[("Install", "WantedBy")], ["sockets.target"])
+        self.assertEqual(s[("Install", "WantedBy")], ["multi-user.target"])
+
+    def test_security_exposure(self):
+        analyze = need("systemd-analyze")
+        service, _ = self.built_units()
+        out = run([analyze, "security", "--offline=true", "--no-pager", service])
+        m = re.search(r"Overall exposure level for \S+: (\d+\.\d+) (\w+)", out.stdout)
+        self.assertTrue(m, out.stdout[-2000:] + out.stderr)
+        self.assertLessEqual(float(m.group(1)), 2.0, out.stdout)
+        self.assertEqual(m.group(2), "OK")
+
+
+# ---------------------------------------------------------------- syscalls
+
+def syscall_groups(analyze):
+    """{"@group": [names and @subgroups]} from systemd-analyze."""
+    out = run([analyze, "syscall-filter", "--no-pager"]).stdout
+    groups, current = {}, None
+    for line in out.splitlines():
+        if line.startswith("@"):
+            current = line.split()[0]
+            groups[current] = []
+        elif current and line.strip() and not line.strip().startswith("#"):
+            groups[current].append(line.split()[0])
+    return groups
+
+
+def expand(names, groups):
+    out, todo = set(), list(names)
+    while todo:
+        name = todo.pop()
+        if name.startswith("@"):
+            todo += groups[name]
+        else:
+            out.add(name)
+    return out
+
+
+@needs_io_uring
+class Syscalls(harness.unittest.TestCase):
+    def test_filter_allows_what_the_server_calls(self):
+        analyze = need("systemd-analyze")
+        strace = need("strace")
+        s = unit_settings(os.path.join(CONTRIB, "splicehttpd.service"))
+        groups = syscall_groups(analyze)
+        allowed, denied = set(), set()
+        for value in s[("Service", "SystemCallFilter")]:
+            if value.startswith("~"):
+                denied |= expand(value[1:].split(), groups)
+            else:
+                allowed |= expand(value.split(), groups)
+
+        root = harness.Root()
+        trace = os.path.join(root.base, "strace.out")
+        proc = None
+        try:
+            root.write("index.html", "<p>hello</p>")
+            root.write("big.bin", harness.payload(5 << 20))
+            root.write("doc.txt", "text\n" * 1000)
+            root.write("doc.txt.gz", b"\x1f\x8b" + b"\0" * 30)
+            proc = subprocess.Popen(
+                [strace, "-f", "-qq", "-o", trace, "--", BINARY, "--root", root.path, "--listen", "127.0.0.1",
+                 "--port", "0", "--threads", "2", "--pipes", "1", "--pipes-max", "8"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            port = None
+            for line in proc.stderr:
+                m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
+                if m:
+                    port = int(m.group(1))
+                    break
+            self.assertIsNotNone(port, "server did not start under strace")
+            drain = threading.Thread(target=proc.stderr.read, daemon=True)
+            drain.start()
+            # Signals go to the server, strace's child.
+            with open(f"/proc/{proc.pid}/task/{proc.pid}/children") as f:
+                server_pid = int(f.read().split()[0])
+            # A bit of everything: files, ranges, 304, 404, precompressed,
+            # a large body through several pipes at once, stats.
+            def download():
+                c = harness.Client(port)
+                try:
+                    c.request("GET", "/big.bin")
+                finally:
+                    c.close()
+
+            threads = []
+            for _ in range(6):
+                t = threading.Thread(target=download)
+                t.start()
+                threads.append(t)
+            c = harness.Client(port)
+            for path, headers in (("/", {}), ("/doc.txt", {"Range": "bytes=0-9,20-29"}),
+                                  ("/doc.txt", {"Accept-Encoding": "gzip"}), ("/missing", {}),
+                                  ("/", {"If-None-Match": "*"})):
+                c.request("GET", path, headers)
+            c.request("HEAD", "/big.bin")
+            c.close()
+            for t in threads:
+                t.join(60)
+            os.kill(server_pid, signal.SIGUSR1)
+            harness.time.sleep(0.3)
+            os.kill(server_pid, signal.SIGTERM)
+            self.assertEqual(proc.wait(30), 0)
+            drain.join(5)
+            proc.stderr.close()
+            with open(trace) as f:
+                text = f.read()
+        finally:
+            if proc is not None and proc.poll() is None:
+                proc.kill()  # strace: its tracee goes with it (PTRACE_O_EXITKILL)
+                proc.wait()
+            root.cleanup()
+        used = set(re.findall(r"^\d+\s+([a-z_0-9]+)\(", text, re.M))
+        self.assertIn("io_uring_enter", used)
+        self.assertGreater(len(used), 10, used)
+        used.discard("execve")  # strace's exec of the server: systemd applies the filter before it
+        self.assertEqual(sorted(used - allowed), [], "system calls SystemCallFilter= does not allow")
+        self.assertEqual(sorted(used & denied), [], "system calls SystemCallFilter=~ denies")
+
+
+# ---------------------------------------------------------------- socket activation
+
+# Run as the server's own process: moves the given descriptors to 3, 4, ...,
+# closes the originals, sets LISTEN_FDS and LISTEN_PID (its own pid, which
+# the server keeps across exec, unless told another), then execs the server.
+EXEC_ACTIVATED = r"""
+import fcntl, os, sys
+fds = [int(x) for x in sys.argv[1].split(",")] if sys.argv[1] else []
+listen_pid = sys.argv[2] or str(os.getpid())
+high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 100) for fd in fds]
+for fd in fds:
+    os.close(fd)
+for i, fd in enumerate(high):
+    os.dup2(fd, 3 + i)
+    os.close(fd)
+os.environ["LISTEN_FDS"] = sys.argv[3] if sys.argv[3] else str(len(fds))
+os.environ["LISTEN_PID"] = listen_pid
+os.execv(sys.argv[4], sys.argv[4:])
+"""
+
+
+def activated_command(fds, *args, listen_pid="", listen_fds=""):
+    return [sys.executable, "-c", EXEC_ACTIVATED, ",".join(str(fd) for fd in fds), listen_pid, listen_fds,
+            BINARY, *args]
+
+
+class ActivatedServer(harness.Server):
+    """harness.Server, started with inherited listening sockets."""
+
+    def __init__(self, root, sockets, *args, threads=1, listen_pid=""):
+        fds = [s.fileno() for s in sockets]
+        self.args = [BINARY, "--root", root, "--threads", str(threads), *args]
+        self.proc = subprocess.Popen(activated_command(fds, *self.args[1:], listen_pid=listen_pid),
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, pass_fds=fds)
+        self.lines = []
+        self.lock = threading.Lock()
+        self.port = None
+        self.listening = threading.Event()
+        self.reader = threading.Thread(target=self._read_log, daemon=True)
+        self.reader.start()
+        if not self.listening.wait(10):
+            self.proc.kill()
+            raise AssertionError("server did not start:\n" + "\n".join(self.lines))
+
+
+def listening_socket(blocking=True):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    s.listen(64)
+    s.setblocking(blocking)
+    return s
+
+
+@needs_io_uring
+class Activation(harness.unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.root = harness.Root()
+        cls.body = harness.payload(300_000)
+        cls.root.write("file.bin", cls.body)
+        cls.root.write("index.html", "<p>activated</p>")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.root.cleanup()
+
+    def stop(self, server):
+        rc = server.stop()
+        self.assertEqual(rc, 0, "\n".join(server.log()[-20:]))
+
+    def get_ok(self, port, path="/file.bin"):
+        c = harness.Client(port)
+        try:
+            resp = c.request("GET", path)
+        finally:
+            c.close()
+        self.assertEqual(resp.status, 200)
+        return resp
+
+    def test_one_socket_for_every_worker(self):
+        # Non-blocking as systemd's NonBlocking=yes would pass it; --port
+        # names the inherited socket's own port, so binding it would fail.
+        s = listening_socket(blocking=False)
+        port = s.getsockname()[1]
+        server = ActivatedServer(self.root.path, [s], "--listen", "127.0.0.1", "--port", str(port),
+                                 "--max-conns", "2", threads=3)
+        s.close()
+        try:
+            self.assertEqual(server.port, port)
+            server.wait_log(r"socket activation: 1 inherited socket \(http://127\.0\.0\.1:%d\) for 3 workers" % port)
+            server.wait_log(r"listening on http://127\.0\.0\.1:%d \(3 threads" % port)
+            self.assertEqual(self.get_ok(port).body, self.body)
+            # The workers' descriptors are one socket: the inherited one.
+            inodes = [t for t in server.fds().values() if t.startswith("socket:")]
+            listener = max(set(inodes), key=inodes.count)
+            self.assertEqual(inodes.count(listener), 3, server.fds())
+            # Each worker takes at most 2 connections: 5 held open at once
+            # and all answered means all three accept on the shared socket.
+            clients = [harness.Client(port) for _ in range(5)]
+            try:
+                for c in clients:
+                    self.assertEqual(c.request("GET", "/index.html").status, 200)
+                start = len(server.log())
+                os.kill(server.pid, signal.SIGUSR1)
+                server.wait_log(r"w2 stats:", start=start)
+                server.wait_log(r"w1 stats:", start=start)
+                server.wait_log(r"w0 stats:", start=start)
+                stats = [l for l in server.log()[start:] if " stats: " in l]
+                busy = [int(re.search(r"connections=(\d+)", l).group(1)) for l in stats]
+                self.assertEqual(len(busy), 3, stats)
+                self.assertTrue(all(n > 0 for n in busy), stats)
+            finally:
+                for c in clients:
+                    c.close()
+        finally:
+            self.stop(server)
+
+    def test_two_sockets_at_least_two_workers(self):
+        a, b = listening_socket(), listening_socket()
+        server = ActivatedServer(self.root.path, [a, b], threads=1)
+        ports = (a.getsockname()[1], b.getsockname()[1])
+        a.close()
+        b.close()
+        try:
+            server.wait_log(r"socket activation: 2 inherited sockets .* for 2 workers")
+            server.wait_log(r"\(2 threads")
+            for port in ports:
+                self.assertEqual(self.get_ok(port).body, self.body)
+        finally:
+            self.stop(server)
+
+    def test_sockets_meant_for_another_process_are_left_alone(self):
+        s = listening_socket()
+        port = s.getsockname()[1]
+        server = ActivatedServer(self.root.path, [s], "--listen", "127.0.0.1", "--port", "0",
+                                 listen_pid=str(os.getpid()))
+        try:
+            self.assertNotEqual(server.port, port)
+            self.assertFalse([l for l in server.log() if "socket activation" in l])
+            self.assertEqual(self.get_ok(server.port).body, self.body)
+        finally:
+            self.stop(server)
+            s.close()
+
+    def assertRefused(self, fds, pattern, **kw):
+        out = subprocess.run(activated_command(fds, "--root", self.root.path, "--port", "0", **kw),
+                             capture_output=True, text=True, pass_fds=fds, timeout=20)
+        self.assertEqual(out.returncode, 1, out.stderr)
+        lines = out.stderr.strip().splitlines()
+        self.assertEqual(len(lines), 1, lines)
+        self.assertRegex(lines[0], r"^splicehttpd: " + pattern)
+
+    def test_bad_descriptors_are_one_line_and_exit_1(self):
+        r, w = os.pipe()
+        try:
+            self.assertRefused([r], r"LISTEN_FDS: descriptor 3: Socket operation on non-socket")
+        finally:
+            os.close(r)
+            os.close(w)
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        udp.bind(("127.0.0.1", 0))
+        unbound = socket.socket()
+        unbound.bind(("127.0.0.1", 0))
+        unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        unix.bind("\0splicehttpd-test-%d" % os.getpid())
+        unix.listen()
+        good = listening_socket()
+        try:
+            self.assertRefused([udp.fileno()], r"LISTEN_FDS: descriptor 3 is not a TCP socket")
+            self.assertRefused([unbound.fileno()], r"LISTEN_FDS: descriptor 3 is not listening")
+            self.assertRefused([unix.fileno()], r"LISTEN_FDS: descriptor 3 is not a TCP socket")
+            self.assertRefused([good.fileno(), udp.fileno()], r"LISTEN_FDS: descriptor 4 is not a TCP socket")
+            self.assertRefused([good.fileno()], r"LISTEN_FDS=x", listen_fds="x")
+            # More descriptors claimed than passed: 4 is not open.
+            self.assertRefused([good.fileno()], r"LISTEN_FDS: descriptor 4: Bad file descriptor", listen_fds="2")
+        finally:
+            for s in (udp, unbound, unix, good):
+                s.close()
+
+    def test_systemd_socket_activate(self):
+        tool = need("systemd-socket-activate")
+        # The tool binds the port itself; take a free one and release it.
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+        probe.close()
+        proc = subprocess.Popen([tool, "-l", f"127.0.0.1:{port}", BINARY, "--root", self.root.path,
+                                 "--threads", "2", "--port", "1"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        log = []
+        try:
+            for line in proc.stderr:
+                log.append(line)
+                if "Listening on" in line:
+                    break
+            # The tool execs the server on the first connection.
+            self.assertEqual(self.get_ok(port).body, self.body)
+            reader = threading.Thread(target=lambda: log.extend(proc.stderr), daemon=True)
+            reader.start()
+            for _ in range(3):
+                self.assertEqual(self.get_ok(port, "/index.html").body, b"<p>activated</p>")
+            proc.send_signal(signal.SIGTERM)
+            self.assertEqual(proc.wait(20), 0)
+            reader.join(5)
+            text = "".join(log)
+            self.assertIn(f"socket activation: 1 inherited socket (http://127.0.0.1:{port}) for 2 workers", text)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.stderr.close()
+
+
+# ---------------------------------------------------------------- man page
+
+class ManPage(harness.unittest.TestCase):
+    def setUp(self):
+        if not os.path.exists(MAN_PAGE):
+            if shutil.which("help2man"):
+                self.fail(f"help2man is installed but {MAN_PAGE} was not built")
+            self.skipTest("help2man not installed: the build has no man page")
+
+    def render(self, *extra):
+        groff = need("groff")
+        return run([groff, "-man", "-Tutf8", "-ww", "-rHY=0", "-rLL=200n", *extra, MAN_PAGE],
+                   env=dict(os.environ, LC_ALL="C.UTF-8"))
+
+    def test_renders_without_warnings(self):
+        out = self.render("-z")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(out.stderr, "")
+        if shutil.which("man"):
+            out = run(["man", "--warnings", "-l", MAN_PAGE],
+                      env=dict(os.environ, LC_ALL="C.UTF-8", MANWIDTH="80", MANPAGER="cat", PAGER="cat"))
+            self.assertEqual(out.returncode, 0, out.stderr)
+            self.assertEqual(out.stderr, "")
+            self.assertIn("SPLICEHTTPD(1)", out.stdout)
+
+    def test_mentions_every_flag_and_section(self):
+        out = self.render("-P-cbou")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        text = out.stdout.replace("\u2010", "-").replace("\u2212", "-")
+        help_text = run([BINARY, "--help"]).stdout
+        flags = sorted(set(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*)", help_text)))
+        self.assertGreater(len(flags), 15, flags)
+        for flag in flags:
+            self.assertRegex(text, r"(?<![\w-])" + re.escape(flag) + r"(?![\w-])", f"{flag} not in the man page")
+        for section in ("NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS", "SOCKET ACTIVATION", "SIGNALS",
+                        "ENVIRONMENT", "FILES", "EXAMPLES", "SEE ALSO"):
+            self.assertRegex(text, r"(?m)^" + section + r"$")
+        version = run([BINARY, "--version"]).stdout.strip()
+        self.assertIn(version, text)
+        self.assertNotIn(BUILD, text, "the build directory leaked into the page")
+
+
+# ---------------------------------------------------------------- meson install
+
+class Install(harness.unittest.TestCase):
+    def test_meson_install_layout(self):
+        meson = need("meson")
+        if not os.path.isdir(os.path.join(BUILD, "meson-private")):
+            self.skipTest(f"{BUILD} is not a meson build directory")
+        dest = tempfile.mkdtemp(prefix="splicehttpd-install-")
+        try:
+            out = run([meson, "install", "-C", BUILD, "--no-rebuild", "--quiet", "--destdir", dest], timeout=120)
+            self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+            files = {}
+            for base, _, names in os.walk(dest):
+                for name in names:
+                    full = os.path.join(base, name)
+                    files[name] = files.get(name, []) + ["/" + os.path.relpath(full, dest)]
+            binary = files.get("splicehttpd", [])
+            self.assertEqual(len(binary), 1, files)
+            self.assertTrue(binary[0].endswith("/bin/splicehttpd"), binary)
+            for unit in UNITS:
+                self.assertEqual(len(files.get(unit, [])), 1, files)
+                self.assertRegex(files[unit][0], r"/lib/systemd/system/" + re.escape(unit) + "$")
+            with open(dest + files["splicehttpd.service"][0]) as f:
+                service = f.read()
+            self.assertIn(f"ExecStart={binary[0]} ", service)
+            if os.path.exists(MAN_PAGE):
+                self.assertEqual(len(files.get("splicehttpd.1", [])), 1, files)
+                self.assertTrue(files["splicehttpd.1"][0].endswith("/man1/splicehttpd.1"))
+        finally:
+            shutil.rmtree(dest, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    if not os.path.exists(BINARY):
+        print(f"{BINARY} not built")
+        sys.exit(1)
+    harness.unittest.main(verbosity=2)
