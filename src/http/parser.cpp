@@ -216,6 +216,9 @@ int RequestParser::error_status_for(llhttp_errno_t err) const
     if (user_error_ != 0) return user_error_;
     switch (err) {
     case HPE_INVALID_VERSION:
+        // Only "HTTP/3.0" and the like are a version we do not speak; no
+        // dot, a second digit or no CRLF after the version is a bad line.
+        return std::string_view(llhttp_get_error_reason(&parser_)) == "Invalid HTTP version" ? 505 : 400;
     case HPE_PAUSED_H2_UPGRADE: return 505;
     default: return 400;
     }
