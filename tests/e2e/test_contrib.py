@@ -163,6 +163,9 @@ class Units(harness.unittest.TestCase):
         self.assertEqual(sock[("Socket", "ListenStream")], [f"{listen}:{port}"])
         self.assertEqual(sock[("Install", "WantedBy")], ["sockets.target"])
         self.assertEqual(s[("Install", "WantedBy")], ["multi-user.target"])
+        # Started together (package installation), the socket comes first.
+        self.assertEqual(s[("Unit", "Requires")], ["splicehttpd.socket"])
+        self.assertIn("splicehttpd.socket", s[("Unit", "After")][-1].split())
 
     def test_security_exposure(self):
         analyze = need("systemd-analyze")
