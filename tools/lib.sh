@@ -21,13 +21,14 @@ ensure_packages() {
             "${missing[@]}" >/dev/null
 }
 
-# build [meson options...]: configures build/ on first use, applies the
-# options, compiles.
+# build [meson options...]: configures $BUILD (build/ unless set) on first
+# use, applies the options, compiles.
+BUILD=${BUILD:-$ROOT/build}
 build() {
-    if [ ! -f "$ROOT/build/build.ninja" ]; then
-        meson setup "$ROOT/build" "$ROOT" "$@" >/dev/null || return 1
+    if [ ! -f "$BUILD/build.ninja" ]; then
+        meson setup "$BUILD" "$ROOT" "$@" >/dev/null || return 1
     elif [ $# -gt 0 ]; then
-        meson configure "$ROOT/build" "$@" >/dev/null || return 1
+        meson configure "$BUILD" "$@" >/dev/null || return 1
     fi
-    meson compile -C "$ROOT/build" >/dev/null || meson compile -C "$ROOT/build"
+    meson compile -C "$BUILD" >/dev/null || meson compile -C "$BUILD"
 }

@@ -4,7 +4,8 @@
 #include "http/file_response.hpp"
 #include "http/mime.hpp"
 #include "http/path.hpp"
-#include "server/worker.hpp"
+#include "server/services.hpp"
+#include "server/shared.hpp"
 #include "sys/clock.hpp"
 
 #include <fcntl.h>
@@ -56,15 +57,15 @@ Op op_of(Kind kind) noexcept
 
 } // namespace
 
-Connection::Connection(Worker& worker, std::uint32_t index)
-    : worker_(worker), index_(index), parser_(worker.shared().config.limits)
+Connection::Connection(ConnectionServices& services, std::uint32_t index)
+    : services_(services), index_(index), parser_(services.shared().config.limits)
 {
 }
 
 io_uring_sqe* Connection::tag(io_uring_sqe* sqe, Op op, std::uint8_t seq) noexcept
 {
     io_uring_sqe_set_data64(sqe, uring::UserData{op, seq, gen_, index_}.pack());
-    if (worker_.debug()) submitted_ns_[std::size_t(op)] = sys::monotonic_ns();
+    if (services_.debug()) submitted_ns_[std::size_t(op)] = sys::monotonic_ns();
     ++inflight_;
     return sqe;
 }
@@ -74,12 +75,37 @@ unsigned Connection::open_files() const noexcept
     return unsigned(std::count_if(fds_.begin(), fds_.end(), [](int fd) { return fd >= 0; }));
 }
 
+// The one entry for this connection's completions: every CQE but a
+// multishot recv's intermediate ones ends a request in flight, and after any
+// of them a closing connection may be done.
+void Connection::on_cqe(uring::Op op, std::uint8_t seq, const io_uring_cqe& cqe) noexcept
+{
+    const bool more = op == Op::Recv && (cqe.flags & IORING_CQE_F_MORE);
+    if (!more) --inflight_;
+    switch (op) {
+    case Op::Accept: return on_accept(cqe.res); // the connection may be free now
+    case Op::CloseSocket: return on_close_socket();
+    case Op::Recv: on_recv(cqe); break;
+    case Op::Openat: on_openat(seq, cqe.res); break;
+    case Op::Statx: on_statx(seq, cqe.res); break;
+    case Op::Read:
+    case Op::Send:
+    case Op::SpliceIn:
+    case Op::SpliceOut: on_transfer_step(seq, cqe.res); break;
+    case Op::PollOut: on_pollout(); break;
+    case Op::Cancel: recv_cancel_pending_ = false; break;
+    case Op::Shutdown: break;
+    default: break;
+    }
+    settle();
+}
+
 // ---------------------------------------------------------------- accept
 
 void Connection::arm_accept(int listen_fd) noexcept
 {
     state_ = State::Accepting;
-    io_uring_sqe* sqe = worker_.ring().get_sqe();
+    io_uring_sqe* sqe = services_.ring().get_sqe();
     // One accept per free slot, into that slot: a multishot accept that
     // allocates slots itself accepts a connection before it finds the table
     // full (-ENFILE), and that client is reset. Non-blocking, so that a splice
@@ -90,16 +116,15 @@ void Connection::arm_accept(int listen_fd) noexcept
 
 void Connection::on_accept(int res) noexcept
 {
-    --inflight_;
     if (res < 0) {
         // Cancelled (stopping), or the client went away before it was
         // accepted: the slot was never filled.
         reset_for_reuse();
-        worker_.on_accept_failed(*this, res);
+        services_.on_accept_failed(*this, res);
         return;
     }
     open();
-    if (worker_.stopping()) stop();
+    if (services_.stopping()) stop();
 }
 
 // ---------------------------------------------------------------- input
@@ -107,7 +132,7 @@ void Connection::on_accept(int res) noexcept
 void Connection::open() noexcept
 {
     state_ = State::Reading;
-    idle_since_ns_ = worker_.now_ns();
+    idle_since_ns_ = services_.now_ns();
     parser_.reset();
     arm_recv();
 }
@@ -134,10 +159,10 @@ void Connection::reset_for_reuse() noexcept
 
 void Connection::arm_recv() noexcept
 {
-    io_uring_sqe* sqe = worker_.ring().get_sqe();
+    io_uring_sqe* sqe = services_.ring().get_sqe();
     io_uring_prep_recv_multishot(sqe, int(socket_slot()), nullptr, 0, 0);
     sqe->flags |= IOSQE_FIXED_FILE | IOSQE_BUFFER_SELECT;
-    sqe->buf_group = worker_.bufs().group();
+    sqe->buf_group = services_.bufs().group();
     tag(sqe, Op::Recv);
     recv_armed_ = true;
 }
@@ -151,15 +176,12 @@ void Connection::maybe_arm_recv() noexcept
 
 void Connection::on_recv(const io_uring_cqe& cqe) noexcept
 {
-    if (!(cqe.flags & IORING_CQE_F_MORE)) {
-        recv_armed_ = false;
-        --inflight_;
-    }
+    if (!(cqe.flags & IORING_CQE_F_MORE)) recv_armed_ = false;
     const int res = cqe.res;
     if (res > 0) {
         auto bid = std::uint16_t(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
-        if (state_ < State::Closing) ingest(worker_.bufs().data(bid), std::size_t(res));
-        worker_.bufs().recycle(bid);
+        if (state_ < State::Closing) ingest(services_.bufs().data(bid), std::size_t(res));
+        services_.bufs().recycle(bid);
     } else if (res == 0) {
         peer_eof_ = true;
         if (state_ == State::Reading) begin_close(false);
@@ -169,7 +191,6 @@ void Connection::on_recv(const io_uring_cqe& cqe) noexcept
     // -ENOBUFS: the buffer ring ran dry and the multishot ended; buffers go
     // back as soon as they are parsed, so arming again is enough.
     maybe_arm_recv();
-    settle();
 }
 
 void Connection::ingest(const char* data, std::size_t len) noexcept
@@ -177,7 +198,7 @@ void Connection::ingest(const char* data, std::size_t len) noexcept
     if (state_ == State::Reading && inbuf_off_ == inbuf_.size()) {
         inbuf_.clear();
         inbuf_off_ = 0;
-        if (!parser_.mid_request()) request_since_ns_ = worker_.now_ns();
+        if (!parser_.mid_request()) request_since_ns_ = services_.now_ns();
         std::size_t used = parse(data, len);
         if (used < len) inbuf_.append(data + used, len - used);
     } else {
@@ -190,7 +211,7 @@ void Connection::ingest(const char* data, std::size_t len) noexcept
         inbuf_.append(data, len);
     }
     if (inbuf_.size() - inbuf_off_ >= kMaxBufferedInput && recv_armed_ && !recv_cancel_pending_) {
-        io_uring_sqe* sqe = worker_.ring().get_sqe();
+        io_uring_sqe* sqe = services_.ring().get_sqe();
         io_uring_prep_cancel64(sqe, uring::UserData{Op::Recv, 0, gen_, index_}.pack(), 0);
         tag(sqe, Op::Cancel);
         recv_cancel_pending_ = true;
@@ -213,7 +234,7 @@ std::size_t Connection::parse(const char* data, std::size_t len) noexcept
 
 void Connection::process_buffered() noexcept
 {
-    request_since_ns_ = idle_since_ns_ = worker_.now_ns();
+    request_since_ns_ = idle_since_ns_ = services_.now_ns();
     while (state_ == State::Reading && inbuf_off_ < inbuf_.size()) {
         // parse() may answer at once (an error status): the plan is built
         // from the request, never from a view into inbuf_.
@@ -235,10 +256,10 @@ void Connection::process_buffered() noexcept
 void Connection::on_request() noexcept
 {
     const http::Request& req = parser_.request();
-    const Config& config = worker_.shared().config;
+    const Config& config = services_.shared().config;
     ctx_.head_request = req.method == HTTP_HEAD;
     ctx_.http10 = req.http_minor == 0;
-    ctx_.keep_alive = req.keep_alive && req.method != HTTP_CONNECT && !worker_.stopping();
+    ctx_.keep_alive = req.keep_alive && req.method != HTTP_CONNECT && !services_.stopping();
 
     // RFC 9112 §3.2: a 1.1 request needs exactly one Host; none at all may
     // come with 1.0, but never two.
@@ -307,15 +328,15 @@ void Connection::submit_lookup(http::LookupStep step, std::string path) noexcept
 
     const bool variants = step != http::LookupStep::DirItself &&
                           (accepts_br_ || accepts_gzip_) &&
-                          http::is_compressible(worker_.shared().mime.content_type(served_path_));
+                          http::is_compressible(services_.shared().mime.content_type(served_path_));
     const bool wanted[http::kVariantCount] = {true, variants && accepts_br_, variants && accepts_gzip_};
-    const int root = worker_.shared().root_fd;
+    const int root = services_.shared().root_fd;
     lookup_pending_ = 0;
     for (unsigned v = 0; v < http::kVariantCount; ++v) {
         lookup_paths_[v].clear();
         if (!wanted[v]) continue;
         lookup_paths_[v].append(served_path_).append(kVariantSuffix[v]);
-        io_uring_sqe* sqe = worker_.ring().get_sqe();
+        io_uring_sqe* sqe = services_.ring().get_sqe();
         io_uring_prep_openat2(sqe, root, lookup_paths_[v].c_str(), &how_);
         tag(sqe, Op::Openat, std::uint8_t(v));
         ++lookup_pending_;
@@ -324,12 +345,10 @@ void Connection::submit_lookup(http::LookupStep step, std::string path) noexcept
 
 void Connection::on_openat(std::uint8_t v, int res) noexcept
 {
-    --inflight_;
     open_res_[v] = res;
     if (res >= 0) fds_[v] = res;
     // The descriptor is ours even if the connection is closing: close_files.
     if (--lookup_pending_ == 0 && state_ == State::Looking) submit_statx();
-    settle();
 }
 
 // statx on each descriptor that opened, all in one submit.
@@ -338,7 +357,7 @@ void Connection::submit_statx() noexcept
     if (fds_[http::kIdentity] < 0) return on_lookup_done(); // nothing to describe
     for (unsigned v = 0; v < http::kVariantCount; ++v) {
         if (fds_[v] < 0) continue;
-        io_uring_sqe* sqe = worker_.ring().get_sqe();
+        io_uring_sqe* sqe = services_.ring().get_sqe();
         io_uring_prep_statx(sqe, fds_[v], "", AT_EMPTY_PATH, kStatxMask, &stx_[v]);
         tag(sqe, Op::Statx, std::uint8_t(v));
         ++lookup_pending_;
@@ -347,10 +366,8 @@ void Connection::submit_statx() noexcept
 
 void Connection::on_statx(std::uint8_t v, int res) noexcept
 {
-    --inflight_;
     statx_res_[v] = res;
     if (--lookup_pending_ == 0 && state_ == State::Looking) on_lookup_done();
-    settle();
 }
 
 void Connection::on_lookup_done() noexcept
@@ -391,12 +408,12 @@ void Connection::on_lookup_done() noexcept
 // a wait: the worker's date text changes every second.
 void Connection::plan_context() noexcept
 {
-    ctx_.date = worker_.date();
+    ctx_.date = services_.date();
 }
 
 void Connection::serve(http::Variant variant) noexcept
 {
-    const Shared& shared = worker_.shared();
+    const Shared& shared = services_.shared();
     const struct statx& stx = stx_[variant];
     http::FileMeta meta;
     meta.size = stx.stx_size;
@@ -437,13 +454,13 @@ void Connection::start_response() noexcept
 {
     cursor_ = {};
     reads_.count = 0;
-    progress_ns_ = worker_.now_ns();
+    progress_ns_ = services_.now_ns();
     std::uint64_t file_bytes = 0;
     for (const http::Segment& s : plan_.segments)
         if (s.kind == http::Segment::Kind::File) file_bytes += s.length;
     // A small body goes out from memory: no pipe, no io-wq hop, and nobody
     // to wait behind for a pipe.
-    if (file_bytes > 0 && file_bytes <= worker_.shared().config.inline_max) reads_ = transfer::inline_file_body(plan_);
+    if (file_bytes > 0 && file_bytes <= services_.shared().config.inline_max) reads_ = transfer::inline_file_body(plan_);
     if (plan_.uses_file())
         need_pipe();
     else
@@ -455,7 +472,7 @@ void Connection::start_response() noexcept
 void Connection::need_pipe() noexcept
 {
     const bool started = cursor_.delivered > 0;
-    switch (worker_.ask_pipe(*this, !started)) {
+    switch (services_.ask_pipe(*this, !started)) {
     case PipeAnswer::Granted: return; // on_pipe ran
     case PipeAnswer::Queued: state_ = State::WaitingPipe; return;
     case PipeAnswer::Refused: break;
@@ -469,7 +486,7 @@ void Connection::need_pipe() noexcept
 void Connection::on_pipe(sys::Pipe* pipe) noexcept
 {
     pipe_ = pipe;
-    progress_ns_ = worker_.now_ns(); // waiting for a pipe is not the peer's fault
+    progress_ns_ = services_.now_ns(); // waiting for a pipe is not the peer's fault
     submit_chain();
 }
 
@@ -483,7 +500,7 @@ void Connection::yield_pipe() noexcept
 void Connection::submit_chain() noexcept
 {
     state_ = State::Sending;
-    const Config& config = worker_.shared().config;
+    const Config& config = services_.shared().config;
     transfer::Limits limits;
     limits.pipe_capacity = pipe_ ? pipe_->capacity : 0;
     limits.pairs = config.chain_pairs;
@@ -497,7 +514,7 @@ void Connection::submit_chain() noexcept
     outcome_ = {};
     chain_pending_ = chain_.count;
 
-    uring::Chain chain(worker_.ring(), chain_.count);
+    uring::Chain chain(services_.ring(), chain_.count);
     for (unsigned seq = 0; seq < chain_.count; ++seq) {
         const transfer::Step& s = chain_.steps[seq];
         io_uring_sqe* sqe = chain.next();
@@ -527,14 +544,12 @@ void Connection::submit_chain() noexcept
 
 void Connection::on_transfer_step(std::uint8_t seq, int res) noexcept
 {
-    --inflight_;
     if (seq < chain_.count) {
         const std::uint64_t before = cursor_.delivered;
         transfer::account(chain_.steps[seq], res, cursor_, outcome_);
-        if (cursor_.delivered != before) progress_ns_ = worker_.now_ns();
+        if (cursor_.delivered != before) progress_ns_ = services_.now_ns();
     }
     if (--chain_pending_ == 0) on_chain_done();
-    settle();
 }
 
 void Connection::on_chain_done() noexcept
@@ -547,7 +562,7 @@ void Connection::on_chain_done() noexcept
     case transfer::Next::Continue:
         // Fairness: with others queued for a pipe, an empty one goes to the
         // first of them and this connection queues behind.
-        if (pipe_ && cursor_.in_pipe == 0 && worker_.pipe_waiters()) {
+        if (pipe_ && cursor_.in_pipe == 0 && services_.pipe_waiters()) {
             release_pipe(false);
             return need_pipe();
         }
@@ -562,28 +577,25 @@ void Connection::on_chain_done() noexcept
 void Connection::wait_writable() noexcept
 {
     state_ = State::WaitingWritable;
-    io_uring_sqe* sqe = worker_.ring().get_sqe();
+    io_uring_sqe* sqe = services_.ring().get_sqe();
     io_uring_prep_poll_add(sqe, int(socket_slot()), POLLOUT);
     sqe->flags |= IOSQE_FIXED_FILE;
     tag(sqe, Op::PollOut);
     if (pipe_ && cursor_.in_pipe == 0)
         release_pipe(false);
     else if (pipe_)
-        worker_.park(*this);
+        services_.park(*this);
 }
 
-void Connection::on_pollout(int res) noexcept
+// An error or hang-up shows in the next send or splice, so the result
+// itself says nothing new.
+void Connection::on_pollout() noexcept
 {
-    --inflight_;
-    if (state_ == State::WaitingWritable) {
-        // An error or hang-up shows in the next send or splice.
-        (void)res;
-        if (plan_.uses_file() && !pipe_ && cursor_.delivered < plan_.total())
-            need_pipe();
-        else
-            submit_chain();
-    }
-    settle();
+    if (state_ != State::WaitingWritable) return;
+    if (plan_.uses_file() && !pipe_ && cursor_.delivered < plan_.total())
+        need_pipe();
+    else
+        submit_chain();
 }
 
 void Connection::finish_response() noexcept
@@ -591,7 +603,7 @@ void Connection::finish_response() noexcept
     close_files();
     release_pipe(false);
     if (plan_.memory.capacity() > kKeepMemory) plan_ = {};
-    if (plan_.close || worker_.stopping()) return begin_close(false);
+    if (plan_.close || services_.stopping()) return begin_close(false);
     parser_.next();
     state_ = State::Reading;
     process_buffered();
@@ -608,7 +620,7 @@ void Connection::stop() noexcept
 
 void Connection::on_tick(std::uint64_t now) noexcept
 {
-    const Config& config = worker_.shared().config;
+    const Config& config = services_.shared().config;
     const std::uint64_t s = 1'000'000'000;
     switch (state_) {
     case State::Reading:
@@ -645,7 +657,7 @@ void Connection::begin_close(bool abort) noexcept
         // shutdown rather than cancel: it also fails the links of a chain
         // that have not started yet (a cancel only finds requests already
         // issued), completes a POLLOUT wait, and ends the multishot recv.
-        io_uring_sqe* sqe = worker_.ring().get_sqe();
+        io_uring_sqe* sqe = services_.ring().get_sqe();
         io_uring_prep_shutdown(sqe, int(socket_slot()), SHUT_RDWR);
         sqe->flags |= IOSQE_FIXED_FILE;
         tag(sqe, Op::Shutdown);
@@ -662,30 +674,16 @@ void Connection::finish_close() noexcept
 {
     close_files();
     release_pipe(aborted_ || cursor_.in_pipe != 0);
-    io_uring_sqe* sqe = worker_.ring().get_sqe();
+    io_uring_sqe* sqe = services_.ring().get_sqe();
     io_uring_prep_close_direct(sqe, socket_slot());
     tag(sqe, Op::CloseSocket);
     state_ = State::Closed;
 }
 
-void Connection::on_shutdown(int) noexcept
+void Connection::on_close_socket() noexcept
 {
-    --inflight_;
-    settle();
-}
-
-void Connection::on_cancel(int) noexcept
-{
-    --inflight_;
-    recv_cancel_pending_ = false;
-    settle();
-}
-
-void Connection::on_close_socket(int) noexcept
-{
-    --inflight_;
     reset_for_reuse();
-    worker_.release(*this);
+    services_.release(*this);
 }
 
 void Connection::close_files() noexcept
@@ -694,7 +692,7 @@ void Connection::close_files() noexcept
         if (fd < 0) continue;
         // Not part of any chain (a broken link would cancel it and leak the
         // descriptor); no CQE unless it fails.
-        io_uring_sqe* sqe = worker_.ring().get_sqe();
+        io_uring_sqe* sqe = services_.ring().get_sqe();
         io_uring_prep_close(sqe, fd);
         sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
         io_uring_sqe_set_data64(sqe, uring::UserData{Op::CloseFile, 0, gen_, index_}.pack());
@@ -708,7 +706,7 @@ void Connection::close_files() noexcept
 void Connection::release_pipe(bool maybe_dirty) noexcept
 {
     if (!pipe_) return;
-    worker_.pipes().release(pipe_, maybe_dirty);
+    services_.pipes().release(pipe_, maybe_dirty);
     pipe_ = nullptr;
     cursor_.in_pipe = 0;
 }

@@ -26,7 +26,7 @@
 
 namespace splicehttpd::server {
 
-class Worker;
+class ConnectionServices;
 
 class Connection {
 public:
@@ -42,25 +42,19 @@ public:
         Closed
     };
 
-    Connection(Worker& worker, std::uint32_t index);
+    Connection(ConnectionServices& services, std::uint32_t index);
     Connection(const Connection&) = delete;
     Connection& operator=(const Connection&) = delete;
 
     // The socket slot of this connection is its index in the fixed-file table.
     [[nodiscard]] unsigned socket_slot() const noexcept { return index_; }
 
-    // An accept into this connection's slot is armed; its completion:
+    // Arms an accept into this connection's socket slot.
     void arm_accept(int listen_fd) noexcept;
-    void on_accept(int res) noexcept;
 
-    void on_recv(const io_uring_cqe& cqe) noexcept;
-    void on_openat(std::uint8_t variant, int res) noexcept;
-    void on_statx(std::uint8_t variant, int res) noexcept;
-    void on_transfer_step(std::uint8_t seq, int res) noexcept; // read, send, splice
-    void on_pollout(int res) noexcept;
-    void on_shutdown(int res) noexcept;
-    void on_cancel(int res) noexcept;
-    void on_close_socket(int res) noexcept;
+    // Every completion of this connection's SQEs (seq: position in a chain,
+    // or which lookup variant).
+    void on_cqe(uring::Op op, std::uint8_t seq, const io_uring_cqe& cqe) noexcept;
 
     // The worker's pipe queue: the pipe it waited for, or give yours back
     // (it waits for POLLOUT, and someone else needs a pipe).
@@ -84,6 +78,15 @@ public:
     }
 
 private:
+    // completions (on_cqe dispatches; it also counts them and settles)
+    void on_accept(int res) noexcept;
+    void on_recv(const io_uring_cqe& cqe) noexcept;
+    void on_openat(std::uint8_t variant, int res) noexcept;
+    void on_statx(std::uint8_t variant, int res) noexcept;
+    void on_transfer_step(std::uint8_t seq, int res) noexcept; // read, send, splice
+    void on_pollout() noexcept;
+    void on_close_socket() noexcept;
+
     // input
     void open() noexcept;
     void arm_recv() noexcept;
@@ -120,7 +123,7 @@ private:
 
     io_uring_sqe* tag(io_uring_sqe* sqe, uring::Op op, std::uint8_t seq = 0) noexcept;
 
-    Worker& worker_;
+    ConnectionServices& services_;
     const std::uint32_t index_;
     std::uint16_t gen_ = 0;
     State state_ = State::Free;

@@ -54,7 +54,11 @@ Chain next_chain(const http::ResponsePlan& plan, Cursor cursor, const Limits& li
 Chain inline_file_body(http::ResponsePlan& plan)
 {
     Chain reads;
-    if (!plan.uses_file()) return reads;
+    const auto files = std::count_if(plan.segments.begin(), plan.segments.end(),
+                                     [](const Segment& s) { return s.kind == Segment::Kind::File; });
+    // No file bytes, or more holes than a chain holds beside its send (a
+    // range request never has that many: see http::kMaxRanges).
+    if (!plan.uses_file() || files >= long(kMaxSteps) / 2) return reads;
     std::string wire;
     wire.reserve(plan.total());
     for (const Segment& s : plan.segments) {

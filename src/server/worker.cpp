@@ -115,28 +115,14 @@ void Worker::dispatch(const io_uring_cqe& cqe) noexcept
     Connection& c = *conns_[ud.index];
     if (c.gen() != ud.gen || c.state() == Connection::State::Free) return; // stale: the slot was reused
 
-    switch (ud.op) {
-    case Op::Accept:
+    if (ud.op == Op::Accept) {
         --accepts_armed_;
         if (cqe.res >= 0) {
             ++live_;
             ++accepted_;
         }
-        c.on_accept(cqe.res);
-        break;
-    case Op::Recv: c.on_recv(cqe); break;
-    case Op::Openat: c.on_openat(ud.seq, cqe.res); break;
-    case Op::Statx: c.on_statx(ud.seq, cqe.res); break;
-    case Op::Read:
-    case Op::Send:
-    case Op::SpliceIn:
-    case Op::SpliceOut: c.on_transfer_step(ud.seq, cqe.res); break;
-    case Op::PollOut: c.on_pollout(cqe.res); break;
-    case Op::Shutdown: c.on_shutdown(cqe.res); break;
-    case Op::Cancel: c.on_cancel(cqe.res); break;
-    case Op::CloseSocket: c.on_close_socket(cqe.res); break;
-    default: break;
     }
+    c.on_cqe(ud.op, ud.seq, cqe);
 }
 
 void Worker::log_completion(const UserData& ud, const io_uring_cqe& cqe) const
@@ -263,11 +249,17 @@ void Worker::take_back_pipe() noexcept
 
 // ---------------------------------------------------------------- commands
 
-void Worker::arm_wake() noexcept
+// prep_* leaves user_data alone, so it can be set before the SQE is filled.
+io_uring_sqe* Worker::worker_sqe(Op op) noexcept
 {
     io_uring_sqe* sqe = ring_->get_sqe();
-    io_uring_prep_read(sqe, wake_fd_, &wake_buf_, sizeof wake_buf_, 0);
-    io_uring_sqe_set_data64(sqe, UserData{Op::Wake, 0, 0, kWorkerIndex}.pack());
+    io_uring_sqe_set_data64(sqe, UserData{op, 0, 0, kWorkerIndex}.pack());
+    return sqe;
+}
+
+void Worker::arm_wake() noexcept
+{
+    io_uring_prep_read(worker_sqe(Op::Wake), wake_fd_, &wake_buf_, sizeof wake_buf_, 0);
     wake_submitted_ns_ = sys::monotonic_ns();
 }
 
@@ -284,9 +276,7 @@ void Worker::begin_stop() noexcept
     stopping_ = true;
     for (const auto& c : conns_) {
         if (c->state() != Connection::State::Accepting) continue;
-        io_uring_sqe* sqe = ring_->get_sqe();
-        io_uring_prep_cancel64(sqe, UserData{Op::Accept, 0, c->gen(), c->index()}.pack(), 0);
-        io_uring_sqe_set_data64(sqe, UserData{Op::CancelAccept, 0, 0, kWorkerIndex}.pack());
+        io_uring_prep_cancel64(worker_sqe(Op::CancelAccept), UserData{Op::Accept, 0, c->gen(), c->index()}.pack(), 0);
     }
     // New connections go nowhere; the kernel refuses them once every worker
     // has closed its listener.
@@ -294,17 +284,13 @@ void Worker::begin_stop() noexcept
     for (auto& c : conns_) c->stop();
 
     grace_.tv_sec = kGraceSeconds;
-    io_uring_sqe* sqe = ring_->get_sqe();
-    io_uring_prep_timeout(sqe, &grace_, 0, 0);
-    io_uring_sqe_set_data64(sqe, UserData{Op::Timeout, 0, 0, kWorkerIndex}.pack());
+    io_uring_prep_timeout(worker_sqe(Op::Timeout), &grace_, 0, 0);
 }
 
 void Worker::arm_tick() noexcept
 {
     tick_.tv_sec = 1;
-    io_uring_sqe* sqe = ring_->get_sqe();
-    io_uring_prep_timeout(sqe, &tick_, 0, 0);
-    io_uring_sqe_set_data64(sqe, UserData{Op::Tick, 0, 0, kWorkerIndex}.pack());
+    io_uring_prep_timeout(worker_sqe(Op::Tick), &tick_, 0, 0);
     tick_submitted_ns_ = sys::monotonic_ns();
 }
 

@@ -5,6 +5,7 @@
 
 #include "http/date.hpp"
 #include "server/connection.hpp"
+#include "server/services.hpp"
 #include "server/shared.hpp"
 #include "sys/pipe_pool.hpp"
 #include "sys/unique_fd.hpp"
@@ -23,9 +24,8 @@ namespace splicehttpd::server {
 // worker's eventfd.
 enum Command : unsigned { kCommandStop = 1, kCommandStats = 2 };
 
-enum class PipeAnswer : std::uint8_t { Granted, Queued, Refused };
 
-class Worker {
+class Worker final : public ConnectionServices {
 public:
     Worker(unsigned id, const Shared& shared, sys::UniqueFd listener, int wake_fd,
            std::atomic<unsigned>& commands);
@@ -36,28 +36,20 @@ public:
     // The CQE loop; returns once stopped and every connection has closed.
     void run();
 
-    // For connections.
-    uring::Ring& ring() noexcept { return *ring_; }
-    uring::BufRing& bufs() noexcept { return *bufs_; }
-    sys::PipePool& pipes() noexcept { return *pipes_; }
-    const Shared& shared() const noexcept { return shared_; }
-    std::string_view date() { return dates_.now(); }
-    [[nodiscard]] bool stopping() const noexcept { return stopping_; }
-    [[nodiscard]] bool debug() const noexcept { return debug_; }
-    // The time of this loop turn (read once per turn, not per event).
-    [[nodiscard]] std::uint64_t now_ns() const noexcept { return now_ns_; }
-
-    // Pipes are handed out first come, first served: a pipe now (c.on_pipe
-    // has run), a place in the queue, or — only for a response that has not
-    // started, when the queue is full — a refusal (503).
-    PipeAnswer ask_pipe(Connection& c, bool may_refuse);
-    [[nodiscard]] bool pipe_waiters() const noexcept { return !pipe_waiters_.empty(); }
-    // c waits for POLLOUT holding a pipe: the worker may take it back.
-    void park(Connection& c);
-
-    // c's socket slot is free again (its close completed, or its accept failed).
-    void release(Connection& c) noexcept;
-    void on_accept_failed(Connection& c, int res) noexcept;
+    // ConnectionServices
+    uring::Ring& ring() noexcept override { return *ring_; }
+    uring::BufRing& bufs() noexcept override { return *bufs_; }
+    sys::PipePool& pipes() noexcept override { return *pipes_; }
+    const Shared& shared() const noexcept override { return shared_; }
+    std::string_view date() override { return dates_.now(); }
+    [[nodiscard]] std::uint64_t now_ns() const noexcept override { return now_ns_; }
+    [[nodiscard]] bool stopping() const noexcept override { return stopping_; }
+    [[nodiscard]] bool debug() const noexcept override { return debug_; }
+    PipeAnswer ask_pipe(Connection& c, bool may_refuse) override;
+    [[nodiscard]] bool pipe_waiters() const noexcept override { return !pipe_waiters_.empty(); }
+    void park(Connection& c) override;
+    void release(Connection& c) noexcept override;
+    void on_accept_failed(Connection& c, int res) noexcept override;
 
 private:
     static constexpr std::uint32_t kWorkerIndex = 0xFFFFFFFFu; // user_data index of worker-level ops
@@ -66,6 +58,7 @@ private:
     void log_completion(const uring::UserData& ud, const io_uring_cqe& cqe) const;
     void fill_accepts() noexcept;
     void arm_wake() noexcept;
+    io_uring_sqe* worker_sqe(uring::Op op) noexcept; // an SQE whose completion is the worker's
     void on_wake(int res) noexcept;
     void begin_stop() noexcept;
     void on_grace_timeout() noexcept;

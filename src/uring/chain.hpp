@@ -1,10 +1,11 @@
 // A linked SQE chain, and the only place that sets IOSQE_IO_LINK.
 //
-// Kernel facts that shape its users (see ../shared/design.md):
+// Kernel facts that shape its users (docs/design.md has the long version):
 //  - a short splice breaks the link: every later SQE completes with -ECANCELED,
 //    a linked close included, so nothing is ever closed by a chain; the state
 //    machine closes after the chain's last CQE;
-//  - a short send does not break it, so sends carry MSG_WAITALL;
+//  - a short send without MSG_WAITALL does not break it, so a send with
+//    anything linked behind it carries MSG_WAITALL;
 //  - a chain must go to the kernel in one submit, hence reserve() up front.
 #pragma once
 

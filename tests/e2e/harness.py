@@ -291,6 +291,14 @@ class Server:
     def alive(self):
         return self.proc.poll() is None
 
+    def assert_no_sanitizer_reports(self):
+        """An ASan/UBSan build (tools/test --sanitize) reports on stderr and
+        may carry on: any report fails the test class."""
+        reports = [l for l in self.log() if "AddressSanitizer" in l or "runtime error:" in l
+                   or "LeakSanitizer" in l]
+        if reports:
+            raise AssertionError("sanitizer report:\n" + "\n".join(self.log()[-40:]))
+
 
 class ServerTest(unittest.TestCase):
     """A test class with one root and one server for all its tests.
@@ -315,6 +323,7 @@ class ServerTest(unittest.TestCase):
             rc = cls.server.stop()
             if rc != 0:
                 raise AssertionError(f"server exited {rc}:\n" + "\n".join(cls.server.log()[-20:]))
+            cls.server.assert_no_sanitizer_reports()
         finally:
             cls.root.cleanup()
 

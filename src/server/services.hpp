@@ -1,0 +1,49 @@
+// What a connection may use of its worker, and nothing else: the ring and its
+// buffers, the pipes, the site, the clock. The worker implements it; the
+// connection never includes the worker.
+#pragma once
+
+#include "server/shared.hpp"
+#include "sys/pipe_pool.hpp"
+#include "uring/ring.hpp"
+
+#include <cstdint>
+#include <string_view>
+
+namespace splicehttpd::server {
+
+class Connection;
+
+enum class PipeAnswer : std::uint8_t { Granted, Queued, Refused };
+
+class ConnectionServices {
+public:
+    virtual uring::Ring& ring() noexcept = 0;
+    virtual uring::BufRing& bufs() noexcept = 0;
+    virtual sys::PipePool& pipes() noexcept = 0;
+    [[nodiscard]] virtual const Shared& shared() const noexcept = 0;
+    // The Date text of this second; read it when building a response, never
+    // keep the view across a wait.
+    virtual std::string_view date() = 0;
+    // The time of this loop turn (read once per turn, not per event).
+    [[nodiscard]] virtual std::uint64_t now_ns() const noexcept = 0;
+    [[nodiscard]] virtual bool stopping() const noexcept = 0;
+    [[nodiscard]] virtual bool debug() const noexcept = 0;
+
+    // Pipes are handed out first come, first served: a pipe now (c.on_pipe
+    // has run), a place in the queue, or — only for a response that has not
+    // started, when the queue is full — a refusal (503).
+    virtual PipeAnswer ask_pipe(Connection& c, bool may_refuse) = 0;
+    [[nodiscard]] virtual bool pipe_waiters() const noexcept = 0;
+    // c waits for POLLOUT holding a pipe: the worker may take it back.
+    virtual void park(Connection& c) = 0;
+
+    // c's socket slot is free again: its close completed, or its accept failed.
+    virtual void release(Connection& c) noexcept = 0;
+    virtual void on_accept_failed(Connection& c, int res) noexcept = 0;
+
+protected:
+    ~ConnectionServices() = default;
+};
+
+} // namespace splicehttpd::server
