@@ -16,7 +16,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
+import textwrap
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -208,7 +208,8 @@ def write_markdown(data, path):
     m, res = data["meta"], data["results"]
     lines = [f"# tools/bench results, {m['date']}", "",
              f"Kernel {m['kernel']}, {m['nproc']} CPUs ({m['cpu_model']}); servers pinned to CPU {m['server_cpu']}, "
-             f"wrk (1 thread) to CPU {m['client_cpu']}; load average at start {' '.join(m['loadavg_at_start'])}; "
+             f"wrk (1 thread) to CPU {m['client_cpu']}; load average {' '.join(m['loadavg_at_start'])} at start"
+             + (f", {' '.join(m['loadavg_at_end'])} at end" if m.get("loadavg_at_end") else "") + "; "
              f"{m['reps']} repetition(s), median by rps; warm-up {m['warmup_s']} s"
              + (f"; servers and wrk at nice {m['nice']}" if m.get("nice") else "") + ".", ""]
     if m.get("note"):
@@ -230,8 +231,8 @@ def write_markdown(data, path):
                          f"{fmt_ratio(row.get('rps_vs_best_peer'))} / {fmt_ratio(row.get('cpu_eff_vs_best_peer'))}")
         lines.append(f"| {n} | " + " | ".join(cells) + " |")
     lines += ["", "## All numbers", "",
-              "| case | server | req/s | MB/s | CPU µs/req | server CPU % | wrk CPU % | p99 ms | errors (non-2xx/3xx, socket) | other load on server CPU % |",
-              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |"]
+              "| case | server | req/s | MB/s | CPU µs/req | of which io-wq | server CPU % | wrk CPU % | p99 ms | errors (non-2xx/3xx, socket) | other load on server CPU % |",
+              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |"]
     for c in cases:
         for n in names:
             row = res[c["id"]].get(n)
@@ -239,6 +240,7 @@ def write_markdown(data, path):
                 continue
             e = row["errors"]
             lines.append(f"| {c['id']} | {n} | {row['rps']:,.0f} | {row['mbps']:,.1f} | {row['cpu_us_per_req']:.2f} | "
+                         f"{row['cpu_breakdown_us_per_req']['io-wq']:.2f} | "
                          f"{row['server_cpu_pct']:.0f} | {row['client_cpu_pct']:.0f} | {row['latency_us']['p99'] / 1000:.2f} | "
                          f"{e['non2xx3xx']}, {e['socket']} | {row['server_core_other_pct']:.0f} |")
     lines += ["", "Cases: " + "; ".join(f"`{c['id']}` {c['what']} ({c['secs']} s)" for c in cases) + ".", "",
@@ -284,10 +286,13 @@ def write_chart(data, path):
     axes[1].set_xticks(range(len(cases)), cases)
     axes[0].legend(ncol=len(names), loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     m = data["meta"]
-    fig.suptitle(f"tools/bench, {m['date'][:10]}, kernel {m['kernel']}, {m['nproc']} CPUs"
-                 + (" (quick)" if m.get("quick") else "") + (f"\n{m['note']}" if m.get("note") else ""),
-                 fontsize=10, y=0.995)
-    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    title = (f"tools/bench, {m['date'][:10]}, kernel {m['kernel']}, {m['nproc']} CPUs"
+             + (" (quick smoke run)" if m.get("quick") else ""))
+    if m.get("note"):
+        title += "\n" + textwrap.fill(m["note"], 140)
+    fig.suptitle(title, fontsize=9, y=0.995)
+    fig.tight_layout()
+    fig.subplots_adjust(top=0.99 - 0.022 * (title.count("\n") + 1) - 0.05)  # title lines, then the legend
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return True

@@ -55,14 +55,15 @@ bench_build_rev() {
     fi
 }
 
-# bench_main SCRIPT ARGS...: set up (unless only help is asked), then run the Python part
+# bench_main SCRIPT ARGS...: set up (unless no server is to run), then run the Python part
 # with Debian's python3, the one that has python3-matplotlib.  --rev REV measures a
 # committed revision; --splicehttpd PATH a given binary (no build).
 bench_main() {
     local script=$1 a rev="" binary="" prev="" label=()
     shift
     for a in "$@"; do
-        case $a in -h|--help) exec /usr/bin/python3 "$ROOT/tools/benchkit/$script" "$@" ;; esac
+        # help and --replot need no server: no install, no build
+        case $a in -h|--help|--replot) exec /usr/bin/python3 "$ROOT/tools/benchkit/$script" "$@" ;; esac
         case $prev in --rev) rev=$a ;; --splicehttpd) binary=$a ;; esac
         case $a in --rev=*) rev=${a#--rev=} ;; --splicehttpd=*) binary=${a#--splicehttpd=} ;; esac
         prev=$a
