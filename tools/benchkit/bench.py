@@ -12,7 +12,6 @@ import json
 import os
 import platform
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -133,20 +132,21 @@ def measure(r, case, secs, warmup, pins, lua, logf, nice):
         raise RuntimeError(f"{r.name} exited during {case} (status {r.proc.returncode}); see {r.logfile}")
     dur = w["duration_us"] / 1e6
     reqs = max(w["requests"], 1)
-    cpu_us = (ticks1 - ticks0) * 1e6 / S.CLK_TCK
+    busy_ticks = ticks1 - ticks0
+    cpu_us = busy_ticks * 1e6 / S.CLK_TCK
 
-    def pct(cpu, idx):  # share of that CPU's time over the run
-        d_total = sys1[cpu][2] - sys0[cpu][2]
-        return 100.0 * (sys1[cpu][idx] - sys0[cpu][idx]) / d_total if d_total else 0.0
+    def share(cpu, ticks):  # percent of that CPU's time over the run
+        return 100.0 * ticks / max(sys1[cpu][2] - sys0[cpu][2], 1)
+
+    def sys_delta(cpu, idx):  # idx 0: busy, 1: steal
+        return sys1[cpu][idx] - sys0[cpu][idx]
 
     # thread breakdown: io-wq workers vs the rest; threads that exited meanwhile are "exited"
     by_kind = {"io-wq": 0, "threads": 0}
     for key, (comm, t1) in tasks1.items():
         t0 = tasks0.get(key, (comm, 0))[1]
         by_kind["io-wq" if comm.startswith("iou-wrk") else "threads"] += t1 - t0
-    live = by_kind["io-wq"] + by_kind["threads"]
-    server_busy_ticks = ticks1 - ticks0
-    sys_d = sys1[server_cpu][0] - sys0[server_cpu][0]
+    by_kind["exited"] = max(busy_ticks - by_kind["io-wq"] - by_kind["threads"], 0)
     return {
         "rps": w["requests"] / dur,
         "mbps": w["bytes"] / dur / 1e6,
@@ -160,13 +160,11 @@ def measure(r, case, secs, warmup, pins, lua, logf, nice):
         "errors": {"non2xx3xx": w["status"], "socket": w["connect"] + w["read"] + w["write"] + w["timeout"],
                    "connect": w["connect"], "read": w["read"], "write": w["write"], "timeout": w["timeout"]},
         "latency_us": {"p50": w["lat_p50_us"], "p99": w["lat_p99_us"], "mean": w["lat_mean_us"]},
-        "cpu_breakdown_us_per_req": {k: v * 1e6 / S.CLK_TCK / reqs for k, v in
-                                     {**by_kind, "exited": max(server_busy_ticks - live, 0)}.items()},
+        "cpu_breakdown_us_per_req": {k: v * 1e6 / S.CLK_TCK / reqs for k, v in by_kind.items()},
         # noise indicators: what else ran on the server's CPU, and hypervisor steal
-        "server_core_other_pct": max(0.0, 100.0 * (sys_d - server_busy_ticks) /
-                                     max(sys1[server_cpu][2] - sys0[server_cpu][2], 1)),
-        "server_core_steal_pct": pct(server_cpu, 1),
-        "client_core_busy_pct": pct(client_cpu, 0),
+        "server_core_other_pct": max(0.0, share(server_cpu, sys_delta(server_cpu, 0) - busy_ticks)),
+        "server_core_steal_pct": share(server_cpu, sys_delta(server_cpu, 1)),
+        "client_core_busy_pct": share(client_cpu, sys_delta(client_cpu, 0)),
     }
 
 

@@ -7,6 +7,7 @@ and writes its config, pid file and error log into the run's temp dir.
 """
 
 import argparse
+import filecmp
 import os
 import shutil
 import signal
@@ -420,18 +421,13 @@ def verify(r, docroot, names, work):
         if r.spec.kind == "probe":
             ok = out.stat().st_size == 1024
         else:
-            ok = _same_file(out, docroot / name)
+            ok = filecmp.cmp(out, docroot / name, shallow=False)
         out.unlink()
         if not ok:
             return f"GET /{name}: body differs from the file"
         if r.spec.kind == "probe":
             break
     return ""
-
-
-def _same_file(a, b):
-    import filecmp
-    return filecmp.cmp(a, b, shallow=False)
 
 
 def check_pinning(r, cpu):
