@@ -37,20 +37,25 @@ std::optional<int> method_verdict(std::string_view line)
 
 } // namespace
 
-MethodClass classify_method(std::uint8_t m) noexcept
+Method method_from_llhttp(std::uint8_t m) noexcept
 {
     switch (m) {
-    case HTTP_GET: return MethodClass::Get;
-    case HTTP_HEAD: return MethodClass::Head;
-    case HTTP_OPTIONS: return MethodClass::Options;
-    case HTTP_POST:
-    case HTTP_PUT:
-    case HTTP_DELETE:
-    case HTTP_CONNECT:
-    case HTTP_TRACE:
-    case HTTP_PATCH: return MethodClass::NotAllowed;
-    default: return MethodClass::NotImplemented;
+    case HTTP_GET: return Method::Get;
+    case HTTP_HEAD: return Method::Head;
+    case HTTP_OPTIONS: return Method::Options;
+    case HTTP_POST: return Method::Post;
+    case HTTP_PUT: return Method::Put;
+    case HTTP_DELETE: return Method::Delete;
+    case HTTP_CONNECT: return Method::Connect;
+    case HTTP_TRACE: return Method::Trace;
+    case HTTP_PATCH: return Method::Patch;
+    default: return Method::Other;
     }
+}
+
+MethodClass classify_method(std::uint8_t m) noexcept
+{
+    return classify_method(method_from_llhttp(m));
 }
 
 void Request::clear()

@@ -2,6 +2,9 @@
 // pipelined requests are answered in order (resume with next()).
 #pragma once
 
+#include "http/limits.hpp"
+#include "http/method.hpp"
+
 #include <llhttp.h>
 
 #include <cstddef>
@@ -11,18 +14,12 @@
 
 namespace splicehttpd::http {
 
-enum class MethodClass {
-    Get,
-    Head,
-    Options,
-    NotAllowed,     // RFC 9110 methods (and PATCH) that a static server refuses: 405
-    NotImplemented, // anything else llhttp knows (WebDAV, RTSP, ...): 501
-};
-
+// For Request::method, still llhttp's number; the same as
+// classify_method(method_from_llhttp(m)).
 MethodClass classify_method(std::uint8_t llhttp_method) noexcept;
 
 struct Request {
-    std::uint8_t method = HTTP_GET;
+    std::uint8_t method = HTTP_GET; // llhttp's number: method_of() gives the Method
     std::string target;
     std::uint8_t http_major = 1;
     std::uint8_t http_minor = 1;
@@ -41,11 +38,10 @@ struct Request {
     void clear();
 };
 
-struct ParseLimits {
-    std::size_t max_uri = 8192;
-    std::size_t max_header_bytes = 16384;
-    unsigned max_headers = 100;
-};
+inline Method method_of(const Request& r) noexcept
+{
+    return method_from_llhttp(r.method);
+}
 
 enum class ParseStatus { NeedMore, Complete, Error };
 

@@ -279,15 +279,52 @@ TEST_CASE("host counting, absolute form, upgrade requests")
     CHECK(connect.requests[0].upgrade);
 }
 
-TEST_CASE("method classes")
+TEST_CASE("methods: llhttp's numbers, Method, MethodClass, through the parser")
 {
-    CHECK(classify_method(HTTP_GET) == MethodClass::Get);
-    CHECK(classify_method(HTTP_HEAD) == MethodClass::Head);
-    CHECK(classify_method(HTTP_OPTIONS) == MethodClass::Options);
-    for (auto m : {HTTP_POST, HTTP_PUT, HTTP_DELETE, HTTP_PATCH, HTTP_CONNECT, HTTP_TRACE})
-        CHECK(classify_method(std::uint8_t(m)) == MethodClass::NotAllowed);
-    for (auto m : {HTTP_PROPFIND, HTTP_MKCOL, HTTP_PURGE, HTTP_LINK})
-        CHECK(classify_method(std::uint8_t(m)) == MethodClass::NotImplemented);
+    struct Row {
+        int line;
+        const char* name;
+        llhttp_method llhttp;
+        Method method;
+        MethodClass cls;
+    };
+    const Row rows[] = {
+        {__LINE__, "GET", HTTP_GET, Method::Get, MethodClass::Get},
+        {__LINE__, "HEAD", HTTP_HEAD, Method::Head, MethodClass::Head},
+        {__LINE__, "OPTIONS", HTTP_OPTIONS, Method::Options, MethodClass::Options},
+        {__LINE__, "POST", HTTP_POST, Method::Post, MethodClass::NotAllowed},
+        {__LINE__, "PUT", HTTP_PUT, Method::Put, MethodClass::NotAllowed},
+        {__LINE__, "DELETE", HTTP_DELETE, Method::Delete, MethodClass::NotAllowed},
+        {__LINE__, "CONNECT", HTTP_CONNECT, Method::Connect, MethodClass::NotAllowed},
+        {__LINE__, "TRACE", HTTP_TRACE, Method::Trace, MethodClass::NotAllowed},
+        {__LINE__, "PATCH", HTTP_PATCH, Method::Patch, MethodClass::NotAllowed},
+        {__LINE__, "PROPFIND", HTTP_PROPFIND, Method::Other, MethodClass::NotImplemented},
+        {__LINE__, "MKCOL", HTTP_MKCOL, Method::Other, MethodClass::NotImplemented},
+        {__LINE__, "PURGE", HTTP_PURGE, Method::Other, MethodClass::NotImplemented},
+        {__LINE__, "LINK", HTTP_LINK, Method::Other, MethodClass::NotImplemented},
+        {__LINE__, "REPORT", HTTP_REPORT, Method::Other, MethodClass::NotImplemented},
+    };
+    for (const Row& r : rows) {
+        CAPTURE(r.line);
+        CHECK(method_from_llhttp(std::uint8_t(r.llhttp)) == r.method);
+        CHECK(classify_method(r.method) == r.cls);
+        CHECK(classify_method(std::uint8_t(r.llhttp)) == r.cls);
+        const std::string target = r.llhttp == HTTP_CONNECT ? "h:443" : "/";
+        Outcome o = run(std::string(r.name) + " " + target + " HTTP/1.1\r\nHost: h\r\n\r\n");
+        REQUIRE(o.requests.size() == 1);
+        CHECK(o.requests[0].method == r.llhttp);
+        CHECK(method_of(o.requests[0]) == r.method);
+    }
+    // Every number llhttp may hand out, known or not, maps; the two
+    // classify_method overloads agree on all of them.
+    for (int m = 0; m < 256; ++m) {
+        CAPTURE(m);
+        const auto n = std::uint8_t(m);
+        CHECK(classify_method(n) == classify_method(method_from_llhttp(n)));
+        if (method_from_llhttp(n) != Method::Other) {
+            CHECK(classify_method(method_from_llhttp(n)) != MethodClass::NotImplemented);
+        }
+    }
 }
 
 namespace {
