@@ -33,6 +33,10 @@ TEST_CASE("Range header parsing")
         {__LINE__, "bytes=5-6,1-2", 100, RangeOutcome::Ranges, {{1, 2}, {5, 6}}},
         {__LINE__, "bytes=0-10,5-20", 100, RangeOutcome::Ranges, {{0, 20}}},     // overlap merged
         {__LINE__, "bytes=0-9,10-19", 100, RangeOutcome::Ranges, {{0, 19}}},     // adjacent merged
+        {__LINE__, "bytes=0-9,11-19", 100, RangeOutcome::Ranges, {{0, 9}, {11, 19}}}, // a gap of one byte
+        {__LINE__, "bytes=0-99,10-19", 1000, RangeOutcome::Ranges, {{0, 99}}},  // one inside another
+        {__LINE__, "bytes=10-19,0-99", 1000, RangeOutcome::Ranges, {{0, 99}}},
+        {__LINE__, "bytes=0-99,10-19,500-", 1000, RangeOutcome::Ranges, {{0, 99}, {500, 999}}},
         {__LINE__, "bytes=0-1,,4-5", 100, RangeOutcome::Ranges, {{0, 1}, {4, 5}}}, // empty element
         {__LINE__, "bytes=200-300,0-1", 100, RangeOutcome::Ranges, {{0, 1}}},   // unsatisfiable one dropped
         {__LINE__, "bytes=4294967296-", big, RangeOutcome::Ranges, {{4294967296, big - 1}}},
@@ -60,6 +64,14 @@ TEST_CASE("Range header parsing")
         {__LINE__, seventeen, 1000, RangeOutcome::Full, {}},
         {__LINE__, amplification, 100, RangeOutcome::Full, {}},
         {__LINE__, "bytes=0-60,40-99", 100, RangeOutcome::Full, {}},
+        // exactly at the file size is still ranges; one byte more is the whole file
+        {__LINE__, "bytes=0-49,10-59", 100, RangeOutcome::Ranges, {{0, 59}}},
+        {__LINE__, "bytes=0-49,10-60", 100, RangeOutcome::Full, {}},
+        {__LINE__, "bytes=-50,0-49", 100, RangeOutcome::Ranges, {{0, 99}}},
+        {__LINE__, "bytes=-51,0-49", 100, RangeOutcome::Full, {}},
+        {__LINE__, "bytes=0-,0-0", 100, RangeOutcome::Full, {}},
+        {__LINE__, "bytes=0-0,0-0,0-0", 3, RangeOutcome::Ranges, {{0, 0}}},
+        {__LINE__, "bytes=0-0,0-0,0-0,0-0", 3, RangeOutcome::Full, {}},
     };
     for (const Row& r : rows) {
         CAPTURE(r.line);
