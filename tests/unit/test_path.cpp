@@ -46,6 +46,14 @@ TEST_CASE("normalize_path resolves, decodes and refuses")
         {__LINE__, "/a%2", false, "", false, false},
         {__LINE__, "/a%zz", false, "", false, false},
         {__LINE__, "/a%g0", false, "", false, false},
+        {__LINE__, "/a%4g", false, "", false, false},
+        {__LINE__, "/a%g4", false, "", false, false},
+        {__LINE__, "/%g0%90%80%80", false, "", false, false}, // would decode to valid UTF-8 as 0xF0
+        {__LINE__, "/a%4", false, "", false, false},
+        {__LINE__, "/a%4/b", false, "", false, false},
+        {__LINE__, "/a%%41", false, "", false, false},
+        {__LINE__, "/a%41", true, "aA", false, false}, // an escape that ends the path
+        {__LINE__, "/%41%42", true, "AB", false, false},
         {__LINE__, "/%C0%AE%C0%AE/x", false, "", false, false}, // overlong '.'
         {__LINE__, "/%C0%AF", false, "", false, false},         // overlong '/'
         {__LINE__, "/%E0%80%AF", false, "", false, false},      // 3-byte overlong
@@ -103,5 +111,31 @@ TEST_CASE("split_target knows the three forms")
         CHECK(t->path == r.path);
         CHECK(t->query == r.query);
         CHECK(t->has_query == r.has_query);
+    }
+}
+
+TEST_CASE("an escape cut short by the end of the path never reads past it")
+{
+    // The path is a view into the request; what follows it in memory (here
+    // hex digits) must not complete an escape.
+    struct Row {
+        int line;
+        std::size_t len; // of "/a%41/b"
+        bool ok;
+        const char* rel;
+    };
+    const std::string_view buffer = "/a%41/b";
+    const Row rows[] = {
+        {__LINE__, 2, true, "a"},
+        {__LINE__, 3, false, ""}, // "/a%"
+        {__LINE__, 4, false, ""}, // "/a%4"
+        {__LINE__, 5, true, "aA"},
+        {__LINE__, 7, true, "aA/b"},
+    };
+    for (const Row& r : rows) {
+        CAPTURE(r.line);
+        auto out = normalize_path(buffer.substr(0, r.len));
+        REQUIRE(out.has_value() == r.ok);
+        if (r.ok) CHECK(out->rel == r.rel);
     }
 }
