@@ -86,11 +86,29 @@ TEST_CASE("RFC 9110 13.2.2 evaluation order")
 TEST_CASE("If-Range")
 {
     const Validators v{kEtag, kMtime};
-    CHECK(if_range_allows(kEtag, v));
-    CHECK_FALSE(if_range_allows("\"other\"", v));
-    CHECK_FALSE(if_range_allows("W/" + kEtag, v)); // weak tags never match If-Range
-    CHECK(if_range_allows(kLastMod, v));
-    CHECK_FALSE(if_range_allows(kAfter, v));
-    CHECK_FALSE(if_range_allows(kBefore, v));
-    CHECK_FALSE(if_range_allows("garbage", v));
+    struct Row {
+        int line;
+        std::string field;
+        bool allows;
+    };
+    const Row rows[] = {
+        {__LINE__, kEtag, true},
+        {__LINE__, " " + kEtag + " ", true},
+        {__LINE__, "\"other\"", false},
+        {__LINE__, "W/" + kEtag, false}, // weak tags never match If-Range
+        {__LINE__, kEtag + " junk", false},
+        {__LINE__, kEtag + "junk", false},
+        {__LINE__, kEtag + ", " + kEtag, false}, // one validator, not a list
+        {__LINE__, kEtag.substr(0, kEtag.size() - 1), false}, // unterminated
+        {__LINE__, kLastMod, true},
+        {__LINE__, std::string(" ") + kLastMod, true},
+        {__LINE__, kAfter, false},
+        {__LINE__, kBefore, false},
+        {__LINE__, "garbage", false},
+        {__LINE__, "", false},
+    };
+    for (const Row& r : rows) {
+        CAPTURE(r.line);
+        CHECK(if_range_allows(r.field, v) == r.allows);
+    }
 }
