@@ -2,9 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 #include <cctype>
-#include <charconv>
+#include <iterator>
 
 namespace splicehttpd::http {
 
@@ -66,31 +67,31 @@ std::optional<std::time_t> to_time(std::tm& tm, int wday)
     return t;
 }
 
-std::optional<std::time_t> parse_imf_fixdate(std::string_view s)
+// IMF-fixdate "Sun, 06 Nov 1994 08:49:37 GMT" and RFC 850
+// "Sunday, 06-Nov-94 08:49:37 GMT" are one grammar: day name, ", ", day,
+// month and year with their separator, time, " GMT".
+struct DayFirstGrammar {
+    const std::array<std::string_view, 7>& days;
+    std::string_view separator;
+    std::size_t year_digits;
+};
+
+constexpr DayFirstGrammar kImfFixdate{kDays, " ", 4};
+constexpr DayFirstGrammar kRfc850{kLongDays, "-", 2};
+
+std::optional<std::time_t> parse_day_first(std::string_view s, const DayFirstGrammar& g)
 {
     Scanner sc{s};
     std::tm tm{};
     int wday = 0, year = 0;
-    if (!(sc.one_of(kDays, wday) && sc.lit(", ") && sc.digits(2, tm.tm_mday) && sc.lit(" ") &&
-          sc.one_of(kMonths, tm.tm_mon) && sc.lit(" ") && sc.digits(4, year) && sc.lit(" ") && sc.time_of_day(tm) &&
-          sc.lit(" GMT") && sc.s.empty()))
-        return {};
-    tm.tm_year = year - 1900;
-    return to_time(tm, wday);
-}
-
-std::optional<std::time_t> parse_rfc850(std::string_view s)
-{
-    Scanner sc{s};
-    std::tm tm{};
-    int wday = 0, yy = 0;
-    if (!(sc.one_of(kLongDays, wday) && sc.lit(", ") && sc.digits(2, tm.tm_mday) && sc.lit("-") &&
-          sc.one_of(kMonths, tm.tm_mon) && sc.lit("-") && sc.digits(2, yy) && sc.lit(" ") && sc.time_of_day(tm) &&
-          sc.lit(" GMT") && sc.s.empty()))
+    if (!(sc.one_of(g.days, wday) && sc.lit(", ") && sc.digits(2, tm.tm_mday) && sc.lit(g.separator) &&
+          sc.one_of(kMonths, tm.tm_mon) && sc.lit(g.separator) && sc.digits(g.year_digits, year) && sc.lit(" ") &&
+          sc.time_of_day(tm) && sc.lit(" GMT") && sc.s.empty()))
         return {};
     // RFC 9110 §5.6.7: a two-digit year more than 50 years in the future is in
     // the past century. Good enough: 70-99 -> 19xx, 00-69 -> 20xx.
-    tm.tm_year = yy < 70 ? yy + 100 : yy;
+    if (g.year_digits == 2) year += year < 70 ? 2000 : 1900;
+    tm.tm_year = year - 1900;
     return to_time(tm, wday);
 }
 
@@ -113,29 +114,49 @@ std::optional<std::time_t> parse_asctime(std::string_view s)
 
 } // namespace
 
-std::string format_http_date(std::time_t t)
+namespace {
+
+// IMF-fixdate into `out`, at most n characters (29 for years 1000-9999).
+template <typename Out>
+auto format_imf_fixdate(Out out, std::size_t n, std::time_t t)
 {
     std::tm tm{};
     gmtime_r(&t, &tm);
-    return fmt::format("{}, {:02d} {} {:04d} {:02d}:{:02d}:{:02d} GMT", kDays[std::size_t(tm.tm_wday)], tm.tm_mday,
-                       kMonths[std::size_t(tm.tm_mon)], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    return fmt::format_to_n(out, n, "{}, {:02d} {} {:04d} {:02d}:{:02d}:{:02d} GMT", kDays[std::size_t(tm.tm_wday)],
+                            tm.tm_mday, kMonths[std::size_t(tm.tm_mon)], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+                            tm.tm_sec);
+}
+
+} // namespace
+
+std::string format_http_date(std::time_t t)
+{
+    std::string s;
+    format_imf_fixdate(std::back_inserter(s), std::string::npos, t);
+    return s;
 }
 
 std::optional<std::time_t> parse_http_date(std::string_view s)
 {
-    if (auto t = parse_imf_fixdate(s)) return t;
-    if (auto t = parse_rfc850(s)) return t;
+    if (auto t = parse_day_first(s, kImfFixdate)) return t;
+    if (auto t = parse_day_first(s, kRfc850)) return t;
     return parse_asctime(s);
 }
 
-const std::string& DateCache::now()
+std::string_view DateCache::now()
 {
-    std::time_t t = std::time(nullptr);
-    if (t != last_) {
+    return now(std::time(nullptr));
+}
+
+std::string_view DateCache::now(std::time_t t)
+{
+    if (!valid_ || t != last_) {
+        // Cut at kSize if a year has more than four digits: never past the buffer.
+        len_ = std::min(format_imf_fixdate(text_.data(), text_.size(), t).size, text_.size());
         last_ = t;
-        text_ = format_http_date(t);
+        valid_ = true;
     }
-    return text_;
+    return {text_.data(), len_};
 }
 
 } // namespace splicehttpd::http

@@ -2,6 +2,8 @@
 // asctime in.
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <ctime>
 #include <optional>
 #include <string>
@@ -16,14 +18,22 @@ std::string format_http_date(std::time_t t);
 // the header, as RFC 9110 requires for invalid dates).
 std::optional<std::time_t> parse_http_date(std::string_view s);
 
-// Formats Date once per second for a worker.
+// Formats Date once per second for a worker. The text lives in the cache's
+// own fixed buffer, rewritten in place when the second changes and never
+// moved or freed: a view from now() stays valid as long as the cache, and
+// shows whichever second was formatted last.
 class DateCache {
 public:
-    const std::string& now();
+    static constexpr std::size_t kSize = 29; // "Sun, 06 Nov 1994 08:49:37 GMT"
+
+    std::string_view now(); // the clock's second
+    std::string_view now(std::time_t t);
 
 private:
-    std::time_t last_ = -1;
-    std::string text_;
+    std::array<char, kSize> text_{};
+    std::size_t len_ = 0;
+    std::time_t last_ = 0;
+    bool valid_ = false;
 };
 
 } // namespace splicehttpd::http
