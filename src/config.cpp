@@ -23,7 +23,7 @@ CliOutcome parse_command_line(int argc, char** argv)
     std::string precompressed = "on";
 
     CLI::App app{"splicehttpd: a static-file HTTP/1.1 server on io_uring"};
-    app.set_version_flag("--version", "splicehttpd 0.1.0");
+    app.set_version_flag("--version", "splicehttpd " SPLICEHTTPD_VERSION);
     // The last of a repeated flag wins, so wrappers (tools/serve) can set
     // defaults that their caller overrides.
     app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);

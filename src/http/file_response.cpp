@@ -35,21 +35,17 @@ void plan_multipart(ResponsePlan& plan, const std::vector<ByteRange>& ranges, co
     std::string tail = fmt::format("\r\n--{}--\r\n", boundary);
     length += tail.size();
 
-    HeadWriter head(plan.memory, 206, ctx);
+    HeadWriter head(plan, 206, ctx);
     head.add("Content-Type", fmt::format("multipart/byteranges; boundary={}", boundary));
     head.add("Content-Length", length);
     head.add("Accept-Ranges", "bytes");
     add_representation_headers(head, meta, etag, last_modified);
     head.end();
-    plan.segments.push_back({Segment::Kind::Memory, 0, plan.memory.size()});
-
     for (std::size_t i = 0; i < ranges.size(); ++i) {
-        plan.segments.push_back({Segment::Kind::Memory, plan.memory.size(), part_heads[i].size()});
-        plan.memory += part_heads[i];
-        plan.segments.push_back({Segment::Kind::File, ranges[i].first, ranges[i].length()});
+        plan.append_memory(part_heads[i]);
+        plan.append_file(ranges[i].first, ranges[i].length());
     }
-    plan.segments.push_back({Segment::Kind::Memory, plan.memory.size(), tail.size()});
-    plan.memory += tail;
+    plan.append_memory(tail);
 }
 
 } // namespace
@@ -70,12 +66,9 @@ ResponsePlan plan_file(const Request& req, const FileMeta& meta, const ResponseC
     case Precondition::Failed: return plan_status(412, ctx);
     case Precondition::NotModified: {
         ResponsePlan plan;
-        plan.status = 304;
-        plan.close = !ctx.keep_alive;
-        HeadWriter head(plan.memory, 304, ctx);
+        HeadWriter head(plan, 304, ctx);
         add_representation_headers(head, meta, etag, last_modified);
         head.end();
-        plan.segments.push_back({Segment::Kind::Memory, 0, plan.memory.size()});
         return plan;
     }
     case Precondition::Proceed: break;
@@ -93,31 +86,22 @@ ResponsePlan plan_file(const Request& req, const FileMeta& meta, const ResponseC
     }
 
     ResponsePlan plan;
-    plan.close = !ctx.keep_alive;
     if (range.outcome == RangeOutcome::Ranges && range.ranges.size() > 1) {
-        plan.status = 206;
         plan_multipart(plan, range.ranges, meta, ctx, boundary, etag, last_modified);
         return plan;
     }
 
-    ByteRange body{0, meta.size == 0 ? 0 : meta.size - 1};
-    std::uint64_t length = meta.size;
-    plan.status = 200;
-    if (range.outcome == RangeOutcome::Ranges) {
-        plan.status = 206;
-        body = range.ranges.front();
-        length = body.length();
-    }
-    HeadWriter head(plan.memory, plan.status, ctx);
+    const bool partial = range.outcome == RangeOutcome::Ranges;
+    const ByteRange body = partial ? range.ranges.front() : ByteRange{0, meta.size == 0 ? 0 : meta.size - 1};
+    const std::uint64_t length = partial ? body.length() : meta.size;
+    HeadWriter head(plan, partial ? 206 : 200, ctx);
     head.add("Content-Type", meta.content_type);
     head.add("Content-Length", length);
-    if (plan.status == 206)
-        head.add("Content-Range", fmt::format("bytes {}-{}/{}", body.first, body.last, meta.size));
+    if (partial) head.add("Content-Range", fmt::format("bytes {}-{}/{}", body.first, body.last, meta.size));
     head.add("Accept-Ranges", "bytes");
     add_representation_headers(head, meta, etag, last_modified);
     head.end();
-    plan.segments.push_back({Segment::Kind::Memory, 0, plan.memory.size()});
-    if (!ctx.head_request && length > 0) plan.segments.push_back({Segment::Kind::File, body.first, length});
+    if (!ctx.head_request && length > 0) plan.append_file(body.first, length);
     return plan;
 }
 

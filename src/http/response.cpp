@@ -72,8 +72,26 @@ std::string_view ResponsePlan::head() const noexcept
     return end == std::string_view::npos ? m : m.substr(0, end + 4);
 }
 
-HeadWriter::HeadWriter(std::string& out, int status, const ResponseContext& ctx) : out_(out), ctx_(ctx)
+void ResponsePlan::append_memory(std::string_view bytes)
 {
+    if (!segments.empty() && segments.back().kind == Segment::Kind::Memory &&
+        segments.back().offset + segments.back().length == memory.size())
+        segments.back().length += bytes.size();
+    else
+        segments.push_back({Segment::Kind::Memory, memory.size(), bytes.size()});
+    memory.append(bytes);
+}
+
+void ResponsePlan::append_file(std::uint64_t offset, std::uint64_t length)
+{
+    segments.push_back({Segment::Kind::File, offset, length});
+}
+
+HeadWriter::HeadWriter(ResponsePlan& plan, int status, const ResponseContext& ctx)
+    : plan_(plan), out_(plan.memory), ctx_(ctx)
+{
+    plan_.status = status;
+    plan_.close = !ctx.keep_alive;
     fmt::format_to(std::back_inserter(out_), "HTTP/1.1 {} {}\r\nServer: splicehttpd\r\nDate: {}\r\n", status,
                    reason_phrase(status), ctx.date);
 }
@@ -97,14 +115,12 @@ void HeadWriter::end()
     else if (ctx_.http10)
         out_.append("Connection: keep-alive\r\n");
     out_.append("\r\n");
+    plan_.segments.assign(1, Segment{Segment::Kind::Memory, 0, out_.size()});
 }
 
 ResponsePlan plan_status(int status, const ResponseContext& ctx, const ErrorExtras& extras)
 {
     ResponsePlan plan;
-    plan.status = status;
-    plan.close = !ctx.keep_alive;
-
     const bool bodyless = status == 204 || status == 304;
     std::string body;
     if (!bodyless)
@@ -112,7 +128,7 @@ ResponsePlan plan_status(int status, const ResponseContext& ctx, const ErrorExtr
                            "<body><h1>{0} {1}</h1></body></html>\n",
                            status, reason_phrase(status));
 
-    HeadWriter head(plan.memory, status, ctx);
+    HeadWriter head(plan, status, ctx);
     if (!extras.allow.empty()) head.add("Allow", extras.allow);
     if (!extras.location.empty()) head.add("Location", extras.location);
     if (extras.has_range_size) head.add("Content-Range", fmt::format("bytes */{}", extras.range_size));
@@ -122,8 +138,7 @@ ResponsePlan plan_status(int status, const ResponseContext& ctx, const ErrorExtr
         head.add("Content-Length", std::uint64_t(body.size()));
     }
     head.end();
-    if (!ctx.head_request) plan.memory += body;
-    plan.segments.push_back({Segment::Kind::Memory, 0, plan.memory.size()});
+    if (!ctx.head_request) plan.append_memory(body);
     return plan;
 }
 

@@ -31,6 +31,10 @@ struct ResponsePlan {
 
     [[nodiscard]] std::uint64_t total() const noexcept;
     [[nodiscard]] bool uses_file() const noexcept;
+    // Bytes that go out next: they extend the last memory segment when it
+    // ends where they start, else they open a new one.
+    void append_memory(std::string_view bytes);
+    void append_file(std::uint64_t offset, std::uint64_t length);
     // The head only (everything before the blank line), for tests and logs.
     [[nodiscard]] std::string_view head() const noexcept;
 };
@@ -42,16 +46,18 @@ struct ResponseContext {
     bool http10 = false; // a 1.0 client keeps alive only if told so
 };
 
-// Appends the status line and the headers every response carries. Call
-// add() for the rest, then end() to close the head.
+// Starts a plan with the status line and the headers every response
+// carries. Call add() for the rest, then end() to close the head (which
+// also becomes the plan's first segment).
 class HeadWriter {
 public:
-    HeadWriter(std::string& out, int status, const ResponseContext& ctx);
+    HeadWriter(ResponsePlan& plan, int status, const ResponseContext& ctx);
     HeadWriter& add(std::string_view name, std::string_view value);
     HeadWriter& add(std::string_view name, std::uint64_t value);
     void end();
 
 private:
+    ResponsePlan& plan_;
     std::string& out_;
     const ResponseContext& ctx_;
 };

@@ -483,7 +483,7 @@ void Connection::need_pipe() noexcept
     respond_status(503, extras);
 }
 
-void Connection::on_pipe(sys::Pipe* pipe) noexcept
+void Connection::on_pipe(uring::Pipe* pipe) noexcept
 {
     pipe_ = pipe;
     progress_ns_ = services_.now_ns(); // waiting for a pipe is not the peer's fault

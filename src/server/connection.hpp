@@ -13,7 +13,7 @@
 #include "http/parser.hpp"
 #include "http/response.hpp"
 #include "server/transfer.hpp"
-#include "sys/pipe_pool.hpp"
+#include "uring/pipe_pool.hpp"
 #include "uring/chain.hpp"
 #include "uring/user_data.hpp"
 
@@ -58,7 +58,7 @@ public:
 
     // The worker's pipe queue: the pipe it waited for, or give yours back
     // (it waits for POLLOUT, and someone else needs a pipe).
-    void on_pipe(sys::Pipe* pipe) noexcept;
+    void on_pipe(uring::Pipe* pipe) noexcept;
     void yield_pipe() noexcept;
 
     void stop() noexcept; // server stopping: finish the response in flight, then close
@@ -164,7 +164,7 @@ private:
     // transfer
     http::ResponsePlan plan_;
     int body_fd_ = -1;
-    sys::Pipe* pipe_ = nullptr;
+    uring::Pipe* pipe_ = nullptr;
     transfer::Chain reads_;   // an in-memory body's reads, sent with the first chain
     transfer::Chain chain_;   // the chain in flight, by position (user_data seq)
     transfer::Cursor cursor_;

@@ -4,7 +4,7 @@
 #pragma once
 
 #include "server/shared.hpp"
-#include "sys/pipe_pool.hpp"
+#include "uring/pipe_pool.hpp"
 #include "uring/ring.hpp"
 
 #include <cstdint>
@@ -20,7 +20,7 @@ class ConnectionServices {
 public:
     virtual uring::Ring& ring() noexcept = 0;
     virtual uring::BufRing& bufs() noexcept = 0;
-    virtual sys::PipePool& pipes() noexcept = 0;
+    virtual uring::PipePool& pipes() noexcept = 0;
     [[nodiscard]] virtual const Shared& shared() const noexcept = 0;
     // The Date text of this second; read it when building a response, never
     // keep the view across a wait.

@@ -54,10 +54,10 @@ Worker::Worker(unsigned id, const Shared& shared, sys::UniqueFd listener, int wa
     bufs_ = std::make_unique<uring::BufRing>(*ring_, 0, kRecvBuffers, kRecvBufferSize);
 
     const Config& c = shared.config;
-    pipes_ = std::make_unique<sys::PipePool>(*ring_, sys::PipePoolOptions{c.pipes, c.pipes_max, c.pipe_size});
+    pipes_ = std::make_unique<uring::PipePool>(*ring_, uring::PipePoolOptions{c.pipes, c.pipes_max, c.pipe_size});
 
     if (id_ == 0) {
-        const sys::Pipe* first = pipes_->pipe(0);
+        const uring::Pipe* first = pipes_->pipe(0);
         spdlog::info("ring flags {:#x}; {} pipes of {} bytes per thread (at most {}), grown through {}",
                      ring_->setup_flags(), c.pipes, first ? first->capacity : 0, c.pipes_max,
                      pipes_->grows_through_ring() ? "IORING_OP_PIPE" : "pipe2");
@@ -134,7 +134,7 @@ void Worker::log_completion(const UserData& ud, const io_uring_cqe& cqe) const
     case Op::Wake: started = wake_submitted_ns_; who = "worker"; break;
     case Op::Tick: started = tick_submitted_ns_; who = "worker"; break;
     case Op::Drain:
-        if (const sys::Pipe* p = pipes_->pipe(ud.index)) started = p->submitted_ns;
+        if (const uring::Pipe* p = pipes_->pipe(ud.index)) started = p->submitted_ns;
         who = "pipe";
         break;
     case Op::PipeCreate: started = pipes_->create_submitted_ns(); who = "pool"; break;
@@ -189,7 +189,7 @@ void Worker::release(Connection& c) noexcept
 PipeAnswer Worker::ask_pipe(Connection& c, bool may_refuse)
 {
     if (pipe_waiters_.empty()) {
-        if (sys::Pipe* pipe = pipes_->acquire()) { // grows the pool if it may
+        if (uring::Pipe* pipe = pipes_->acquire()) { // grows the pool if it may
             c.on_pipe(pipe);
             return PipeAnswer::Granted;
         }
@@ -221,7 +221,7 @@ void Worker::serve_pipe_waiters() noexcept
             pipe_waiters_.pop_front(); // closed while it waited
             continue;
         }
-        sys::Pipe* pipe = pipes_->acquire(); // grows the pool if it may
+        uring::Pipe* pipe = pipes_->acquire(); // grows the pool if it may
         if (!pipe) return take_back_pipe();
         pipe_waiters_.pop_front();
         c.on_pipe(pipe);
@@ -317,7 +317,7 @@ void Worker::log_stats() const
         waiting_pipe += c->state() == Connection::State::WaitingPipe;
         waiting_writable += c->state() == Connection::State::WaitingWritable;
     }
-    const sys::PipePoolStats p = pipes_->stats();
+    const uring::PipePoolStats p = pipes_->stats();
     spdlog::info("w{} stats: connections={} accepted={} accepts_armed={} open_files={} pipes={} pipes_free={} "
                  "pipes_draining={} pipes_drained={} pipes_replaced={} pipe_waiters={} waiting_writable={}",
                  id_, live_, accepted_, accepts_armed_, files, p.total, p.free, p.draining, p.drained, p.replaced,

@@ -7,7 +7,7 @@
 #include "server/connection.hpp"
 #include "server/services.hpp"
 #include "server/shared.hpp"
-#include "sys/pipe_pool.hpp"
+#include "uring/pipe_pool.hpp"
 #include "sys/unique_fd.hpp"
 #include "uring/ring.hpp"
 
@@ -39,7 +39,7 @@ public:
     // ConnectionServices
     uring::Ring& ring() noexcept override { return *ring_; }
     uring::BufRing& bufs() noexcept override { return *bufs_; }
-    sys::PipePool& pipes() noexcept override { return *pipes_; }
+    uring::PipePool& pipes() noexcept override { return *pipes_; }
     const Shared& shared() const noexcept override { return shared_; }
     std::string_view date() override { return dates_.now(); }
     [[nodiscard]] std::uint64_t now_ns() const noexcept override { return now_ns_; }
@@ -78,7 +78,7 @@ private:
 
     std::unique_ptr<uring::Ring> ring_;
     std::unique_ptr<uring::BufRing> bufs_;
-    std::unique_ptr<sys::PipePool> pipes_;
+    std::unique_ptr<uring::PipePool> pipes_;
     std::vector<std::unique_ptr<Connection>> conns_;
     std::vector<std::uint32_t> free_conns_;
     using Ticket = std::pair<std::uint32_t, std::uint16_t>; // (index, gen): stale once gen moves on

@@ -1,4 +1,4 @@
-#include "sys/pipe_pool.hpp"
+#include "uring/pipe_pool.hpp"
 
 #include "sys/clock.hpp"
 #include "sys/error.hpp"
@@ -10,16 +10,16 @@
 #include <algorithm>
 #include <cerrno>
 
-namespace splicehttpd::sys {
+namespace splicehttpd::uring {
 
-PipePool::PipePool(uring::Ring& ring, const PipePoolOptions& options) : ring_(ring), options_(options)
+PipePool::PipePool(Ring& ring, const PipePoolOptions& options) : ring_(ring), options_(options)
 {
     devnull_.reset(::open("/dev/null", O_WRONLY | O_CLOEXEC));
-    if (!devnull_) throw_errno("open(/dev/null)");
-    ring_pipe_ = ring_.supports(uring::kOpPipe);
+    if (!devnull_) sys::throw_errno("open(/dev/null)");
+    ring_pipe_ = ring_.supports(kOpPipe);
     for (unsigned i = 0; i < options_.initial; ++i) {
         int fds[2];
-        check_libc(::pipe2(fds, O_NONBLOCK | O_CLOEXEC), "pipe2");
+        sys::check_libc(::pipe2(fds, O_NONBLOCK | O_CLOEXEC), "pipe2");
         adopt(fds[0], fds[1]);
     }
 }
@@ -70,10 +70,10 @@ void PipePool::grow()
     // liburing 2.3 has no io_uring_prep_pipe: same SQE layout as pipe2's
     // arguments, fds array in addr and flags in the rw_flags union.
     io_uring_sqe* sqe = ring_.get_sqe();
-    io_uring_prep_rw(uring::kOpPipe, sqe, 0, created_fds_, 0, 0);
+    io_uring_prep_rw(kOpPipe, sqe, 0, created_fds_, 0, 0);
     sqe->rw_flags = O_NONBLOCK | O_CLOEXEC;
-    io_uring_sqe_set_data64(sqe, uring::UserData{uring::Op::PipeCreate, 0, 0, 0}.pack());
-    create_submitted_ns_ = monotonic_ns();
+    io_uring_sqe_set_data64(sqe, UserData{Op::PipeCreate, 0, 0, 0}.pack());
+    create_submitted_ns_ = sys::monotonic_ns();
     creating_ = true;
 }
 
@@ -104,8 +104,8 @@ void PipePool::release(Pipe* pipe, bool maybe_dirty) noexcept
     // whatever is there and returns -EAGAIN if the pipe was empty after all.
     io_uring_sqe* sqe = ring_.get_sqe();
     io_uring_prep_splice(sqe, pipe->read.get(), -1, devnull_.get(), -1, pipe->capacity, SPLICE_F_NONBLOCK);
-    io_uring_sqe_set_data64(sqe, uring::UserData{uring::Op::Drain, 0, 0, pipe->index}.pack());
-    pipe->submitted_ns = monotonic_ns();
+    io_uring_sqe_set_data64(sqe, UserData{Op::Drain, 0, 0, pipe->index}.pack());
+    pipe->submitted_ns = sys::monotonic_ns();
     ++draining_;
 }
 
@@ -133,4 +133,4 @@ PipePoolStats PipePool::stats() const noexcept
     return PipePoolStats{live(), unsigned(free_.size()), draining_, drained_, replaced_};
 }
 
-} // namespace splicehttpd::sys
+} // namespace splicehttpd::uring

@@ -15,11 +15,11 @@
 #include <memory>
 #include <vector>
 
-namespace splicehttpd::sys {
+namespace splicehttpd::uring {
 
 struct Pipe {
-    UniqueFd read;
-    UniqueFd write;
+    sys::UniqueFd read;
+    sys::UniqueFd write;
     std::uint32_t capacity = 0; // bytes, a multiple of the page size
     std::uint32_t index = 0;    // slot in the pool, used in user_data
     std::uint64_t submitted_ns = 0;
@@ -41,7 +41,7 @@ struct PipePoolStats {
 
 class PipePool {
 public:
-    PipePool(uring::Ring& ring, const PipePoolOptions& options);
+    PipePool(Ring& ring, const PipePoolOptions& options);
 
     // A clean pipe, or nullptr when none is free: then the pool starts growing
     // if it may, and the caller waits until has_free().
@@ -68,11 +68,11 @@ private:
     void discard(std::uint32_t index) noexcept;
     unsigned live() const noexcept;
 
-    uring::Ring& ring_;
+    Ring& ring_;
     PipePoolOptions options_;
     std::vector<std::unique_ptr<Pipe>> pipes_; // stable addresses; null = empty slot
     std::vector<Pipe*> free_;
-    UniqueFd devnull_;
+    sys::UniqueFd devnull_;
     bool ring_pipe_ = false;
     bool creating_ = false;
     int created_fds_[2] = {-1, -1}; // IORING_OP_PIPE writes here
@@ -82,4 +82,4 @@ private:
     std::uint64_t replaced_ = 0;
 };
 
-} // namespace splicehttpd::sys
+} // namespace splicehttpd::uring
