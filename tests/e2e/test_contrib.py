@@ -219,7 +219,7 @@ class Syscalls(harness.unittest.TestCase):
 
         root = harness.Root()
         trace = os.path.join(root.base, "strace.out")
-        proc = None
+        proc = server_pid = None
         try:
             root.write("index.html", "<p>hello</p>")
             root.write("big.bin", harness.payload(5 << 20))
@@ -268,13 +268,20 @@ class Syscalls(harness.unittest.TestCase):
             harness.time.sleep(0.3)
             os.kill(server_pid, signal.SIGTERM)
             self.assertEqual(proc.wait(30), 0)
+            server_pid = None  # gone with strace; its pid may be reused
             drain.join(5)
             proc.stderr.close()
             with open(trace) as f:
                 text = f.read()
         finally:
+            # On a failure: the server first (it outlives a killed strace).
+            if server_pid is not None:
+                try:
+                    os.kill(server_pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
             if proc is not None and proc.poll() is None:
-                proc.kill()  # strace: its tracee goes with it (PTRACE_O_EXITKILL)
+                proc.kill()
                 proc.wait()
             root.cleanup()
         used = set(re.findall(r"^\d+\s+([a-z_0-9]+)\(", text, re.M))
