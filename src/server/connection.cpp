@@ -3,7 +3,6 @@
 #include "http/content_coding.hpp"
 #include "http/file_response.hpp"
 #include "http/mime.hpp"
-#include "http/path.hpp"
 #include "server/services.hpp"
 #include "server/shared.hpp"
 #include "sys/clock.hpp"
@@ -255,56 +254,17 @@ void Connection::process_buffered() noexcept
 
 void Connection::on_request() noexcept
 {
-    const http::Request& req = parser_.request();
     const Config& config = services_.shared().config;
-    ctx_.head_request = req.method == HTTP_HEAD;
-    ctx_.http10 = req.http_minor == 0;
-    ctx_.keep_alive = req.keep_alive && req.method != HTTP_CONNECT && !services_.stopping();
-
-    // RFC 9112 §3.2: a 1.1 request needs exactly one Host; none at all may
-    // come with 1.0, but never two.
-    if (req.host_count > 1 || (req.http_minor >= 1 && req.host_count == 0)) {
-        respond_status(400);
-        return;
-    }
-    http::ErrorExtras allow;
-    allow.allow = "GET, HEAD";
-    switch (http::classify_method(req.method)) {
-    case http::MethodClass::NotImplemented: respond_status(501); return;
-    case http::MethodClass::NotAllowed: respond_status(405, allow); return;
-    case http::MethodClass::Options: respond_status(req.target == "*" ? 204 : 405, allow); return;
-    case http::MethodClass::Get:
-    case http::MethodClass::Head: break;
-    }
-
-    auto target = http::split_target(req.target);
-    if (!target || target->form == http::TargetForm::Asterisk) {
-        respond_status(400);
-        return;
-    }
-    auto path = http::normalize_path(target->path);
-    if (!path) {
-        respond_status(400);
-        return;
-    }
-    if (path->dotfile && !config.dotfiles) {
-        respond_status(404);
-        return;
-    }
-    target_path_.assign(target->path);
-    query_.assign(target->query);
-    has_query_ = target->has_query;
-    rel_path_ = std::move(path->rel);
-
-    http::AcceptedCodings codings;
-    if (config.precompressed && req.accept_encoding) codings = http::parse_accept_encoding(*req.accept_encoding);
-    accepts_br_ = codings.br;
-    accepts_gzip_ = codings.gzip;
-
-    if (path->directory)
-        submit_lookup(http::LookupStep::DirIndex, join(rel_path_, "index.html"));
+    http::Route r = http::route(parser_.request(), {.dotfiles = config.dotfiles,
+                                                    .precompressed = config.precompressed,
+                                                    .stopping = services_.stopping()});
+    ctx_ = r.context;
+    if (r.kind == http::Route::Kind::Respond) return respond_status(r.status, r.extras);
+    route_ = std::move(r);
+    if (route_.directory)
+        submit_lookup(http::LookupStep::DirIndex, join(route_.rel_path, "index.html"));
     else
-        submit_lookup(http::LookupStep::Primary, rel_path_);
+        submit_lookup(http::LookupStep::Primary, route_.rel_path);
 }
 
 // Opens the path, and its precompressed siblings when the client and the
@@ -326,10 +286,9 @@ void Connection::submit_lookup(http::LookupStep step, std::string path) noexcept
     how_.flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
     how_.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
 
-    const bool variants = step != http::LookupStep::DirItself &&
-                          (accepts_br_ || accepts_gzip_) &&
+    const bool variants = step != http::LookupStep::DirItself && (route_.accepts_br || route_.accepts_gzip) &&
                           http::is_compressible(services_.shared().mime.content_type(served_path_));
-    const bool wanted[http::kVariantCount] = {true, variants && accepts_br_, variants && accepts_gzip_};
+    const bool wanted[http::kVariantCount] = {true, variants && route_.accepts_br, variants && route_.accepts_gzip};
     const int root = services_.shared().root_fd;
     lookup_pending_ = 0;
     for (unsigned v = 0; v < http::kVariantCount; ++v) {
@@ -392,15 +351,14 @@ void Connection::on_lookup_done() noexcept
         return respond_status(verdict.status);
     case http::LookupVerdict::Kind::Redirect: {
         close_files();
-        std::string location = target_path_ + "/";
-        if (has_query_) location += "?" + query_;
+        const std::string location = route_.slash_location();
         http::ErrorExtras extras;
         extras.location = location;
         return respond_status(verdict.status, extras);
     }
     case http::LookupVerdict::Kind::LookUpDirectory:
         close_files();
-        return submit_lookup(http::LookupStep::DirItself, rel_path_);
+        return submit_lookup(http::LookupStep::DirItself, route_.rel_path);
     }
 }
 
@@ -480,7 +438,7 @@ void Connection::need_pipe() noexcept
     close_files();
     http::ErrorExtras extras;
     extras.retry_after = 1;
-    respond_status(503, extras);
+    respond_status(http::kStatusNoPipe, extras);
 }
 
 void Connection::on_pipe(uring::Pipe* pipe) noexcept
@@ -628,7 +586,7 @@ void Connection::on_tick(std::uint64_t now) noexcept
         // (counted from its first byte, so dribbling does not extend it);
         // an idle connection closes after the keep-alive timeout.
         if (parser_.mid_request() || inbuf_off_ < inbuf_.size()) {
-            if (now - request_since_ns_ > config.header_timeout * s) respond_and_close(408);
+            if (now - request_since_ns_ > config.header_timeout * s) respond_and_close(http::kStatusHeaderTimeout);
         } else if (now - idle_since_ns_ > config.keepalive_timeout * s) {
             begin_close(false);
         }

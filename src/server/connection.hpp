@@ -12,6 +12,7 @@
 #include "http/file_lookup.hpp"
 #include "http/parser.hpp"
 #include "http/response.hpp"
+#include "http/route.hpp"
 #include "server/transfer.hpp"
 #include "uring/pipe_pool.hpp"
 #include "uring/chain.hpp"
@@ -142,10 +143,7 @@ private:
 
     // the request being answered
     http::ResponseContext ctx_;
-    std::string target_path_; // raw, for Location
-    std::string query_;
-    bool has_query_ = false;
-    std::string rel_path_; // normalised, relative to the root
+    http::Route route_; // what on_request decided to look up
 
     // lookup: the file and its precompressed siblings, opened as plain
     // descriptors so that statx describes exactly what was opened
@@ -158,8 +156,6 @@ private:
     std::array<int, http::kVariantCount> statx_res_{};
     std::array<int, http::kVariantCount> fds_{-1, -1, -1};
     open_how how_{};
-    bool accepts_br_ = false;
-    bool accepts_gzip_ = false;
 
     // transfer
     http::ResponsePlan plan_;

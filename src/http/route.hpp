@@ -1,0 +1,48 @@
+// What to do with a parsed request, before anything touches the filesystem:
+// answer a status at once, or look up a path. Pure; the statuses chosen
+// after a lookup are in file_lookup, those for a file in file_response,
+// those for unparsable input in the parser.
+#pragma once
+
+#include "http/parser.hpp"
+#include "http/response.hpp"
+
+#include <string>
+
+namespace splicehttpd::http {
+
+// The server's answers that no request chooses.
+inline constexpr int kStatusHeaderTimeout = 408; // a request head not complete in time
+inline constexpr int kStatusNoPipe = 503;        // the pipe queue is full (with Retry-After)
+
+struct SitePolicy {
+    bool dotfiles = false;      // serve paths with a segment starting with '.'
+    bool precompressed = true;  // look for x.br / x.gz
+    bool stopping = false;      // the server is shutting down: close after this response
+};
+
+struct Route {
+    enum class Kind : std::uint8_t { Respond, Lookup };
+    Kind kind = Kind::Respond;
+    ResponseContext context; // date left empty: set when the plan is built
+
+    // Respond
+    int status = 0;
+    ErrorExtras extras; // views into static text only
+
+    // Lookup
+    std::string rel_path;    // normalised, relative to the root; "" is the root
+    bool directory = false;  // look up rel_path/index.html
+    std::string target_path; // raw, for a Location that adds the slash
+    std::string query;
+    bool has_query = false;
+    bool accepts_br = false;
+    bool accepts_gzip = false;
+
+    // Where to send a client that named a directory without its slash.
+    [[nodiscard]] std::string slash_location() const;
+};
+
+Route route(const Request& req, const SitePolicy& site);
+
+} // namespace splicehttpd::http

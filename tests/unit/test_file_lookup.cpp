@@ -1,0 +1,81 @@
+#include "http/file_lookup.hpp"
+
+#include <doctest/doctest.h>
+
+#include <cerrno>
+
+using namespace splicehttpd::http;
+using Kind = LookupVerdict::Kind;
+
+namespace {
+
+Candidate file(std::int64_t mtime = 100, std::uint32_t nsec = 0)
+{
+    return {.tried = true, .regular = true, .mtime_sec = mtime, .mtime_nsec = nsec};
+}
+Candidate dir()
+{
+    return {.tried = true, .directory = true};
+}
+Candidate special() // FIFO, socket, device
+{
+    return {.tried = true};
+}
+Candidate failed(int err)
+{
+    return {.tried = true, .err = err};
+}
+const Candidate untried{};
+
+} // namespace
+
+TEST_CASE("decide_lookup: serve, which variant, or which status")
+{
+    struct Row {
+        int line;
+        LookupStep step;
+        std::array<Candidate, kVariantCount> c;
+        LookupVerdict expected;
+    };
+    const LookupVerdict serve_identity{Kind::Serve, 0, kIdentity};
+    const Row rows[] = {
+        {__LINE__, LookupStep::Primary, {file(), untried, untried}, serve_identity},
+        {__LINE__, LookupStep::Primary, {failed(ENOENT), untried, untried}, {Kind::Respond, 404}},
+        {__LINE__, LookupStep::Primary, {failed(ENOTDIR), untried, untried}, {Kind::Respond, 404}},
+        {__LINE__, LookupStep::Primary, {failed(EXDEV), untried, untried}, {Kind::Respond, 403}},  // left the root
+        {__LINE__, LookupStep::Primary, {failed(ELOOP), untried, untried}, {Kind::Respond, 403}},
+        {__LINE__, LookupStep::Primary, {failed(EACCES), untried, untried}, {Kind::Respond, 403}},
+        {__LINE__, LookupStep::Primary, {failed(EMFILE), untried, untried}, {Kind::Respond, 503}},
+        {__LINE__, LookupStep::Primary, {failed(EIO), untried, untried}, {Kind::Respond, 500}},
+        {__LINE__, LookupStep::Primary, {dir(), untried, untried}, {Kind::Redirect, 301}},
+        {__LINE__, LookupStep::Primary, {special(), untried, untried}, {Kind::Respond, 403}},
+        // siblings: fresh ones win, br before gzip; stale, missing or odd ones never
+        {__LINE__, LookupStep::Primary, {file(100), file(100), file(100)}, {Kind::Serve, 0, kBrotli}},
+        {__LINE__, LookupStep::Primary, {file(100), file(99), file(100)}, {Kind::Serve, 0, kGzip}},
+        {__LINE__, LookupStep::Primary, {file(100, 5), file(100, 4), file(100, 5)}, {Kind::Serve, 0, kGzip}},
+        {__LINE__, LookupStep::Primary, {file(100, 5), file(101, 0), untried}, {Kind::Serve, 0, kBrotli}},
+        {__LINE__, LookupStep::Primary, {file(100), failed(ENOENT), file(200)}, {Kind::Serve, 0, kGzip}},
+        {__LINE__, LookupStep::Primary, {file(100), dir(), special()}, serve_identity},
+        {__LINE__, LookupStep::Primary, {file(100), failed(ENOENT), failed(ENOENT)}, serve_identity},
+        {__LINE__, LookupStep::Primary, {special(), file(200), file(200)}, {Kind::Respond, 403}},
+        // dir/index.html
+        {__LINE__, LookupStep::DirIndex, {file(), untried, untried}, serve_identity},
+        {__LINE__, LookupStep::DirIndex, {file(), untried, file(300)}, {Kind::Serve, 0, kGzip}},
+        {__LINE__, LookupStep::DirIndex, {failed(ENOENT), untried, untried}, {Kind::LookUpDirectory}},
+        {__LINE__, LookupStep::DirIndex, {failed(ENOTDIR), untried, untried}, {Kind::Respond, 404}},
+        {__LINE__, LookupStep::DirIndex, {failed(EACCES), untried, untried}, {Kind::Respond, 403}},
+        {__LINE__, LookupStep::DirIndex, {dir(), untried, untried}, {Kind::Respond, 403}},
+        // no index.html: the directory itself
+        {__LINE__, LookupStep::DirItself, {dir(), untried, untried}, {Kind::Respond, 403}},
+        {__LINE__, LookupStep::DirItself, {file(), untried, untried}, {Kind::Respond, 404}},
+        {__LINE__, LookupStep::DirItself, {failed(ENOENT), untried, untried}, {Kind::Respond, 404}},
+        {__LINE__, LookupStep::DirItself, {failed(EXDEV), untried, untried}, {Kind::Respond, 403}},
+    };
+    for (const Row& r : rows) {
+        CAPTURE(r.line);
+        const LookupVerdict v = decide_lookup(r.step, r.c);
+        CHECK(int(v.kind) == int(r.expected.kind));
+        CHECK(v.status == r.expected.status);
+        CHECK(v.variant == r.expected.variant);
+    }
+}
