@@ -1,7 +1,7 @@
 // Command-line flags -> Config (CLI11). Everything the server can be told.
 #pragma once
 
-#include "http/parser.hpp"
+#include "http/limits.hpp"
 
 #include <cstdint>
 #include <optional>

@@ -5,7 +5,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 # Build and test dependencies, all Debian 12 packages.
 PACKAGES=(g++ pkg-config meson ninja-build liburing-dev node-llhttp libspdlog-dev doctest-dev libcli11-dev
-          curl python3 strace)
+          curl python3 strace
+          chromium help2man groff-base man-db systemd)  # the demo-site, man-page and unit-file tests
 
 ensure_packages() {
     local missing=() p

@@ -2,6 +2,8 @@
 
 #include "http/text.hpp"
 
+#include <llhttp.h>
+
 #include <array>
 #include <cstring>
 #include <string_view>
@@ -53,10 +55,6 @@ Method method_from_llhttp(std::uint8_t m) noexcept
     }
 }
 
-MethodClass classify_method(std::uint8_t m) noexcept
-{
-    return classify_method(method_from_llhttp(m));
-}
 
 void Request::clear()
 {
@@ -81,10 +79,12 @@ const llhttp_settings_t& RequestParser::settings()
     return s;
 }
 
-RequestParser::RequestParser(const ParseLimits& limits) : limits_(limits)
+RequestParser::~RequestParser() = default;
+
+RequestParser::RequestParser(const ParseLimits& limits) : parser_(std::make_unique<llhttp_t>()), limits_(limits)
 {
-    llhttp_init(&parser_, HTTP_REQUEST, &settings());
-    parser_.data = this;
+    llhttp_init(parser_.get(), HTTP_REQUEST, &settings());
+    parser_->data = this;
 }
 
 static RequestParser& self(llhttp_t* p)
@@ -95,7 +95,7 @@ static RequestParser& self(llhttp_t* p)
 int RequestParser::fail(int status, const char* reason)
 {
     user_error_ = status;
-    llhttp_set_error_reason(&parser_, reason);
+    llhttp_set_error_reason(parser_.get(), reason);
     return HPE_USER;
 }
 
@@ -174,7 +174,6 @@ void RequestParser::store_header()
     };
     if (iequals(name, "host")) {
         ++request_.host_count;
-        request_.host.assign(value);
     } else if (iequals(name, "range")) {
         set(request_.range);
     } else if (iequals(name, "if-range")) {
@@ -205,17 +204,17 @@ int RequestParser::on_message_complete(llhttp_t* p)
     RequestParser& s = self(p);
     if (p->http_major != 1) return s.fail(505, "unsupported HTTP version"); // HTTP/0.9
     Request& r = s.request_;
-    r.method = p->method;
+    r.method = method_from_llhttp(p->method);
     r.http_major = p->http_major;
     r.http_minor = p->http_minor;
     r.keep_alive = llhttp_should_keep_alive(p) != 0;
-    r.upgrade = p->upgrade != 0 || p->method == HTTP_CONNECT;
     s.complete_ = true;
     return HPE_PAUSED;
 }
 
-int RequestParser::error_status_for(llhttp_errno_t err) const
+int RequestParser::error_status_for(int llhttp_errno) const
 {
+    const auto err = llhttp_errno_t(llhttp_errno);
     // A callback's own verdict wins; llhttp reports it as HPE_USER or, from
     // the *_complete callbacks, as HPE_CB_*.
     if (user_error_ != 0) return user_error_;
@@ -223,7 +222,7 @@ int RequestParser::error_status_for(llhttp_errno_t err) const
     case HPE_INVALID_VERSION:
         // Only "HTTP/3.0" and the like are a version we do not speak; no
         // dot, a second digit or no CRLF after the version is a bad line.
-        return std::string_view(llhttp_get_error_reason(&parser_)) == "Invalid HTTP version" ? 505 : 400;
+        return std::string_view(llhttp_get_error_reason(parser_.get())) == "Invalid HTTP version" ? 505 : 400;
     case HPE_PAUSED_H2_UPGRADE: return 505;
     default: return 400;
     }
@@ -290,15 +289,15 @@ ParseResult RequestParser::parse_more(const char* data, std::size_t len)
     const char* pos = data;
     std::size_t left = len;
     while (true) {
-        llhttp_errno_t err = llhttp_execute(&parser_, pos, left);
+        llhttp_errno_t err = llhttp_execute(parser_.get(), pos, left);
         if (err == HPE_OK) return {ParseStatus::NeedMore, len, 0};
-        const char* stop = llhttp_get_error_pos(&parser_);
+        const char* stop = llhttp_get_error_pos(parser_.get());
         std::size_t used = stop ? std::size_t(stop - data) : len;
         if (err == HPE_PAUSED && complete_) return {ParseStatus::Complete, used, 0};
         if (err == HPE_PAUSED_UPGRADE) {
             // Reached when the message after an Upgrade/CONNECT request is fed;
             // we never switch protocols, so carry on parsing HTTP/1.1.
-            llhttp_resume_after_upgrade(&parser_);
+            llhttp_resume_after_upgrade(parser_.get());
             pos = stop;
             left = len - used;
             continue;
@@ -314,8 +313,8 @@ ParseResult RequestParser::parse_more(const char* data, std::size_t len)
 
 void RequestParser::reset()
 {
-    llhttp_init(&parser_, HTTP_REQUEST, &settings());
-    parser_.data = this;
+    llhttp_init(parser_.get(), HTTP_REQUEST, &settings());
+    parser_->data = this;
     request_.clear();
     field_.clear();
     value_.clear();
@@ -336,7 +335,7 @@ void RequestParser::next()
     in_message_ = false;
     method_prefix_.clear();
     scan_ = HeadScan::Start;
-    llhttp_resume(&parser_);
+    llhttp_resume(parser_.get());
 }
 
 } // namespace splicehttpd::http

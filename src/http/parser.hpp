@@ -5,28 +5,25 @@
 #include "http/limits.hpp"
 #include "http/method.hpp"
 
-#include <llhttp.h>
-
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 
+// llhttp stays inside parser.cpp: its state is only pointed to here.
+struct llhttp__internal_s;
+struct llhttp_settings_s;
+
 namespace splicehttpd::http {
 
-// For Request::method, still llhttp's number; the same as
-// classify_method(method_from_llhttp(m)).
-MethodClass classify_method(std::uint8_t llhttp_method) noexcept;
-
 struct Request {
-    std::uint8_t method = HTTP_GET; // llhttp's number: method_of() gives the Method
+    Method method = Method::Get;
     std::string target;
     std::uint8_t http_major = 1;
     std::uint8_t http_minor = 1;
     bool keep_alive = true;
-    bool upgrade = false; // CONNECT, or Connection: upgrade (we never switch)
-    unsigned host_count = 0;
-    std::string host;
+    unsigned host_count = 0; // exactly one is required of HTTP/1.1 (see route)
     std::optional<std::string> range;
     std::optional<std::string> if_range;
     std::optional<std::string> if_match;
@@ -40,7 +37,7 @@ struct Request {
 
 inline Method method_of(const Request& r) noexcept
 {
-    return method_from_llhttp(r.method);
+    return r.method;
 }
 
 enum class ParseStatus { NeedMore, Complete, Error };
@@ -54,6 +51,7 @@ struct ParseResult {
 class RequestParser {
 public:
     explicit RequestParser(const ParseLimits& limits);
+    ~RequestParser();
     RequestParser(const RequestParser&) = delete;
     RequestParser& operator=(const RequestParser&) = delete;
 
@@ -73,24 +71,24 @@ public:
     [[nodiscard]] bool mid_request() const noexcept { return in_message_ && !complete_; }
 
 private:
-    static int on_message_begin(llhttp_t* p);
-    static int on_url(llhttp_t* p, const char* at, std::size_t len);
-    static int on_header_field(llhttp_t* p, const char* at, std::size_t len);
-    static int on_header_field_complete(llhttp_t* p);
-    static int on_header_value(llhttp_t* p, const char* at, std::size_t len);
-    static int on_header_value_complete(llhttp_t* p);
-    static int on_headers_complete(llhttp_t* p);
-    static int on_message_complete(llhttp_t* p);
-    static const llhttp_settings_t& settings();
+    static int on_message_begin(llhttp__internal_s* p);
+    static int on_url(llhttp__internal_s* p, const char* at, std::size_t len);
+    static int on_header_field(llhttp__internal_s* p, const char* at, std::size_t len);
+    static int on_header_field_complete(llhttp__internal_s* p);
+    static int on_header_value(llhttp__internal_s* p, const char* at, std::size_t len);
+    static int on_header_value_complete(llhttp__internal_s* p);
+    static int on_headers_complete(llhttp__internal_s* p);
+    static int on_message_complete(llhttp__internal_s* p);
+    static const llhttp_settings_s& settings();
 
     enum class HeadScan : std::uint8_t { Start, Line, LineFeed, LineFeedCr, Done };
     bool scan_head(const char* data, std::size_t len) noexcept;
     ParseResult parse_more(const char* data, std::size_t len);
     int fail(int status, const char* reason);
-    int error_status_for(llhttp_errno_t err) const;
+    int error_status_for(int llhttp_errno) const;
     void store_header();
 
-    llhttp_t parser_{};
+    std::unique_ptr<llhttp__internal_s> parser_;
     ParseLimits limits_;
     Request request_;
     std::string field_;

@@ -1,6 +1,7 @@
 #include "http/parser.hpp"
 
 #include <doctest/doctest.h>
+#include <llhttp.h> // llhttp's method numbers, to check the mapping
 
 #include <string>
 #include <vector>
@@ -49,9 +50,8 @@ TEST_CASE("one request, whole or byte by byte")
         REQUIRE(o.error == 0);
         REQUIRE(o.requests.size() == 1);
         const Request& r = o.requests[0];
-        CHECK(r.method == HTTP_GET);
+        CHECK(r.method == Method::Get);
         CHECK(r.target == "/a/b?c=d");
-        CHECK(r.host == "example");
         CHECK(r.host_count == 1);
         CHECK(r.keep_alive);
         CHECK(r.range == "bytes=0-1");
@@ -270,13 +270,11 @@ TEST_CASE("host counting, absolute form, upgrade requests")
                      "GET /next HTTP/1.1\r\nHost: h\r\n\r\n");
     REQUIRE(up.error == 0);
     REQUIRE(up.requests.size() == 2);
-    CHECK(up.requests[0].upgrade);
     CHECK(up.requests[1].target == "/next");
 
     Outcome connect = run("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com\r\n\r\n");
     REQUIRE(connect.requests.size() == 1);
-    CHECK(connect.requests[0].method == HTTP_CONNECT);
-    CHECK(connect.requests[0].upgrade);
+    CHECK(connect.requests[0].method == Method::Connect);
 }
 
 TEST_CASE("methods: llhttp's numbers, Method, MethodClass, through the parser")
@@ -308,19 +306,17 @@ TEST_CASE("methods: llhttp's numbers, Method, MethodClass, through the parser")
         CAPTURE(r.line);
         CHECK(method_from_llhttp(std::uint8_t(r.llhttp)) == r.method);
         CHECK(classify_method(r.method) == r.cls);
-        CHECK(classify_method(std::uint8_t(r.llhttp)) == r.cls);
         const std::string target = r.llhttp == HTTP_CONNECT ? "h:443" : "/";
         Outcome o = run(std::string(r.name) + " " + target + " HTTP/1.1\r\nHost: h\r\n\r\n");
         REQUIRE(o.requests.size() == 1);
-        CHECK(o.requests[0].method == r.llhttp);
+        CHECK(o.requests[0].method == r.method);
         CHECK(method_of(o.requests[0]) == r.method);
     }
-    // Every number llhttp may hand out, known or not, maps; the two
-    // classify_method overloads agree on all of them.
+    // Every number llhttp may hand out, known or not, maps; only Other is
+    // not implemented.
     for (int m = 0; m < 256; ++m) {
         CAPTURE(m);
         const auto n = std::uint8_t(m);
-        CHECK(classify_method(n) == classify_method(method_from_llhttp(n)));
         if (method_from_llhttp(n) != Method::Other) {
             CHECK(classify_method(method_from_llhttp(n)) != MethodClass::NotImplemented);
         }

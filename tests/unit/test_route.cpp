@@ -8,7 +8,7 @@ using namespace splicehttpd::http;
 
 namespace {
 
-Request req(std::uint8_t method, std::string target, int minor = 1, unsigned hosts = 1)
+Request req(Method method, std::string target, int minor = 1, unsigned hosts = 1)
 {
     Request r;
     r.method = method;
@@ -34,37 +34,37 @@ TEST_CASE("route: a status at once, or a lookup")
     const SitePolicy dflt;
     const SitePolicy dotfiles{.dotfiles = true};
     const Row rows[] = {
-        {__LINE__, req(HTTP_GET, "/"), dflt, 0, "", true, ""},
-        {__LINE__, req(HTTP_GET, "/a/b.txt"), dflt, 0, "a/b.txt", false, ""},
-        {__LINE__, req(HTTP_HEAD, "/a/"), dflt, 0, "a", true, ""},
-        {__LINE__, req(HTTP_GET, "http://example.com/x?q"), dflt, 0, "x", false, ""},
-        {__LINE__, req(HTTP_GET, "/a/../b"), dflt, 0, "b", false, ""},
+        {__LINE__, req(Method::Get, "/"), dflt, 0, "", true, ""},
+        {__LINE__, req(Method::Get, "/a/b.txt"), dflt, 0, "a/b.txt", false, ""},
+        {__LINE__, req(Method::Head, "/a/"), dflt, 0, "a", true, ""},
+        {__LINE__, req(Method::Get, "http://example.com/x?q"), dflt, 0, "x", false, ""},
+        {__LINE__, req(Method::Get, "/a/../b"), dflt, 0, "b", false, ""},
         // Host: exactly one on 1.1, at most one on 1.0
-        {__LINE__, req(HTTP_GET, "/", 1, 0), dflt, 400, "", false, ""},
-        {__LINE__, req(HTTP_GET, "/", 1, 2), dflt, 400, "", false, ""},
-        {__LINE__, req(HTTP_GET, "/", 0, 0), dflt, 0, "", true, ""},
-        {__LINE__, req(HTTP_GET, "/", 0, 2), dflt, 400, "", false, ""},
+        {__LINE__, req(Method::Get, "/", 1, 0), dflt, 400, "", false, ""},
+        {__LINE__, req(Method::Get, "/", 1, 2), dflt, 400, "", false, ""},
+        {__LINE__, req(Method::Get, "/", 0, 0), dflt, 0, "", true, ""},
+        {__LINE__, req(Method::Get, "/", 0, 2), dflt, 400, "", false, ""},
         // methods
-        {__LINE__, req(HTTP_POST, "/"), dflt, 405, "", false, "GET, HEAD"},
-        {__LINE__, req(HTTP_PUT, "/"), dflt, 405, "", false, "GET, HEAD"},
-        {__LINE__, req(HTTP_DELETE, "/"), dflt, 405, "", false, "GET, HEAD"},
-        {__LINE__, req(HTTP_PATCH, "/"), dflt, 405, "", false, "GET, HEAD"},
-        {__LINE__, req(HTTP_TRACE, "/"), dflt, 405, "", false, "GET, HEAD"},
-        {__LINE__, req(HTTP_CONNECT, "h:443"), dflt, 405, "", false, "GET, HEAD"},
-        {__LINE__, req(HTTP_OPTIONS, "*"), dflt, 204, "", false, "GET, HEAD"},
-        {__LINE__, req(HTTP_OPTIONS, "/x"), dflt, 405, "", false, "GET, HEAD"},
-        {__LINE__, req(HTTP_PROPFIND, "/"), dflt, 501, "", false, ""},
-        {__LINE__, req(HTTP_PURGE, "/"), dflt, 501, "", false, ""},
+        {__LINE__, req(Method::Post, "/"), dflt, 405, "", false, "GET, HEAD"},
+        {__LINE__, req(Method::Put, "/"), dflt, 405, "", false, "GET, HEAD"},
+        {__LINE__, req(Method::Delete, "/"), dflt, 405, "", false, "GET, HEAD"},
+        {__LINE__, req(Method::Patch, "/"), dflt, 405, "", false, "GET, HEAD"},
+        {__LINE__, req(Method::Trace, "/"), dflt, 405, "", false, "GET, HEAD"},
+        {__LINE__, req(Method::Connect, "h:443"), dflt, 405, "", false, "GET, HEAD"},
+        {__LINE__, req(Method::Options, "*"), dflt, 204, "", false, "GET, HEAD"},
+        {__LINE__, req(Method::Options, "/x"), dflt, 405, "", false, "GET, HEAD"},
+        {__LINE__, req(Method::Other, "/"), dflt, 501, "", false, ""},
+        {__LINE__, req(Method::Other, "/"), dflt, 501, "", false, ""},
         // targets and paths
-        {__LINE__, req(HTTP_GET, "*"), dflt, 400, "", false, ""},
-        {__LINE__, req(HTTP_GET, "x.html"), dflt, 400, "", false, ""},
-        {__LINE__, req(HTTP_GET, "/../x"), dflt, 400, "", false, ""},
-        {__LINE__, req(HTTP_GET, "/a%00b"), dflt, 400, "", false, ""},
-        {__LINE__, req(HTTP_GET, "/a%4"), dflt, 400, "", false, ""},
+        {__LINE__, req(Method::Get, "*"), dflt, 400, "", false, ""},
+        {__LINE__, req(Method::Get, "x.html"), dflt, 400, "", false, ""},
+        {__LINE__, req(Method::Get, "/../x"), dflt, 400, "", false, ""},
+        {__LINE__, req(Method::Get, "/a%00b"), dflt, 400, "", false, ""},
+        {__LINE__, req(Method::Get, "/a%4"), dflt, 400, "", false, ""},
         // dotfiles
-        {__LINE__, req(HTTP_GET, "/.git/config"), dflt, 404, "", false, ""},
-        {__LINE__, req(HTTP_GET, "/a/%2eenv"), dflt, 404, "", false, ""},
-        {__LINE__, req(HTTP_GET, "/.well-known/x"), dotfiles, 0, ".well-known/x", false, ""},
+        {__LINE__, req(Method::Get, "/.git/config"), dflt, 404, "", false, ""},
+        {__LINE__, req(Method::Get, "/a/%2eenv"), dflt, 404, "", false, ""},
+        {__LINE__, req(Method::Get, "/.well-known/x"), dotfiles, 0, ".well-known/x", false, ""},
     };
     for (const Row& r : rows) {
         CAPTURE(r.line);
@@ -83,7 +83,7 @@ TEST_CASE("route: a status at once, or a lookup")
 
 TEST_CASE("route: the response context")
 {
-    Request r = req(HTTP_HEAD, "/");
+    Request r = req(Method::Head, "/");
     Route out = route(r, {});
     CHECK(out.context.head_request);
     CHECK(out.context.keep_alive);
@@ -92,27 +92,27 @@ TEST_CASE("route: the response context")
     r.keep_alive = false;
     CHECK_FALSE(route(r, {}).context.keep_alive);
 
-    r = req(HTTP_GET, "/", 0, 0);
+    r = req(Method::Get, "/", 0, 0);
     out = route(r, {.stopping = true});
     CHECK(out.context.http10);
     CHECK_FALSE(out.context.keep_alive); // stopping: every response closes
 
-    r = req(HTTP_CONNECT, "h:443");
+    r = req(Method::Connect, "h:443");
     CHECK_FALSE(route(r, {}).context.keep_alive); // CONNECT always closes
 }
 
 TEST_CASE("route: Location for a directory named without its slash keeps the query")
 {
-    Route out = route(req(HTTP_GET, "/docs?x=1&y"), {});
+    Route out = route(req(Method::Get, "/docs?x=1&y"), {});
     REQUIRE(out.kind == Route::Kind::Lookup);
     CHECK(out.slash_location() == "/docs/?x=1&y");
-    CHECK(route(req(HTTP_GET, "/a%20b"), {}).slash_location() == "/a%20b/");
-    CHECK(route(req(HTTP_GET, "/a?"), {}).slash_location() == "/a/?");
+    CHECK(route(req(Method::Get, "/a%20b"), {}).slash_location() == "/a%20b/");
+    CHECK(route(req(Method::Get, "/a?"), {}).slash_location() == "/a/?");
 }
 
 TEST_CASE("route: acceptable codings only when precompressed variants are on")
 {
-    Request r = req(HTTP_GET, "/app.js");
+    Request r = req(Method::Get, "/app.js");
     r.accept_encoding = "gzip, br;q=0.5";
     Route on = route(r, {});
     CHECK(on.accepts_br);
