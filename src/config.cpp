@@ -48,8 +48,7 @@ CliOutcome parse_command_line(int argc, char** argv)
     bounded("--inline-max", c.inline_max, std::uint64_t(0), std::uint64_t(16) << 20,
             "Bodies up to this many bytes are read into memory and sent without a pipe");
     bounded("--io-workers", c.io_workers, 1u, 1024u, "io-wq worker threads per ring (bounded and unbounded)");
-    bounded("--send-timeout", c.send_timeout, 1u, 86400u,
-            "Seconds a response may go without the peer taking a byte");
+    bounded("--send-timeout", c.send_timeout, 1u, 86400u, "Seconds a response may go without the peer taking a byte");
     bounded("--keepalive-timeout", c.keepalive_timeout, 1u, 86400u, "Seconds an idle connection is kept open");
     bounded("--header-timeout", c.header_timeout, 1u, 86400u, "Seconds a client has to send a request's head");
     app.add_option("--dotfiles", dotfiles, "Serve files whose path has a segment starting with '.'")

@@ -16,20 +16,20 @@ struct Config {
     unsigned threads = 0; // 0: one per online CPU
     bool debug = false;
 
-    unsigned max_conns = 1024;     // per thread
-    unsigned pipes = 4;            // per thread, created at start-up
-    unsigned pipes_max = 64;       // per thread, growth bound
+    unsigned max_conns = 1024; // per thread
+    unsigned pipes = 4;        // per thread, created at start-up
+    unsigned pipes_max = 64;   // per thread, growth bound
     std::uint32_t pipe_size = 1u << 20;
-    unsigned chain_pairs = 4;      // (file->pipe, pipe->socket) pairs per submit
-    unsigned pipe_queue = 256;     // per thread: requests waiting for a pipe (more: 503)
+    unsigned chain_pairs = 4;             // (file->pipe, pipe->socket) pairs per submit
+    unsigned pipe_queue = 256;            // per thread: requests waiting for a pipe (more: 503)
     std::uint64_t inline_max = 64 * 1024; // bodies up to this go out from memory, no pipe
-    unsigned io_workers = 8;       // per ring, io-wq bounded and unbounded worker caps
-    unsigned send_timeout = 60;    // seconds the socket may take no byte of a response
-    unsigned keepalive_timeout = 75; // seconds an idle connection stays open
-    unsigned header_timeout = 60;    // seconds a client has to send a whole request head
+    unsigned io_workers = 8;              // per ring, io-wq bounded and unbounded worker caps
+    unsigned send_timeout = 60;           // seconds the socket may take no byte of a response
+    unsigned keepalive_timeout = 75;      // seconds an idle connection stays open
+    unsigned header_timeout = 60;         // seconds a client has to send a whole request head
 
-    bool dotfiles = false;         // --dotfiles allow
-    bool precompressed = true;     // serve x.br / x.gz siblings
+    bool dotfiles = false;     // --dotfiles allow
+    bool precompressed = true; // serve x.br / x.gz siblings
 
     http::ParseLimits limits;
 };

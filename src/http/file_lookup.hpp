@@ -31,8 +31,8 @@ struct Candidate {
 struct LookupVerdict {
     enum class Kind : std::uint8_t { Serve, Respond, Redirect, LookUpDirectory };
     Kind kind = Kind::Respond;
-    int status = 0;               // Respond
-    Variant variant = kIdentity;  // Serve
+    int status = 0;              // Respond
+    Variant variant = kIdentity; // Serve
     friend bool operator==(const LookupVerdict&, const LookupVerdict&) = default;
 };
 

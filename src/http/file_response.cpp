@@ -50,8 +50,7 @@ void plan_multipart(ResponsePlan& plan, const std::vector<ByteRange>& ranges, co
 
 } // namespace
 
-ResponsePlan plan_file(const Request& req, const FileMeta& meta, const ResponseContext& ctx,
-                       std::string_view boundary)
+ResponsePlan plan_file(const Request& req, const FileMeta& meta, const ResponseContext& ctx, std::string_view boundary)
 {
     const std::string etag = make_etag(meta.ino, meta.size, meta.mtime_sec, meta.mtime_nsec);
     const std::string last_modified = format_http_date(meta.mtime_sec);

@@ -20,7 +20,6 @@ struct FileMeta {
     bool vary = false;                 // the type has precompressed variants
 };
 
-ResponsePlan plan_file(const Request& req, const FileMeta& meta, const ResponseContext& ctx,
-                       std::string_view boundary);
+ResponsePlan plan_file(const Request& req, const FileMeta& meta, const ResponseContext& ctx, std::string_view boundary);
 
 } // namespace splicehttpd::http

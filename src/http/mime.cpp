@@ -71,7 +71,10 @@ bool is_media_type(std::string_view t)
 
 } // namespace
 
-MimeTable::MimeTable() { add_builtin(); }
+MimeTable::MimeTable()
+{
+    add_builtin();
+}
 
 MimeTable::MimeTable(const std::string& mime_types_path)
 {
@@ -112,9 +115,9 @@ std::string_view MimeTable::content_type(std::string_view path) const
 bool is_compressible(std::string_view t)
 {
     if (t.starts_with("text/")) return true;
-    for (std::string_view c : {"application/json", "application/xml", "image/svg+xml", "application/wasm",
-                               "application/manifest+json", "application/rss+xml", "application/atom+xml",
-                               "application/xhtml+xml", "application/javascript"})
+    for (std::string_view c :
+         {"application/json", "application/xml", "image/svg+xml", "application/wasm", "application/manifest+json",
+          "application/rss+xml", "application/atom+xml", "application/xhtml+xml", "application/javascript"})
         if (t.starts_with(c)) return true;
     return false;
 }

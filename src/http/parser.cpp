@@ -55,7 +55,6 @@ Method method_from_llhttp(std::uint8_t m) noexcept
     }
 }
 
-
 void Request::clear()
 {
     *this = Request{};
@@ -248,9 +247,7 @@ bool RequestParser::scan_head(const char* data, std::size_t len) noexcept
             if (c == ' ' || c == '\t') return false;
             scan_ = c == '\r' ? HeadScan::LineFeedCr : c == '\n' ? HeadScan::Done : HeadScan::Line;
             break;
-        case HeadScan::LineFeedCr:
-            scan_ = c == '\n' ? HeadScan::Done : HeadScan::Line;
-            break;
+        case HeadScan::LineFeedCr: scan_ = c == '\n' ? HeadScan::Done : HeadScan::Line; break;
         case HeadScan::Done: break;
         }
     }

@@ -63,11 +63,11 @@ private:
 };
 
 struct ErrorExtras {
-    std::string_view allow;         // 405, OPTIONS
-    std::string_view location;      // 301
-    std::uint64_t range_size = 0;   // 416: "Content-Range: bytes */N"
+    std::string_view allow;       // 405, OPTIONS
+    std::string_view location;    // 301
+    std::uint64_t range_size = 0; // 416: "Content-Range: bytes */N"
     bool has_range_size = false;
-    unsigned retry_after = 0;       // 503: "Retry-After: N" seconds
+    unsigned retry_after = 0; // 503: "Retry-After: N" seconds
 };
 
 // A complete response with a short HTML body (none for HEAD, 204 and 304).

@@ -37,9 +37,7 @@ Route route(const Request& req, const SitePolicy& site)
 
     switch (classify_method(method)) {
     case MethodClass::NotImplemented: return respond(std::move(r), 501);
-    case MethodClass::NotAllowed:
-        r.extras.allow = "GET, HEAD";
-        return respond(std::move(r), 405);
+    case MethodClass::NotAllowed: r.extras.allow = "GET, HEAD"; return respond(std::move(r), 405);
     case MethodClass::Options:
         r.extras.allow = "GET, HEAD";
         return respond(std::move(r), req.target == "*" ? 204 : 405);

@@ -16,9 +16,9 @@ inline constexpr int kStatusHeaderTimeout = 408; // a request head not complete 
 inline constexpr int kStatusNoPipe = 503;        // the pipe queue is full (with Retry-After)
 
 struct SitePolicy {
-    bool dotfiles = false;      // serve paths with a segment starting with '.'
-    bool precompressed = true;  // look for x.br / x.gz
-    bool stopping = false;      // the server is shutting down: close after this response
+    bool dotfiles = false;     // serve paths with a segment starting with '.'
+    bool precompressed = true; // look for x.br / x.gz
+    bool stopping = false;     // the server is shutting down: close after this response
 };
 
 struct Route {

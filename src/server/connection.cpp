@@ -255,9 +255,9 @@ void Connection::process_buffered() noexcept
 void Connection::on_request() noexcept
 {
     const Config& config = services_.shared().config;
-    http::Route r = http::route(parser_.request(), {.dotfiles = config.dotfiles,
-                                                    .precompressed = config.precompressed,
-                                                    .stopping = services_.stopping()});
+    http::Route r = http::route(
+        parser_.request(),
+        {.dotfiles = config.dotfiles, .precompressed = config.precompressed, .stopping = services_.stopping()});
     ctx_ = r.context;
     if (r.kind == http::Route::Kind::Respond) return respond_status(r.status, r.extras);
     route_ = std::move(r);
@@ -346,9 +346,7 @@ void Connection::on_lookup_done() noexcept
     const http::LookupVerdict verdict = http::decide_lookup(step_, c);
     switch (verdict.kind) {
     case http::LookupVerdict::Kind::Serve: return serve(verdict.variant);
-    case http::LookupVerdict::Kind::Respond:
-        close_files();
-        return respond_status(verdict.status);
+    case http::LookupVerdict::Kind::Respond: close_files(); return respond_status(verdict.status);
     case http::LookupVerdict::Kind::Redirect: {
         close_files();
         const std::string location = route_.slash_location();
@@ -418,7 +416,8 @@ void Connection::start_response() noexcept
         if (s.kind == http::Segment::Kind::File) file_bytes += s.length;
     // A small body goes out from memory: no pipe, no io-wq hop, and nobody
     // to wait behind for a pipe.
-    if (file_bytes > 0 && file_bytes <= services_.shared().config.inline_max) reads_ = transfer::inline_file_body(plan_);
+    if (file_bytes > 0 && file_bytes <= services_.shared().config.inline_max)
+        reads_ = transfer::inline_file_body(plan_);
     if (plan_.uses_file())
         need_pipe();
     else
@@ -478,9 +477,7 @@ void Connection::submit_chain() noexcept
         io_uring_sqe* sqe = chain.next();
         const int socket = int(socket_slot());
         switch (s.kind) {
-        case Kind::Read:
-            io_uring_prep_read(sqe, body_fd_, plan_.memory.data() + s.mem, s.len, s.file);
-            break;
+        case Kind::Read: io_uring_prep_read(sqe, body_fd_, plan_.memory.data() + s.mem, s.len, s.file); break;
         case Kind::Send:
             io_uring_prep_send(sqe, socket, plan_.memory.data() + s.mem, s.len,
                                MSG_NOSIGNAL | (s.wait_all ? MSG_WAITALL : 0) | (s.more ? MSG_MORE : 0));

@@ -14,8 +14,8 @@
 #include "http/response.hpp"
 #include "http/route.hpp"
 #include "server/transfer.hpp"
-#include "uring/pipe_pool.hpp"
 #include "uring/chain.hpp"
+#include "uring/pipe_pool.hpp"
 #include "uring/user_data.hpp"
 
 #include <linux/openat2.h>
@@ -73,10 +73,7 @@ public:
     [[nodiscard]] std::uint32_t index() const noexcept { return index_; }
     [[nodiscard]] bool holds_pipe() const noexcept { return pipe_ != nullptr; }
     [[nodiscard]] unsigned open_files() const noexcept;
-    [[nodiscard]] std::uint64_t submitted_ns(uring::Op op) const noexcept
-    {
-        return submitted_ns_[std::size_t(op)];
-    }
+    [[nodiscard]] std::uint64_t submitted_ns(uring::Op op) const noexcept { return submitted_ns_[std::size_t(op)]; }
 
 private:
     // completions (on_cqe dispatches; it also counts them and settles)
@@ -149,7 +146,7 @@ private:
     // descriptors so that statx describes exactly what was opened
     http::LookupStep step_ = http::LookupStep::Primary;
     unsigned lookup_pending_ = 0;
-    std::string served_path_; // the path whose siblings are looked for
+    std::string served_path_;                                   // the path whose siblings are looked for
     std::array<std::string, http::kVariantCount> lookup_paths_; // outlive their SQEs
     std::array<struct statx, http::kVariantCount> stx_{};
     std::array<int, http::kVariantCount> open_res_{};
@@ -161,8 +158,8 @@ private:
     http::ResponsePlan plan_;
     int body_fd_ = -1;
     uring::Pipe* pipe_ = nullptr;
-    transfer::Chain reads_;   // an in-memory body's reads, sent with the first chain
-    transfer::Chain chain_;   // the chain in flight, by position (user_data seq)
+    transfer::Chain reads_; // an in-memory body's reads, sent with the first chain
+    transfer::Chain chain_; // the chain in flight, by position (user_data seq)
     transfer::Cursor cursor_;
     transfer::Cursor chain_start_;
     transfer::Outcome outcome_;

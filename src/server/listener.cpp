@@ -3,9 +3,9 @@
 #include "sys/error.hpp"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <fmt/format.h>

@@ -65,8 +65,8 @@ Chain inline_file_body(http::ResponsePlan& plan)
         if (s.kind == Segment::Kind::Memory) {
             wire.append(plan.memory, s.offset, s.length);
         } else if (s.length > 0) {
-            reads.push({.kind = Step::Kind::Read, .mem = wire.size(), .file = s.offset,
-                        .len = std::uint32_t(s.length)});
+            reads.push(
+                {.kind = Step::Kind::Read, .mem = wire.size(), .file = s.offset, .len = std::uint32_t(s.length)});
             wire.resize(wire.size() + s.length);
         }
     }

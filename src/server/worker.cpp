@@ -31,8 +31,7 @@ std::string result_text(int res)
 
 } // namespace
 
-Worker::Worker(unsigned id, const Shared& shared, sys::UniqueFd listener, int wake_fd,
-               std::atomic<unsigned>& commands)
+Worker::Worker(unsigned id, const Shared& shared, sys::UniqueFd listener, int wake_fd, std::atomic<unsigned>& commands)
     : id_(id),
       shared_(shared),
       debug_(shared.config.debug),
@@ -131,13 +130,22 @@ void Worker::log_completion(const UserData& ud, const io_uring_cqe& cqe) const
     std::string_view who = ud.index == kWorkerIndex ? "worker" : "conn";
     std::string_view detail;
     switch (ud.op) {
-    case Op::Wake: started = wake_submitted_ns_; who = "worker"; break;
-    case Op::Tick: started = tick_submitted_ns_; who = "worker"; break;
+    case Op::Wake:
+        started = wake_submitted_ns_;
+        who = "worker";
+        break;
+    case Op::Tick:
+        started = tick_submitted_ns_;
+        who = "worker";
+        break;
     case Op::Drain:
         if (const uring::Pipe* p = pipes_->pipe(ud.index)) started = p->submitted_ns;
         who = "pipe";
         break;
-    case Op::PipeCreate: started = pipes_->create_submitted_ns(); who = "pool"; break;
+    case Op::PipeCreate:
+        started = pipes_->create_submitted_ns();
+        who = "pool";
+        break;
     default:
         if (ud.index < conns_.size()) started = conns_[ud.index]->submitted_ns(ud.op);
         break;
@@ -150,8 +158,8 @@ void Worker::log_completion(const UserData& ud, const io_uring_cqe& cqe) const
     if (ud.index == kWorkerIndex)
         spdlog::debug("w{} {}({}) {} {}us{}", id_, uring::op_name(ud.op), result_text(cqe.res), who, us, detail);
     else
-        spdlog::debug("w{} {}({}) {}={} {}us{}", id_, uring::op_name(ud.op), result_text(cqe.res), who, ud.index,
-                      us, detail);
+        spdlog::debug("w{} {}({}) {}={} {}us{}", id_, uring::op_name(ud.op), result_text(cqe.res), who, ud.index, us,
+                      detail);
 }
 
 // ---------------------------------------------------------------- accept

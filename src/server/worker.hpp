@@ -7,8 +7,8 @@
 #include "server/connection.hpp"
 #include "server/services.hpp"
 #include "server/shared.hpp"
-#include "uring/pipe_pool.hpp"
 #include "sys/unique_fd.hpp"
+#include "uring/pipe_pool.hpp"
 #include "uring/ring.hpp"
 
 #include <atomic>
@@ -24,11 +24,9 @@ namespace splicehttpd::server {
 // worker's eventfd.
 enum Command : unsigned { kCommandStop = 1, kCommandStats = 2 };
 
-
 class Worker final : public ConnectionServices {
 public:
-    Worker(unsigned id, const Shared& shared, sys::UniqueFd listener, int wake_fd,
-           std::atomic<unsigned>& commands);
+    Worker(unsigned id, const Shared& shared, sys::UniqueFd listener, int wake_fd, std::atomic<unsigned>& commands);
     Worker(const Worker&) = delete;
     Worker& operator=(const Worker&) = delete;
     ~Worker();
@@ -86,9 +84,9 @@ private:
     std::deque<Ticket> parked_; // waiting for POLLOUT with a pipe, oldest first
     http::DateCache dates_;
 
-    unsigned live_ = 0;            // connections with a socket
-    unsigned accepts_armed_ = 0;   // connections waiting in an accept
-    bool accept_paused_ = false;   // an accept failed: try again on the next tick
+    unsigned live_ = 0;          // connections with a socket
+    unsigned accepts_armed_ = 0; // connections waiting in an accept
+    bool accept_paused_ = false; // an accept failed: try again on the next tick
     bool stopping_ = false;
     std::uint64_t wake_buf_ = 0;
     __kernel_timespec grace_{};

@@ -45,14 +45,12 @@ Ring::Ring(const RingOptions& options)
             sys::check_neg(io_uring_register_files_sparse(&ring_, options.fixed_files),
                            "io_uring_register_files_sparse(" + std::to_string(options.fixed_files) + ")");
             if (options.alloc_count > 0)
-                sys::check_neg(io_uring_register_file_alloc_range(&ring_, options.alloc_first,
-                                                                  options.alloc_count),
+                sys::check_neg(io_uring_register_file_alloc_range(&ring_, options.alloc_first, options.alloc_count),
                                "io_uring_register_file_alloc_range");
         }
         if (options.iowq_bounded > 0 || options.iowq_unbounded > 0) {
             unsigned values[2] = {options.iowq_bounded, options.iowq_unbounded};
-            sys::check_neg(io_uring_register_iowq_max_workers(&ring_, values),
-                           "io_uring_register_iowq_max_workers");
+            sys::check_neg(io_uring_register_iowq_max_workers(&ring_, values), "io_uring_register_iowq_max_workers");
         }
         probe_ = io_uring_get_probe_ring(&ring_);
     } catch (...) {

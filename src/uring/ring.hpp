@@ -15,10 +15,10 @@ inline constexpr std::uint8_t kOpPipe = 62;
 struct RingOptions {
     unsigned sq_entries = 1024;
     unsigned cq_entries = 8192;
-    unsigned fixed_files = 0;     // size of the sparse fixed-file table
-    unsigned alloc_first = 0;     // [alloc_first, alloc_first + alloc_count) is where
-    unsigned alloc_count = 0;     // multishot accept may allocate slots
-    unsigned iowq_bounded = 0;    // io-wq worker caps; 0 keeps the kernel default
+    unsigned fixed_files = 0;  // size of the sparse fixed-file table
+    unsigned alloc_first = 0;  // [alloc_first, alloc_first + alloc_count) is where
+    unsigned alloc_count = 0;  // multishot accept may allocate slots
+    unsigned iowq_bounded = 0; // io-wq worker caps; 0 keeps the kernel default
     unsigned iowq_unbounded = 0;
 };
 
@@ -79,10 +79,7 @@ public:
 
     [[nodiscard]] std::uint16_t group() const noexcept { return group_; }
     [[nodiscard]] unsigned buf_size() const noexcept { return buf_size_; }
-    [[nodiscard]] const char* data(std::uint16_t bid) const noexcept
-    {
-        return buffers_ + std::size_t(bid) * buf_size_;
-    }
+    [[nodiscard]] const char* data(std::uint16_t bid) const noexcept { return buffers_ + std::size_t(bid) * buf_size_; }
     void recycle(std::uint16_t bid) noexcept;
 
 private:

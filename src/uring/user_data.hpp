@@ -24,11 +24,11 @@ enum class Op : std::uint8_t {
     CloseSocket,  // close of the connection's socket slot
     Shutdown,     // shutdown(SHUT_RDWR): ends all of a connection's socket work
     Cancel,       // async cancel of a multishot recv (input back-pressure)
-    Drain,       // pipe -> /dev/null before a pipe returns to the pool
-    PipeCreate,  // IORING_OP_PIPE growing the pool
-    Wake,        // eventfd read: a command from the main thread
-    Timeout,     // shutdown grace period
-    Tick,        // once a second: idle and stalled connections
+    Drain,        // pipe -> /dev/null before a pipe returns to the pool
+    PipeCreate,   // IORING_OP_PIPE growing the pool
+    Wake,         // eventfd read: a command from the main thread
+    Timeout,      // shutdown grace period
+    Tick,         // once a second: idle and stalled connections
     Count_
 };
 

@@ -7,7 +7,7 @@ using namespace splicehttpd::http;
 namespace {
 
 const std::string kEtag = make_etag(0x1a, 100, 1700000000, 5);
-const std::time_t kMtime = 1700000000;             // Tue, 14 Nov 2023 22:13:20 GMT
+const std::time_t kMtime = 1700000000; // Tue, 14 Nov 2023 22:13:20 GMT
 const char* kLastMod = "Tue, 14 Nov 2023 22:13:20 GMT";
 const char* kBefore = "Tue, 14 Nov 2023 22:13:19 GMT";
 const char* kAfter = "Tue, 14 Nov 2023 22:13:21 GMT";
@@ -98,7 +98,7 @@ TEST_CASE("If-Range")
         {__LINE__, "W/" + kEtag, false}, // weak tags never match If-Range
         {__LINE__, kEtag + " junk", false},
         {__LINE__, kEtag + "junk", false},
-        {__LINE__, kEtag + ", " + kEtag, false}, // one validator, not a list
+        {__LINE__, kEtag + ", " + kEtag, false},              // one validator, not a list
         {__LINE__, kEtag.substr(0, kEtag.size() - 1), false}, // unterminated
         {__LINE__, kLastMod, true},
         {__LINE__, std::string(" ") + kLastMod, true},

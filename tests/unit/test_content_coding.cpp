@@ -27,10 +27,10 @@ TEST_CASE("Accept-Encoding, reduced to br and gzip")
         {__LINE__, "identity", false, false},
         {__LINE__, "deflate, compress", false, false},
         {__LINE__, " br ; q=0.1 ,gzip ; q=0", true, false},
-        {__LINE__, "BR;Q=0, gzip", false, true},       // parameter names are case-insensitive
+        {__LINE__, "BR;Q=0, gzip", false, true}, // parameter names are case-insensitive
         {__LINE__, "br;Q=0.0, GZip;q=0.00", false, false},
         {__LINE__, "br;q=0.001, gzip;q=0.", true, false}, // "0.001" is not zero, "0." is
-        {__LINE__, "br;level=0", true, false},           // not a q-value
+        {__LINE__, "br;level=0", true, false},            // not a q-value
         {__LINE__, "br;level=1;q=0", false, false},
     };
     for (const Row& r : rows) {

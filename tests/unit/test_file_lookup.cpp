@@ -42,7 +42,7 @@ TEST_CASE("decide_lookup: serve, which variant, or which status")
         {__LINE__, LookupStep::Primary, {file(), untried, untried}, serve_identity},
         {__LINE__, LookupStep::Primary, {failed(ENOENT), untried, untried}, {Kind::Respond, 404}},
         {__LINE__, LookupStep::Primary, {failed(ENOTDIR), untried, untried}, {Kind::Respond, 404}},
-        {__LINE__, LookupStep::Primary, {failed(EXDEV), untried, untried}, {Kind::Respond, 403}},  // left the root
+        {__LINE__, LookupStep::Primary, {failed(EXDEV), untried, untried}, {Kind::Respond, 403}}, // left the root
         {__LINE__, LookupStep::Primary, {failed(ELOOP), untried, untried}, {Kind::Respond, 403}},
         {__LINE__, LookupStep::Primary, {failed(EACCES), untried, untried}, {Kind::Respond, 403}},
         {__LINE__, LookupStep::Primary, {failed(EMFILE), untried, untried}, {Kind::Respond, 503}},

@@ -105,9 +105,11 @@ TEST_CASE("multipart/byteranges: framing and exact Content-Length")
     auto mem = [&](std::size_t i) {
         return std::string_view(p.memory).substr(p.segments[i].offset, p.segments[i].length);
     };
-    CHECK(mem(0) == std::string(p.head()) +
-                        "--BOUNDARY\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Range: bytes 0-9/100\r\n\r\n");
-    CHECK(mem(2) == "\r\n--BOUNDARY\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Range: bytes 20-29/100\r\n\r\n");
+    CHECK(mem(0) ==
+          std::string(p.head()) +
+              "--BOUNDARY\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Range: bytes 0-9/100\r\n\r\n");
+    CHECK(mem(2) ==
+          "\r\n--BOUNDARY\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Range: bytes 20-29/100\r\n\r\n");
     CHECK(mem(4) == "\r\n--BOUNDARY--\r\n");
     const std::uint64_t body = p.total() - p.head().size();
     CHECK(has(p, "Content-Length: " + std::to_string(body)));

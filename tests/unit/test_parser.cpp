@@ -75,8 +75,9 @@ TEST_CASE("pipelined requests come out one at a time, in order")
 
 TEST_CASE("a body on GET is read and discarded, the next request still parses")
 {
-    const std::string input = "GET /a HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhelloGET /b HTTP/1.1\r\nHost: h\r\n"
-                              "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nGET /c HTTP/1.1\r\nHost: h\r\n\r\n";
+    const std::string input =
+        "GET /a HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhelloGET /b HTTP/1.1\r\nHost: h\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nGET /c HTTP/1.1\r\nHost: h\r\n\r\n";
     for (std::size_t step : {std::size_t(1) << 20, std::size_t(1)}) {
         Outcome o = run(input, step);
         REQUIRE(o.error == 0);
@@ -143,7 +144,8 @@ TEST_CASE("bad requests map to the right status")
         {__LINE__, many_headers, 431},
         {__LINE__, big_header, 431},
         // request smuggling shapes
-        {__LINE__, "GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
+        {__LINE__, "GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+         400},
         {__LINE__, "GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", 400},
         {__LINE__, "GET / HTTP/1.1\r\nHost : h\r\n\r\n", 400},
         {__LINE__, "GET / HTTP/1.1\r\nHo\x01st: h\r\n\r\n", 400},
@@ -350,7 +352,7 @@ TEST_CASE("every byte that is not a tchar in a header name or the method is 400"
     const std::string head = "GET / HTTP/1.1\r\nHost: h\r\n";
     const Row rows[] = {
         // header name: first byte, inside, last byte before the colon
-        {__LINE__, head, "Bad: y\r\n\r\n", 0, "\n"},       // LF here ends the header section
+        {__LINE__, head, "Bad: y\r\n\r\n", 0, "\n"},           // LF here ends the header section
         {__LINE__, head + "Bad", "Header: y\r\n\r\n", 0, ":"}, // "Bad:Header: y" is a field "Bad"
         {__LINE__, head + "Bad", ": y\r\n\r\n", 0, ":"},
         {__LINE__, head + "Range: bytes=0-1\r\nX-", "Y: y\r\n\r\n", 0, ":"},

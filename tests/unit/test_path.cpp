@@ -126,11 +126,9 @@ TEST_CASE("an escape cut short by the end of the path never reads past it")
     };
     const std::string_view buffer = "/a%41/b";
     const Row rows[] = {
-        {__LINE__, 2, true, "a"},
-        {__LINE__, 3, false, ""}, // "/a%"
-        {__LINE__, 4, false, ""}, // "/a%4"
-        {__LINE__, 5, true, "aA"},
-        {__LINE__, 7, true, "aA/b"},
+        {__LINE__, 2, true, "a"},  {__LINE__, 3, false, ""}, // "/a%"
+        {__LINE__, 4, false, ""},                            // "/a%4"
+        {__LINE__, 5, true, "aA"}, {__LINE__, 7, true, "aA/b"},
     };
     for (const Row& r : rows) {
         CAPTURE(r.line);

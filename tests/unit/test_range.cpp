@@ -31,14 +31,14 @@ TEST_CASE("Range header parsing")
         {__LINE__, "Bytes = 1-2", 100, RangeOutcome::Ranges, {{1, 2}}},
         {__LINE__, "bytes= 1-2 , 5-6", 100, RangeOutcome::Ranges, {{1, 2}, {5, 6}}},
         {__LINE__, "bytes=5-6,1-2", 100, RangeOutcome::Ranges, {{1, 2}, {5, 6}}},
-        {__LINE__, "bytes=0-10,5-20", 100, RangeOutcome::Ranges, {{0, 20}}},     // overlap merged
-        {__LINE__, "bytes=0-9,10-19", 100, RangeOutcome::Ranges, {{0, 19}}},     // adjacent merged
+        {__LINE__, "bytes=0-10,5-20", 100, RangeOutcome::Ranges, {{0, 20}}},          // overlap merged
+        {__LINE__, "bytes=0-9,10-19", 100, RangeOutcome::Ranges, {{0, 19}}},          // adjacent merged
         {__LINE__, "bytes=0-9,11-19", 100, RangeOutcome::Ranges, {{0, 9}, {11, 19}}}, // a gap of one byte
-        {__LINE__, "bytes=0-99,10-19", 1000, RangeOutcome::Ranges, {{0, 99}}},  // one inside another
+        {__LINE__, "bytes=0-99,10-19", 1000, RangeOutcome::Ranges, {{0, 99}}},        // one inside another
         {__LINE__, "bytes=10-19,0-99", 1000, RangeOutcome::Ranges, {{0, 99}}},
         {__LINE__, "bytes=0-99,10-19,500-", 1000, RangeOutcome::Ranges, {{0, 99}, {500, 999}}},
         {__LINE__, "bytes=0-1,,4-5", 100, RangeOutcome::Ranges, {{0, 1}, {4, 5}}}, // empty element
-        {__LINE__, "bytes=200-300,0-1", 100, RangeOutcome::Ranges, {{0, 1}}},   // unsatisfiable one dropped
+        {__LINE__, "bytes=200-300,0-1", 100, RangeOutcome::Ranges, {{0, 1}}},      // unsatisfiable one dropped
         {__LINE__, "bytes=4294967296-", big, RangeOutcome::Ranges, {{4294967296, big - 1}}},
         {__LINE__, "bytes=-5", big, RangeOutcome::Ranges, {{big - 5, big - 1}}},
         // unsatisfiable

@@ -25,10 +25,9 @@ TEST_CASE("errno -> status")
         int status;
     };
     const Row rows[] = {
-        {__LINE__, ENOENT, 404}, {__LINE__, ENOTDIR, 404}, {__LINE__, ENAMETOOLONG, 404},
-        {__LINE__, EACCES, 403}, {__LINE__, EPERM, 403},   {__LINE__, EXDEV, 403},
-        {__LINE__, ELOOP, 403},  {__LINE__, ENXIO, 403},   {__LINE__, EMFILE, 503},
-        {__LINE__, EIO, 500},
+        {__LINE__, ENOENT, 404}, {__LINE__, ENOTDIR, 404}, {__LINE__, ENAMETOOLONG, 404}, {__LINE__, EACCES, 403},
+        {__LINE__, EPERM, 403},  {__LINE__, EXDEV, 403},   {__LINE__, ELOOP, 403},        {__LINE__, ENXIO, 403},
+        {__LINE__, EMFILE, 503}, {__LINE__, EIO, 500},
     };
     for (const Row& r : rows) {
         CAPTURE(r.line);
@@ -41,7 +40,8 @@ TEST_CASE("status responses: head, HTML body, framing")
     ResponsePlan p = plan_status(404, kCtx);
     CHECK(p.status == 404);
     CHECK_FALSE(p.close);
-    CHECK(p.head().starts_with("HTTP/1.1 404 Not Found\r\nServer: splicehttpd\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n"));
+    CHECK(p.head().starts_with(
+        "HTTP/1.1 404 Not Found\r\nServer: splicehttpd\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n"));
     CHECK(p.head().find("Content-Type: text/html; charset=utf-8\r\n") != std::string_view::npos);
     const std::string body = body_of(p);
     CHECK(body.find("404 Not Found") != std::string::npos);

@@ -26,8 +26,8 @@ TEST_CASE("route: a status at once, or a lookup")
         int line;
         Request request;
         SitePolicy site;
-        int status;          // 0: a lookup
-        const char* rel;     // lookup only
+        int status;      // 0: a lookup
+        const char* rel; // lookup only
         bool directory;
         const char* allow;
     };

@@ -13,13 +13,14 @@ using http::Segment;
 using Kind = Step::Kind;
 
 namespace doctest {
-template <> struct StringMaker<std::vector<Step>> {
+template <>
+struct StringMaker<std::vector<Step>> {
     static String convert(const std::vector<Step>& v)
     {
         std::string out = "[";
         for (const Step& s : v)
-            out += "{" + std::to_string(int(s.kind)) + " mem=" + std::to_string(s.mem) + " file=" +
-                   std::to_string(s.file) + " len=" + std::to_string(s.len) + (s.more ? " more" : "") +
+            out += "{" + std::to_string(int(s.kind)) + " mem=" + std::to_string(s.mem) +
+                   " file=" + std::to_string(s.file) + " len=" + std::to_string(s.len) + (s.more ? " more" : "") +
                    (s.wait_all ? " waitall" : "") + "} ";
         return String((out + "]").c_str());
     }
@@ -46,9 +47,11 @@ ResponsePlan multipart_plan()
 {
     ResponsePlan p;
     p.memory.assign(100 + 10 + 10 + 5, 'm');
+    // clang-format off
     p.segments = {{Segment::Kind::Memory, 0, 100}, {Segment::Kind::Memory, 100, 10},
                   {Segment::Kind::File, 0, 50},    {Segment::Kind::Memory, 110, 10},
                   {Segment::Kind::File, 8000, 20}, {Segment::Kind::Memory, 120, 5}};
+    // clang-format on
     return p;
 }
 
@@ -86,6 +89,7 @@ TEST_CASE("next_chain: what the next chain asks for")
         std::vector<Step> expected;
     };
     const Limits pipe1m{.pipe_capacity = MiB, .pairs = 4};
+    // clang-format off
     const Row rows[] = {
         // A head alone: one send, nothing linked behind it.
         {__LINE__, file_plan(200, 0, 0), {}, pipe1m, {send(0, 200, false, false)}},
@@ -124,6 +128,7 @@ TEST_CASE("next_chain: what the next chain asks for")
         // No pipe: a plan with file bytes stops before them.
         {__LINE__, file_plan(10, 0, 100), {}, {.pipe_capacity = 0}, {send(0, 10, true, false)}},
     };
+    // clang-format on
     for (const Row& r : rows) {
         CAPTURE(r.line);
         CHECK(steps(next_chain(r.plan, r.cursor, r.limits)) == r.expected);
@@ -160,6 +165,7 @@ TEST_CASE("account: what one completion means")
         Cursor after;
         Outcome outcome;
     };
+    // clang-format off
     const Row rows[] = {
         {__LINE__, send(0, 100, true, true), 100, {}, {.delivered = 100}, {}},
         {__LINE__, send(0, 100, true, true), 40, {}, {.delivered = 40}, {.failed = true}},
@@ -181,6 +187,7 @@ TEST_CASE("account: what one completion means")
         {__LINE__, read(0, 0, 100), 99, {}, {}, {.failed = true}},
         {__LINE__, read(0, 0, 100), -EIO, {}, {}, {.failed = true}},
     };
+    // clang-format on
     for (const Row& r : rows) {
         CAPTURE(r.line);
         Cursor c = r.before;
@@ -202,6 +209,7 @@ TEST_CASE("after_chain: done, carry on, wait for the socket, or abort")
         Outcome outcome;
         Next expected;
     };
+    // clang-format off
     const Row rows[] = {
         {__LINE__, {}, {.delivered = 100}, 100, {}, Next::Done},
         {__LINE__, {}, {.delivered = 100}, 100, {.socket_full = true}, Next::Done},
@@ -213,6 +221,7 @@ TEST_CASE("after_chain: done, carry on, wait for the socket, or abort")
         {__LINE__, {}, {.delivered = 100}, 100, {.failed = true}, Next::Abort},
         {__LINE__, {}, {.delivered = 60}, 100, {.failed = true, .socket_full = true}, Next::Abort},
     };
+    // clang-format on
     for (const Row& r : rows) {
         CAPTURE(r.line);
         CHECK(after_chain(r.start, r.now, r.total, r.outcome) == r.expected);

@@ -11,10 +11,8 @@ TEST_CASE("user_data packs and unpacks every field")
         UserData ud;
     };
     const Row rows[] = {
-        {__LINE__, {Op::Accept, 0, 0, 0xFFFFFFFFu}},
-        {__LINE__, {Op::Recv, 0, 1, 0}},
-        {__LINE__, {Op::SpliceOut, 39, 0xFFFF, 1023}},
-        {__LINE__, {Op::Statx, 255, 0x1234, 0x89ABCDEFu}},
+        {__LINE__, {Op::Accept, 0, 0, 0xFFFFFFFFu}},   {__LINE__, {Op::Recv, 0, 1, 0}},
+        {__LINE__, {Op::SpliceOut, 39, 0xFFFF, 1023}}, {__LINE__, {Op::Statx, 255, 0x1234, 0x89ABCDEFu}},
         {__LINE__, {Op::Timeout, 1, 0x8000, 7}},
     };
     for (const Row& r : rows) {
