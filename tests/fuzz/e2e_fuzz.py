@@ -25,6 +25,7 @@ import struct
 import sys
 import threading
 import time
+import traceback
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
 import harness  # noqa: E402
@@ -291,7 +292,11 @@ def clean_connection(rng, port, stats):
         if r:
             stream += b"Range: bytes=1-10\r\n"
         stream += b"\r\n"
-    c = harness.Client(port, timeout=10)
+    try:
+        c = harness.Client(port, timeout=10)
+    except OSError as e:
+        stats.fail(f"connect: {e!r}")
+        return
     try:
         c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         for part in pieces(rng, stream):
@@ -317,10 +322,14 @@ def clean_connection(rng, port, stats):
 def client(seed, port, deadline, stats):
     rng = random.Random(seed)
     while time.time() < deadline:
-        if rng.random() < 0.1:
-            clean_connection(rng, port, stats)
-        else:
-            fuzz_connection(rng, port, stats)
+        try:
+            if rng.random() < 0.1:
+                clean_connection(rng, port, stats)
+            else:
+                fuzz_connection(rng, port, stats)
+        except Exception:  # a fault of this script: report it, do not lose the thread quietly
+            stats.fail("client raised:\n" + traceback.format_exc())
+            return
 
 
 def non_pipe_fds(server):

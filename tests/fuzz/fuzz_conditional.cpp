@@ -31,7 +31,7 @@ using namespace splicehttpd::http;
 
 namespace {
 
-constexpr std::int64_t kYear0 = -62167219200;    // 0000-01-01T00:00:00Z
+constexpr std::int64_t kYear0 = -62167219200;     // 0000-01-01T00:00:00Z
 constexpr std::int64_t kYear10000 = 253402300800; // 10000-01-01T00:00:00Z
 
 bool imf_fixdate_shape(std::string_view s)

@@ -42,7 +42,8 @@ std::string lower(std::string_view s)
 // RFC 9110 §8.3.1: type "/" subtype, each a token.
 bool media_type(std::string_view t)
 {
-    static const std::string_view tchars = "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    static const std::string_view tchars =
+        "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     const auto slash = t.find('/');
     if (slash == std::string_view::npos) return false;
     const std::string_view type = t.substr(0, slash), subtype = t.substr(slash + 1);

@@ -42,11 +42,10 @@ struct Event {
 bool same_request(const Request& a, const Request& b)
 {
     return a.method == b.method && a.target == b.target && a.http_major == b.http_major &&
-           a.http_minor == b.http_minor && a.keep_alive == b.keep_alive &&
-           a.host_count == b.host_count && a.range == b.range && a.if_range == b.if_range &&
-           a.if_match == b.if_match && a.if_none_match == b.if_none_match &&
-           a.if_modified_since == b.if_modified_since && a.if_unmodified_since == b.if_unmodified_since &&
-           a.accept_encoding == b.accept_encoding;
+           a.http_minor == b.http_minor && a.keep_alive == b.keep_alive && a.host_count == b.host_count &&
+           a.range == b.range && a.if_range == b.if_range && a.if_match == b.if_match &&
+           a.if_none_match == b.if_none_match && a.if_modified_since == b.if_modified_since &&
+           a.if_unmodified_since == b.if_unmodified_since && a.accept_encoding == b.accept_encoding;
 }
 
 // Where a request has two faults, which one is reported first may depend on
@@ -95,9 +94,8 @@ void check_request(const Request& r, const ParseLimits& limits)
     FUZZ_CHECK(r.target.size() <= limits.max_uri);
     FUZZ_CHECK(!r.target.empty());
     FUZZ_CHECK(r.host_count <= limits.max_headers);
-    FUZZ_CHECK(clean(r.target) && clean(r.range) && clean(r.if_range) && clean(r.if_match) &&
-               clean(r.if_none_match) && clean(r.if_modified_since) && clean(r.if_unmodified_since) &&
-               clean(r.accept_encoding));
+    FUZZ_CHECK(clean(r.target) && clean(r.range) && clean(r.if_range) && clean(r.if_match) && clean(r.if_none_match) &&
+               clean(r.if_modified_since) && clean(r.if_unmodified_since) && clean(r.accept_encoding));
     (void)classify_method(r.method);
     // What the connection does next with the target must not crash either.
     if (auto t = split_target(r.target); t && t->form != TargetForm::Asterisk) (void)normalize_path(t->path);
