@@ -44,9 +44,19 @@ CliOutcome parse_command_line(int argc, char** argv)
     bounded("--pipe-size", c.pipe_size, 4096u, 1u << 30, "Pipe capacity in bytes (F_SETPIPE_SZ)");
     bounded("--chain-pairs", c.chain_pairs, 1u, 16u, "splice pairs linked in one submit");
     bounded("--pipe-queue", c.pipe_queue, 0u, 1u << 20,
-            "Requests per thread that may wait for a pipe (more: 503 with Retry-After)");
+            "Requests per thread that may wait for a pipe (more: 503 with "
+            "Retry-After)");
     bounded("--inline-max", c.inline_max, std::uint64_t(0), std::uint64_t(16) << 20,
-            "Bodies up to this many bytes are read into memory and sent without a pipe");
+            "Bodies up to this many bytes are read into memory and sent without "
+            "a pipe");
+    std::string cache = "on";
+    app.add_option("--cache", cache, "Open-file cache: descriptors, metadata and small files' bytes")
+        ->check(CLI::IsMember({"on", "off"}))
+        ->capture_default_str();
+    bounded("--cache-ttl-ms", c.cache_ttl_ms, 0u, 3600000u, "How old a cache entry may be when used (ms)");
+    bounded("--cache-entries", c.cache_entries, 1u, 1u << 20, "Files per thread the cache keeps open");
+    bounded("--cache-bytes", c.cache_bytes, std::uint64_t(0), std::uint64_t(1) << 36,
+            "Bytes of small files per thread the cache keeps");
     bounded("--io-workers", c.io_workers, 1u, 1024u, "io-wq worker threads per ring (bounded and unbounded)");
     bounded("--send-timeout", c.send_timeout, 1u, 86400u, "Seconds a response may go without the peer taking a byte");
     bounded("--keepalive-timeout", c.keepalive_timeout, 1u, 86400u, "Seconds an idle connection is kept open");
@@ -84,6 +94,7 @@ CliOutcome parse_command_line(int argc, char** argv)
     if (c.threads == 0) c.threads = std::max(1u, std::thread::hardware_concurrency());
     c.dotfiles = on_off(dotfiles);
     c.precompressed = on_off(precompressed);
+    c.cache = on_off(cache);
     return {c, 0};
 }
 

@@ -20,13 +20,17 @@ struct Config {
     unsigned pipes = 4;        // per thread, created at start-up
     unsigned pipes_max = 64;   // per thread, growth bound
     std::uint32_t pipe_size = 1u << 20;
-    unsigned chain_pairs = 4;             // (file->pipe, pipe->socket) pairs per submit
-    unsigned pipe_queue = 256;            // per thread: requests waiting for a pipe (more: 503)
-    std::uint64_t inline_max = 64 * 1024; // bodies up to this go out from memory, no pipe
-    unsigned io_workers = 8;              // per ring, io-wq bounded and unbounded worker caps
-    unsigned send_timeout = 60;           // seconds the socket may take no byte of a response
-    unsigned keepalive_timeout = 75;      // seconds an idle connection stays open
-    unsigned header_timeout = 60;         // seconds a client has to send a whole request head
+    unsigned chain_pairs = 4;                // (file->pipe, pipe->socket) pairs per submit
+    unsigned pipe_queue = 256;               // per thread: requests waiting for a pipe (more: 503)
+    std::uint64_t inline_max = 64 * 1024;    // bodies up to this go out from memory, no pipe
+    bool cache = true;                       // the open-file cache (--cache on|off)
+    unsigned cache_ttl_ms = 1000;            // how old a cache entry may be when used
+    unsigned cache_entries = 1024;           // per thread: descriptors it keeps open
+    std::uint64_t cache_bytes = 64ull << 20; // per thread: small files' bytes it keeps
+    unsigned io_workers = 8;                 // per ring, io-wq bounded and unbounded worker caps
+    unsigned send_timeout = 60;              // seconds the socket may take no byte of a response
+    unsigned keepalive_timeout = 75;         // seconds an idle connection stays open
+    unsigned header_timeout = 60;            // seconds a client has to send a whole request head
 
     bool dotfiles = false;     // --dotfiles allow
     bool precompressed = true; // serve x.br / x.gz siblings

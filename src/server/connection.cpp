@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 
 namespace splicehttpd::server {
 
@@ -290,16 +291,32 @@ void Connection::submit_lookup(http::LookupStep step, std::string path) noexcept
                           http::is_compressible(services_.shared().mime.content_type(served_path_));
     const bool wanted[http::kVariantCount] = {true, variants && route_.accepts_br, variants && route_.accepts_gzip};
     const int root = services_.shared().root_fd;
+    FileCache& cache = services_.files();
     lookup_pending_ = 0;
     for (unsigned v = 0; v < http::kVariantCount; ++v) {
         lookup_paths_[v].clear();
+        opened_[v] = false;
         if (!wanted[v]) continue;
         lookup_paths_[v].append(served_path_).append(kVariantSuffix[v]);
+        // A fresh cache entry answers without the ring: its descriptor and
+        // the statx of that descriptor, or the remembered ENOENT.
+        if (CachedFile* f = cache.find(lookup_paths_[v], services_.now_ns())) {
+            if (f->fd >= 0) {
+                cached_[v] = f;
+                stx_[v] = f->stx;
+            } else {
+                open_res_[v] = -f->err;
+                cache.release(f);
+            }
+            continue;
+        }
         io_uring_sqe* sqe = services_.ring().get_sqe();
         io_uring_prep_openat2(sqe, root, lookup_paths_[v].c_str(), &how_);
         tag(sqe, Op::Openat, std::uint8_t(v));
+        opened_[v] = true;
         ++lookup_pending_;
     }
+    if (lookup_pending_ == 0) on_lookup_done(); // all from the cache
 }
 
 void Connection::on_openat(std::uint8_t v, int res) noexcept
@@ -313,14 +330,15 @@ void Connection::on_openat(std::uint8_t v, int res) noexcept
 // statx on each descriptor that opened, all in one submit.
 void Connection::submit_statx() noexcept
 {
-    if (fds_[http::kIdentity] < 0) return on_lookup_done(); // nothing to describe
     for (unsigned v = 0; v < http::kVariantCount; ++v) {
-        if (fds_[v] < 0) continue;
+        // Not when the file itself failed: the answer is an error anyway.
+        if (fds_[v] < 0 || open_res_[http::kIdentity] < 0) continue;
         io_uring_sqe* sqe = services_.ring().get_sqe();
         io_uring_prep_statx(sqe, fds_[v], "", AT_EMPTY_PATH, kStatxMask, &stx_[v]);
         tag(sqe, Op::Statx, std::uint8_t(v));
         ++lookup_pending_;
     }
+    if (lookup_pending_ == 0) on_lookup_done();
 }
 
 void Connection::on_statx(std::uint8_t v, int res) noexcept
@@ -342,6 +360,20 @@ void Connection::on_lookup_done() noexcept
         c[v].directory = S_ISDIR(s.stx_mode);
         c[v].mtime_sec = s.stx_mtime.tv_sec;
         c[v].mtime_nsec = s.stx_mtime.tv_nsec;
+    }
+    // What the ring found goes into the cache: a regular file's descriptor
+    // (the cache owns it from now on), or the fact that nothing is there.
+    FileCache& cache = services_.files();
+    for (unsigned v = 0; v < http::kVariantCount; ++v) {
+        if (!opened_[v]) continue;
+        if (c[v].err == 0 && c[v].regular && fds_[v] >= 0) {
+            if (CachedFile* f = cache.adopt(lookup_paths_[v], fds_[v], stx_[v], services_.now_ns())) {
+                cached_[v] = f;
+                fds_[v] = -1;
+            }
+        } else if (c[v].err == ENOENT) {
+            cache.remember_missing(lookup_paths_[v], ENOENT, services_.now_ns());
+        }
     }
     const http::LookupVerdict verdict = http::decide_lookup(step_, c);
     switch (verdict.kind) {
@@ -380,10 +412,9 @@ void Connection::serve(http::Variant variant) noexcept
     meta.content_encoding = kVariantEncoding[variant];
     meta.vary = shared.config.precompressed && http::is_compressible(meta.content_type);
     // Keep the descriptor served; the others close now.
-    const int keep = fds_[variant];
-    fds_[variant] = -1;
-    close_files();
-    fds_[variant] = body_fd_ = keep;
+    release_lookup(int(variant));
+    body_cache_ = std::exchange(cached_[variant], nullptr);
+    body_fd_ = body_cache_ ? body_cache_->fd : fds_[variant];
     plan_context();
     plan_ = http::plan_file(parser_.request(), meta, ctx_, shared.boundary);
     start_response();
@@ -416,12 +447,30 @@ void Connection::start_response() noexcept
         if (s.kind == http::Segment::Kind::File) file_bytes += s.length;
     // A small body goes out from memory: no pipe, no io-wq hop, and nobody
     // to wait behind for a pipe.
-    if (file_bytes > 0 && file_bytes <= services_.shared().config.inline_max)
+    if (file_bytes > 0 && file_bytes <= services_.shared().config.inline_max) {
         reads_ = transfer::inline_file_body(plan_);
+        fill_inline_body();
+    }
     if (plan_.uses_file())
         need_pipe();
     else
         submit_chain();
+}
+
+// A small body the cache holds needs no read; one it does not hold yet is
+// kept when the first chain reads all of it.
+void Connection::fill_inline_body() noexcept
+{
+    if (!body_cache_) return;
+    if (body_cache_->has_body) {
+        for (const transfer::Step& r : reads_)
+            std::memcpy(plan_.memory.data() + r.mem, body_cache_->body.data() + r.file, r.len);
+        reads_.count = 0;
+        return;
+    }
+    const transfer::Step& r = reads_.steps[0];
+    fill_cache_body_ = reads_.count == 1 && r.file == 0 && r.len == body_cache_->stx.stx_size;
+    body_hole_ = r.mem;
 }
 
 // A pipe now, or a place in the worker's queue (first come, first served),
@@ -555,6 +604,9 @@ void Connection::on_pollout() noexcept
 
 void Connection::finish_response() noexcept
 {
+    if (fill_cache_body_)
+        services_.files().set_body(body_cache_,
+                                   std::string_view(plan_.memory).substr(body_hole_, body_cache_->stx.stx_size));
     close_files();
     release_pipe(false);
     if (plan_.memory.capacity() > kKeepMemory) plan_ = {};
@@ -643,7 +695,18 @@ void Connection::on_close_socket() noexcept
 
 void Connection::close_files() noexcept
 {
-    for (int& fd : fds_) {
+    release_lookup(-1);
+    services_.files().release(std::exchange(body_cache_, nullptr));
+    fill_cache_body_ = false;
+    body_fd_ = -1;
+}
+
+void Connection::release_lookup(int keep) noexcept
+{
+    for (unsigned v = 0; v < http::kVariantCount; ++v) {
+        if (int(v) == keep) continue;
+        services_.files().release(std::exchange(cached_[v], nullptr));
+        int& fd = fds_[v];
         if (fd < 0) continue;
         // Not part of any chain (a broken link would cancel it and leak the
         // descriptor); no CQE unless it fails.
@@ -653,7 +716,6 @@ void Connection::close_files() noexcept
         io_uring_sqe_set_data64(sqe, uring::UserData{Op::CloseFile, 0, gen_, index_}.pack());
         fd = -1;
     }
-    body_fd_ = -1;
 }
 
 // A pipe that may hold bytes (an aborted or yielded transfer) is drained

@@ -13,6 +13,7 @@
 #include "http/parser.hpp"
 #include "http/response.hpp"
 #include "http/route.hpp"
+#include "server/file_cache.hpp"
 #include "server/transfer.hpp"
 #include "uring/chain.hpp"
 #include "uring/pipe_pool.hpp"
@@ -105,6 +106,7 @@ private:
 
     // plan -> wire
     void start_response() noexcept;
+    void fill_inline_body() noexcept;
     void need_pipe() noexcept;
     void submit_chain() noexcept;
     void on_chain_done() noexcept;
@@ -116,6 +118,7 @@ private:
     void settle() noexcept;
     void finish_close() noexcept;
     void close_files() noexcept;
+    void release_lookup(int keep) noexcept; // all but variant `keep` (-1: all)
     void release_pipe(bool maybe_dirty) noexcept;
     void reset_for_reuse() noexcept;
 
@@ -151,12 +154,17 @@ private:
     std::array<struct statx, http::kVariantCount> stx_{};
     std::array<int, http::kVariantCount> open_res_{};
     std::array<int, http::kVariantCount> statx_res_{};
-    std::array<int, http::kVariantCount> fds_{-1, -1, -1};
+    std::array<int, http::kVariantCount> fds_{-1, -1, -1};  // opened by this lookup
+    std::array<CachedFile*, http::kVariantCount> cached_{}; // found in (or given to) the cache
+    std::array<bool, http::kVariantCount> opened_{};        // looked up through the ring
     open_how how_{};
 
     // transfer
     http::ResponsePlan plan_;
     int body_fd_ = -1;
+    CachedFile* body_cache_ = nullptr; // the cache entry body_fd_ belongs to
+    bool fill_cache_body_ = false;     // the first chain reads the whole small file
+    std::uint64_t body_hole_ = 0;      // where in plan_.memory it lands
     uring::Pipe* pipe_ = nullptr;
     transfer::Chain reads_; // an in-memory body's reads, sent with the first chain
     transfer::Chain chain_; // the chain in flight, by position (user_data seq)

@@ -3,6 +3,7 @@
 // connection never includes the worker.
 #pragma once
 
+#include "server/file_cache.hpp"
 #include "server/shared.hpp"
 #include "uring/pipe_pool.hpp"
 #include "uring/ring.hpp"
@@ -21,6 +22,7 @@ public:
     virtual uring::Ring& ring() noexcept = 0;
     virtual uring::BufRing& bufs() noexcept = 0;
     virtual uring::PipePool& pipes() noexcept = 0;
+    virtual FileCache& files() noexcept = 0;
     [[nodiscard]] virtual const Shared& shared() const noexcept = 0;
     // The Date text of this second; read it when building a response, never
     // keep the view across a wait.

@@ -62,6 +62,18 @@ Worker::Worker(unsigned id, const Shared& shared, sys::UniqueFd listener, int wa
                      pipes_->grows_through_ring() ? "IORING_OP_PIPE" : "pipe2");
     }
 
+    FileCacheOptions fo;
+    fo.enabled = c.cache;
+    fo.ttl_ns = std::uint64_t(c.cache_ttl_ms) * 1'000'000;
+    fo.max_entries = c.cache_entries;
+    fo.max_body_bytes = c.cache_bytes;
+    files_ = std::make_unique<FileCache>(fo, [this](int fd) {
+        // Through the ring, like every close; a CQE only if it fails.
+        io_uring_sqe* sqe = worker_sqe(Op::CloseFile);
+        io_uring_prep_close(sqe, fd);
+        sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+    });
+
     conns_.reserve(max_conns_);
     free_conns_.reserve(max_conns_);
     for (std::uint32_t i = 0; i < max_conns_; ++i) conns_.push_back(std::make_unique<Connection>(*this, i));
@@ -306,6 +318,7 @@ void Worker::on_tick() noexcept
 {
     accept_paused_ = false;
     for (auto& c : conns_) c->on_tick(now_ns_);
+    files_->sweep(now_ns_);
     arm_tick();
 }
 
@@ -326,10 +339,12 @@ void Worker::log_stats() const
         waiting_writable += c->state() == Connection::State::WaitingWritable;
     }
     const uring::PipePoolStats p = pipes_->stats();
+    const FileCacheStats fc = files_->stats();
     spdlog::info("w{} stats: connections={} accepted={} accepts_armed={} open_files={} pipes={} pipes_free={} "
-                 "pipes_draining={} pipes_drained={} pipes_replaced={} pipe_waiters={} waiting_writable={}",
+                 "pipes_draining={} pipes_drained={} pipes_replaced={} pipe_waiters={} waiting_writable={} "
+                 "cached_files={} cache_retired={} cache_bytes={} cache_hits={} cache_misses={}",
                  id_, live_, accepted_, accepts_armed_, files, p.total, p.free, p.draining, p.drained, p.replaced,
-                 waiting_pipe, waiting_writable);
+                 waiting_pipe, waiting_writable, fc.entries, fc.retired, fc.body_bytes, fc.hits, fc.misses);
 }
 
 } // namespace splicehttpd::server

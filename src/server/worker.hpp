@@ -38,6 +38,7 @@ public:
     uring::Ring& ring() noexcept override { return *ring_; }
     uring::BufRing& bufs() noexcept override { return *bufs_; }
     uring::PipePool& pipes() noexcept override { return *pipes_; }
+    FileCache& files() noexcept override { return *files_; }
     const Shared& shared() const noexcept override { return shared_; }
     std::string_view date() override { return dates_.now(); }
     [[nodiscard]] std::uint64_t now_ns() const noexcept override { return now_ns_; }
@@ -77,6 +78,7 @@ private:
     std::unique_ptr<uring::Ring> ring_;
     std::unique_ptr<uring::BufRing> bufs_;
     std::unique_ptr<uring::PipePool> pipes_;
+    std::unique_ptr<FileCache> files_; // before conns_: connections release into it
     std::vector<std::unique_ptr<Connection>> conns_;
     std::vector<std::uint32_t> free_conns_;
     using Ticket = std::pair<std::uint32_t, std::uint16_t>; // (index, gen): stale once gen moves on

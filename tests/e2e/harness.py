@@ -245,7 +245,7 @@ class Server:
         deadline = time.time() + timeout
         while True:
             s = self.stats()
-            if (s["connections"] == 0 and s["open_files"] == 0 and s["pipe_waiters"] == 0 and s["waiting_writable"] == 0 and s["pipes_draining"] == 0
+            if (s["connections"] == 0 and s["open_files"] == 0 and s["cached_files"] == 0 and s["cache_retired"] == 0 and s["pipe_waiters"] == 0 and s["waiting_writable"] == 0 and s["pipes_draining"] == 0
                     and s["pipes_free"] == s["pipes"]):
                 return s
             if time.time() > deadline:

@@ -10,8 +10,8 @@ LINE = re.compile(r" debug w\d+ (\w+)\((-?[A-Z0-9]+|-?\d+)\) (\w+)=?(\d*) (\d+)u
 
 
 class Debug(harness.ServerTest):
-    """--inline-max 0: every body takes the splice chain."""
-    server_args = ("--debug", "--inline-max", "0")
+    """--cache off --inline-max 0: every request takes the whole chain."""
+    server_args = ("--debug", "--cache", "off", "--inline-max", "0")
 
     @classmethod
     def populate(cls, root):

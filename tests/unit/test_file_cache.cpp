@@ -1,0 +1,136 @@
+#include "server/file_cache.hpp"
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <vector>
+
+using namespace splicehttpd::server;
+
+namespace {
+
+constexpr std::uint64_t kSec = 1'000'000'000;
+
+struct Fixture {
+    std::vector<int> closed;
+    FileCacheOptions options;
+    Fixture() { options.ttl_ns = kSec; }
+    FileCache make()
+    {
+        return FileCache(options, [this](int fd) { closed.push_back(fd); });
+    }
+};
+
+struct statx stx_of(std::uint64_t size)
+{
+    struct statx s {};
+    s.stx_size = size;
+    return s;
+}
+
+} // namespace
+
+TEST_CASE("file cache: a fresh entry answers; an old one does not")
+{
+    Fixture fx;
+    FileCache cache = fx.make();
+    CHECK(cache.find("a", 0) == nullptr);
+    CachedFile* a = cache.adopt("a", 110, stx_of(5), 0);
+    REQUIRE(a != nullptr);
+    CHECK(a->refs == 1);
+    cache.release(a);
+    CachedFile* hit = cache.find("a", kSec / 2);
+    CHECK(hit == a);
+    CHECK(hit->fd == 110);
+    cache.release(hit);
+    CHECK(cache.find("a", kSec + 1) == nullptr); // older than the ttl: look it up again
+    CHECK(cache.stats().hits == 1);
+    CHECK(cache.stats().misses == 2);
+    CHECK(fx.closed.empty());
+}
+
+TEST_CASE("file cache: a newer lookup retires the old entry, closed when its last user lets go")
+{
+    Fixture fx;
+    FileCache cache = fx.make();
+    CachedFile* old = cache.adopt("a", 110, stx_of(5), 0); // in use by a response
+    CachedFile* fresh = cache.adopt("a", 111, stx_of(6), 2 * kSec);
+    CHECK(fx.closed.empty()); // never under a response
+    CHECK(cache.stats().retired == 1);
+    CachedFile* hit = cache.find("a", 2 * kSec);
+    CHECK(hit == fresh);
+    cache.release(hit);
+    cache.release(old);
+    CHECK(fx.closed == std::vector<int>{110});
+    CHECK(cache.stats().retired == 0);
+    cache.release(fresh);
+    // Unused and replaced: closed at once.
+    cache.adopt("a", 112, stx_of(7), 4 * kSec);
+    CHECK(fx.closed == std::vector<int>{110, 111});
+}
+
+TEST_CASE("file cache: remembered failures, sweep, disabled")
+{
+    Fixture fx;
+    FileCache cache = fx.make();
+    cache.remember_missing("x.br", ENOENT, 0);
+    CachedFile* miss = cache.find("x.br", 1);
+    REQUIRE(miss != nullptr);
+    CHECK(miss->fd == -1);
+    CHECK(miss->err == ENOENT);
+    cache.release(miss);
+
+    CachedFile* used = cache.adopt("used", 120, stx_of(1), 0);
+    cache.release(cache.adopt("idle", 121, stx_of(1), 0));
+    cache.sweep(kSec / 2); // nothing expired yet
+    CHECK(cache.stats().entries == 3);
+    cache.sweep(2 * kSec); // expired and unused: closed; in use: kept
+    CHECK(fx.closed == std::vector<int>{121});
+    CHECK(cache.stats().entries == 1);
+    cache.release(used);
+    cache.sweep(2 * kSec);
+    CHECK(fx.closed == std::vector<int>{121, 120});
+    CHECK(cache.stats().entries == 0);
+
+    fx.options.enabled = false;
+    FileCache off = fx.make();
+    CHECK(off.adopt("a", 130, stx_of(1), 0) == nullptr); // the caller keeps its descriptor
+    off.remember_missing("b", ENOENT, 0);
+    CHECK(off.find("b", 0) == nullptr);
+    CHECK(off.stats().entries == 0);
+}
+
+TEST_CASE("file cache: bounded by entries and bytes, least recently used first")
+{
+    Fixture fx;
+    fx.options.max_entries = 2;
+    fx.options.max_body_bytes = 10;
+    FileCache cache = fx.make();
+    cache.release(cache.adopt("a", 101, stx_of(4), 0));
+    cache.release(cache.adopt("b", 102, stx_of(4), 0));
+    cache.release(cache.find("a", 1)); // a is now the most recently used
+    cache.release(cache.adopt("c", 103, stx_of(4), 2));
+    CHECK(fx.closed == std::vector<int>{102}); // b went
+    CHECK(cache.stats().entries == 2);
+
+    CachedFile* a = cache.find("a", 3);
+    cache.set_body(a, "AAAA");
+    CHECK(a->has_body);
+    cache.set_body(a, "XXXX"); // once only
+    CHECK(a->body == "AAAA");
+    CachedFile* c = cache.find("c", 3);
+    cache.set_body(c, "CC"); // not the file's size: refused
+    CHECK_FALSE(c->has_body);
+    cache.set_body(c, "CCCC");
+    CHECK(cache.stats().body_bytes == 8);
+    cache.release(c);
+    // Over the byte bound: the least recently used unused entry goes.
+    cache.release(cache.adopt("d", 104, stx_of(8), 4));
+    CachedFile* d = cache.find("d", 5);
+    cache.set_body(d, "DDDDDDDD");
+    cache.release(d);
+    CHECK(cache.stats().body_bytes <= 10 + 4); // a is in use and stays
+    CHECK(std::find(fx.closed.begin(), fx.closed.end(), 103) != fx.closed.end());
+    cache.release(a);
+}
