@@ -70,9 +70,14 @@ sys::UniqueFd open_one(const ListenAddress& address)
     const int one = 1;
     sys::check_libc(setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one), "SO_REUSEADDR");
     sys::check_libc(setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one), "SO_REUSEPORT");
-    // Accepted sockets inherit these: with multishot accept into fixed slots
-    // there is no descriptor to call setsockopt on later.
+    // Accepted sockets inherit these: with accepts into fixed slots there is
+    // no descriptor to call setsockopt on later.
     sys::check_libc(setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one), "TCP_NODELAY");
+    // The accept completes when the request has arrived, so its recv finds
+    // it at once: one ACK and one loop turn fewer per short connection, and
+    // a client that connects and says nothing takes no connection slot for
+    // the first second (then it is accepted and the header timeout applies).
+    sys::check_libc(setsockopt(fd.get(), IPPROTO_TCP, TCP_DEFER_ACCEPT, &one, sizeof one), "TCP_DEFER_ACCEPT");
     if (address.addr.ss_family == AF_INET6)
         sys::check_libc(setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one), "IPV6_V6ONLY");
     if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&address.addr), address.len) < 0)
