@@ -37,6 +37,11 @@ CliOutcome parse_command_line(int argc, char** argv)
     app.add_option("--threads", c.threads, "Worker threads, one ring each (default: online CPUs)")
         ->check(CLI::Range(1u, 1024u));
     app.add_flag("--debug", c.debug, "Log one line per completion");
+    app.add_option("--log-level", c.log_level, "error, warn, info or debug (debug: as --debug)")
+        ->check(CLI::IsMember({"error", "warn", "info", "debug"}))
+        ->capture_default_str();
+    app.add_option("--access-log", c.access_log,
+                   "Combined-format access log: a file (reopened on SIGHUP) or - for stdout; off by default");
     // Three fixed-file slots per connection; io_uring allows 2^20 per ring.
     bounded("--max-conns", c.max_conns, 1u, 300000u, "Connections per thread");
     bounded("--pipes", c.pipes, 1u, 4096u, "Pipes per thread created at start-up");
@@ -91,6 +96,8 @@ CliOutcome parse_command_line(int argc, char** argv)
         std::cerr << "splicehttpd: --pipes " << c.pipes << " exceeds --pipes-max " << c.pipes_max << '\n';
         return {std::nullopt, 2};
     }
+    if (c.log_level == "debug") c.debug = true;
+    if (c.debug) c.log_level = "debug";
     if (c.threads == 0) c.threads = std::max(1u, std::thread::hardware_concurrency());
     c.dotfiles = on_off(dotfiles);
     c.precompressed = on_off(precompressed);

@@ -15,6 +15,8 @@ struct Config {
     std::uint16_t port = 8080;
     unsigned threads = 0; // 0: one per online CPU
     bool debug = false;
+    std::string log_level = "info"; // error, warn, info, debug (debug: as --debug)
+    std::string access_log;         // "": off; "-": stdout
 
     unsigned max_conns = 1024; // per thread
     unsigned pipes = 4;        // per thread, created at start-up

@@ -1,6 +1,7 @@
 // splicehttpd: flags -> Config, listeners, one worker thread per ring, and
 // the signal loop (SIGTERM/SIGINT stop, SIGUSR1 logs per-worker stats).
 #include "config.hpp"
+#include "server/access_log_file.hpp"
 #include "server/listener.hpp"
 #include "server/shared.hpp"
 #include "server/worker.hpp"
@@ -96,7 +97,18 @@ int main(int argc, char** argv)
     // Logs go to stderr (spdlog's default logger writes to stdout).
     spdlog::set_default_logger(spdlog::stderr_color_mt("splicehttpd"));
     spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%f %^%l%$ %v");
-    spdlog::set_level(config.debug ? spdlog::level::debug : spdlog::level::info);
+    spdlog::set_level(spdlog::level::from_str(config.log_level));
+
+    // Opened before the sandbox closes the filesystem; reopened on SIGHUP.
+    std::unique_ptr<server::AccessLogFile> access_log;
+    if (!config.access_log.empty()) {
+        try {
+            access_log = std::make_unique<server::AccessLogFile>(config.access_log);
+        } catch (const std::system_error& e) {
+            die(2, e.what());
+        }
+        shared->access_log = access_log.get();
+    }
 
     sys::UniqueFd root(::open(config.root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (!root) die(2, fmt::format("--root {}: {}", config.root, std::strerror(errno)));
@@ -114,6 +126,7 @@ int main(int argc, char** argv)
     sigaddset(&signals, SIGTERM);
     sigaddset(&signals, SIGINT);
     sigaddset(&signals, SIGUSR1);
+    sigaddset(&signals, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
     fit_fixed_file_tables(config);
@@ -177,6 +190,11 @@ int main(int argc, char** argv)
         if (sigwait(&signals, &sig) != 0) continue;
         if (sig == SIGUSR1) {
             for (auto& w : workers) w->post(server::kCommandStats);
+            continue;
+        }
+        if (sig == SIGHUP) {
+            if (access_log) access_log->reopen(); // logrotate moved it
+            spdlog::info("SIGHUP: {}", access_log ? "access log reopened" : "nothing to reopen");
             continue;
         }
         spdlog::info("{}: finishing in-flight responses", sig == SIGTERM ? "SIGTERM" : "SIGINT");

@@ -187,6 +187,10 @@ void RequestParser::store_header()
         set(request_.if_unmodified_since);
     } else if (iequals(name, "accept-encoding")) {
         set(request_.accept_encoding);
+    } else if (iequals(name, "referer")) {
+        set(request_.referer);
+    } else if (iequals(name, "user-agent")) {
+        set(request_.user_agent);
     }
 }
 
@@ -204,6 +208,7 @@ int RequestParser::on_message_complete(llhttp_t* p)
     if (p->http_major != 1) return s.fail(505, "unsupported HTTP version"); // HTTP/0.9
     Request& r = s.request_;
     r.method = method_from_llhttp(p->method);
+    r.method_name = llhttp_method_name(llhttp_method_t(p->method));
     r.http_major = p->http_major;
     r.http_minor = p->http_minor;
     r.keep_alive = llhttp_should_keep_alive(p) != 0;

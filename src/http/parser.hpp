@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 // llhttp stays inside parser.cpp: its state is only pointed to here.
 struct llhttp__internal_s;
@@ -19,6 +20,7 @@ namespace splicehttpd::http {
 
 struct Request {
     Method method = Method::Get;
+    std::string_view method_name; // as sent ("GET", "PROPFIND"); static text
     std::string target;
     std::uint8_t http_major = 1;
     std::uint8_t http_minor = 1;
@@ -31,6 +33,8 @@ struct Request {
     std::optional<std::string> if_modified_since;
     std::optional<std::string> if_unmodified_since;
     std::optional<std::string> accept_encoding;
+    std::optional<std::string> referer;    // for the access log
+    std::optional<std::string> user_agent; // for the access log
 
     void clear();
 };

@@ -1,5 +1,6 @@
 #include "server/connection.hpp"
 
+#include "http/access_log.hpp"
 #include "http/content_coding.hpp"
 #include "http/file_response.hpp"
 #include "http/mime.hpp"
@@ -7,6 +8,7 @@
 #include "server/shared.hpp"
 #include "sys/clock.hpp"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -110,7 +112,9 @@ void Connection::arm_accept(int listen_fd) noexcept
     // allocates slots itself accepts a connection before it finds the table
     // full (-ENFILE), and that client is reset. Non-blocking, so that a splice
     // to a full socket returns instead of sleeping in an io-wq worker.
-    io_uring_prep_accept_direct(sqe, listen_fd, nullptr, nullptr, SOCK_NONBLOCK, socket_slot());
+    peer_len_ = sizeof peer_;
+    io_uring_prep_accept_direct(sqe, listen_fd, reinterpret_cast<sockaddr*>(&peer_), &peer_len_, SOCK_NONBLOCK,
+                                socket_slot());
     tag(sqe, Op::Accept);
 }
 
@@ -260,6 +264,7 @@ void Connection::on_request() noexcept
         parser_.request(),
         {.dotfiles = config.dotfiles, .precompressed = config.precompressed, .stopping = services_.stopping()});
     ctx_ = r.context;
+    request_parsed_ = true;
     if (r.kind == http::Route::Kind::Respond) return respond_status(r.status, r.extras);
     route_ = std::move(r);
     if (route_.directory)
@@ -432,6 +437,7 @@ void Connection::respond_and_close(int status) noexcept
 {
     ctx_ = http::ResponseContext{};
     ctx_.keep_alive = false;
+    request_parsed_ = false;
     respond_status(status);
 }
 
@@ -604,6 +610,7 @@ void Connection::on_pollout() noexcept
 
 void Connection::finish_response() noexcept
 {
+    log_access();
     if (fill_cache_body_)
         services_.files().set_body(body_cache_,
                                    std::string_view(plan_.memory).substr(body_hole_, body_cache_->stx.stx_size));
@@ -614,6 +621,35 @@ void Connection::finish_response() noexcept
     parser_.next();
     state_ = State::Reading;
     process_buffered();
+}
+
+void Connection::log_access() noexcept
+{
+    AccessLogFile* log = services_.access_log();
+    if (!log || plan_.status == 0) return;
+    char client[INET6_ADDRSTRLEN] = "";
+    if (peer_.sin6_family == AF_INET6)
+        inet_ntop(AF_INET6, &peer_.sin6_addr, client, sizeof client);
+    else if (peer_.sin6_family == AF_INET)
+        inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in&>(peer_).sin_addr, client, sizeof client);
+    http::AccessRecord r;
+    r.client = client;
+    r.time = services_.log_time();
+    if (request_parsed_) {
+        const http::Request& req = parser_.request();
+        r.method = req.method_name;
+        r.target = req.target;
+        r.http_major = req.http_major;
+        r.http_minor = req.http_minor;
+        if (req.referer) r.referer = *req.referer;
+        if (req.user_agent) r.user_agent = *req.user_agent;
+    }
+    r.status = plan_.status;
+    const std::uint64_t head = plan_.head().size();
+    r.body_bytes = cursor_.delivered > head ? cursor_.delivered - head : 0;
+    std::string line;
+    http::append_access_line(line, r);
+    log->write(line);
 }
 
 // ---------------------------------------------------------------- teardown
@@ -658,6 +694,8 @@ void Connection::abort() noexcept
 void Connection::begin_close(bool abort) noexcept
 {
     if (state_ >= State::Closing) return;
+    // A response cut short is logged with what the peer got of it.
+    if (abort && state_ >= State::WaitingPipe && state_ <= State::WaitingWritable) log_access();
     state_ = State::Closing;
     aborted_ = abort;
     if (inflight_ > 0) {

@@ -20,6 +20,7 @@
 #include "uring/user_data.hpp"
 
 #include <linux/openat2.h>
+#include <netinet/in.h>
 #include <sys/stat.h>
 
 #include <array>
@@ -112,6 +113,7 @@ private:
     void on_chain_done() noexcept;
     void wait_writable() noexcept;
     void finish_response() noexcept;
+    void log_access() noexcept;
 
     // teardown
     void begin_close(bool abort) noexcept;
@@ -130,6 +132,10 @@ private:
     State state_ = State::Free;
     unsigned inflight_ = 0; // CQEs still to come (a multishot recv counts once)
 
+    // the peer's address (filled by the accept), for the access log
+    sockaddr_in6 peer_{}; // a sockaddr_in fits too
+    socklen_t peer_len_ = sizeof peer_;
+
     // input
     http::RequestParser parser_;
     std::string inbuf_;         // bytes received while busy, or after a pipelined request
@@ -143,7 +149,8 @@ private:
 
     // the request being answered
     http::ResponseContext ctx_;
-    http::Route route_; // what on_request decided to look up
+    http::Route route_;           // what on_request decided to look up
+    bool request_parsed_ = false; // the response answers a parsed request (else: "-" in the log)
 
     // lookup: the file and its precompressed siblings, opened as plain
     // descriptors so that statx describes exactly what was opened

@@ -3,6 +3,7 @@
 // connection never includes the worker.
 #pragma once
 
+#include "server/access_log_file.hpp"
 #include "server/file_cache.hpp"
 #include "server/shared.hpp"
 #include "uring/pipe_pool.hpp"
@@ -23,6 +24,9 @@ public:
     virtual uring::BufRing& bufs() noexcept = 0;
     virtual uring::PipePool& pipes() noexcept = 0;
     virtual FileCache& files() noexcept = 0;
+    // nullptr without --access-log; the time text for its lines, this second.
+    virtual AccessLogFile* access_log() noexcept = 0;
+    virtual std::string_view log_time() = 0;
     [[nodiscard]] virtual const Shared& shared() const noexcept = 0;
     // The Date text of this second; read it when building a response, never
     // keep the view across a wait.

@@ -8,11 +8,14 @@
 
 namespace splicehttpd::server {
 
+class AccessLogFile;
+
 struct Shared {
     Config config;
     int root_fd = -1; // O_PATH directory every lookup is relative to
     http::MimeTable mime;
-    std::string boundary; // multipart/byteranges
+    std::string boundary;                // multipart/byteranges
+    AccessLogFile* access_log = nullptr; // --access-log, owned by main()
 };
 
 } // namespace splicehttpd::server

@@ -1,5 +1,6 @@
 #include "server/worker.hpp"
 
+#include "http/access_log.hpp"
 #include "sys/clock.hpp"
 #include "uring/user_data.hpp"
 
@@ -204,6 +205,16 @@ void Worker::release(Connection& c) noexcept
     --live_;
 }
 
+std::string_view Worker::log_time()
+{
+    const std::time_t now = std::time(nullptr); // vDSO
+    if (now != log_time_sec_) {
+        log_time_ = http::format_log_time(now);
+        log_time_sec_ = now;
+    }
+    return log_time_;
+}
+
 // ---------------------------------------------------------------- pipes
 
 PipeAnswer Worker::ask_pipe(Connection& c, bool may_refuse)
@@ -319,6 +330,7 @@ void Worker::on_tick() noexcept
     accept_paused_ = false;
     for (auto& c : conns_) c->on_tick(now_ns_);
     files_->sweep(now_ns_);
+    if (shared_.access_log) shared_.access_log->flush(); // lines reach the file within a second
     arm_tick();
 }
 

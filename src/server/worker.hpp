@@ -39,6 +39,8 @@ public:
     uring::BufRing& bufs() noexcept override { return *bufs_; }
     uring::PipePool& pipes() noexcept override { return *pipes_; }
     FileCache& files() noexcept override { return *files_; }
+    AccessLogFile* access_log() noexcept override { return shared_.access_log; }
+    std::string_view log_time() override;
     const Shared& shared() const noexcept override { return shared_; }
     std::string_view date() override { return dates_.now(); }
     [[nodiscard]] std::uint64_t now_ns() const noexcept override { return now_ns_; }
@@ -85,6 +87,8 @@ private:
     std::deque<Ticket> pipe_waiters_;
     std::deque<Ticket> parked_; // waiting for POLLOUT with a pipe, oldest first
     http::DateCache dates_;
+    std::string log_time_; // the access log's time text, formatted once a second
+    std::time_t log_time_sec_ = -1;
 
     unsigned live_ = 0;          // connections with a socket
     unsigned accepts_armed_ = 0; // connections waiting in an accept
