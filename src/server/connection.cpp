@@ -28,6 +28,9 @@ using Kind = transfer::Step::Kind;
 // multishot recv is cancelled until the backlog has been parsed.
 constexpr std::size_t kMaxBufferedInput = 64 * 1024;
 
+// How long a closing connection reads and drops what its peer still sends.
+constexpr std::uint64_t kLingerNs = 5'000'000'000;
+
 // A plan's memory above this is given back after the response, so an idle
 // keep-alive connection does not sit on an in-memory body.
 constexpr std::size_t kKeepMemory = 16 * 1024;
@@ -149,6 +152,7 @@ void Connection::reset_for_reuse() noexcept
     inbuf_.clear();
     inbuf_.shrink_to_fit();
     inbuf_off_ = 0;
+    parked = false;
     recv_armed_ = false;
     recv_cancel_pending_ = false;
     peer_eof_ = false;
@@ -184,11 +188,12 @@ void Connection::on_recv(const io_uring_cqe& cqe) noexcept
     const int res = cqe.res;
     if (res > 0) {
         auto bid = std::uint16_t(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
-        if (state_ < State::Closing) ingest(services_.bufs().data(bid), std::size_t(res));
+        // Lingering or closing: what the peer still sends is dropped.
+        if (state_ < State::Lingering) ingest(services_.bufs().data(bid), std::size_t(res));
         services_.bufs().recycle(bid);
     } else if (res == 0) {
         peer_eof_ = true;
-        if (state_ == State::Reading) begin_close(false);
+        if (state_ == State::Reading || state_ == State::Lingering) begin_close(false);
     } else if (res != -ENOBUFS && res != -ECANCELED) {
         begin_close(true); // reset by peer, or worse
     }
@@ -682,6 +687,9 @@ void Connection::on_tick(std::uint64_t now) noexcept
         // took no byte for that long.
         if (now - progress_ns_ > config.send_timeout * s) begin_close(true);
         break;
+    case State::Lingering:
+        if (now - linger_since_ns_ > kLingerNs || services_.stopping()) begin_close(false);
+        break;
     default: break;
     }
 }
@@ -696,9 +704,20 @@ void Connection::begin_close(bool abort) noexcept
     if (state_ >= State::Closing) return;
     // A response cut short is logged with what the peer got of it.
     if (abort && state_ >= State::WaitingPipe && state_ <= State::WaitingWritable) log_access();
+    if (!abort && state_ != State::Lingering && must_linger()) return start_lingering();
     state_ = State::Closing;
     aborted_ = abort;
-    if (inflight_ > 0) {
+    // A graceful close finds only the multishot recv in flight: cancel it
+    // (inline, unlike shutdown, which takes an io-wq hop).
+    const unsigned recv_ops = unsigned(recv_armed_) + unsigned(recv_cancel_pending_);
+    if (!abort && inflight_ == recv_ops) {
+        if (recv_armed_ && !recv_cancel_pending_) {
+            io_uring_sqe* sqe = services_.ring().get_sqe();
+            io_uring_prep_cancel64(sqe, uring::UserData{Op::Recv, 0, gen_, index_}.pack(), 0);
+            tag(sqe, Op::Cancel);
+            recv_cancel_pending_ = true;
+        }
+    } else if (inflight_ > 0) {
         // shutdown rather than cancel: it also fails the links of a chain
         // that have not started yet (a cancel only finds requests already
         // issued), completes a POLLOUT wait, and ends the multishot recv.
@@ -708,6 +727,30 @@ void Connection::begin_close(bool abort) noexcept
         tag(sqe, Op::Shutdown);
     }
     settle();
+}
+
+// Closing a socket whose receive queue holds bytes makes the kernel send a
+// reset, and a reset throws away what the send buffer still holds: the end
+// of the last response. So when the peer may still be sending (it pipelined
+// past "Connection: close", or input was paused), our side is shut first and
+// its input is read and dropped until it closes too, or for a few seconds.
+bool Connection::must_linger() const noexcept
+{
+    if (peer_eof_) return false;
+    return inbuf_off_ < inbuf_.size() || !recv_armed_ || recv_cancel_pending_;
+}
+
+void Connection::start_lingering() noexcept
+{
+    state_ = State::Lingering;
+    linger_since_ns_ = services_.now_ns();
+    inbuf_.clear();
+    inbuf_off_ = 0;
+    io_uring_sqe* sqe = services_.ring().get_sqe();
+    io_uring_prep_shutdown(sqe, int(socket_slot()), SHUT_WR); // FIN after the response
+    sqe->flags |= IOSQE_FIXED_FILE;
+    tag(sqe, Op::Shutdown);
+    maybe_arm_recv();
 }
 
 void Connection::settle() noexcept

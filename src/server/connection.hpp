@@ -5,8 +5,9 @@
 //   Reading -> Looking (openat2, then statx on the descriptor) ->
 //   [WaitingPipe] -> Sending (linked chains, resubmitted after short splices)
 //   <-> WaitingWritable (POLLOUT armed: the socket was full) -> Reading ...
-//   -> Closing (shutdown issued, waiting for in-flight work) -> Closed
-//   (socket close in flight) -> Free.
+//   -> [Lingering (our side shut, the peer's late input read and dropped)]
+//   -> Closing (waiting for in-flight work) -> Closed (socket close in
+//   flight) -> Free.
 #pragma once
 
 #include "http/file_lookup.hpp"
@@ -41,6 +42,7 @@ public:
         WaitingPipe,
         Sending,
         WaitingWritable,
+        Lingering,
         Closing,
         Closed
     };
@@ -74,6 +76,8 @@ public:
     [[nodiscard]] std::uint16_t gen() const noexcept { return gen_; }
     [[nodiscard]] std::uint32_t index() const noexcept { return index_; }
     [[nodiscard]] bool holds_pipe() const noexcept { return pipe_ != nullptr; }
+    // In the worker's queue of connections whose pipe may be taken back.
+    bool parked = false;
     [[nodiscard]] unsigned open_files() const noexcept;
     [[nodiscard]] std::uint64_t submitted_ns(uring::Op op) const noexcept { return submitted_ns_[std::size_t(op)]; }
 
@@ -117,6 +121,8 @@ private:
 
     // teardown
     void begin_close(bool abort) noexcept;
+    [[nodiscard]] bool must_linger() const noexcept;
+    void start_lingering() noexcept;
     void settle() noexcept;
     void finish_close() noexcept;
     void close_files() noexcept;
@@ -146,6 +152,7 @@ private:
     std::uint64_t idle_since_ns_ = 0;    // between requests: since the last response
     std::uint64_t request_since_ns_ = 0; // the first bytes of the request being read
     std::uint64_t progress_ns_ = 0;      // while sending: the socket last took bytes
+    std::uint64_t linger_since_ns_ = 0;  // Lingering: since our side was shut
 
     // the request being answered
     http::ResponseContext ctx_;

@@ -232,14 +232,14 @@ PipeAnswer Worker::ask_pipe(Connection& c, bool may_refuse)
 
 void Worker::park(Connection& c)
 {
-    // Stale entries (connections that resumed or closed) are skipped when
-    // taken; drop them when they pile up.
+    // Once per connection: an entry stays until taken, and is checked then.
+    if (c.parked) return;
+    // Entries of connections that closed are skipped when taken; drop them
+    // when they pile up.
     if (parked_.size() >= max_conns_) {
-        std::erase_if(parked_, [this](const Ticket& t) {
-            const Connection& p = *conns_[t.first];
-            return p.gen() != t.second || p.state() != Connection::State::WaitingWritable || !p.holds_pipe();
-        });
+        std::erase_if(parked_, [this](const Ticket& t) { return conns_[t.first]->gen() != t.second; });
     }
+    c.parked = true;
     parked_.emplace_back(c.index(), c.gen());
 }
 
@@ -271,7 +271,9 @@ void Worker::take_back_pipe() noexcept
         auto [index, gen] = parked_.front();
         parked_.pop_front();
         Connection& c = *conns_[index];
-        if (c.gen() == gen && c.state() == Connection::State::WaitingWritable && c.holds_pipe()) {
+        if (c.gen() != gen) continue; // closed since
+        c.parked = false;
+        if (c.state() == Connection::State::WaitingWritable && c.holds_pipe()) {
             c.yield_pipe();
             return;
         }
@@ -354,9 +356,10 @@ void Worker::log_stats() const
     const FileCacheStats fc = files_->stats();
     spdlog::info("w{} stats: connections={} accepted={} accepts_armed={} open_files={} pipes={} pipes_free={} "
                  "pipes_draining={} pipes_drained={} pipes_replaced={} pipe_waiters={} waiting_writable={} "
-                 "cached_files={} cache_retired={} cache_bytes={} cache_hits={} cache_misses={}",
+                 "parked={} cached_files={} cache_retired={} cache_bytes={} cache_hits={} cache_misses={}",
                  id_, live_, accepted_, accepts_armed_, files, p.total, p.free, p.draining, p.drained, p.replaced,
-                 waiting_pipe, waiting_writable, fc.entries, fc.retired, fc.body_bytes, fc.hits, fc.misses);
+                 waiting_pipe, waiting_writable, parked_.size(), fc.entries, fc.retired, fc.body_bytes, fc.hits,
+                 fc.misses);
 }
 
 } // namespace splicehttpd::server

@@ -328,6 +328,72 @@ class ThousandNonReaders(harness.ServerTest):
         self.server.wait_idle(timeout=60)
 
 
+class LingeringClose(harness.ServerTest):
+    """Defect: a connection closed with the peer's input still unread (it
+    pipelined past "Connection: close", far enough to pause input) made the
+    kernel send a reset, which threw away the unsent end of the response.
+    Now our side is shut first and the late input read and dropped."""
+
+    @classmethod
+    def populate(cls, root):
+        root.write("big.bin", harness.payload(4 * MiB))
+
+    def test_response_before_close_arrives_whole(self):
+        for _ in range(3):
+            s = small_window_socket(self.server.port, rcvbuf=16384)
+            s.sendall(b"GET /big.bin HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            junk = b"GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n" * 4000
+            s.setblocking(False)
+            sent, start = 0, time.time()
+            while sent < len(junk) and time.time() - start < 2:
+                try:
+                    sent += s.send(junk[sent:sent + 65536])
+                except BlockingIOError:
+                    time.sleep(0.01)
+            s.setblocking(True)
+            self.assertGreater(sent, 100_000)  # well past the 64 KiB input bound
+            time.sleep(0.5)
+            s.settimeout(20)
+            data = b""
+            while True:
+                chunk = s.recv(1 << 20)  # a reset raises here
+                if not chunk:
+                    break
+                data += chunk
+            s.close()
+            head, body = data.split(b"\r\n\r\n", 1)
+            self.assertIn(b"Connection: close", head)
+            self.assertEqual(len(body), 4 * MiB)
+            self.assertEqual(body, harness.payload(4 * MiB))
+        self.server.wait_idle()
+
+
+class ParkedOnce(harness.ServerTest):
+    """Defect: every wait for POLLOUT added the connection to the worker's
+    queue of pipes it may take back, so a long slow download filled it with
+    duplicates (scanned on every wait). Now a connection is in it once."""
+    server_args = ("--inline-max", "0")
+
+    @classmethod
+    def populate(cls, root):
+        root.write("big.bin", harness.payload(8 * MiB))
+
+    def test_one_entry_per_connection(self):
+        s = small_window_socket(self.server.port)
+        s.sendall(b"GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n")
+        result = {}
+        reader = threading.Thread(target=lambda: result.update(body=read_slowly(s, 2_000_000)[1]))
+        reader.start()
+        time.sleep(2.5)  # a few hundred waits for POLLOUT by now
+        stats = self.server.stats()
+        reader.join(30)
+        s.close()
+        self.assertEqual(result.get("body"), harness.payload(8 * MiB))
+        self.assertEqual(stats["connections"], 1)
+        self.assertLessEqual(stats["parked"], 1)
+        self.server.wait_idle()
+
+
 class RenamedDuringLookup(harness.ServerTest):
     """Defect: statx ran by path after the open, so a file renamed over in
     between got the size and ETag of one file and the bytes of another.
