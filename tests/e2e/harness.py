@@ -177,13 +177,29 @@ class Client:
         self.sock.close()
 
 
+def traced_env():
+    """The environment for a server that strace will trace: LeakSanitizer
+    (in a tools/test --sanitize build) cannot run under ptrace and would
+    abort the server at exit."""
+    env = dict(os.environ)
+    if "ASAN_OPTIONS" in env:
+        env["ASAN_OPTIONS"] += ":detect_leaks=0"
+    return env
+
+
+def sanitized():
+    """A tools/test --sanitize run: the sanitizer runtimes make syscalls of
+    their own (pipe2 among them, to probe memory)."""
+    return "ASAN_OPTIONS" in os.environ
+
+
 class Server:
     """The real binary, on 127.0.0.1 and a port it picks itself (--port 0)."""
 
-    def __init__(self, root, *args, threads=1, start_timeout=10):
+    def __init__(self, root, *args, threads=1, start_timeout=10, env=None):
         self.args = [BINARY, "--root", root, "--listen", "127.0.0.1", "--port", "0",
                      "--threads", str(threads), *args]
-        self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
         self.lines = []
         self.lock = threading.Lock()
         self.port = None
@@ -306,6 +322,7 @@ class ServerTest(unittest.TestCase):
 
     server_args = ()
     threads = 1
+    server_env = None  # the server's environment, if not ours
 
     @classmethod
     def populate(cls, root):
@@ -315,7 +332,7 @@ class ServerTest(unittest.TestCase):
     def setUpClass(cls):
         cls.root = Root()
         cls.populate(cls.root)
-        cls.server = Server(cls.root.path, *cls.server_args, threads=cls.threads)
+        cls.server = Server(cls.root.path, *cls.server_args, threads=cls.threads, env=cls.server_env)
 
     @classmethod
     def tearDownClass(cls):

@@ -228,7 +228,7 @@ class Syscalls(harness.unittest.TestCase):
             proc = subprocess.Popen(
                 [strace, "-f", "-qq", "-o", trace, "--", BINARY, "--root", root.path, "--listen", "127.0.0.1",
                  "--port", "0", "--threads", "2", "--pipes", "1", "--pipes-max", "8"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=harness.traced_env())
             port = None
             for line in proc.stderr:
                 m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)

@@ -18,6 +18,7 @@ MiB = 1 << 20
 class Strace(harness.ServerTest):
     threads = 2
     server_args = ("--pipes", "2", "--pipes-max", "8")
+    server_env = harness.traced_env()
 
     @classmethod
     def populate(cls, root):
@@ -78,7 +79,8 @@ class Strace(harness.ServerTest):
             calls[m.group(2)] = int(m.group(1))
         self.assertGreater(calls.get("io_uring_enter", 0), 0, report)
         self.assertEqual(calls.get("pipe", 0), 0, report)
-        self.assertEqual(calls.get("pipe2", 0), 0, report)
+        if not harness.sanitized():  # ASan's runtime probes memory with pipe2
+            self.assertEqual(calls.get("pipe2", 0), 0, report)
 
 
 if __name__ == "__main__":
