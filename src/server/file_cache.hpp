@@ -27,8 +27,8 @@ namespace splicehttpd::server {
 
 struct CachedFile {
     std::string key;
-    int fd = -1;  // -1: a remembered failure (err)
-    int err = 0;  // ENOENT for a path that does not exist
+    int fd = -1; // -1: a remembered failure (err)
+    int err = 0; // ENOENT for a path that does not exist
     struct statx stx {};
     std::string body; // the whole file, once read (small files only)
     bool has_body = false;
