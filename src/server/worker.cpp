@@ -75,9 +75,11 @@ Worker::Worker(unsigned id, const Shared& shared, sys::UniqueFd listener, int wa
         sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
     });
 
-    conns_.reserve(max_conns_);
+    // Connections are made when first needed, lowest index first, and kept
+    // for reuse: memory follows the most clients ever at once, not the
+    // --max-conns capacity.
+    conns_.resize(max_conns_);
     free_conns_.reserve(max_conns_);
-    for (std::uint32_t i = 0; i < max_conns_; ++i) conns_.push_back(std::make_unique<Connection>(*this, i));
     for (std::uint32_t i = max_conns_; i-- > 0;) free_conns_.push_back(i);
 }
 
@@ -123,7 +125,7 @@ void Worker::dispatch(const io_uring_cqe& cqe) noexcept
         return;
     default: break;
     }
-    if (ud.index >= conns_.size()) return;
+    if (ud.index >= conns_.size() || !conns_[ud.index]) return;
     Connection& c = *conns_[ud.index];
     if (c.gen() != ud.gen || c.state() == Connection::State::Free) return; // stale: the slot was reused
 
@@ -160,7 +162,7 @@ void Worker::log_completion(const UserData& ud, const io_uring_cqe& cqe) const
         who = "pool";
         break;
     default:
-        if (ud.index < conns_.size()) started = conns_[ud.index]->submitted_ns(ud.op);
+        if (ud.index < conns_.size() && conns_[ud.index]) started = conns_[ud.index]->submitted_ns(ud.op);
         break;
     }
     if (ud.op == Op::SpliceIn) detail = " file->pipe";
@@ -183,8 +185,10 @@ void Worker::log_completion(const UserData& ud, const io_uring_cqe& cqe) const
 void Worker::fill_accepts() noexcept
 {
     while (!stopping_ && !accept_paused_ && accepts_armed_ < kAcceptsArmed && !free_conns_.empty()) {
-        Connection& c = *conns_[free_conns_.back()];
+        auto& slot = conns_[free_conns_.back()];
         free_conns_.pop_back();
+        if (!slot) slot = std::make_unique<Connection>(*this, std::uint32_t(&slot - conns_.data()));
+        Connection& c = *slot;
         c.arm_accept(listener_.get());
         ++accepts_armed_;
     }
@@ -308,13 +312,14 @@ void Worker::begin_stop() noexcept
 {
     stopping_ = true;
     for (const auto& c : conns_) {
-        if (c->state() != Connection::State::Accepting) continue;
+        if (!c || c->state() != Connection::State::Accepting) continue;
         io_uring_prep_cancel64(worker_sqe(Op::CancelAccept), UserData{Op::Accept, 0, c->gen(), c->index()}.pack(), 0);
     }
     // New connections go nowhere; the kernel refuses them once every worker
     // has closed its listener.
     listener_.reset();
-    for (auto& c : conns_) c->stop();
+    for (auto& c : conns_)
+        if (c) c->stop();
 
     grace_.tv_sec = kGraceSeconds;
     io_uring_prep_timeout(worker_sqe(Op::Timeout), &grace_, 0, 0);
@@ -330,7 +335,8 @@ void Worker::arm_tick() noexcept
 void Worker::on_tick() noexcept
 {
     accept_paused_ = false;
-    for (auto& c : conns_) c->on_tick(now_ns_);
+    for (auto& c : conns_)
+        if (c) c->on_tick(now_ns_);
     files_->sweep(now_ns_);
     if (shared_.access_log) shared_.access_log->flush(); // lines reach the file within a second
     arm_tick();
@@ -339,7 +345,8 @@ void Worker::on_tick() noexcept
 void Worker::on_grace_timeout() noexcept
 {
     if (live_ > 0) spdlog::warn("w{} {} connections still busy after {}s: closing them", id_, live_, kGraceSeconds);
-    for (auto& c : conns_) c->abort();
+    for (auto& c : conns_)
+        if (c) c->abort();
 }
 
 void Worker::log_stats() const
@@ -347,19 +354,22 @@ void Worker::log_stats() const
     unsigned files = 0;
     unsigned waiting_pipe = 0;
     unsigned waiting_writable = 0;
+    unsigned made = 0;
     for (const auto& c : conns_) {
+        if (!c) continue;
+        ++made;
         files += c->open_files();
         waiting_pipe += c->state() == Connection::State::WaitingPipe;
         waiting_writable += c->state() == Connection::State::WaitingWritable;
     }
     const uring::PipePoolStats p = pipes_->stats();
     const FileCacheStats fc = files_->stats();
-    spdlog::info("w{} stats: connections={} accepted={} accepts_armed={} open_files={} pipes={} pipes_free={} "
-                 "pipes_draining={} pipes_drained={} pipes_replaced={} pipe_waiters={} waiting_writable={} "
-                 "parked={} cached_files={} cache_retired={} cache_bytes={} cache_hits={} cache_misses={}",
-                 id_, live_, accepted_, accepts_armed_, files, p.total, p.free, p.draining, p.drained, p.replaced,
-                 waiting_pipe, waiting_writable, parked_.size(), fc.entries, fc.retired, fc.body_bytes, fc.hits,
-                 fc.misses);
+    spdlog::info(
+        "w{} stats: connections={} accepted={} accepts_armed={} open_files={} pipes={} pipes_free={} "
+        "pipes_draining={} pipes_drained={} pipes_replaced={} pipe_waiters={} waiting_writable={} "
+        "parked={} connection_objects={} cached_files={} cache_retired={} cache_bytes={} cache_hits={} cache_misses={}",
+        id_, live_, accepted_, accepts_armed_, files, p.total, p.free, p.draining, p.drained, p.replaced, waiting_pipe,
+        waiting_writable, parked_.size(), made, fc.entries, fc.retired, fc.body_bytes, fc.hits, fc.misses);
 }
 
 } // namespace splicehttpd::server

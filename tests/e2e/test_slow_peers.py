@@ -394,6 +394,31 @@ class ParkedOnce(harness.ServerTest):
         self.server.wait_idle()
 
 
+class MemoryFollowsClients(harness.ServerTest):
+    """Connection state is made when a client needs it, not for every slot
+    --max-conns allows: a server sized for 20,000 connections that has seen
+    three stays small."""
+    server_args = ("--max-conns", "20000")
+
+    @classmethod
+    def populate(cls, root):
+        root.write("a.txt", "a\n")
+
+    def test_connection_objects_follow_clients(self):
+        clients = [self.server.client() for _ in range(3)]
+        for c in clients:
+            self.assertEqual(c.request("GET", "/a.txt").body, b"a\n")
+        stats = self.server.stats()
+        for c in clients:
+            c.close()
+        self.assertEqual(stats["connections"], 3)
+        self.assertLessEqual(stats["connection_objects"], 3 + 16)  # + the armed accepts
+        if not harness.sanitized():
+            with open(f"/proc/{self.server.pid}/status") as f:
+                rss_kb = int(re.search(r"VmRSS:\s+(\d+) kB", f.read()).group(1))
+            self.assertLess(rss_kb, 40 * 1024)  # 20,000 made up front would be over 100 MiB
+
+
 class RenamedDuringLookup(harness.ServerTest):
     """Defect: statx ran by path after the open, so a file renamed over in
     between got the size and ETag of one file and the bytes of another.
