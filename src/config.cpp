@@ -66,6 +66,14 @@ CliOutcome parse_command_line(int argc, char** argv)
     bounded("--send-timeout", c.send_timeout, 1u, 86400u, "Seconds a response may go without the peer taking a byte");
     bounded("--keepalive-timeout", c.keepalive_timeout, 1u, 86400u, "Seconds an idle connection is kept open");
     bounded("--header-timeout", c.header_timeout, 1u, 86400u, "Seconds a client has to send a request's head");
+    std::vector<std::string> add_headers;
+    std::vector<std::string> expires;
+    app.add_option("--add-header", add_headers, "'Name: value' added to every response (repeatable)")
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    app.add_option("--expires", expires,
+                   "Cache-Control/Expires for files: '.css=7d', '/assets/=1h', '.html=off' (repeatable; first "
+                   "match wins)")
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
     app.add_option("--dotfiles", dotfiles, "Serve files whose path has a segment starting with '.'")
         ->check(CLI::IsMember({"allow", "deny"}))
         ->capture_default_str();
@@ -98,6 +106,23 @@ CliOutcome parse_command_line(int argc, char** argv)
     }
     if (c.log_level == "debug") c.debug = true;
     if (c.debug) c.log_level = "debug";
+    std::string error;
+    for (const std::string& spec : add_headers) {
+        auto line = http::parse_add_header(spec, error);
+        if (!line) {
+            std::cerr << "splicehttpd: " << error << '\n';
+            return {std::nullopt, 2};
+        }
+        c.extra_headers += *line;
+    }
+    for (const std::string& spec : expires) {
+        auto rule = http::parse_expires(spec, error);
+        if (!rule) {
+            std::cerr << "splicehttpd: " << error << '\n';
+            return {std::nullopt, 2};
+        }
+        c.expires_rules.push_back(std::move(*rule));
+    }
     if (c.threads == 0) c.threads = std::max(1u, std::thread::hardware_concurrency());
     c.dotfiles = on_off(dotfiles);
     c.precompressed = on_off(precompressed);

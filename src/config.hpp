@@ -2,10 +2,12 @@
 #pragma once
 
 #include "http/limits.hpp"
+#include "http/site_headers.hpp"
 
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace splicehttpd {
 
@@ -34,8 +36,10 @@ struct Config {
     unsigned keepalive_timeout = 75;         // seconds an idle connection stays open
     unsigned header_timeout = 60;            // seconds a client has to send a whole request head
 
-    bool dotfiles = false;     // --dotfiles allow
-    bool precompressed = true; // serve x.br / x.gz siblings
+    std::string extra_headers;                    // --add-header, formatted: "Name: value\r\n" each
+    std::vector<http::ExpiresRule> expires_rules; // --expires, in order
+    bool dotfiles = false;                        // --dotfiles allow
+    bool precompressed = true;                    // serve x.br / x.gz siblings
 
     http::ParseLimits limits;
 };

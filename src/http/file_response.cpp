@@ -10,9 +10,13 @@ namespace splicehttpd::http {
 
 namespace {
 
-void add_representation_headers(HeadWriter& head, const FileMeta& meta, std::string_view etag,
-                                std::string_view last_modified)
+void add_representation_headers(HeadWriter& head, const FileMeta& meta, const ResponseContext& ctx,
+                                std::string_view etag, std::string_view last_modified)
 {
+    if (ctx.max_age >= 0) {
+        head.add("Cache-Control", fmt::format("max-age={}", ctx.max_age));
+        head.add("Expires", format_http_date(std::time_t(ctx.now + ctx.max_age)));
+    }
     head.add("Last-Modified", last_modified);
     head.add("ETag", etag);
     if (!meta.content_encoding.empty()) head.add("Content-Encoding", meta.content_encoding);
@@ -39,7 +43,7 @@ void plan_multipart(ResponsePlan& plan, const std::vector<ByteRange>& ranges, co
     head.add("Content-Type", fmt::format("multipart/byteranges; boundary={}", boundary));
     head.add("Content-Length", length);
     head.add("Accept-Ranges", "bytes");
-    add_representation_headers(head, meta, etag, last_modified);
+    add_representation_headers(head, meta, ctx, etag, last_modified);
     head.end();
     for (std::size_t i = 0; i < ranges.size(); ++i) {
         plan.append_memory(part_heads[i]);
@@ -66,7 +70,7 @@ ResponsePlan plan_file(const Request& req, const FileMeta& meta, const ResponseC
     case Precondition::NotModified: {
         ResponsePlan plan;
         HeadWriter head(plan, 304, ctx);
-        add_representation_headers(head, meta, etag, last_modified);
+        add_representation_headers(head, meta, ctx, etag, last_modified);
         head.end();
         return plan;
     }
@@ -98,7 +102,7 @@ ResponsePlan plan_file(const Request& req, const FileMeta& meta, const ResponseC
     head.add("Content-Length", length);
     if (partial) head.add("Content-Range", fmt::format("bytes {}-{}/{}", body.first, body.last, meta.size));
     head.add("Accept-Ranges", "bytes");
-    add_representation_headers(head, meta, etag, last_modified);
+    add_representation_headers(head, meta, ctx, etag, last_modified);
     head.end();
     if (!ctx.head_request && length > 0) plan.append_file(body.first, length);
     return plan;

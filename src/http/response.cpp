@@ -110,6 +110,7 @@ HeadWriter& HeadWriter::add(std::string_view name, std::uint64_t value)
 
 void HeadWriter::end()
 {
+    out_.append(ctx_.extra_headers);
     if (!ctx_.keep_alive)
         out_.append("Connection: close\r\n");
     else if (ctx_.http10)

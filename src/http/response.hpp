@@ -43,7 +43,10 @@ struct ResponseContext {
     std::string_view date;
     bool head_request = false; // HEAD: headers as for GET, no body
     bool keep_alive = true;
-    bool http10 = false; // a 1.0 client keeps alive only if told so
+    bool http10 = false;            // a 1.0 client keeps alive only if told so
+    std::string_view extra_headers; // --add-header lines, "Name: value\r\n" each
+    std::int64_t max_age = -1;      // file responses: Cache-Control/Expires (--expires); -1: none
+    std::int64_t now = 0;           // the time Date says, for Expires
 };
 
 // Starts a plan with the status line and the headers every response

@@ -406,7 +406,11 @@ void Connection::on_lookup_done() noexcept
 // a wait: the worker's date text changes every second.
 void Connection::plan_context() noexcept
 {
+    const Config& config = services_.shared().config;
     ctx_.date = services_.date();
+    ctx_.now = std::time(nullptr);
+    ctx_.extra_headers = config.extra_headers;
+    ctx_.max_age = -1;
 }
 
 void Connection::serve(http::Variant variant) noexcept
@@ -426,6 +430,11 @@ void Connection::serve(http::Variant variant) noexcept
     body_cache_ = std::exchange(cached_[variant], nullptr);
     body_fd_ = body_cache_ ? body_cache_->fd : fds_[variant];
     plan_context();
+    if (!shared.config.expires_rules.empty()) {
+        const std::string path = "/" + served_path_;
+        if (const http::ExpiresRule* rule = http::match_expires(shared.config.expires_rules, path))
+            ctx_.max_age = rule->seconds;
+    }
     plan_ = http::plan_file(parser_.request(), meta, ctx_, shared.boundary);
     start_response();
 }
