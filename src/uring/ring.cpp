@@ -3,9 +3,20 @@
 #include "sys/error.hpp"
 
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <unistd.h>
 
+#include <fmt/format.h>
+
+#include <atomic>
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
 #include <string>
+#include <vector>
 
 namespace splicehttpd::uring {
 
@@ -13,7 +24,184 @@ namespace {
 
 constexpr unsigned kPreferredFlags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
 
+// ------------------------------------------------------------------------
+// THE LIST of what a worker's ring may do. A restricted ring refuses any
+// other opcode or SQE flag with -EACCES in the CQE, and any other
+// io_uring_register operation with -EACCES, so submitting something new
+// means adding it here (the start-up probe then checks the kernel has it).
+struct Opcode {
+    std::uint8_t op;
+    const char* name;
+    const char* since; // first kernel with it
+    bool required;     // false: the server has a fallback
+};
+constexpr Opcode kOpcodes[] = {
+    {IORING_OP_ACCEPT, "IORING_OP_ACCEPT", "5.5", true},             // accept into a socket slot
+    {IORING_OP_RECV, "IORING_OP_RECV", "5.6", true},                 // multishot, provided buffers
+    {IORING_OP_OPENAT2, "IORING_OP_OPENAT2", "5.6", true},           // lookup, RESOLVE_BENEATH
+    {IORING_OP_STATX, "IORING_OP_STATX", "5.6", true},               // on the opened descriptor
+    {IORING_OP_READ, "IORING_OP_READ", "5.6", true},                 // inline bodies, the wake eventfd
+    {IORING_OP_SEND, "IORING_OP_SEND", "5.6", true},                 // heads, inline bodies
+    {IORING_OP_SPLICE, "IORING_OP_SPLICE", "5.7", true},             // file->pipe->socket, pipe drains
+    {IORING_OP_POLL_ADD, "IORING_OP_POLL_ADD", "5.1", true},         // waiting for POLLOUT
+    {IORING_OP_CLOSE, "IORING_OP_CLOSE", "5.6", true},               // files, socket slots
+    {IORING_OP_SHUTDOWN, "IORING_OP_SHUTDOWN", "5.11", true},        // aborting a connection
+    {IORING_OP_ASYNC_CANCEL, "IORING_OP_ASYNC_CANCEL", "5.5", true}, // recv back-pressure, stop
+    {IORING_OP_TIMEOUT, "IORING_OP_TIMEOUT", "5.4", true},           // the tick, the shutdown grace
+    {kOpPipe, "IORING_OP_PIPE", "6.16", false},                      // pool growth; else pipe2
+};
+constexpr std::uint8_t kSqeFlags = IOSQE_FIXED_FILE | IOSQE_IO_LINK | IOSQE_BUFFER_SELECT | IOSQE_CQE_SKIP_SUCCESS;
+// Register operations after the ring is enabled (everything in Ring's
+// constructor happens before): the provided-buffer ring (BufRing) and the
+// teardown of it and of the registered ring fd.
+constexpr std::uint8_t kRegisterOps[] = {IORING_REGISTER_PBUF_RING, IORING_UNREGISTER_PBUF_RING,
+                                         IORING_UNREGISTER_RING_FDS};
+// Features no probe shows: multishot recv (6.0), provided-buffer rings
+// (5.19), direct accept and close (5.15), CQE_SKIP_SUCCESS (5.17).
+constexpr int kMinMajor = 6, kMinMinor = 0;
+constexpr const char* kMinWhy = "multishot recv";
+// ------------------------------------------------------------------------
+
+std::atomic<bool> g_restricted{true};
+
+int restrict_and_enable(io_uring* ring)
+{
+    std::vector<io_uring_restriction> res;
+    for (const Opcode& o : kOpcodes) {
+        io_uring_restriction r{};
+        r.opcode = IORING_RESTRICTION_SQE_OP;
+        r.sqe_op = o.op;
+        res.push_back(r);
+    }
+    io_uring_restriction flags{};
+    flags.opcode = IORING_RESTRICTION_SQE_FLAGS_ALLOWED;
+    flags.sqe_flags = kSqeFlags;
+    res.push_back(flags);
+    for (std::uint8_t op : kRegisterOps) {
+        io_uring_restriction r{};
+        r.opcode = IORING_RESTRICTION_REGISTER_OP;
+        r.register_op = op;
+        res.push_back(r);
+    }
+    // liburing 2.3 declares io_uring_register_restrictions and
+    // io_uring_enable_rings, but Debian's liburing.so does not export them.
+    auto reg = [ring](unsigned op, void* arg, unsigned nr) {
+        long r = syscall(__NR_io_uring_register, ring->ring_fd, op, arg, nr);
+        return r < 0 ? -errno : int(r);
+    };
+    int ret = reg(IORING_REGISTER_RESTRICTIONS, res.data(), unsigned(res.size()));
+    if (ret < 0) return ret;
+    return reg(IORING_REGISTER_ENABLE_RINGS, nullptr, 0);
+}
+
+std::string errno_name(int err)
+{
+    const char* name = strerrorname_np(err);
+    return fmt::format("{} ({})", std::strerror(err), name ? name : "?");
+}
+
+std::string read_sysctl(const char* path)
+{
+    std::string out;
+    if (FILE* f = std::fopen(path, "re")) {
+        char buf[64] = {};
+        if (std::fgets(buf, sizeof buf, f)) out = buf;
+        std::fclose(f);
+    }
+    while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+    return out;
+}
+
+std::string setup_failure(int err, const std::string& release)
+{
+    std::string what = "io_uring_setup: " + errno_name(err) + ": ";
+    if (err == ENOSYS)
+        return what + fmt::format("Linux {} has no io_uring (CONFIG_IO_URING); splicehttpd needs Linux {}.{} or later",
+                                  release, kMinMajor, kMinMinor);
+    if (err == EPERM) {
+        const std::string disabled = read_sysctl("/proc/sys/kernel/io_uring_disabled");
+        if (disabled == "2") return what + "io_uring is disabled (sysctl kernel.io_uring_disabled=2; 0 enables it)";
+        if (disabled == "1")
+            return what + "io_uring is limited to root and the group in kernel.io_uring_group "
+                          "(sysctl kernel.io_uring_disabled=1)";
+        return what + "refused by a seccomp filter or the container runtime (Docker's default profile blocks io_uring)";
+    }
+    if (err == ENOMEM) return what + "out of memory for the ring (RLIMIT_MEMLOCK on kernels before 5.12)";
+    if (err == EINVAL)
+        return what + fmt::format("Linux {} rejects the set-up flags (IORING_SETUP_R_DISABLED needs 5.10, "
+                                  "--no-sandbox does without it)",
+                                  release);
+    return what + "cannot create a ring";
+}
+
+bool older_than(const std::string& release, int major, int minor)
+{
+    int ma = 0, mi = 0;
+    if (std::sscanf(release.c_str(), "%d.%d", &ma, &mi) != 2) return false;
+    return ma < major || (ma == major && mi < minor);
+}
+
 } // namespace
+
+void set_restricted(bool on) noexcept
+{
+    g_restricted = on;
+}
+
+KernelCheck check_kernel()
+{
+    KernelCheck out;
+    utsname u{};
+    if (uname(&u) == 0) out.release = u.release;
+
+    io_uring ring{};
+    io_uring_params params{};
+    if (g_restricted) params.flags = IORING_SETUP_R_DISABLED;
+    int ret = io_uring_queue_init_params(2, &ring, &params);
+    if (ret < 0) {
+        out.problem = setup_failure(-ret, out.release);
+        return out;
+    }
+    struct Exit {
+        io_uring* r;
+        ~Exit() { io_uring_queue_exit(r); }
+    } exit_ring{&ring};
+
+    const std::size_t probe_bytes = sizeof(io_uring_probe) + 256 * sizeof(io_uring_probe_op);
+    std::unique_ptr<io_uring_probe, decltype(&std::free)> probe(
+        static_cast<io_uring_probe*>(std::calloc(1, probe_bytes)), &std::free);
+    ret = io_uring_register_probe(&ring, probe.get(), 256);
+    if (ret < 0) {
+        out.problem = fmt::format("io_uring_register(IORING_REGISTER_PROBE): {}: the opcodes cannot be checked "
+                                  "(Linux 5.6 has the probe; splicehttpd needs Linux {}.{})",
+                                  errno_name(-ret), kMinMajor, kMinMinor);
+        return out;
+    }
+    std::string missing;
+    for (const Opcode& o : kOpcodes) {
+        const bool has = io_uring_opcode_supported(probe.get(), o.op);
+        if (o.op == kOpPipe) out.ring_pipe = has;
+        if (!has && o.required) missing += fmt::format("{}{} (Linux {})", missing.empty() ? "" : ", ", o.name, o.since);
+    }
+    if (!missing.empty()) {
+        out.problem = fmt::format("io_uring on Linux {} lacks {}: splicehttpd needs Linux {}.{} or later", out.release,
+                                  missing, kMinMajor, kMinMinor);
+        return out;
+    }
+    if (older_than(out.release, kMinMajor, kMinMinor)) {
+        out.problem = fmt::format("Linux {} is too old: splicehttpd needs Linux {}.{} or later ({})", out.release,
+                                  kMinMajor, kMinMinor, kMinWhy);
+        return out;
+    }
+    if (g_restricted) {
+        ret = restrict_and_enable(&ring);
+        if (ret < 0)
+            out.problem = fmt::format("io_uring_register(IORING_REGISTER_RESTRICTIONS, ENABLE_RINGS): {}: rings "
+                                      "cannot be restricted on Linux {} (5.10 has it; --no-sandbox does without)",
+                                      errno_name(-ret), out.release);
+    }
+    return out;
+}
 
 Ring::Ring(const RingOptions& options)
 {
@@ -23,10 +211,11 @@ Ring::Ring(const RingOptions& options)
         IORING_SETUP_SUBMIT_ALL,
         0,
     };
+    const bool restricted = g_restricted;
     int ret = -EINVAL;
     for (unsigned base : attempts) {
         io_uring_params params{};
-        params.flags = base | IORING_SETUP_CQSIZE;
+        params.flags = base | IORING_SETUP_CQSIZE | (restricted ? IORING_SETUP_R_DISABLED : 0);
         params.cq_entries = options.cq_entries;
         ret = io_uring_queue_init_params(options.sq_entries, &ring_, &params);
         if (ret == 0) {
@@ -53,6 +242,9 @@ Ring::Ring(const RingOptions& options)
             sys::check_neg(io_uring_register_iowq_max_workers(&ring_, values), "io_uring_register_iowq_max_workers");
         }
         probe_ = io_uring_get_probe_ring(&ring_);
+        // Last: from here on only what kOpcodes, kSqeFlags and kRegisterOps
+        // allow. With SINGLE_ISSUER the enabling thread becomes the issuer.
+        if (restricted) sys::check_neg(restrict_and_enable(&ring_), "io_uring_register(IORING_REGISTER_RESTRICTIONS)");
     } catch (...) {
         io_uring_queue_exit(&ring_);
         throw;

@@ -6,11 +6,29 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 namespace splicehttpd::uring {
 
 // liburing 2.3 predates IORING_OP_PIPE (kernel 6.16); we fill its SQE by hand.
 inline constexpr std::uint8_t kOpPipe = 62;
+
+// Whether rings created from now on are restricted (IORING_SETUP_R_DISABLED,
+// then IORING_REGISTER_RESTRICTIONS to the opcodes, SQE flags and register
+// operations listed in ring.cpp, then IORING_REGISTER_ENABLE_RINGS). On by
+// default; main() turns it off for --no-sandbox.
+void set_restricted(bool on) noexcept;
+
+struct KernelCheck {
+    std::string problem; // empty: every required opcode is there; else one line to print
+    std::string release; // uname -r
+    bool ring_pipe = false;
+};
+
+// The start-up probe: a small ring is set up (as the workers' will be,
+// restricted unless set_restricted(false)) and every opcode the server needs
+// is looked for. Names what is missing and the kernel that has it.
+KernelCheck check_kernel();
 
 struct RingOptions {
     unsigned sq_entries = 1024;
