@@ -42,8 +42,18 @@ CliOutcome parse_command_line(int argc, char** argv)
         ->capture_default_str();
     app.add_option("--access-log", c.access_log,
                    "Combined-format access log: a file (reopened on SIGHUP) or - for stdout; off by default");
-    // Three fixed-file slots per connection; io_uring allows 2^20 per ring.
-    bounded("--max-conns", c.max_conns, 1u, 300000u, "Connections per thread");
+    // One fixed-file slot per connection; io_uring allows 2^20 per ring.
+    std::string max_conns = "auto";
+    app.add_option("--max-conns", max_conns,
+                   "Connections per thread (auto: from RLIMIT_NOFILE and --threads, at most 16384)")
+        ->check([](const std::string& v) -> std::string {
+            if (v == "auto") return {};
+            if (v.empty() || v.size() > 6 || v.find_first_not_of("0123456789") != std::string::npos ||
+                std::stoul(v) < 1 || std::stoul(v) > 300000)
+                return "--max-conns: 'auto' or a number in [1 - 300000], not " + v;
+            return {};
+        })
+        ->capture_default_str();
     bounded("--pipes", c.pipes, 1u, 4096u, "Pipes per thread created at start-up");
     bounded("--pipes-max", c.pipes_max, 1u, 4096u, "Pipes per thread the pool may grow to");
     bounded("--pipe-size", c.pipe_size, 4096u, 1u << 30, "Pipe capacity in bytes (F_SETPIPE_SZ)");
@@ -66,6 +76,14 @@ CliOutcome parse_command_line(int argc, char** argv)
     bounded("--send-timeout", c.send_timeout, 1u, 86400u, "Seconds a response may go without the peer taking a byte");
     bounded("--keepalive-timeout", c.keepalive_timeout, 1u, 86400u, "Seconds an idle connection is kept open");
     bounded("--header-timeout", c.header_timeout, 1u, 86400u, "Seconds a client has to send a request's head");
+    bounded("--shutdown-timeout", c.shutdown_timeout, 0u, 86400u,
+            "Seconds responses in flight may take after SIGTERM/SIGINT (a second signal: exit at once)");
+    app.add_option("--user", c.user, "As root: bind, then switch to this user (and its groups) before serving");
+    app.add_flag("--allow-root", c.allow_root, "Serve as root on a non-loopback address without --user");
+    bool no_sandbox = false;
+    bool no_seccomp = false;
+    app.add_flag("--no-sandbox", no_sandbox, "No Landlock, seccomp filter or io_uring restrictions (debugging)");
+    app.add_flag("--no-seccomp", no_seccomp, "Keep Landlock and io_uring restrictions, drop the seccomp filter");
     std::vector<std::string> add_headers;
     std::vector<std::string> expires;
     app.add_option("--add-header", add_headers, "'Name: value' added to every response (repeatable)")
@@ -124,6 +142,9 @@ CliOutcome parse_command_line(int argc, char** argv)
         c.expires_rules.push_back(std::move(*rule));
     }
     if (c.threads == 0) c.threads = std::max(1u, std::thread::hardware_concurrency());
+    c.max_conns = max_conns == "auto" ? 0u : unsigned(std::stoul(max_conns));
+    c.sandbox = !no_sandbox;
+    c.seccomp = !no_seccomp && !no_sandbox;
     c.dotfiles = on_off(dotfiles);
     c.precompressed = on_off(precompressed);
     c.cache = on_off(cache);

@@ -20,9 +20,9 @@ struct Config {
     std::string log_level = "info"; // error, warn, info, debug (debug: as --debug)
     std::string access_log;         // "": off; "-": stdout
 
-    unsigned max_conns = 1024; // per thread
-    unsigned pipes = 4;        // per thread, created at start-up
-    unsigned pipes_max = 64;   // per thread, growth bound
+    unsigned max_conns = 0;  // per thread; 0 ("auto"): main() derives it from RLIMIT_NOFILE
+    unsigned pipes = 4;      // per thread, created at start-up
+    unsigned pipes_max = 64; // per thread, growth bound
     std::uint32_t pipe_size = 1u << 20;
     unsigned chain_pairs = 4;                // (file->pipe, pipe->socket) pairs per submit
     unsigned pipe_queue = 256;               // per thread: requests waiting for a pipe (more: 503)
@@ -35,6 +35,13 @@ struct Config {
     unsigned send_timeout = 60;              // seconds the socket may take no byte of a response
     unsigned keepalive_timeout = 75;         // seconds an idle connection stays open
     unsigned header_timeout = 60;            // seconds a client has to send a whole request head
+    unsigned shutdown_timeout = 10;          // seconds in-flight responses may take after SIGTERM/SIGINT
+
+    // Confinement after start-up (sys/sandbox.hpp).
+    std::string user;        // --user: drop root for this user once bound
+    bool allow_root = false; // --allow-root: serve as root on a non-loopback address
+    bool sandbox = true;     // --no-sandbox: no Landlock, seccomp or ring restrictions
+    bool seccomp = true;     // --no-seccomp: the rest of the sandbox without the syscall filter
 
     std::string extra_headers;                    // --add-header, formatted: "Name: value\r\n" each
     std::vector<http::ExpiresRule> expires_rules; // --expires, in order

@@ -1,10 +1,13 @@
-// splicehttpd: flags -> Config, listeners, one worker thread per ring, and
-// the signal loop (SIGTERM/SIGINT stop, SIGUSR1 logs per-worker stats).
+// splicehttpd: flags -> Config, the kernel probe, listeners, one worker thread
+// per ring, the sandbox, and the signal loop (SIGTERM/SIGINT stop, a second
+// one exits at once, SIGUSR1 logs per-worker stats).
 #include "config.hpp"
 #include "server/access_log_file.hpp"
 #include "server/listener.hpp"
 #include "server/shared.hpp"
 #include "server/worker.hpp"
+#include "sys/sandbox.hpp"
+#include "uring/ring.hpp"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -18,11 +21,17 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <netinet/in.h>
+
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <future>
 #include <memory>
+#include <optional>
 #include <system_error>
 #include <thread>
 #include <vector>
@@ -63,23 +72,70 @@ std::string make_boundary()
 }
 
 // Each ring's fixed-file table (one socket slot per connection) must fit in
-// RLIMIT_NOFILE, with room left for the files being served, pipes and the
-// listener: raise the soft limit, and if even the hard one is too low, serve
-// fewer connections rather than fail to start.
+// RLIMIT_NOFILE: raise the soft limit to the hard one. An idle connection
+// holds no descriptor (its socket is a fixed slot), a busy one holds the file
+// it serves; --max-conns auto gives every connection of every thread room for
+// that file next to what the process keeps open (pipes, listeners, rings),
+// and a number that does not fit in one ring's table is lowered with a
+// warning rather than fail to start.
+constexpr rlim_t kReserve = 64;         // listeners, eventfds, rings, /dev/null, stdio
+constexpr rlim_t kAutoMaxConns = 16384; // per thread: each slot costs memory up front
+
 void fit_fixed_file_tables(Config& config)
 {
     rlimit rl{};
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        if (config.max_conns == 0) config.max_conns = 1024;
+        return;
+    }
     if (rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
     }
-    constexpr rlim_t kReserve = 64;
+    const rlim_t threads = std::max(1u, config.threads);
+    if (config.max_conns == 0) {
+        const rlim_t reserve = kReserve + threads * 2 * config.pipes_max;
+        rlim_t per = kAutoMaxConns;
+        if (rl.rlim_cur != RLIM_INFINITY) per = rl.rlim_cur > reserve + threads ? (rl.rlim_cur - reserve) / threads : 1;
+        config.max_conns = unsigned(std::clamp<rlim_t>(per, 1, kAutoMaxConns));
+        spdlog::info("--max-conns auto: {} connections per thread (RLIMIT_NOFILE {}, {} threads, {} pipes each)",
+                     config.max_conns, rl.rlim_cur, threads, config.pipes_max);
+        return;
+    }
     const rlim_t most = rl.rlim_cur > 2 * kReserve ? rl.rlim_cur - kReserve : rl.rlim_cur / 2;
     if (rl.rlim_cur != RLIM_INFINITY && config.max_conns > most) {
         spdlog::warn("RLIMIT_NOFILE {} holds {} connections per thread, not --max-conns {}", rl.rlim_cur, most,
                      config.max_conns);
         config.max_conns = unsigned(std::max<rlim_t>(most, 1));
+    }
+}
+
+bool is_loopback(const server::ListenAddress& a)
+{
+    if (a.addr.ss_family == AF_INET)
+        return (ntohl(reinterpret_cast<const sockaddr_in&>(a.addr).sin_addr.s_addr) >> 24) == 127;
+    if (a.addr.ss_family == AF_INET6) {
+        const in6_addr& v6 = reinterpret_cast<const sockaddr_in6&>(a.addr).sin6_addr;
+        if (IN6_IS_ADDR_LOOPBACK(&v6)) return true;
+        return IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127;
+    }
+    return false;
+}
+
+// Root serving the network is refused unless asked for; on loopback (a
+// developer's tools/serve, the tests) it is only warned about.
+void check_root_policy(const Config& config, const server::ListenAddress& address)
+{
+    if (geteuid() != 0 || !config.user.empty()) return;
+    if (config.allow_root) {
+        spdlog::warn("running as root (--allow-root): pass --user NAME to drop privileges after binding");
+    } else if (is_loopback(address)) {
+        spdlog::warn("running as root on loopback {}: pass --user NAME to drop privileges after binding",
+                     address.url());
+    } else {
+        die(2, fmt::format("refusing to serve {} as root: pass --user NAME (bind as root, then serve as NAME) or "
+                           "--allow-root",
+                           address.url()));
     }
 }
 
@@ -99,15 +155,23 @@ int main(int argc, char** argv)
     spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%f %^%l%$ %v");
     spdlog::set_level(spdlog::level::from_str(config.log_level));
 
-    // Opened before the sandbox closes the filesystem; reopened on SIGHUP.
-    std::unique_ptr<server::AccessLogFile> access_log;
-    if (!config.access_log.empty()) {
+    // The time zone is read now: after start-up /etc/localtime is out of reach.
+    tzset();
+
+    // Before anything else: one clear line and exit 1 where io_uring cannot
+    // serve (disabled, filtered, too old, an opcode missing).
+    uring::set_restricted(config.sandbox);
+    const uring::KernelCheck kernel = uring::check_kernel();
+    if (!kernel.problem.empty()) die(1, kernel.problem);
+
+    std::optional<sys::Identity> identity;
+    if (!config.user.empty()) {
+        if (geteuid() != 0) die(2, fmt::format("--user {}: only root can switch users", config.user));
         try {
-            access_log = std::make_unique<server::AccessLogFile>(config.access_log);
-        } catch (const std::system_error& e) {
+            identity = sys::lookup_user(config.user);
+        } catch (const std::exception& e) {
             die(2, e.what());
         }
-        shared->access_log = access_log.get();
     }
 
     sys::UniqueFd root(::open(config.root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
@@ -129,8 +193,6 @@ int main(int argc, char** argv)
     sigaddset(&signals, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-    fit_fixed_file_tables(config);
-
     std::vector<sys::UniqueFd> listeners;
     try {
         // Socket activation: the workers share the sockets systemd passed.
@@ -140,12 +202,57 @@ int main(int argc, char** argv)
     } catch (const std::system_error& e) {
         die(1, e.what());
     }
+    check_root_policy(config, *address);
+    fit_fixed_file_tables(config);
 
     shared->mime = http::MimeTable("/etc/mime.types");
     shared->boundary = make_boundary();
 
+    if (config.sandbox) {
+        // Before the workers start, so that they and their io-wq threads
+        // (and every open they submit) inherit the domain.
+        try {
+            sys::set_no_new_privs();
+            sys::LandlockPolicy policy{root.get(), {"/dev/null"}, {}};
+            if (!config.access_log.empty() && config.access_log != "-") {
+                // Its directory: logrotate moves the file, SIGHUP creates a new one.
+                const auto slash = config.access_log.rfind('/');
+                policy.write_dirs.push_back(slash == std::string::npos ? "."
+                                            : slash == 0               ? "/"
+                                                                       : config.access_log.substr(0, slash));
+            }
+            const sys::LandlockOutcome ll = sys::landlock_restrict(policy);
+            if (ll.abi > 0)
+                spdlog::info("landlock: {}", ll.summary);
+            else
+                spdlog::warn("landlock: {}", ll.summary);
+        } catch (const std::exception& e) {
+            die(1, e.what());
+        }
+    } else {
+        spdlog::warn("--no-sandbox: no Landlock, seccomp filter or io_uring restrictions");
+    }
+
+    // Opened after Landlock (which lets it create and write files in its
+    // directory) so that its writer thread is inside the sandbox too;
+    // reopened on SIGHUP.
+    std::unique_ptr<server::AccessLogFile> access_log;
+    if (!config.access_log.empty()) {
+        try {
+            access_log = std::make_unique<server::AccessLogFile>(config.access_log);
+        } catch (const std::system_error& e) {
+            die(2, e.what());
+        }
+        shared->access_log = access_log.get();
+    }
+
     std::vector<std::unique_ptr<WorkerThread>> workers;
     std::vector<std::future<void>> ready;
+    // The workers wait for this before serving: true once the sandbox is
+    // complete, false when start-up failed.
+    std::promise<bool> go;
+    std::shared_future<bool> may_serve = go.get_future().share();
+    std::atomic<unsigned> finished{0};
     for (unsigned i = 0; i < config.threads; ++i) {
         auto w = std::make_unique<WorkerThread>();
         w->wake.reset(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
@@ -155,7 +262,7 @@ int main(int argc, char** argv)
         // The ring is created inside its thread: with SINGLE_ISSUER and
         // DEFER_TASKRUN only the creating task may submit and wait.
         w->thread = std::thread([i, &shared = *shared, fd = std::move(listeners[i]), wake = w->wake.get(),
-                                 &commands = w->commands, promise]() mutable {
+                                 &commands = w->commands, promise, may_serve, &finished]() mutable {
             std::unique_ptr<server::Worker> worker;
             try {
                 worker = std::make_unique<server::Worker>(i, shared, std::move(fd), wake, commands);
@@ -164,7 +271,9 @@ int main(int argc, char** argv)
                 return;
             }
             promise->set_value();
-            worker->run();
+            if (may_serve.get()) worker->run();
+            worker.reset();
+            ++finished;
         });
         workers.push_back(std::move(w));
     }
@@ -178,16 +287,43 @@ int main(int argc, char** argv)
         }
     }
     if (!failure.empty()) {
-        for (auto& w : workers) w->post(server::kCommandStop);
+        go.set_value(false);
         for (auto& w : workers) w->thread.join();
         die(1, failure);
     }
 
+    try {
+        if (identity) {
+            sys::drop_privileges(*identity);
+            spdlog::info("serving as {} (uid {}, gid {}, {} groups)", identity->name, identity->uid, identity->gid,
+                         identity->groups.size());
+        }
+        if (config.seccomp) {
+            const bool reopen_logs = access_log != nullptr;
+            sys::seccomp_restrict(reopen_logs);
+            spdlog::info("seccomp: {} syscalls allowed, anything else kills the process",
+                         sys::seccomp_allowed(reopen_logs).size());
+        } else if (config.sandbox) {
+            spdlog::warn("--no-seccomp: no syscall filter");
+        }
+    } catch (const std::exception& e) {
+        die(1, e.what());
+    }
+    go.set_value(true);
+
     spdlog::info("listening on {} ({} threads, root {})", address->url(), config.threads, config.root);
 
-    while (true) {
+    bool stopping = false;
+    while (finished < config.threads) {
         int sig = 0;
-        if (sigwait(&signals, &sig) != 0) continue;
+        if (!stopping) {
+            if (sigwait(&signals, &sig) != 0) continue;
+        } else {
+            // Stopping: wake up now and then to see whether the workers are done.
+            const timespec poll{0, 100'000'000};
+            sig = sigtimedwait(&signals, nullptr, &poll);
+            if (sig < 0) continue;
+        }
         if (sig == SIGUSR1) {
             for (auto& w : workers) w->post(server::kCommandStats);
             continue;
@@ -197,10 +333,13 @@ int main(int argc, char** argv)
             spdlog::info("SIGHUP: {}", access_log ? "access log reopened" : "nothing to reopen");
             continue;
         }
-        spdlog::info("{}: finishing in-flight responses", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-        break;
+        const char* name = sig == SIGTERM ? "SIGTERM" : "SIGINT";
+        if (stopping) die(1, fmt::format("second {}: exiting without waiting for the responses in flight", name));
+        spdlog::info("{}: finishing in-flight responses (at most {}s; a second signal exits at once)", name,
+                     config.shutdown_timeout);
+        stopping = true;
+        for (auto& w : workers) w->post(server::kCommandStop);
     }
-    for (auto& w : workers) w->post(server::kCommandStop);
     for (auto& w : workers) w->thread.join();
     spdlog::info("stopped");
     return 0;

@@ -1,0 +1,64 @@
+// Confinement after start-up: dropping root for another user, Landlock (what
+// the process may still open), and a seccomp filter (which syscalls it may
+// still make). main() calls these in this order once the listeners are bound
+// and the rings exist; --no-sandbox skips all but the user switch.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+namespace splicehttpd::sys {
+
+struct Identity {
+    std::string name;
+    uid_t uid = 0;
+    gid_t gid = 0;
+    std::vector<gid_t> groups; // supplementary groups from /etc/group
+};
+
+// Resolves --user NAME (a name or a number) while /etc/passwd and /etc/group
+// may still be read. Throws std::runtime_error naming the problem.
+Identity lookup_user(const std::string& name);
+
+// setgroups, setgid, setuid (glibc applies them to every thread), then checks
+// that root cannot be had back. Throws std::system_error.
+void drop_privileges(const Identity& who);
+
+// PR_SET_NO_NEW_PRIVS: needed by Landlock and seccomp without CAP_SYS_ADMIN;
+// threads started afterwards inherit it.
+void set_no_new_privs();
+
+struct LandlockPolicy {
+    int read_beneath = -1;                // directory (O_PATH is enough) the process may read under
+    std::vector<std::string> write_files; // files it may open for writing (/dev/null)
+    std::vector<std::string> write_dirs;  // directories whose files it may create and write (log files,
+                                          // re-created after rotation)
+};
+
+struct LandlockOutcome {
+    int abi = 0;         // 0: not enforced
+    std::string summary; // what is enforced, or why not, for the log
+};
+
+// Restricts the calling thread and the threads it starts afterwards
+// (landlock_restrict_self is per thread: call it before starting workers).
+// A kernel without Landlock is not an error (abi 0, summary says why);
+// a failure of a kernel that has it throws std::system_error.
+LandlockOutcome landlock_restrict(const LandlockPolicy& policy);
+
+// The log-file flags openat may be called with when reopen_logs is set.
+inline constexpr int kLogOpenFlags = 01 /*O_WRONLY*/ | 02000 /*O_APPEND*/ | 0100 /*O_CREAT*/ | 02000000 /*O_CLOEXEC*/;
+
+// Installs the steady-state syscall filter on every thread of the process
+// (SECCOMP_FILTER_FLAG_TSYNC). Anything else logs the syscall's name on
+// stderr and kills the process with SIGSYS. reopen_logs: openat with exactly
+// kLogOpenFlags is allowed (SIGHUP reopens the access log; Landlock decides
+// where). Throws std::runtime_error.
+void seccomp_restrict(bool reopen_logs);
+
+// The syscall names seccomp_restrict() allows, for the log and the README.
+std::vector<std::string> seccomp_allowed(bool reopen_logs);
+
+} // namespace splicehttpd::sys
