@@ -1,6 +1,10 @@
 #include "config.hpp"
 
+#include "http/path.hpp"
+
 #include <CLI/CLI.hpp>
+
+#include <charconv>
 
 #include <iostream>
 #include <thread>
@@ -59,11 +63,9 @@ CliOutcome parse_command_line(int argc, char** argv)
     bounded("--pipe-size", c.pipe_size, 4096u, 1u << 30, "Pipe capacity in bytes (F_SETPIPE_SZ)");
     bounded("--chain-pairs", c.chain_pairs, 1u, 16u, "splice pairs linked in one submit");
     bounded("--pipe-queue", c.pipe_queue, 0u, 1u << 20,
-            "Requests per thread that may wait for a pipe (more: 503 with "
-            "Retry-After)");
+            "Requests per thread that may wait for a pipe (more: 503 with Retry-After)");
     bounded("--inline-max", c.inline_max, std::uint64_t(0), std::uint64_t(16) << 20,
-            "Bodies up to this many bytes are read into memory and sent without "
-            "a pipe");
+            "Bodies up to this many bytes are read into memory and sent without a pipe");
     std::string cache = "on";
     app.add_option("--cache", cache, "Open-file cache: descriptors, metadata and small files' bytes")
         ->check(CLI::IsMember({"on", "off"}))
@@ -91,6 +93,12 @@ CliOutcome parse_command_line(int argc, char** argv)
     app.add_option("--expires", expires,
                    "Cache-Control/Expires for files: '.css=7d', '/assets/=1h', '.html=off' (repeatable; first "
                    "match wins)")
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    std::string fallback;
+    std::vector<std::string> error_pages;
+    app.add_option("--fallback", fallback,
+                   "A file that answers any missing path with 200 (single-page apps: /index.html)");
+    app.add_option("--error-page", error_pages, "STATUS=/path: a page sent with that status (repeatable)")
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
     app.add_option("--dotfiles", dotfiles, "Serve files whose path has a segment starting with '.'")
         ->check(CLI::IsMember({"allow", "deny"}))
@@ -140,6 +148,36 @@ CliOutcome parse_command_line(int argc, char** argv)
             return {std::nullopt, 2};
         }
         c.expires_rules.push_back(std::move(*rule));
+    }
+    // Both name a file beneath the root, as a request would.
+    auto file_path = [](const std::string& flag, const std::string& value) -> std::optional<std::string> {
+        auto path = value.starts_with('/') ? http::normalize_path(value) : std::nullopt;
+        if (!path || path->directory || path->rel.empty()) {
+            std::cerr << "splicehttpd: " << flag << " " << value
+                      << ": a file's path below the root, like /index.html\n";
+            return std::nullopt;
+        }
+        return path->rel;
+    };
+    if (!fallback.empty()) {
+        auto rel = file_path("--fallback", fallback);
+        if (!rel) return {std::nullopt, 2};
+        c.fallback = *rel;
+    }
+    for (const std::string& spec : error_pages) {
+        const auto eq = spec.find('=');
+        int status = 0;
+        const char* first = spec.data();
+        const char* last = spec.data() + (eq == std::string::npos ? 0 : eq);
+        const auto [end, ec] = std::from_chars(first, last, status);
+        if (eq == std::string::npos || ec != std::errc() || end != last || status < 400 || status > 599) {
+            std::cerr << "splicehttpd: --error-page " << spec
+                      << ": expected STATUS=/path with a status from 400 to 599\n";
+            return {std::nullopt, 2};
+        }
+        auto rel = file_path("--error-page", spec.substr(eq + 1));
+        if (!rel) return {std::nullopt, 2};
+        c.error_pages.emplace_back(status, *rel);
     }
     if (c.threads == 0) c.threads = std::max(1u, std::thread::hardware_concurrency());
     c.max_conns = max_conns == "auto" ? 0u : unsigned(std::stoul(max_conns));

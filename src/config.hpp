@@ -43,10 +43,12 @@ struct Config {
     bool sandbox = true;     // --no-sandbox: no Landlock, seccomp or ring restrictions
     bool seccomp = true;     // --no-seccomp: the rest of the sandbox without the syscall filter
 
-    std::string extra_headers;                    // --add-header, formatted: "Name: value\r\n" each
-    std::vector<http::ExpiresRule> expires_rules; // --expires, in order
-    bool dotfiles = false;                        // --dotfiles allow
-    bool precompressed = true;                    // serve x.br / x.gz siblings
+    std::string extra_headers;                            // --add-header, formatted: "Name: value\r\n" each
+    std::vector<http::ExpiresRule> expires_rules;         // --expires, in order
+    std::string fallback;                                 // --fallback, relative to the root ("" off)
+    std::vector<std::pair<int, std::string>> error_pages; // --error-page STATUS=/path, relative
+    bool dotfiles = false;                                // --dotfiles allow
+    bool precompressed = true;                            // serve x.br / x.gz siblings
 
     http::ParseLimits limits;
 };

@@ -45,6 +45,10 @@ LookupVerdict decide_lookup(LookupStep step, const std::array<Candidate, kVarian
         if (file.err == ENOENT) return {LookupVerdict::Kind::LookUpDirectory};
         if (file.err) return respond(status_for_errno(file.err));
         return serve(c);
+    case LookupStep::Fallback:
+    case LookupStep::ErrorPage:
+        if (file.err || !file.regular) return respond(0);
+        return serve(c);
     case LookupStep::DirItself:
         // No index.html: a directory we will not list (403), or no such
         // directory at all (404).

@@ -10,9 +10,11 @@ namespace splicehttpd::http {
 
 // Which lookup the candidates answer.
 enum class LookupStep : std::uint8_t {
-    Primary,  // the path as asked
-    DirIndex, // "dir/index.html" for a path ending in '/'
-    DirItself // "dir" after DirIndex found no index.html: 403 or 404
+    Primary,   // the path as asked
+    DirIndex,  // "dir/index.html" for a path ending in '/'
+    DirItself, // "dir" after DirIndex found no index.html: 403 or 404
+    Fallback,  // --fallback: the file a missing path answers with (200)
+    ErrorPage  // --error-page: the page sent with an error status
 };
 
 // The file itself, and its precompressed siblings "x.br" and "x.gz".
@@ -28,6 +30,8 @@ struct Candidate {
     std::uint32_t mtime_nsec = 0;
 };
 
+// For Fallback and ErrorPage, Respond with status 0 means: no such file,
+// answer the status that sent us looking.
 struct LookupVerdict {
     enum class Kind : std::uint8_t { Serve, Respond, Redirect, LookUpDirectory };
     Kind kind = Kind::Respond;

@@ -108,4 +108,17 @@ ResponsePlan plan_file(const Request& req, const FileMeta& meta, const ResponseC
     return plan;
 }
 
+ResponsePlan plan_file_as(int status, const FileMeta& meta, const ResponseContext& ctx)
+{
+    ResponsePlan plan;
+    HeadWriter head(plan, status, ctx);
+    head.add("Content-Type", meta.content_type);
+    head.add("Content-Length", meta.size);
+    if (!meta.content_encoding.empty()) head.add("Content-Encoding", meta.content_encoding);
+    if (meta.vary) head.add("Vary", "Accept-Encoding");
+    head.end();
+    if (!ctx.head_request && meta.size > 0) plan.append_file(0, meta.size);
+    return plan;
+}
+
 } // namespace splicehttpd::http

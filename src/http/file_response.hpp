@@ -22,4 +22,8 @@ struct FileMeta {
 
 ResponsePlan plan_file(const Request& req, const FileMeta& meta, const ResponseContext& ctx, std::string_view boundary);
 
+// A whole file sent with another status (a custom error page): no ranges,
+// no conditionals, no validators.
+ResponsePlan plan_file_as(int status, const FileMeta& meta, const ResponseContext& ctx);
+
 } // namespace splicehttpd::http

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <future>
 #include <mutex>
 
 namespace splicehttpd::server {
@@ -76,13 +77,18 @@ private:
     std::string buf_;
 };
 
-AccessLogFile::AccessLogFile(const std::string& path)
-    : sink_(std::make_shared<ReopenableFileSink>(path)), pool_(std::make_shared<spdlog::details::thread_pool>(16384, 1))
+AccessLogFile::AccessLogFile(const std::string& path) : sink_(std::make_shared<ReopenableFileSink>(path))
 {
+    // Wait until the writer thread runs: a thread still starting when the
+    // seccomp filter goes in is killed by its first syscall (rseq).
+    std::promise<void> started;
+    pool_ = std::make_shared<spdlog::details::thread_pool>(16384, 1, [&started] { started.set_value(); });
+    started.get_future().wait();
     logger_ =
         std::make_shared<spdlog::async_logger>("access", sink_, pool_, spdlog::async_overflow_policy::overrun_oldest);
     logger_->set_level(spdlog::level::info);
-    // A second's worth of lines at most stays in the C library's buffer.
+    // Lines wait in the sink's buffer until it fills or the next flush (the
+    // workers' tick, each second).
     logger_->flush_on(spdlog::level::err);
 }
 

@@ -388,7 +388,7 @@ void Connection::on_lookup_done() noexcept
     const http::LookupVerdict verdict = http::decide_lookup(step_, c);
     switch (verdict.kind) {
     case http::LookupVerdict::Kind::Serve: return serve(verdict.variant);
-    case http::LookupVerdict::Kind::Respond: close_files(); return respond_status(verdict.status);
+    case http::LookupVerdict::Kind::Respond: close_files(); return respond_error(verdict.status);
     case http::LookupVerdict::Kind::Redirect: {
         close_files();
         const std::string location = route_.slash_location();
@@ -435,8 +435,32 @@ void Connection::serve(http::Variant variant) noexcept
         if (const http::ExpiresRule* rule = http::match_expires(shared.config.expires_rules, path))
             ctx_.max_age = rule->seconds;
     }
-    plan_ = http::plan_file(parser_.request(), meta, ctx_, shared.boundary);
+    if (step_ == http::LookupStep::ErrorPage)
+        plan_ = http::plan_file_as(pending_status_, meta, ctx_);
+    else
+        plan_ = http::plan_file(parser_.request(), meta, ctx_, shared.boundary);
     start_response();
+}
+
+// A status the lookup chose: the --fallback file answers a 404 (once), an
+// --error-page is sent with its status (once); else the short built-in page.
+void Connection::respond_error(int status) noexcept
+{
+    const Config& config = services_.shared().config;
+    const bool second = step_ == http::LookupStep::Fallback || step_ == http::LookupStep::ErrorPage;
+    if (second && status == 0) status = pending_status_; // the page or the fallback is missing
+    if (status == 404 && !config.fallback.empty() && !second) {
+        pending_status_ = 404;
+        return submit_lookup(http::LookupStep::Fallback, config.fallback);
+    }
+    if (step_ != http::LookupStep::ErrorPage) {
+        for (const auto& [code, path] : config.error_pages) {
+            if (code != status) continue;
+            pending_status_ = status;
+            return submit_lookup(http::LookupStep::ErrorPage, path);
+        }
+    }
+    respond_status(status);
 }
 
 void Connection::respond_status(int status, const http::ErrorExtras& extras) noexcept

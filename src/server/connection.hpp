@@ -106,6 +106,7 @@ private:
     void on_lookup_done() noexcept;
     void serve(http::Variant variant) noexcept;
     void respond_status(int status, const http::ErrorExtras& extras = {}) noexcept;
+    void respond_error(int status) noexcept;
     void respond_and_close(int status) noexcept;
     void plan_context() noexcept;
 
@@ -162,6 +163,7 @@ private:
     // lookup: the file and its precompressed siblings, opened as plain
     // descriptors so that statx describes exactly what was opened
     http::LookupStep step_ = http::LookupStep::Primary;
+    int pending_status_ = 0; // Fallback, ErrorPage: the status that sent us looking
     unsigned lookup_pending_ = 0;
     std::string served_path_;                                   // the path whose siblings are looked for
     std::array<std::string, http::kVariantCount> lookup_paths_; // outlive their SQEs

@@ -18,7 +18,6 @@ using uring::UserData;
 
 constexpr unsigned kRecvBuffers = 1024; // per worker, a power of two
 constexpr unsigned kRecvBufferSize = 4096;
-constexpr long kGraceSeconds = 10; // shutdown: how long in-flight responses may take
 // Accepts kept armed at once, each into a free connection's slot. A queued
 // client is accepted inline when its accept is submitted, so a few suffice.
 constexpr unsigned kAcceptsArmed = 16;
@@ -321,7 +320,7 @@ void Worker::begin_stop() noexcept
     for (auto& c : conns_)
         if (c) c->stop();
 
-    grace_.tv_sec = kGraceSeconds;
+    grace_.tv_sec = shared_.config.shutdown_timeout; // --shutdown-timeout
     io_uring_prep_timeout(worker_sqe(Op::Timeout), &grace_, 0, 0);
 }
 
@@ -344,7 +343,9 @@ void Worker::on_tick() noexcept
 
 void Worker::on_grace_timeout() noexcept
 {
-    if (live_ > 0) spdlog::warn("w{} {} connections still busy after {}s: closing them", id_, live_, kGraceSeconds);
+    if (live_ > 0)
+        spdlog::warn("w{} {} connections still busy after {}s: closing them", id_, live_,
+                     shared_.config.shutdown_timeout);
     for (auto& c : conns_)
         if (c) c->abort();
 }

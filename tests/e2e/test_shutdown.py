@@ -68,5 +68,34 @@ class Shutdown(harness.unittest.TestCase):
         self.assertEqual(self.server.proc.wait(30), 0)
 
 
+class ShutdownTimeout(harness.unittest.TestCase):
+    """--shutdown-timeout bounds how long a response in flight may hold the
+    exit: a client that never reads is cut when it runs out."""
+
+    def test_a_stuck_response_is_cut_after_the_timeout(self):
+        root = harness.Root()
+        root.write("big.bin", harness.payload(BIG))
+        server = harness.Server(root.path, "--shutdown-timeout", "1")
+        try:
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 1460)
+            s.connect(("127.0.0.1", server.port))
+            s.sendall(b"GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n")
+            time.sleep(0.3)  # never read: the response cannot finish
+            start = time.monotonic()
+            rc = server.stop(timeout=8)
+            elapsed = time.monotonic() - start
+            s.close()
+            self.assertEqual(rc, 0)
+            self.assertGreater(elapsed, 0.8)
+            self.assertLess(elapsed, 4)
+            server.wait_log(r"still busy after 1s")
+        finally:
+            if server.alive():
+                server.proc.kill()
+            root.cleanup()
+
+
 if __name__ == "__main__":
     harness.main()

@@ -67,5 +67,63 @@ class SiteHeaders(harness.ServerTest):
             self.assertIn(flags[0], out.stderr)
 
 
+class Fallback(harness.ServerTest):
+    """--fallback /index.html: a missing path answers with that file, like
+    nginx's try_files $uri /index.html; ranges and conditionals still work."""
+    server_args = ("--fallback", "/index.html")
+
+    @classmethod
+    def populate(cls, root):
+        root.write("index.html", "<div id=app></div>\n")
+        root.write("app.js", "let x\n")
+        root.write("assets/logo.txt", "logo\n")
+
+    def test_missing_paths_get_the_app(self):
+        for path in ("/users/42", "/deep/route/here", "/assets/missing.txt"):
+            r = self.server.get(path)
+            self.assertEqual((r.status, r.body), (200, b"<div id=app></div>\n"), path)
+            self.assertEqual(r.header("content-type"), "text/html; charset=utf-8")
+        self.assertEqual(self.server.get("/app.js").body, b"let x\n")
+        self.assertEqual(self.server.get("/assets/logo.txt").body, b"logo\n")
+        r = self.server.get("/users/42")
+        self.assertEqual(self.server.get("/other", {"If-None-Match": r.header("etag")}).status, 304)
+        r = self.server.get("/other", {"Range": "bytes=0-3"})
+        self.assertEqual((r.status, r.body), (206, b"<div"))
+        self.assertEqual(self.server.get("/assets/").status, 403)  # a directory is not missing
+
+
+class ErrorPages(harness.ServerTest):
+    """--error-page 404=/404.html: the page, with the original status."""
+    server_args = ("--error-page", "404=/errors/404.html", "--error-page", "403=/errors/403.html",
+                   "--error-page", "500=/errors/missing.html")
+
+    @classmethod
+    def populate(cls, root):
+        root.write("errors/404.html", "<h1>Nothing here</h1>\n")
+        root.write("errors/403.html", "<h1>Not for you</h1>\n")
+        root.write("dir/x.txt", "x\n")
+
+    def test_the_page_with_the_status(self):
+        r = self.server.get("/missing")
+        self.assertEqual((r.status, r.body), (404, b"<h1>Nothing here</h1>\n"))
+        self.assertEqual(r.header("content-type"), "text/html; charset=utf-8")
+        self.assertIsNone(r.header("etag"))
+        r = self.server.get("/missing", method="HEAD")
+        self.assertEqual((r.status, r.header("content-length")), (404, "22"))
+        r = self.server.get("/dir/")  # no index.html: 403
+        self.assertEqual((r.status, r.body), (403, b"<h1>Not for you</h1>\n"))
+        r = self.server.get("/missing", {"Range": "bytes=0-3"})  # never partial
+        self.assertEqual(r.status, 404)
+        self.assertEqual(len(r.body), 22)
+        self.assertEqual(self.server.get("/dir/x.txt").status, 200)
+
+    def test_bad_specs_exit_2(self):
+        for flags in (["--error-page", "404"], ["--error-page", "200=/a.html"], ["--error-page", "404=a.html"],
+                      ["--error-page", "404=/../x"], ["--fallback", "/"], ["--fallback", "index.html"]):
+            out = subprocess.run([harness.BINARY, *flags], capture_output=True, text=True, timeout=10)
+            self.assertEqual(out.returncode, 2, flags)
+            self.assertEqual(len(out.stderr.strip().splitlines()), 1, out.stderr)
+
+
 if __name__ == "__main__":
     harness.main()

@@ -70,6 +70,14 @@ TEST_CASE("decide_lookup: serve, which variant, or which status")
         {__LINE__, LookupStep::DirItself, {file(), untried, untried}, {Kind::Respond, 404}},
         {__LINE__, LookupStep::DirItself, {failed(ENOENT), untried, untried}, {Kind::Respond, 404}},
         {__LINE__, LookupStep::DirItself, {failed(EXDEV), untried, untried}, {Kind::Respond, 403}},
+        // --fallback and --error-page: their file, or 0 (the status that sent us)
+        {__LINE__, LookupStep::Fallback, {file(), untried, untried}, serve_identity},
+        {__LINE__, LookupStep::Fallback, {file(100), file(100), untried}, {Kind::Serve, 0, kBrotli}},
+        {__LINE__, LookupStep::Fallback, {failed(ENOENT), untried, untried}, {Kind::Respond, 0}},
+        {__LINE__, LookupStep::Fallback, {dir(), untried, untried}, {Kind::Respond, 0}},
+        {__LINE__, LookupStep::ErrorPage, {file(), untried, untried}, serve_identity},
+        {__LINE__, LookupStep::ErrorPage, {failed(EACCES), untried, untried}, {Kind::Respond, 0}},
+        {__LINE__, LookupStep::ErrorPage, {special(), untried, untried}, {Kind::Respond, 0}},
     };
     for (const Row& r : rows) {
         CAPTURE(r.line);
