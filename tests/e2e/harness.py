@@ -13,6 +13,7 @@ import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -52,6 +53,37 @@ def require_program(name):
         print(f"{name} not installed: skipping")
         sys.exit(SKIP)
     return path
+
+
+def small_window_socket(port, rcvbuf=4096, mss=1460, timeout=30):
+    """A client whose receive window stays small. On loopback the kernel
+    grows socket buffers to MiBs and swallows whole bodies at once, so a
+    slow-client test sets SO_RCVBUF and TCP_MAXSEG, before connect() so that
+    they take effect on the handshake."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, mss)
+    s.settimeout(timeout)
+    s.connect(("127.0.0.1", port))
+    return s
+
+
+def reset(sock):
+    """close() that sends RST, not FIN (SO_LINGER with a zero timeout)."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()
+    except OSError:
+        pass
+
+
+def assert_bad_flags(test, flag_sets):
+    """Each set of flags: one line on stderr naming the flag, exit 2."""
+    for flags in flag_sets:
+        out = subprocess.run([BINARY, *flags], capture_output=True, text=True, timeout=10)
+        test.assertEqual(out.returncode, 2, flags)
+        test.assertEqual(len(out.stderr.strip().splitlines()), 1, out.stderr)
+        test.assertIn(flags[0], out.stderr)
 
 
 def payload(size, seed=None):

@@ -5,8 +5,6 @@ bytes actually sent, and SIGHUP reopens the file for logrotate."""
 import os
 import re
 import signal
-import socket
-import struct
 import time
 
 import harness
@@ -92,15 +90,11 @@ class AccessLog(harness.ServerTest):
 
     def test_bytes_actually_sent_when_cut(self):
         before = len(self.lines(want=0))
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 1460)
-        s.connect(("127.0.0.1", self.server.port))
+        s = harness.small_window_socket(self.server.port)
         s.sendall(b"GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n")
         got = len(s.recv(4096))
         time.sleep(0.3)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        s.close()  # reset mid-body
+        harness.reset(s)  # mid-body
         lines = self.lines(want=before + 1)[before:]
         self.assertEqual(len(lines), 1, lines)
         m = COMBINED.match(lines[0])

@@ -77,10 +77,7 @@ class ShutdownTimeout(harness.unittest.TestCase):
         root.write("big.bin", harness.payload(BIG))
         server = harness.Server(root.path, "--shutdown-timeout", "1")
         try:
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 1460)
-            s.connect(("127.0.0.1", server.port))
+            s = harness.small_window_socket(server.port)
             s.sendall(b"GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n")
             time.sleep(0.3)  # never read: the response cannot finish
             start = time.monotonic()

@@ -11,7 +11,6 @@ import os
 import re
 import resource
 import socket
-import struct
 import threading
 import time
 
@@ -23,26 +22,6 @@ MiB = 1 << 20
 IMF_FIXDATE = re.compile(
     r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} "
     r"\d{2}:\d{2}:\d{2} GMT$")
-
-
-def small_window_socket(port, rcvbuf=4096, mss=1460, timeout=30):
-    """A client whose receive window stays small: SO_RCVBUF and TCP_MAXSEG
-    must be set before connect() to take effect on the handshake."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, mss)
-    s.settimeout(timeout)
-    s.connect(("127.0.0.1", port))
-    return s
-
-
-def reset(sock):
-    """close() that sends RST, not FIN."""
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        sock.close()
-    except OSError:
-        pass
 
 
 def read_slowly(sock, rate, chunk=4096):
@@ -177,7 +156,7 @@ class SlowSteadyReader(harness.ServerTest):
         root.write("inline.bin", harness.payload(48 * KiB))  # below --inline-max
 
     def fetch_slowly(self, path, rate):
-        s = small_window_socket(self.server.port)
+        s = harness.small_window_socket(self.server.port)
         s.sendall(f"GET {path} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
         head, body = read_slowly(s, rate)
         s.close()
@@ -197,7 +176,7 @@ class SlowSteadyReader(harness.ServerTest):
         self.assertEqual(body, harness.payload(48 * KiB))
 
     def test_a_reader_that_stops_is_still_cut(self):
-        s = small_window_socket(self.server.port)
+        s = harness.small_window_socket(self.server.port)
         s.sendall(b"GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n")
         s.recv(4096)
         start = time.monotonic()
@@ -233,7 +212,7 @@ class PipeStarvation(harness.ServerTest):
     def test_non_readers_do_not_starve_others(self):
         stuck = []
         for _ in range(2):
-            s = small_window_socket(self.server.port)
+            s = harness.small_window_socket(self.server.port)
             s.sendall(b"GET /huge.bin HTTP/1.1\r\nHost: t\r\n\r\n")
             stuck.append(s)
         time.sleep(0.5)  # their sockets fill up; they hold both pipes
@@ -278,7 +257,7 @@ class PipeQueueFull(harness.ServerTest):
         root.write("small.txt", harness.payload(KiB))
 
     def test_503_with_retry_after(self):
-        s = small_window_socket(self.server.port)
+        s = harness.small_window_socket(self.server.port)
         s.sendall(b"GET /huge.bin HTTP/1.1\r\nHost: t\r\n\r\n")
         time.sleep(0.5)
         try:
@@ -286,7 +265,7 @@ class PipeQueueFull(harness.ServerTest):
             self.assertEqual(r.status, 503)
             self.assertEqual(r.header("retry-after"), "1")
         finally:
-            reset(s)
+            harness.reset(s)
         self.server.wait_idle()
         self.assertEqual(self.server.get("/small.txt").body, harness.payload(KiB))
 
@@ -309,7 +288,7 @@ class ThousandNonReaders(harness.ServerTest):
         clients = []
         try:
             for _ in range(n):
-                s = small_window_socket(self.server.port, rcvbuf=4096)
+                s = harness.small_window_socket(self.server.port, rcvbuf=4096)
                 s.sendall(b"GET /huge.bin HTTP/1.1\r\nHost: t\r\n\r\n")
                 clients.append(s)
             # Every one of them has been answered a head (its socket is full).
@@ -327,7 +306,7 @@ class ThousandNonReaders(harness.ServerTest):
             self.assertLessEqual(threads, 64)
         finally:
             for s in clients:
-                reset(s)
+                harness.reset(s)
         self.server.wait_idle(timeout=60)
 
 
@@ -343,7 +322,7 @@ class LingeringClose(harness.ServerTest):
 
     def test_response_before_close_arrives_whole(self):
         for _ in range(3):
-            s = small_window_socket(self.server.port, rcvbuf=16384)
+            s = harness.small_window_socket(self.server.port, rcvbuf=16384)
             s.sendall(b"GET /big.bin HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
             junk = b"GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n" * 4000
             s.setblocking(False)
@@ -382,7 +361,7 @@ class ParkedOnce(harness.ServerTest):
         root.write("big.bin", harness.payload(8 * MiB))
 
     def test_one_entry_per_connection(self):
-        s = small_window_socket(self.server.port)
+        s = harness.small_window_socket(self.server.port)
         s.sendall(b"GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n")
         result = {}
         reader = threading.Thread(target=lambda: result.update(body=read_slowly(s, 2_000_000)[1]))
