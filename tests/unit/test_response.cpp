@@ -8,7 +8,11 @@ using namespace splicehttpd::http;
 
 namespace {
 
-const ResponseContext kCtx{"Sun, 06 Nov 1994 08:49:37 GMT", false, true, false};
+const ResponseContext kCtx = [] {
+    ResponseContext c;
+    c.date = "Sun, 06 Nov 1994 08:49:37 GMT";
+    return c;
+}();
 
 std::string body_of(const ResponsePlan& p)
 {
