@@ -376,6 +376,40 @@ class ParkedOnce(harness.ServerTest):
         self.server.wait_idle()
 
 
+class RenamedWhileSending(harness.ServerTest):
+    """A file replaced by rename while it is sent: that response keeps the
+    old content, byte-exact (it holds the old file open); the next request
+    gets the new one (after the cache's second)."""
+
+    @classmethod
+    def populate(cls, root):
+        root.write("v.bin", harness.payload(6 * MiB, seed=1))
+
+    def test_old_bytes_then_new(self):
+        s = harness.small_window_socket(self.server.port)
+        s.sendall(b"GET /v.bin HTTP/1.1\r\nHost: t\r\n\r\n")
+        first = s.recv(65536)  # the response has started
+        tmp = os.path.join(self.root.path, ".v.new")
+        with open(tmp, "wb") as f:
+            f.write(harness.payload(3 * MiB, seed=2))
+        os.rename(tmp, os.path.join(self.root.path, "v.bin"))
+        data = first
+        while True:
+            chunk = s.recv(1 << 20)
+            if not chunk:
+                break
+            data += chunk
+            if len(data) >= 6 * MiB + len(data.split(b"\r\n\r\n", 1)[0]) + 4:
+                break
+        s.close()
+        head, body = data.split(b"\r\n\r\n", 1)
+        self.assertIn(b"Content-Length: %d" % (6 * MiB), head)
+        self.assertEqual(body, harness.payload(6 * MiB, seed=1))
+        time.sleep(1.2)
+        self.assertEqual(self.server.get("/v.bin").body, harness.payload(3 * MiB, seed=2))
+        self.server.wait_idle()
+
+
 class MemoryFollowsClients(harness.ServerTest):
     """Connection state is made when a client needs it, not for every slot
     --max-conns allows: a server sized for 20,000 connections that has seen
