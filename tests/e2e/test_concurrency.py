@@ -26,6 +26,9 @@ def run_clients(count, body):
         t.start()
     for t in ts:
         t.join(120)
+    hung = [t for t in ts if t.is_alive()]
+    if hung:
+        errors.append(f"{len(hung)} of {count} clients did not finish in time")
     return errors
 
 

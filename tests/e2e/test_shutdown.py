@@ -17,7 +17,9 @@ class Shutdown(harness.unittest.TestCase):
         self.root = harness.Root()
         self.root.write("big.bin", harness.payload(BIG))
         self.root.write("small.txt", "small\n")
-        self.server = harness.Server(self.root.path, threads=2)
+        # A grace period no loaded machine runs out of: these tests are about
+        # what finishes, ShutdownTimeout about the limit.
+        self.server = harness.Server(self.root.path, "--shutdown-timeout", "60", threads=2)
 
     def tearDown(self):
         if self.server.alive():
@@ -49,8 +51,8 @@ class Shutdown(harness.unittest.TestCase):
         # The idle keep-alive connection was closed, not left hanging.
         self.assertTrue(idle.closed_by_peer())
         idle.close()
-        self.assertEqual(self.server.proc.wait(30), 0)
-        self.assertRaises(OSError, socket.create_connection, ("127.0.0.1", self.server.port), 2)
+        self.assertEqual(self.server.proc.wait(60), 0)
+        self.assertRaises(ConnectionRefusedError, socket.create_connection, ("127.0.0.1", self.server.port), 2)
 
     def test_new_connections_refused_after_stop(self):
         c = self.server.client()
@@ -59,11 +61,20 @@ class Shutdown(harness.unittest.TestCase):
         os.kill(self.server.pid, signal.SIGTERM)
         self.server.wait_log("SIGTERM")
         time.sleep(0.2)
-        with self.assertRaises(OSError):
+        # Refused, or at worst closed unanswered; a timeout is neither and
+        # fails the test.
+        try:
             n = socket.create_connection(("127.0.0.1", self.server.port), timeout=2)
-            n.sendall(b"GET /small.txt HTTP/1.1\r\nHost: t\r\n\r\n")
-            if not n.recv(100):
-                raise ConnectionResetError("closed")
+        except ConnectionRefusedError:
+            pass
+        else:
+            try:
+                n.sendall(b"GET /small.txt HTTP/1.1\r\nHost: t\r\n\r\n")
+                answer = n.recv(100)
+            except (ConnectionResetError, BrokenPipeError):
+                answer = b""
+            n.close()
+            self.assertEqual(answer, b"")
         c.close()
         self.assertEqual(self.server.proc.wait(30), 0)
 
