@@ -87,6 +87,26 @@ class Responses(harness.ServerTest):
         self.assertRegex(etag, r'^"[0-9a-f]+-[0-9a-f]+-[0-9a-f]+\.[0-9a-f]+"$')  # strong
         self.assertEqual(self.server.get("/file.txt").header("ETag"), etag)
 
+    def test_bodyless_responses_send_no_body(self):
+        # On one kept-alive connection: a stray body after HEAD, 304 or 204
+        # would be read as the start of the next response.
+        c = self.server.client()
+        etag = c.request("GET", "/file.txt").header("etag")
+        for method, path, headers, status in (("HEAD", "/file.txt", {}, 200),
+                                              ("GET", "/file.txt", {"If-None-Match": etag}, 304),
+                                              ("OPTIONS", "*", {}, 204),
+                                              ("HEAD", "/missing", {}, 404),
+                                              ("HEAD", "/file.txt", {"Range": "bytes=0-1"}, 200)):
+            r = c.request(method, path, headers)
+            self.assertEqual(r.status, status, (method, path))
+            self.assertEqual(r.body, b"")
+            r = c.request("GET", "/file.txt")
+            self.assertEqual((r.status, r.body), (200, b"file\n"), (method, path))
+        c.sock.settimeout(0.3)
+        with self.assertRaises(TimeoutError):  # nothing more on the wire
+            c.sock.recv(1)
+        c.close()
+
     def test_etag_changes_with_content_even_within_a_second(self):
         path = os.path.join(self.root.path, "changing.txt")
         first = self.server.get("/changing.txt").header("ETag")
