@@ -231,7 +231,11 @@ class Server:
     def __init__(self, root, *args, threads=1, start_timeout=10, env=None):
         self.args = [BINARY, "--root", root, "--listen", "127.0.0.1", "--port", "0",
                      "--threads", str(threads), *args]
-        self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+        self._start(self.args, start_timeout, env=env)
+
+    def _start(self, command, start_timeout, **popen):
+        """Runs command and waits for its "listening on" line."""
+        self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **popen)
         self.lines = []
         self.lock = threading.Lock()
         self.port = None
@@ -339,6 +343,13 @@ class Server:
     def alive(self):
         return self.proc.poll() is None
 
+    def stop_checked(self):
+        """stop(); the server must have exited 0 and reported nothing."""
+        rc = self.stop()
+        if rc != 0:
+            raise AssertionError(f"server exited {rc}:\n" + "\n".join(self.log()[-20:]))
+        self.assert_no_sanitizer_reports()
+
     def assert_no_sanitizer_reports(self):
         """An ASan/UBSan build (tools/test --sanitize) reports on stderr and
         may carry on: any report fails the test class."""
@@ -369,10 +380,7 @@ class ServerTest(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         try:
-            rc = cls.server.stop()
-            if rc != 0:
-                raise AssertionError(f"server exited {rc}:\n" + "\n".join(cls.server.log()[-20:]))
-            cls.server.assert_no_sanitizer_reports()
+            cls.server.stop_checked()
         finally:
             cls.root.cleanup()
 

@@ -324,17 +324,7 @@ class ActivatedServer(harness.Server):
     def __init__(self, root, sockets, *args, threads=1, listen_pid=""):
         fds = [s.fileno() for s in sockets]
         self.args = [BINARY, "--root", root, "--threads", str(threads), *args]
-        self.proc = subprocess.Popen(activated_command(fds, *self.args[1:], listen_pid=listen_pid),
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, pass_fds=fds)
-        self.lines = []
-        self.lock = threading.Lock()
-        self.port = None
-        self.listening = threading.Event()
-        self.reader = threading.Thread(target=self._read_log, daemon=True)
-        self.reader.start()
-        if not self.listening.wait(10):
-            self.proc.kill()
-            raise AssertionError("server did not start:\n" + "\n".join(self.lines))
+        self._start(activated_command(fds, *self.args[1:], listen_pid=listen_pid), 10, pass_fds=fds)
 
 
 def listening_socket(blocking=True):

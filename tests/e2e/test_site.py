@@ -198,9 +198,7 @@ class Site(harness.unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         try:
-            rc = cls.server.stop()
-            if rc != 0:
-                raise AssertionError(f"server exited {rc}:\n" + "\n".join(cls.server.log()[-20:]))
+            cls.server.stop_checked()
         finally:
             shutil.rmtree(cls.tmp, ignore_errors=True)
 
