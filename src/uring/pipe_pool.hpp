@@ -44,10 +44,10 @@ public:
     PipePool(Ring& ring, const PipePoolOptions& options);
 
     // A clean pipe, or nullptr when none is free: then the pool starts growing
-    // if it may, and the caller waits until has_free().
+    // if it may, and the caller asks again later (the worker's pipe queue
+    // does, each loop turn).
     Pipe* acquire();
     void release(Pipe* pipe, bool maybe_dirty) noexcept;
-    [[nodiscard]] bool has_free() const noexcept { return !free_.empty(); }
     // A pipe is on its way back to the free list (being drained or created).
     [[nodiscard]] bool incoming() const noexcept { return draining_ > 0 || creating_; }
 
