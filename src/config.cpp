@@ -110,6 +110,8 @@ CliOutcome parse_command_line(int argc, char** argv)
             "Longest request target (longer: 414)");
     bounded("--max-header-bytes", c.limits.max_header_bytes, std::size_t(256), std::size_t(1) << 24,
             "Largest header section (larger: 431)");
+    bounded("--max-input", c.max_input, std::size_t(1024), std::size_t(1) << 26,
+            "Unparsed input buffered per connection while a response is in flight; past it, reading pauses");
     bounded("--max-headers", c.limits.max_headers, 1u, 10000u, "Most header fields (more: 431)");
 
     try {

@@ -27,6 +27,7 @@ struct Config {
     unsigned chain_pairs = 4;                // (file->pipe, pipe->socket) pairs per submit
     unsigned pipe_queue = 256;               // per thread: requests waiting for a pipe (more: 503)
     std::uint64_t inline_max = 64 * 1024;    // bodies up to this go out from memory, no pipe
+    std::size_t max_input = 64 * 1024;       // unparsed input buffered per connection (pipelining)
     bool cache = true;                       // the open-file cache (--cache on|off)
     unsigned cache_ttl_ms = 1000;            // how old a cache entry may be when used
     unsigned cache_entries = 1024;           // per thread: descriptors it keeps open

@@ -24,15 +24,8 @@ namespace {
 using uring::Op;
 using Kind = transfer::Step::Kind;
 
-// While a response is in flight, input is only buffered; past this much the
-// multishot recv is cancelled until the backlog has been parsed.
-constexpr std::size_t kMaxBufferedInput = 64 * 1024;
-
-// How long a closing connection reads and drops what its peer still sends.
-constexpr std::uint64_t kLingerNs = 5'000'000'000;
-
-// A plan's memory above this is given back after the response, so an idle
-// keep-alive connection does not sit on an in-memory body.
+// An exchange's buffers above this are given back after the response, so
+// the spares do not sit on an in-memory body or a pipelined burst.
 constexpr std::size_t kKeepMemory = 16 * 1024;
 
 constexpr unsigned kStatxMask = STATX_TYPE | STATX_MODE | STATX_INO | STATX_SIZE | STATX_MTIME;
@@ -62,9 +55,55 @@ Op op_of(Kind kind) noexcept
 
 } // namespace
 
-Connection::Connection(ConnectionServices& services, std::uint32_t index)
-    : services_(services), index_(index), parser_(services.shared().config.limits)
+void Exchange::reset() noexcept
 {
+    parser.reset();
+    inbuf.clear();
+    inbuf_off = 0;
+    // What one large request or response grew is given back, so that the
+    // spares do not sit on it.
+    if (inbuf.capacity() > kKeepMemory) std::string().swap(inbuf);
+    if (plan.memory.capacity() > kKeepMemory) plan = {};
+    request_parsed = false;
+    step = http::LookupStep::Primary;
+    pending_status = 0;
+    lookup_pending = 0;
+    fds = {-1, -1, -1};
+    cached = {};
+    opened = {};
+    body_fd = -1;
+    body_cache = nullptr;
+    fill_cache_body = false;
+    reads.count = 0;
+    chain.count = 0;
+    cursor = {};
+    chain_pending = 0;
+}
+
+Connection::Connection(ConnectionServices& services, std::uint32_t index)
+    : services_(services), index_(index), deadline_(index)
+{
+}
+
+Connection::~Connection()
+{
+    delete x_; // the worker is going away; nothing is in flight
+}
+
+std::size_t Connection::buffered() const noexcept
+{
+    return x_ ? x_->buffered() : 0;
+}
+
+void Connection::take_exchange() noexcept
+{
+    if (!x_) x_ = services_.acquire_exchange();
+}
+
+// Only with nothing in flight that points into it.
+void Connection::give_back_exchange() noexcept
+{
+    if (x_) services_.release_exchange(std::exchange(x_, nullptr));
 }
 
 io_uring_sqe* Connection::tag(io_uring_sqe* sqe, Op op, std::uint8_t seq) noexcept
@@ -77,7 +116,8 @@ io_uring_sqe* Connection::tag(io_uring_sqe* sqe, Op op, std::uint8_t seq) noexce
 
 unsigned Connection::open_files() const noexcept
 {
-    return unsigned(std::count_if(fds_.begin(), fds_.end(), [](int fd) { return fd >= 0; }));
+    if (!x_) return 0;
+    return unsigned(std::count_if(x_->fds.begin(), x_->fds.end(), [](int fd) { return fd >= 0; }));
 }
 
 // The one entry for this connection's completions: every CQE but a
@@ -140,7 +180,6 @@ void Connection::open() noexcept
 {
     state_ = State::Reading;
     idle_since_ns_ = services_.now_ns();
-    parser_.reset();
     arm_recv();
 }
 
@@ -148,21 +187,15 @@ void Connection::reset_for_reuse() noexcept
 {
     ++gen_;
     state_ = State::Free;
+    services_.deadlines().remove(deadline_);
     inflight_ = 0;
-    inbuf_.clear();
-    inbuf_.shrink_to_fit();
-    inbuf_off_ = 0;
     parked = false;
     recv_armed_ = false;
     recv_cancel_pending_ = false;
     peer_eof_ = false;
-    fds_ = {-1, -1, -1};
-    body_fd_ = -1;
     pipe_ = nullptr;
-    cursor_ = {};
-    reads_.count = 0;
     aborted_ = false;
-    plan_ = {};
+    give_back_exchange();
 }
 
 void Connection::arm_recv() noexcept
@@ -178,7 +211,7 @@ void Connection::arm_recv() noexcept
 void Connection::maybe_arm_recv() noexcept
 {
     if (!recv_armed_ && !peer_eof_ && state_ >= State::Reading && state_ < State::Closing &&
-        inbuf_.size() - inbuf_off_ < kMaxBufferedInput)
+        buffered() < services_.shared().config.max_input)
         arm_recv();
 }
 
@@ -204,22 +237,23 @@ void Connection::on_recv(const io_uring_cqe& cqe) noexcept
 
 void Connection::ingest(const char* data, std::size_t len) noexcept
 {
-    if (state_ == State::Reading && inbuf_off_ == inbuf_.size()) {
-        inbuf_.clear();
-        inbuf_off_ = 0;
-        if (!parser_.mid_request()) request_since_ns_ = services_.now_ns();
+    take_exchange();
+    if (state_ == State::Reading && x_->inbuf_off == x_->inbuf.size()) {
+        x_->inbuf.clear();
+        x_->inbuf_off = 0;
+        if (!x_->parser.mid_request()) request_since_ns_ = services_.now_ns();
         std::size_t used = parse(data, len);
-        if (used < len) inbuf_.append(data + used, len - used);
+        if (used < len) x_->inbuf.append(data + used, len - used);
     } else {
         // Drop what was parsed before growing, so a long pipelined burst
         // costs a copy per buffer, not a quadratic erase.
-        if (inbuf_off_ > 0) {
-            inbuf_.erase(0, inbuf_off_);
-            inbuf_off_ = 0;
+        if (x_->inbuf_off > 0) {
+            x_->inbuf.erase(0, x_->inbuf_off);
+            x_->inbuf_off = 0;
         }
-        inbuf_.append(data, len);
+        x_->inbuf.append(data, len);
     }
-    if (inbuf_.size() - inbuf_off_ >= kMaxBufferedInput && recv_armed_ && !recv_cancel_pending_) {
+    if (x_->buffered() >= services_.shared().config.max_input && recv_armed_ && !recv_cancel_pending_) {
         io_uring_sqe* sqe = services_.ring().get_sqe();
         io_uring_prep_cancel64(sqe, uring::UserData{Op::Recv, 0, gen_, index_}.pack(), 0);
         tag(sqe, Op::Cancel);
@@ -229,7 +263,7 @@ void Connection::ingest(const char* data, std::size_t len) noexcept
 
 std::size_t Connection::parse(const char* data, std::size_t len) noexcept
 {
-    http::ParseResult r = parser_.feed(data, len);
+    http::ParseResult r = x_->parser.feed(data, len);
     switch (r.status) {
     case http::ParseStatus::NeedMore: return len;
     case http::ParseStatus::Complete: on_request(); return r.consumed;
@@ -244,16 +278,18 @@ std::size_t Connection::parse(const char* data, std::size_t len) noexcept
 void Connection::process_buffered() noexcept
 {
     request_since_ns_ = idle_since_ns_ = services_.now_ns();
-    while (state_ == State::Reading && inbuf_off_ < inbuf_.size()) {
+    while (state_ == State::Reading && x_->inbuf_off < x_->inbuf.size()) {
         // parse() may answer at once (an error status): the plan is built
-        // from the request, never from a view into inbuf_.
-        inbuf_off_ += parse(inbuf_.data() + inbuf_off_, inbuf_.size() - inbuf_off_);
+        // from the request, never from a view into x_->inbuf.
+        x_->inbuf_off += parse(x_->inbuf.data() + x_->inbuf_off, x_->inbuf.size() - x_->inbuf_off);
     }
-    if (inbuf_off_ == inbuf_.size()) {
-        inbuf_.clear();
-        inbuf_off_ = 0;
+    if (x_->inbuf_off == x_->inbuf.size()) {
+        x_->inbuf.clear();
+        x_->inbuf_off = 0;
     }
     if (state_ != State::Reading) return;
+    // Idle: nothing buffered, no request begun, nothing in flight but the recv.
+    if (x_->buffered() == 0 && !x_->parser.mid_request()) give_back_exchange();
     if (peer_eof_)
         begin_close(false);
     else
@@ -266,16 +302,16 @@ void Connection::on_request() noexcept
 {
     const Config& config = services_.shared().config;
     http::Route r = http::route(
-        parser_.request(),
+        x_->parser.request(),
         {.dotfiles = config.dotfiles, .precompressed = config.precompressed, .stopping = services_.stopping()});
-    ctx_ = r.context;
-    request_parsed_ = true;
+    x_->ctx = r.context;
+    x_->request_parsed = true;
     if (r.kind == http::Route::Kind::Respond) return respond_status(r.status, r.extras);
-    route_ = std::move(r);
-    if (route_.directory)
-        submit_lookup(http::LookupStep::DirIndex, join(route_.rel_path, "index.html"));
+    x_->route = std::move(r);
+    if (x_->route.directory)
+        submit_lookup(http::LookupStep::DirIndex, join(x_->route.rel_path, "index.html"));
     else
-        submit_lookup(http::LookupStep::Primary, route_.rel_path);
+        submit_lookup(http::LookupStep::Primary, x_->route.rel_path);
 }
 
 // Opens the path, and its precompressed siblings when the client and the
@@ -286,55 +322,56 @@ void Connection::on_request() noexcept
 void Connection::submit_lookup(http::LookupStep step, std::string path) noexcept
 {
     state_ = State::Looking;
-    step_ = step;
-    served_path_ = path.empty() ? std::string(".") : std::move(path);
-    open_res_.fill(0);
-    statx_res_.fill(0);
+    x_->step = step;
+    x_->served_path = path.empty() ? std::string(".") : std::move(path);
+    x_->open_res.fill(0);
+    x_->statx_res.fill(0);
 
     // RESOLVE_BENEATH is what keeps ".." and symlinks that leave the root
     // out. O_NONBLOCK so that a FIFO in the tree cannot block the open.
-    how_ = open_how{};
-    how_.flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
-    how_.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+    x_->how = open_how{};
+    x_->how.flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
+    x_->how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
 
-    const bool variants = step != http::LookupStep::DirItself && (route_.accepts_br || route_.accepts_gzip) &&
-                          http::is_compressible(services_.shared().mime.content_type(served_path_));
-    const bool wanted[http::kVariantCount] = {true, variants && route_.accepts_br, variants && route_.accepts_gzip};
+    const bool variants = step != http::LookupStep::DirItself && (x_->route.accepts_br || x_->route.accepts_gzip) &&
+                          http::is_compressible(services_.shared().mime.content_type(x_->served_path));
+    const bool wanted[http::kVariantCount] = {true, variants && x_->route.accepts_br,
+                                              variants && x_->route.accepts_gzip};
     const int root = services_.shared().root_fd;
     FileCache& cache = services_.files();
-    lookup_pending_ = 0;
+    x_->lookup_pending = 0;
     for (unsigned v = 0; v < http::kVariantCount; ++v) {
-        lookup_paths_[v].clear();
-        opened_[v] = false;
+        x_->lookup_paths[v].clear();
+        x_->opened[v] = false;
         if (!wanted[v]) continue;
-        lookup_paths_[v].append(served_path_).append(kVariantSuffix[v]);
+        x_->lookup_paths[v].append(x_->served_path).append(kVariantSuffix[v]);
         // A fresh cache entry answers without the ring: its descriptor and
         // the statx of that descriptor, or the remembered ENOENT.
-        if (CachedFile* f = cache.find(lookup_paths_[v], services_.now_ns())) {
+        if (CachedFile* f = cache.find(x_->lookup_paths[v], services_.now_ns())) {
             if (f->fd >= 0) {
-                cached_[v] = f;
-                stx_[v] = f->stx;
+                x_->cached[v] = f;
+                x_->stx[v] = f->stx;
             } else {
-                open_res_[v] = -f->err;
+                x_->open_res[v] = -f->err;
                 cache.release(f);
             }
             continue;
         }
         io_uring_sqe* sqe = services_.ring().get_sqe();
-        io_uring_prep_openat2(sqe, root, lookup_paths_[v].c_str(), &how_);
+        io_uring_prep_openat2(sqe, root, x_->lookup_paths[v].c_str(), &x_->how);
         tag(sqe, Op::Openat, std::uint8_t(v));
-        opened_[v] = true;
-        ++lookup_pending_;
+        x_->opened[v] = true;
+        ++x_->lookup_pending;
     }
-    if (lookup_pending_ == 0) on_lookup_done(); // all from the cache
+    if (x_->lookup_pending == 0) on_lookup_done(); // all from the cache
 }
 
 void Connection::on_openat(std::uint8_t v, int res) noexcept
 {
-    open_res_[v] = res;
-    if (res >= 0) fds_[v] = res;
+    x_->open_res[v] = res;
+    if (res >= 0) x_->fds[v] = res;
     // The descriptor is ours even if the connection is closing: close_files.
-    if (--lookup_pending_ == 0 && state_ == State::Looking) submit_statx();
+    if (--x_->lookup_pending == 0 && state_ == State::Looking) submit_statx();
 }
 
 // statx on each descriptor that opened, all in one submit.
@@ -342,30 +379,30 @@ void Connection::submit_statx() noexcept
 {
     for (unsigned v = 0; v < http::kVariantCount; ++v) {
         // Not when the file itself failed: the answer is an error anyway.
-        if (fds_[v] < 0 || open_res_[http::kIdentity] < 0) continue;
+        if (x_->fds[v] < 0 || x_->open_res[http::kIdentity] < 0) continue;
         io_uring_sqe* sqe = services_.ring().get_sqe();
-        io_uring_prep_statx(sqe, fds_[v], "", AT_EMPTY_PATH, kStatxMask, &stx_[v]);
+        io_uring_prep_statx(sqe, x_->fds[v], "", AT_EMPTY_PATH, kStatxMask, &x_->stx[v]);
         tag(sqe, Op::Statx, std::uint8_t(v));
-        ++lookup_pending_;
+        ++x_->lookup_pending;
     }
-    if (lookup_pending_ == 0) on_lookup_done();
+    if (x_->lookup_pending == 0) on_lookup_done();
 }
 
 void Connection::on_statx(std::uint8_t v, int res) noexcept
 {
-    statx_res_[v] = res;
-    if (--lookup_pending_ == 0 && state_ == State::Looking) on_lookup_done();
+    x_->statx_res[v] = res;
+    if (--x_->lookup_pending == 0 && state_ == State::Looking) on_lookup_done();
 }
 
 void Connection::on_lookup_done() noexcept
 {
     std::array<http::Candidate, http::kVariantCount> c{};
     for (unsigned v = 0; v < http::kVariantCount; ++v) {
-        c[v].tried = !lookup_paths_[v].empty();
+        c[v].tried = !x_->lookup_paths[v].empty();
         if (!c[v].tried) continue;
-        c[v].err = open_res_[v] < 0 ? -open_res_[v] : statx_res_[v] < 0 ? -statx_res_[v] : 0;
+        c[v].err = x_->open_res[v] < 0 ? -x_->open_res[v] : x_->statx_res[v] < 0 ? -x_->statx_res[v] : 0;
         if (c[v].err) continue;
-        const struct statx& s = stx_[v];
+        const struct statx& s = x_->stx[v];
         c[v].regular = S_ISREG(s.stx_mode);
         c[v].directory = S_ISDIR(s.stx_mode);
         c[v].mtime_sec = s.stx_mtime.tv_sec;
@@ -375,30 +412,30 @@ void Connection::on_lookup_done() noexcept
     // (the cache owns it from now on), or the fact that nothing is there.
     FileCache& cache = services_.files();
     for (unsigned v = 0; v < http::kVariantCount; ++v) {
-        if (!opened_[v]) continue;
-        if (c[v].err == 0 && c[v].regular && fds_[v] >= 0) {
-            if (CachedFile* f = cache.adopt(lookup_paths_[v], fds_[v], stx_[v], services_.now_ns())) {
-                cached_[v] = f;
-                fds_[v] = -1;
+        if (!x_->opened[v]) continue;
+        if (c[v].err == 0 && c[v].regular && x_->fds[v] >= 0) {
+            if (CachedFile* f = cache.adopt(x_->lookup_paths[v], x_->fds[v], x_->stx[v], services_.now_ns())) {
+                x_->cached[v] = f;
+                x_->fds[v] = -1;
             }
         } else if (c[v].err == ENOENT) {
-            cache.remember_missing(lookup_paths_[v], ENOENT, services_.now_ns());
+            cache.remember_missing(x_->lookup_paths[v], ENOENT, services_.now_ns());
         }
     }
-    const http::LookupVerdict verdict = http::decide_lookup(step_, c);
+    const http::LookupVerdict verdict = http::decide_lookup(x_->step, c);
     switch (verdict.kind) {
     case http::LookupVerdict::Kind::Serve: return serve(verdict.variant);
     case http::LookupVerdict::Kind::Respond: close_files(); return respond_error(verdict.status);
     case http::LookupVerdict::Kind::Redirect: {
         close_files();
-        const std::string location = route_.slash_location();
+        const std::string location = x_->route.slash_location();
         http::ErrorExtras extras;
         extras.location = location;
         return respond_status(verdict.status, extras);
     }
     case http::LookupVerdict::Kind::LookUpDirectory:
         close_files();
-        return submit_lookup(http::LookupStep::DirItself, route_.rel_path);
+        return submit_lookup(http::LookupStep::DirItself, x_->route.rel_path);
     }
 }
 
@@ -407,38 +444,38 @@ void Connection::on_lookup_done() noexcept
 void Connection::plan_context() noexcept
 {
     const Config& config = services_.shared().config;
-    ctx_.date = services_.date();
-    ctx_.now = std::time(nullptr);
-    ctx_.extra_headers = config.extra_headers;
-    ctx_.max_age = -1;
+    x_->ctx.date = services_.date();
+    x_->ctx.now = std::time(nullptr);
+    x_->ctx.extra_headers = config.extra_headers;
+    x_->ctx.max_age = -1;
 }
 
 void Connection::serve(http::Variant variant) noexcept
 {
     const Shared& shared = services_.shared();
-    const struct statx& stx = stx_[variant];
+    const struct statx& stx = x_->stx[variant];
     http::FileMeta meta;
     meta.size = stx.stx_size;
     meta.ino = stx.stx_ino;
     meta.mtime_sec = stx.stx_mtime.tv_sec;
     meta.mtime_nsec = stx.stx_mtime.tv_nsec;
-    meta.content_type = shared.mime.content_type(served_path_);
+    meta.content_type = shared.mime.content_type(x_->served_path);
     meta.content_encoding = kVariantEncoding[variant];
     meta.vary = shared.config.precompressed && http::is_compressible(meta.content_type);
     // Keep the descriptor served; the others close now.
     release_lookup(int(variant));
-    body_cache_ = std::exchange(cached_[variant], nullptr);
-    body_fd_ = body_cache_ ? body_cache_->fd : fds_[variant];
+    x_->body_cache = std::exchange(x_->cached[variant], nullptr);
+    x_->body_fd = x_->body_cache ? x_->body_cache->fd : x_->fds[variant];
     plan_context();
     if (!shared.config.expires_rules.empty()) {
-        const std::string path = "/" + served_path_;
+        const std::string path = "/" + x_->served_path;
         if (const http::ExpiresRule* rule = http::match_expires(shared.config.expires_rules, path))
-            ctx_.max_age = rule->seconds;
+            x_->ctx.max_age = rule->seconds;
     }
-    if (step_ == http::LookupStep::ErrorPage)
-        plan_ = http::plan_file_as(pending_status_, meta, ctx_);
+    if (x_->step == http::LookupStep::ErrorPage)
+        x_->plan = http::plan_file_as(x_->pending_status, meta, x_->ctx);
     else
-        plan_ = http::plan_file(parser_.request(), meta, ctx_, shared.boundary);
+        x_->plan = http::plan_file(x_->parser.request(), meta, x_->ctx, shared.boundary);
     start_response();
 }
 
@@ -447,16 +484,16 @@ void Connection::serve(http::Variant variant) noexcept
 void Connection::respond_error(int status) noexcept
 {
     const Config& config = services_.shared().config;
-    const bool second = step_ == http::LookupStep::Fallback || step_ == http::LookupStep::ErrorPage;
-    if (second && status == 0) status = pending_status_; // the page or the fallback is missing
+    const bool second = x_->step == http::LookupStep::Fallback || x_->step == http::LookupStep::ErrorPage;
+    if (second && status == 0) status = x_->pending_status; // the page or the fallback is missing
     if (status == 404 && !config.fallback.empty() && !second) {
-        pending_status_ = 404;
+        x_->pending_status = 404;
         return submit_lookup(http::LookupStep::Fallback, config.fallback);
     }
-    if (step_ != http::LookupStep::ErrorPage) {
+    if (x_->step != http::LookupStep::ErrorPage) {
         for (const auto& [code, path] : config.error_pages) {
             if (code != status) continue;
-            pending_status_ = status;
+            x_->pending_status = status;
             return submit_lookup(http::LookupStep::ErrorPage, path);
         }
     }
@@ -466,16 +503,16 @@ void Connection::respond_error(int status) noexcept
 void Connection::respond_status(int status, const http::ErrorExtras& extras) noexcept
 {
     plan_context();
-    plan_ = http::plan_status(status, ctx_, extras);
+    x_->plan = http::plan_status(status, x_->ctx, extras);
     start_response();
 }
 
 // For a request that was never (fully) parsed: no context of its own.
 void Connection::respond_and_close(int status) noexcept
 {
-    ctx_ = http::ResponseContext{};
-    ctx_.keep_alive = false;
-    request_parsed_ = false;
+    x_->ctx = http::ResponseContext{};
+    x_->ctx.keep_alive = false;
+    x_->request_parsed = false;
     respond_status(status);
 }
 
@@ -483,19 +520,19 @@ void Connection::respond_and_close(int status) noexcept
 
 void Connection::start_response() noexcept
 {
-    cursor_ = {};
-    reads_.count = 0;
+    x_->cursor = {};
+    x_->reads.count = 0;
     progress_ns_ = services_.now_ns();
     std::uint64_t file_bytes = 0;
-    for (const http::Segment& s : plan_.segments)
+    for (const http::Segment& s : x_->plan.segments)
         if (s.kind == http::Segment::Kind::File) file_bytes += s.length;
     // A small body goes out from memory: no pipe, no io-wq hop, and nobody
     // to wait behind for a pipe.
     if (file_bytes > 0 && file_bytes <= services_.shared().config.inline_max) {
-        reads_ = transfer::inline_file_body(plan_);
+        x_->reads = transfer::inline_file_body(x_->plan);
         fill_inline_body();
     }
-    if (plan_.uses_file())
+    if (x_->plan.uses_file())
         need_pipe();
     else
         submit_chain();
@@ -505,23 +542,23 @@ void Connection::start_response() noexcept
 // kept when the first chain reads all of it.
 void Connection::fill_inline_body() noexcept
 {
-    if (!body_cache_) return;
-    if (body_cache_->has_body) {
-        for (const transfer::Step& r : reads_)
-            std::memcpy(plan_.memory.data() + r.mem, body_cache_->body.data() + r.file, r.len);
-        reads_.count = 0;
+    if (!x_->body_cache) return;
+    if (x_->body_cache->has_body) {
+        for (const transfer::Step& r : x_->reads)
+            std::memcpy(x_->plan.memory.data() + r.mem, x_->body_cache->body.data() + r.file, r.len);
+        x_->reads.count = 0;
         return;
     }
-    const transfer::Step& r = reads_.steps[0];
-    fill_cache_body_ = reads_.count == 1 && r.file == 0 && r.len == body_cache_->stx.stx_size;
-    body_hole_ = r.mem;
+    const transfer::Step& r = x_->reads.steps[0];
+    x_->fill_cache_body = x_->reads.count == 1 && r.file == 0 && r.len == x_->body_cache->stx.stx_size;
+    x_->body_hole = r.mem;
 }
 
 // A pipe now, or a place in the worker's queue (first come, first served),
 // or, for a response not yet started when the queue is full, 503.
 void Connection::need_pipe() noexcept
 {
-    const bool started = cursor_.delivered > 0;
+    const bool started = x_->cursor.delivered > 0;
     switch (services_.ask_pipe(*this, !started)) {
     case PipeAnswer::Granted: return; // on_pipe ran
     case PipeAnswer::Queued: state_ = State::WaitingPipe; return;
@@ -538,13 +575,14 @@ void Connection::on_pipe(uring::Pipe* pipe) noexcept
     pipe_ = pipe;
     progress_ns_ = services_.now_ns(); // waiting for a pipe is not the peer's fault
     submit_chain();
+    update_deadline();
 }
 
 // Called while WaitingWritable: the bytes in the pipe are dropped (the pipe
 // is drained before reuse) and will be spliced from the file again.
 void Connection::yield_pipe() noexcept
 {
-    release_pipe(cursor_.in_pipe != 0);
+    release_pipe(x_->cursor.in_pipe != 0);
 }
 
 void Connection::submit_chain() noexcept
@@ -554,31 +592,31 @@ void Connection::submit_chain() noexcept
     transfer::Limits limits;
     limits.pipe_capacity = pipe_ ? pipe_->capacity : 0;
     limits.pairs = config.chain_pairs;
-    limits.steps = transfer::kMaxSteps - reads_.count;
-    const transfer::Chain next = transfer::next_chain(plan_, cursor_, limits);
+    limits.steps = transfer::kMaxSteps - x_->reads.count;
+    const transfer::Chain next = transfer::next_chain(x_->plan, x_->cursor, limits);
 
-    chain_ = reads_;
-    reads_.count = 0;
-    for (const transfer::Step& s : next) chain_.push(s);
-    chain_start_ = cursor_;
-    outcome_ = {};
-    chain_pending_ = chain_.count;
+    x_->chain = x_->reads;
+    x_->reads.count = 0;
+    for (const transfer::Step& s : next) x_->chain.push(s);
+    x_->chain_start = x_->cursor;
+    x_->outcome = {};
+    x_->chain_pending = x_->chain.count;
 
-    uring::Chain chain(services_.ring(), chain_.count);
-    for (unsigned seq = 0; seq < chain_.count; ++seq) {
-        const transfer::Step& s = chain_.steps[seq];
+    uring::Chain chain(services_.ring(), x_->chain.count);
+    for (unsigned seq = 0; seq < x_->chain.count; ++seq) {
+        const transfer::Step& s = x_->chain.steps[seq];
         io_uring_sqe* sqe = chain.next();
         const int socket = int(socket_slot());
         switch (s.kind) {
-        case Kind::Read: io_uring_prep_read(sqe, body_fd_, plan_.memory.data() + s.mem, s.len, s.file); break;
+        case Kind::Read: io_uring_prep_read(sqe, x_->body_fd, x_->plan.memory.data() + s.mem, s.len, s.file); break;
         case Kind::Send:
-            io_uring_prep_send(sqe, socket, plan_.memory.data() + s.mem, s.len,
+            io_uring_prep_send(sqe, socket, x_->plan.memory.data() + s.mem, s.len,
                                MSG_NOSIGNAL | (s.wait_all ? MSG_WAITALL : 0) | (s.more ? MSG_MORE : 0));
             sqe->flags |= IOSQE_FIXED_FILE;
             break;
         case Kind::SpliceIn:
             // Explicit offset always: the file's own position is never used.
-            io_uring_prep_splice(sqe, body_fd_, std::int64_t(s.file), pipe_->write.get(), -1, s.len, 0);
+            io_uring_prep_splice(sqe, x_->body_fd, std::int64_t(s.file), pipe_->write.get(), -1, s.len, 0);
             break;
         case Kind::SpliceOut:
             io_uring_prep_splice(sqe, pipe_->read.get(), -1, socket, -1, s.len, s.more ? SPLICE_F_MORE : 0);
@@ -587,30 +625,30 @@ void Connection::submit_chain() noexcept
         }
         tag(sqe, op_of(s.kind), std::uint8_t(seq));
     }
-    if (chain_.count == 0) on_chain_done(); // nothing left: cannot happen, but never hang
+    if (x_->chain.count == 0) on_chain_done(); // nothing left: cannot happen, but never hang
 }
 
 void Connection::on_transfer_step(std::uint8_t seq, int res) noexcept
 {
-    if (seq < chain_.count) {
-        const std::uint64_t before = cursor_.delivered;
-        transfer::account(chain_.steps[seq], res, cursor_, outcome_);
-        if (cursor_.delivered != before) progress_ns_ = services_.now_ns();
+    if (seq < x_->chain.count) {
+        const std::uint64_t before = x_->cursor.delivered;
+        transfer::account(x_->chain.steps[seq], res, x_->cursor, x_->outcome);
+        if (x_->cursor.delivered != before) progress_ns_ = services_.now_ns();
     }
-    if (--chain_pending_ == 0) on_chain_done();
+    if (--x_->chain_pending == 0) on_chain_done();
 }
 
 void Connection::on_chain_done() noexcept
 {
     if (state_ != State::Sending) return;
-    switch (transfer::after_chain(chain_start_, cursor_, plan_.total(), outcome_)) {
+    switch (transfer::after_chain(x_->chain_start, x_->cursor, x_->plan.total(), x_->outcome)) {
     case transfer::Next::Done: return finish_response();
     case transfer::Next::Abort: return begin_close(true);
     case transfer::Next::WaitWritable: return wait_writable();
     case transfer::Next::Continue:
         // Fairness: with others queued for a pipe, an empty one goes to the
         // first of them and this connection queues behind.
-        if (pipe_ && cursor_.in_pipe == 0 && services_.pipe_waiters()) {
+        if (pipe_ && x_->cursor.in_pipe == 0 && services_.pipe_waiters()) {
             release_pipe(false);
             return need_pipe();
         }
@@ -629,7 +667,7 @@ void Connection::wait_writable() noexcept
     io_uring_prep_poll_add(sqe, int(socket_slot()), POLLOUT);
     sqe->flags |= IOSQE_FIXED_FILE;
     tag(sqe, Op::PollOut);
-    if (pipe_ && cursor_.in_pipe == 0)
+    if (pipe_ && x_->cursor.in_pipe == 0)
         release_pipe(false);
     else if (pipe_)
         services_.park(*this);
@@ -640,7 +678,7 @@ void Connection::wait_writable() noexcept
 void Connection::on_pollout() noexcept
 {
     if (state_ != State::WaitingWritable) return;
-    if (plan_.uses_file() && !pipe_ && cursor_.delivered < plan_.total())
+    if (x_->plan.uses_file() && !pipe_ && x_->cursor.delivered < x_->plan.total())
         need_pipe();
     else
         submit_chain();
@@ -649,14 +687,13 @@ void Connection::on_pollout() noexcept
 void Connection::finish_response() noexcept
 {
     log_access();
-    if (fill_cache_body_)
-        services_.files().set_body(body_cache_,
-                                   std::string_view(plan_.memory).substr(body_hole_, body_cache_->stx.stx_size));
+    if (x_->fill_cache_body)
+        services_.files().set_body(
+            x_->body_cache, std::string_view(x_->plan.memory).substr(x_->body_hole, x_->body_cache->stx.stx_size));
     close_files();
     release_pipe(false);
-    if (plan_.memory.capacity() > kKeepMemory) plan_ = {};
-    if (plan_.close || services_.stopping()) return begin_close(false);
-    parser_.next();
+    if (x_->plan.close || services_.stopping()) return begin_close(false);
+    x_->parser.next();
     state_ = State::Reading;
     process_buffered();
 }
@@ -664,7 +701,7 @@ void Connection::finish_response() noexcept
 void Connection::log_access() noexcept
 {
     AccessLogFile* log = services_.access_log();
-    if (!log || plan_.status == 0) return;
+    if (!log || !x_ || x_->plan.status == 0) return;
     char client[INET6_ADDRSTRLEN] = "";
     if (peer_.sin6_family == AF_INET6)
         inet_ntop(AF_INET6, &peer_.sin6_addr, client, sizeof client);
@@ -673,8 +710,8 @@ void Connection::log_access() noexcept
     http::AccessRecord r;
     r.client = client;
     r.time = services_.log_time();
-    if (request_parsed_) {
-        const http::Request& req = parser_.request();
+    if (x_->request_parsed) {
+        const http::Request& req = x_->parser.request();
         r.method = req.method_name;
         r.target = req.target;
         r.http_major = req.http_major;
@@ -682,9 +719,9 @@ void Connection::log_access() noexcept
         if (req.referer) r.referer = *req.referer;
         if (req.user_agent) r.user_agent = *req.user_agent;
     }
-    r.status = plan_.status;
-    const std::uint64_t head = plan_.head().size();
-    r.body_bytes = cursor_.delivered > head ? cursor_.delivered - head : 0;
+    r.status = x_->plan.status;
+    const std::uint64_t head = x_->plan.head().size();
+    r.body_bytes = x_->cursor.delivered > head ? x_->cursor.delivered - head : 0;
     std::string line;
     http::append_access_line(line, r);
     log->write(line);
@@ -699,7 +736,7 @@ void Connection::stop() noexcept
     if (state_ == State::Reading) begin_close(false);
 }
 
-void Connection::on_tick(std::uint64_t now) noexcept
+void Connection::on_deadline(std::uint64_t now) noexcept
 {
     const Config& config = services_.shared().config;
     const std::uint64_t s = 1'000'000'000;
@@ -708,7 +745,7 @@ void Connection::on_tick(std::uint64_t now) noexcept
         // A request under way must be complete within the header timeout
         // (counted from its first byte, so dribbling does not extend it);
         // an idle connection closes after the keep-alive timeout.
-        if (parser_.mid_request() || inbuf_off_ < inbuf_.size()) {
+        if (x_ && (x_->parser.mid_request() || x_->buffered() > 0)) {
             if (now - request_since_ns_ > config.header_timeout * s) respond_and_close(http::kStatusHeaderTimeout);
         } else if (now - idle_since_ns_ > config.keepalive_timeout * s) {
             begin_close(false);
@@ -725,6 +762,7 @@ void Connection::on_tick(std::uint64_t now) noexcept
         break;
     default: break;
     }
+    update_deadline();
 }
 
 void Connection::abort() noexcept
@@ -770,15 +808,17 @@ void Connection::begin_close(bool abort) noexcept
 bool Connection::must_linger() const noexcept
 {
     if (peer_eof_) return false;
-    return inbuf_off_ < inbuf_.size() || !recv_armed_ || recv_cancel_pending_;
+    return buffered() > 0 || !recv_armed_ || recv_cancel_pending_;
 }
 
 void Connection::start_lingering() noexcept
 {
     state_ = State::Lingering;
     linger_since_ns_ = services_.now_ns();
-    inbuf_.clear();
-    inbuf_off_ = 0;
+    if (x_) {
+        x_->inbuf.clear();
+        x_->inbuf_off = 0;
+    }
     io_uring_sqe* sqe = services_.ring().get_sqe();
     io_uring_prep_shutdown(sqe, int(socket_slot()), SHUT_WR); // FIN after the response
     sqe->flags |= IOSQE_FIXED_FILE;
@@ -789,12 +829,42 @@ void Connection::start_lingering() noexcept
 void Connection::settle() noexcept
 {
     if (state_ == State::Closing && inflight_ == 0) finish_close();
+    update_deadline();
+}
+
+void Connection::update_deadline() noexcept
+{
+    Deadline queue = Deadline::None;
+    std::uint64_t since = 0;
+    switch (state_) {
+    case State::Reading:
+        if (x_ && (x_->parser.mid_request() || x_->buffered() > 0)) {
+            queue = Deadline::Request;
+            since = request_since_ns_;
+        } else {
+            queue = Deadline::Idle;
+            since = idle_since_ns_;
+        }
+        break;
+    case State::Sending:
+    case State::WaitingWritable:
+        queue = Deadline::Send;
+        since = progress_ns_;
+        break;
+    case State::Lingering:
+        queue = Deadline::Linger;
+        since = linger_since_ns_;
+        break;
+    default: break;
+    }
+    services_.deadlines().place(deadline_, queue, since);
 }
 
 void Connection::finish_close() noexcept
 {
     close_files();
-    release_pipe(aborted_ || cursor_.in_pipe != 0);
+    release_pipe(aborted_ || (x_ && x_->cursor.in_pipe != 0));
+    give_back_exchange();
     io_uring_sqe* sqe = services_.ring().get_sqe();
     io_uring_prep_close_direct(sqe, socket_slot());
     tag(sqe, Op::CloseSocket);
@@ -809,18 +879,19 @@ void Connection::on_close_socket() noexcept
 
 void Connection::close_files() noexcept
 {
+    if (!x_) return;
     release_lookup(-1);
-    services_.files().release(std::exchange(body_cache_, nullptr));
-    fill_cache_body_ = false;
-    body_fd_ = -1;
+    services_.files().release(std::exchange(x_->body_cache, nullptr));
+    x_->fill_cache_body = false;
+    x_->body_fd = -1;
 }
 
 void Connection::release_lookup(int keep) noexcept
 {
     for (unsigned v = 0; v < http::kVariantCount; ++v) {
         if (int(v) == keep) continue;
-        services_.files().release(std::exchange(cached_[v], nullptr));
-        int& fd = fds_[v];
+        services_.files().release(std::exchange(x_->cached[v], nullptr));
+        int& fd = x_->fds[v];
         if (fd < 0) continue;
         // Not part of any chain (a broken link would cancel it and leak the
         // descriptor); no CQE unless it fails.
@@ -839,7 +910,7 @@ void Connection::release_pipe(bool maybe_dirty) noexcept
     if (!pipe_) return;
     services_.pipes().release(pipe_, maybe_dirty);
     pipe_ = nullptr;
-    cursor_.in_pipe = 0;
+    if (x_) x_->cursor.in_pipe = 0;
 }
 
 } // namespace splicehttpd::server

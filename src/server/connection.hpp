@@ -14,6 +14,7 @@
 #include "http/parser.hpp"
 #include "http/response.hpp"
 #include "http/route.hpp"
+#include "server/deadlines.hpp"
 #include "server/file_cache.hpp"
 #include "server/transfer.hpp"
 #include "uring/chain.hpp"
@@ -32,6 +33,59 @@ namespace splicehttpd::server {
 
 class ConnectionServices;
 
+// Everything a connection needs only while it reads, looks up and answers a
+// request. Idle keep-alive connections hold none: an exchange is taken from
+// the worker's spares at the first byte of a request and given back when the
+// connection is idle again (or closes), so 10,000 idle clients cost only
+// their Connection cores, and a busy server allocates nothing per request.
+// Its addresses are stable while SQEs point into it (paths, statx buffers,
+// the plan's memory): it is given back only with nothing in flight.
+struct Exchange {
+    explicit Exchange(const http::ParseLimits& limits) : parser(limits) {}
+
+    // input
+    http::RequestParser parser;
+    std::string inbuf;         // bytes received while busy, or after a pipelined request
+    std::size_t inbuf_off = 0; // inbuf[0, inbuf_off) is parsed already
+    [[nodiscard]] std::size_t buffered() const noexcept { return inbuf.size() - inbuf_off; }
+
+    // the request being answered
+    http::ResponseContext ctx;
+    http::Route route;           // what on_request decided to look up
+    bool request_parsed = false; // the response answers a parsed request (else: "-" in the log)
+
+    // lookup: the file and its precompressed siblings, opened as plain
+    // descriptors so that statx describes exactly what was opened
+    http::LookupStep step = http::LookupStep::Primary;
+    int pending_status = 0; // Fallback, ErrorPage: the status that sent us looking
+    unsigned lookup_pending = 0;
+    std::string served_path;                                   // the path whose siblings are looked for
+    std::array<std::string, http::kVariantCount> lookup_paths; // outlive their SQEs
+    std::array<struct statx, http::kVariantCount> stx{};
+    std::array<int, http::kVariantCount> open_res{};
+    std::array<int, http::kVariantCount> statx_res{};
+    std::array<int, http::kVariantCount> fds{-1, -1, -1};  // opened by this lookup
+    std::array<CachedFile*, http::kVariantCount> cached{}; // found in (or given to) the cache
+    std::array<bool, http::kVariantCount> opened{};        // looked up through the ring
+    open_how how{};
+
+    // transfer
+    http::ResponsePlan plan;
+    int body_fd = -1;
+    CachedFile* body_cache = nullptr; // the cache entry body_fd belongs to
+    bool fill_cache_body = false;     // the first chain reads the whole small file
+    std::uint64_t body_hole = 0;      // where in plan.memory it lands
+    transfer::Chain reads;            // an in-memory body's reads, sent with the first chain
+    transfer::Chain chain;            // the chain in flight, by position (user_data seq)
+    transfer::Cursor cursor;
+    transfer::Cursor chain_start;
+    transfer::Outcome outcome;
+    unsigned chain_pending = 0;
+
+    // Ready for the next connection's request (capacity kept, up to a bound).
+    void reset() noexcept;
+};
+
 class Connection {
 public:
     enum class State : std::uint8_t {
@@ -47,7 +101,11 @@ public:
         Closed
     };
 
+    // How long a closing connection reads and drops what its peer still sends.
+    static constexpr std::uint64_t kLingerNs = 5'000'000'000;
+
     Connection(ConnectionServices& services, std::uint32_t index);
+    ~Connection();
     Connection(const Connection&) = delete;
     Connection& operator=(const Connection&) = delete;
 
@@ -67,9 +125,10 @@ public:
     void yield_pipe() noexcept;
 
     void stop() noexcept; // server stopping: finish the response in flight, then close
-    // Once a second: close a connection idle, slow to send its request, or
-    // whose socket took no byte for too long.
-    void on_tick(std::uint64_t now_ns) noexcept;
+    // Its timeout ran out (the worker's deadline queue says so): close a
+    // connection idle, slow to send its request, or whose socket took no
+    // byte for too long.
+    void on_deadline(std::uint64_t now_ns) noexcept;
     void abort() noexcept; // grace period over: close now
 
     [[nodiscard]] State state() const noexcept { return state_; }
@@ -93,6 +152,9 @@ private:
 
     // input
     void open() noexcept;
+    [[nodiscard]] std::size_t buffered() const noexcept; // unparsed input held
+    void take_exchange() noexcept;
+    void give_back_exchange() noexcept;
     void arm_recv() noexcept;
     void maybe_arm_recv() noexcept;
     void ingest(const char* data, std::size_t len) noexcept;
@@ -125,6 +187,7 @@ private:
     [[nodiscard]] bool must_linger() const noexcept;
     void start_lingering() noexcept;
     void settle() noexcept;
+    void update_deadline() noexcept; // the queue this state waits in, if any
     void finish_close() noexcept;
     void close_files() noexcept;
     void release_lookup(int keep) noexcept; // all but variant `keep` (-1: all)
@@ -143,52 +206,19 @@ private:
     sockaddr_in6 peer_{}; // a sockaddr_in fits too
     socklen_t peer_len_ = sizeof peer_;
 
-    // input
-    http::RequestParser parser_;
-    std::string inbuf_;         // bytes received while busy, or after a pipelined request
-    std::size_t inbuf_off_ = 0; // inbuf_[0, inbuf_off_) is parsed already
+    // input (the bytes themselves are in the exchange)
     bool recv_armed_ = false;
     bool recv_cancel_pending_ = false;
     bool peer_eof_ = false;
+    bool aborted_ = false;
     std::uint64_t idle_since_ns_ = 0;    // between requests: since the last response
     std::uint64_t request_since_ns_ = 0; // the first bytes of the request being read
     std::uint64_t progress_ns_ = 0;      // while sending: the socket last took bytes
     std::uint64_t linger_since_ns_ = 0;  // Lingering: since our side was shut
 
-    // the request being answered
-    http::ResponseContext ctx_;
-    http::Route route_;           // what on_request decided to look up
-    bool request_parsed_ = false; // the response answers a parsed request (else: "-" in the log)
-
-    // lookup: the file and its precompressed siblings, opened as plain
-    // descriptors so that statx describes exactly what was opened
-    http::LookupStep step_ = http::LookupStep::Primary;
-    int pending_status_ = 0; // Fallback, ErrorPage: the status that sent us looking
-    unsigned lookup_pending_ = 0;
-    std::string served_path_;                                   // the path whose siblings are looked for
-    std::array<std::string, http::kVariantCount> lookup_paths_; // outlive their SQEs
-    std::array<struct statx, http::kVariantCount> stx_{};
-    std::array<int, http::kVariantCount> open_res_{};
-    std::array<int, http::kVariantCount> statx_res_{};
-    std::array<int, http::kVariantCount> fds_{-1, -1, -1};  // opened by this lookup
-    std::array<CachedFile*, http::kVariantCount> cached_{}; // found in (or given to) the cache
-    std::array<bool, http::kVariantCount> opened_{};        // looked up through the ring
-    open_how how_{};
-
-    // transfer
-    http::ResponsePlan plan_;
-    int body_fd_ = -1;
-    CachedFile* body_cache_ = nullptr; // the cache entry body_fd_ belongs to
-    bool fill_cache_body_ = false;     // the first chain reads the whole small file
-    std::uint64_t body_hole_ = 0;      // where in plan_.memory it lands
+    DeadlineLink deadline_;
     uring::Pipe* pipe_ = nullptr;
-    transfer::Chain reads_; // an in-memory body's reads, sent with the first chain
-    transfer::Chain chain_; // the chain in flight, by position (user_data seq)
-    transfer::Cursor cursor_;
-    transfer::Cursor chain_start_;
-    transfer::Outcome outcome_;
-    unsigned chain_pending_ = 0;
-    bool aborted_ = false;
+    Exchange* x_ = nullptr; // from the first byte of a request until the connection is idle again
 
     std::array<std::uint64_t, std::size_t(uring::Op::Count_)> submitted_ns_{};
 };

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "server/access_log_file.hpp"
+#include "server/deadlines.hpp"
 #include "server/file_cache.hpp"
 #include "server/shared.hpp"
 #include "uring/pipe_pool.hpp"
@@ -15,6 +16,7 @@
 namespace splicehttpd::server {
 
 class Connection;
+struct Exchange;
 
 enum class PipeAnswer : std::uint8_t { Granted, Queued, Refused };
 
@@ -24,6 +26,8 @@ public:
     virtual uring::BufRing& bufs() noexcept = 0;
     virtual uring::PipePool& pipes() noexcept = 0;
     virtual FileCache& files() noexcept = 0;
+    // Where a connection waits for its timeout; the tick visits expired ones only.
+    virtual DeadlineQueues& deadlines() noexcept = 0;
     // nullptr without --access-log; the time text for its lines, this second.
     virtual AccessLogFile* access_log() noexcept = 0;
     virtual std::string_view log_time() = 0;
@@ -43,6 +47,11 @@ public:
     [[nodiscard]] virtual bool pipe_waiters() const noexcept = 0;
     // c waits for POLLOUT holding a pipe: the worker may take it back.
     virtual void park(Connection& c) = 0;
+
+    // A request's working state, from the worker's spares (made when none is
+    // spare); give it back with nothing in flight that points into it.
+    virtual Exchange* acquire_exchange() = 0;
+    virtual void release_exchange(Exchange* x) noexcept = 0;
 
     // c's socket slot is free again: its close completed, or its accept failed.
     virtual void release(Connection& c) noexcept = 0;

@@ -21,6 +21,9 @@ constexpr unsigned kRecvBufferSize = 4096;
 // Accepts kept armed at once, each into a free connection's slot. A queued
 // client is accepted inline when its accept is submitted, so a few suffice.
 constexpr unsigned kAcceptsArmed = 16;
+// Exchanges kept for reuse when connections go idle: enough for every
+// request in flight on a busy worker; past it, memory goes back.
+constexpr std::size_t kSpareExchanges = 256;
 
 std::string result_text(int res)
 {
@@ -80,6 +83,7 @@ Worker::Worker(unsigned id, const Shared& shared, sys::UniqueFd listener, int wa
     conns_.resize(max_conns_);
     free_conns_.reserve(max_conns_);
     for (std::uint32_t i = max_conns_; i-- > 0;) free_conns_.push_back(i);
+    spare_exchanges_.reserve(kSpareExchanges);
 }
 
 Worker::~Worker() = default;
@@ -208,6 +212,28 @@ void Worker::release(Connection& c) noexcept
     --live_;
 }
 
+Exchange* Worker::acquire_exchange()
+{
+    if (spare_exchanges_.empty()) {
+        ++exchanges_;
+        return new Exchange(shared_.config.limits);
+    }
+    Exchange* x = spare_exchanges_.back().release();
+    spare_exchanges_.pop_back();
+    return x;
+}
+
+void Worker::release_exchange(Exchange* x) noexcept
+{
+    std::unique_ptr<Exchange> owned(x);
+    if (spare_exchanges_.size() >= kSpareExchanges) {
+        --exchanges_;
+        return; // destroyed
+    }
+    owned->reset();
+    spare_exchanges_.push_back(std::move(owned));
+}
+
 std::string_view Worker::log_time()
 {
     const std::time_t now = std::time(nullptr); // vDSO
@@ -334,8 +360,16 @@ void Worker::arm_tick() noexcept
 void Worker::on_tick() noexcept
 {
     accept_paused_ = false;
-    for (auto& c : conns_)
-        if (c) c->on_tick(now_ns_);
+    // Only connections whose timeout ran out: each queue is in deadline order.
+    const Config& config = shared_.config;
+    const std::uint64_t s = 1'000'000'000;
+    auto cutoff = [this](std::uint64_t timeout_ns) { return now_ns_ > timeout_ns ? now_ns_ - timeout_ns : 0; };
+    auto expired = [this](std::uint32_t index) { conns_[index]->on_deadline(now_ns_); };
+    deadlines_.expire(Deadline::Idle, cutoff(config.keepalive_timeout * s), expired);
+    deadlines_.expire(Deadline::Request, cutoff(config.header_timeout * s), expired);
+    deadlines_.expire(Deadline::Send, cutoff(config.send_timeout * s), expired);
+    // Stopping: lingering closes end now, not after their few seconds.
+    deadlines_.expire(Deadline::Linger, stopping_ ? UINT64_MAX : cutoff(Connection::kLingerNs), expired);
     files_->sweep(now_ns_);
     if (shared_.access_log) shared_.access_log->flush(); // lines reach the file within a second
     arm_tick();
@@ -365,12 +399,13 @@ void Worker::log_stats() const
     }
     const uring::PipePoolStats p = pipes_->stats();
     const FileCacheStats fc = files_->stats();
-    spdlog::info(
-        "w{} stats: connections={} accepted={} accepts_armed={} open_files={} pipes={} pipes_free={} "
-        "pipes_draining={} pipes_drained={} pipes_replaced={} pipe_waiters={} waiting_writable={} "
-        "parked={} connection_objects={} cached_files={} cache_retired={} cache_bytes={} cache_hits={} cache_misses={}",
-        id_, live_, accepted_, accepts_armed_, files, p.total, p.free, p.draining, p.drained, p.replaced, waiting_pipe,
-        waiting_writable, parked_.size(), made, fc.entries, fc.retired, fc.body_bytes, fc.hits, fc.misses);
+    spdlog::info("w{} stats: connections={} accepted={} accepts_armed={} open_files={} pipes={} pipes_free={} "
+                 "pipes_draining={} pipes_drained={} pipes_replaced={} pipe_waiters={} waiting_writable={} "
+                 "parked={} connection_objects={} exchanges={} cached_files={} cache_retired={} cache_bytes={} "
+                 "cache_hits={} cache_misses={}",
+                 id_, live_, accepted_, accepts_armed_, files, p.total, p.free, p.draining, p.drained, p.replaced,
+                 waiting_pipe, waiting_writable, parked_.size(), made, exchanges_, fc.entries, fc.retired,
+                 fc.body_bytes, fc.hits, fc.misses);
 }
 
 } // namespace splicehttpd::server

@@ -39,6 +39,7 @@ public:
     uring::BufRing& bufs() noexcept override { return *bufs_; }
     uring::PipePool& pipes() noexcept override { return *pipes_; }
     FileCache& files() noexcept override { return *files_; }
+    DeadlineQueues& deadlines() noexcept override { return deadlines_; }
     AccessLogFile* access_log() noexcept override { return shared_.access_log; }
     std::string_view log_time() override;
     const Shared& shared() const noexcept override { return shared_; }
@@ -51,6 +52,8 @@ public:
     void park(Connection& c) override;
     void release(Connection& c) noexcept override;
     void on_accept_failed(Connection& c, int res) noexcept override;
+    Exchange* acquire_exchange() override;
+    void release_exchange(Exchange* x) noexcept override;
 
 private:
     static constexpr std::uint32_t kWorkerIndex = 0xFFFFFFFFu; // user_data index of worker-level ops
@@ -81,8 +84,12 @@ private:
     std::unique_ptr<uring::BufRing> bufs_;
     std::unique_ptr<uring::PipePool> pipes_;
     std::unique_ptr<FileCache> files_; // before conns_: connections release into it
+    DeadlineQueues deadlines_;         // before conns_: connections leave it as they go
     std::vector<std::unique_ptr<Connection>> conns_;
     std::vector<std::uint32_t> free_conns_;
+    // Exchanges not in use, kept for the next request (at most kSpareExchanges).
+    std::vector<std::unique_ptr<Exchange>> spare_exchanges_;
+    unsigned exchanges_ = 0;                                // made and not yet destroyed
     using Ticket = std::pair<std::uint32_t, std::uint16_t>; // (index, gen): stale once gen moves on
     std::deque<Ticket> pipe_waiters_;
     std::deque<Ticket> parked_; // waiting for POLLOUT with a pipe, oldest first
