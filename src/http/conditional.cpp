@@ -34,7 +34,13 @@ std::optional<EntityTag> next_tag(std::string_view& s)
 
 std::string make_etag(std::uint64_t ino, std::uint64_t size, std::int64_t mtime_sec, std::uint32_t mtime_nsec)
 {
-    return fmt::format("\"{:x}-{:x}-{:x}.{:x}\"", ino, size, mtime_sec, mtime_nsec);
+    return std::string(etag_text(ino, size, mtime_sec, mtime_nsec).view());
+}
+
+ShortText etag_text(std::uint64_t ino, std::uint64_t size, std::int64_t mtime_sec, std::uint32_t mtime_nsec)
+{
+    // At most 2 + 16 + 1 + 16 + 1 + 17 + 1 + 8 = 62 characters: it fits.
+    return short_format("\"{:x}-{:x}-{:x}.{:x}\"", ino, size, mtime_sec, mtime_nsec);
 }
 
 bool etag_matches(std::string_view field, std::string_view etag, bool weak)

@@ -1,6 +1,8 @@
 // Validators and conditional requests (RFC 9110 §8.8, §13).
 #pragma once
 
+#include "http/text.hpp"
+
 #include <cstdint>
 #include <ctime>
 #include <optional>
@@ -12,6 +14,8 @@ namespace splicehttpd::http {
 // Strong ETag from inode, size and mtime with nanoseconds: any rewrite of the
 // file, even within the same second, changes it.
 std::string make_etag(std::uint64_t ino, std::uint64_t size, std::int64_t mtime_sec, std::uint32_t mtime_nsec);
+// The same, without allocating.
+ShortText etag_text(std::uint64_t ino, std::uint64_t size, std::int64_t mtime_sec, std::uint32_t mtime_nsec);
 
 struct Validators {
     std::string_view etag; // quoted, strong

@@ -131,9 +131,14 @@ auto format_imf_fixdate(Out out, std::size_t n, std::time_t t)
 
 std::string format_http_date(std::time_t t)
 {
-    std::string s;
-    format_imf_fixdate(std::back_inserter(s), std::string::npos, t);
-    return s;
+    return std::string(http_date_text(t).view());
+}
+
+ShortText http_date_text(std::time_t t)
+{
+    ShortText out;
+    out.len = std::min(format_imf_fixdate(out.buf.data(), out.buf.size(), t).size, out.buf.size());
+    return out;
 }
 
 std::optional<std::time_t> parse_http_date(std::string_view s)

@@ -2,6 +2,8 @@
 // asctime in.
 #pragma once
 
+#include "http/text.hpp"
+
 #include <array>
 #include <cstddef>
 #include <ctime>
@@ -13,6 +15,7 @@ namespace splicehttpd::http {
 
 // "Sun, 06 Nov 1994 08:49:37 GMT"
 std::string format_http_date(std::time_t t);
+ShortText http_date_text(std::time_t t); // the same, without allocating
 
 // Any of the three formats; nullopt for anything else (callers then ignore
 // the header, as RFC 9110 requires for invalid dates).

@@ -14,8 +14,8 @@ void add_representation_headers(HeadWriter& head, const FileMeta& meta, const Re
                                 std::string_view etag, std::string_view last_modified)
 {
     if (ctx.max_age >= 0) {
-        head.add("Cache-Control", fmt::format("max-age={}", ctx.max_age));
-        head.add("Expires", format_http_date(std::time_t(ctx.now + ctx.max_age)));
+        head.add("Cache-Control", short_format("max-age={}", ctx.max_age).view());
+        head.add("Expires", http_date_text(std::time_t(ctx.now + ctx.max_age)).view());
     }
     head.add("Last-Modified", last_modified);
     head.add("ETag", etag);
@@ -54,10 +54,13 @@ void plan_multipart(ResponsePlan& plan, const std::vector<ByteRange>& ranges, co
 
 } // namespace
 
-ResponsePlan plan_file(const Request& req, const FileMeta& meta, const ResponseContext& ctx, std::string_view boundary)
+void plan_file(ResponsePlan& plan, const Request& req, const FileMeta& meta, const ResponseContext& ctx,
+               std::string_view boundary)
 {
-    const std::string etag = make_etag(meta.ino, meta.size, meta.mtime_sec, meta.mtime_nsec);
-    const std::string last_modified = format_http_date(meta.mtime_sec);
+    const ShortText etag_buf = etag_text(meta.ino, meta.size, meta.mtime_sec, meta.mtime_nsec);
+    const ShortText last_modified_buf = http_date_text(meta.mtime_sec);
+    const std::string_view etag = etag_buf.view();
+    const std::string_view last_modified = last_modified_buf.view();
     const Validators validators{etag, meta.mtime_sec};
 
     Conditions conditions;
@@ -66,13 +69,12 @@ ResponsePlan plan_file(const Request& req, const FileMeta& meta, const ResponseC
     conditions.if_modified_since = req.if_modified_since;
     conditions.if_unmodified_since = req.if_unmodified_since;
     switch (evaluate_preconditions(conditions, validators, true)) {
-    case Precondition::Failed: return plan_status(412, ctx);
+    case Precondition::Failed: return plan_status(plan, 412, ctx);
     case Precondition::NotModified: {
-        ResponsePlan plan;
         HeadWriter head(plan, 304, ctx);
         add_representation_headers(head, meta, ctx, etag, last_modified);
         head.end();
-        return plan;
+        return;
     }
     case Precondition::Proceed: break;
     }
@@ -85,14 +87,11 @@ ResponsePlan plan_file(const Request& req, const FileMeta& meta, const ResponseC
         ErrorExtras extras;
         extras.range_size = meta.size;
         extras.has_range_size = true;
-        return plan_status(416, ctx, extras);
+        return plan_status(plan, 416, ctx, extras);
     }
 
-    ResponsePlan plan;
-    if (range.outcome == RangeOutcome::Ranges && range.ranges.size() > 1) {
-        plan_multipart(plan, range.ranges, meta, ctx, boundary, etag, last_modified);
-        return plan;
-    }
+    if (range.outcome == RangeOutcome::Ranges && range.ranges.size() > 1)
+        return plan_multipart(plan, range.ranges, meta, ctx, boundary, etag, last_modified);
 
     const bool partial = range.outcome == RangeOutcome::Ranges;
     const ByteRange body = partial ? range.ranges.front() : ByteRange{0, meta.size == 0 ? 0 : meta.size - 1};
@@ -100,17 +99,22 @@ ResponsePlan plan_file(const Request& req, const FileMeta& meta, const ResponseC
     HeadWriter head(plan, partial ? 206 : 200, ctx);
     head.add("Content-Type", meta.content_type);
     head.add("Content-Length", length);
-    if (partial) head.add("Content-Range", fmt::format("bytes {}-{}/{}", body.first, body.last, meta.size));
+    if (partial) head.add("Content-Range", short_format("bytes {}-{}/{}", body.first, body.last, meta.size).view());
     head.add("Accept-Ranges", "bytes");
     add_representation_headers(head, meta, ctx, etag, last_modified);
     head.end();
     if (!ctx.head_request && length > 0) plan.append_file(body.first, length);
+}
+
+ResponsePlan plan_file(const Request& req, const FileMeta& meta, const ResponseContext& ctx, std::string_view boundary)
+{
+    ResponsePlan plan;
+    plan_file(plan, req, meta, ctx, boundary);
     return plan;
 }
 
-ResponsePlan plan_file_as(int status, const FileMeta& meta, const ResponseContext& ctx)
+void plan_file_as(ResponsePlan& plan, int status, const FileMeta& meta, const ResponseContext& ctx)
 {
-    ResponsePlan plan;
     HeadWriter head(plan, status, ctx);
     head.add("Content-Type", meta.content_type);
     head.add("Content-Length", meta.size);
@@ -118,6 +122,12 @@ ResponsePlan plan_file_as(int status, const FileMeta& meta, const ResponseContex
     if (meta.vary) head.add("Vary", "Accept-Encoding");
     head.end();
     if (!ctx.head_request && meta.size > 0) plan.append_file(0, meta.size);
+}
+
+ResponsePlan plan_file_as(int status, const FileMeta& meta, const ResponseContext& ctx)
+{
+    ResponsePlan plan;
+    plan_file_as(plan, status, meta, ctx);
     return plan;
 }
 

@@ -20,10 +20,15 @@ struct FileMeta {
     bool vary = false;                 // the type has precompressed variants
 };
 
+// Into `plan` (its buffers reused, so a busy connection allocates nothing),
+// or as a new plan.
+void plan_file(ResponsePlan& plan, const Request& req, const FileMeta& meta, const ResponseContext& ctx,
+               std::string_view boundary);
 ResponsePlan plan_file(const Request& req, const FileMeta& meta, const ResponseContext& ctx, std::string_view boundary);
 
 // A whole file sent with another status (a custom error page): no ranges,
 // no conditionals, no validators.
+void plan_file_as(ResponsePlan& plan, int status, const FileMeta& meta, const ResponseContext& ctx);
 ResponsePlan plan_file_as(int status, const FileMeta& meta, const ResponseContext& ctx);
 
 } // namespace splicehttpd::http

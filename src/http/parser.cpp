@@ -55,9 +55,18 @@ Method method_from_llhttp(std::uint8_t m) noexcept
     }
 }
 
-void Request::clear()
+void Request::clear() noexcept
 {
-    *this = Request{};
+    method = Method::Get;
+    method_name = {};
+    target.clear();
+    http_major = 1;
+    http_minor = 1;
+    keep_alive = true;
+    host_count = 0;
+    for (Field* f : {&range, &if_range, &if_match, &if_none_match, &if_modified_since, &if_unmodified_since,
+                     &accept_encoding, &referer, &user_agent})
+        f->reset();
 }
 
 const llhttp_settings_t& RequestParser::settings()
@@ -164,13 +173,7 @@ void RequestParser::store_header()
 {
     std::string_view name = field_;
     std::string_view value = trim(value_);
-    auto set = [&](std::optional<std::string>& slot) {
-        // Repeated list-valued fields combine as if comma-joined (RFC 9110 §5.3).
-        if (slot)
-            slot->append(", ").append(value);
-        else
-            slot.emplace(value);
-    };
+    auto set = [&](Field& slot) { slot.add(value); };
     if (iequals(name, "host")) {
         ++request_.host_count;
     } else if (iequals(name, "range")) {

@@ -18,6 +18,45 @@ struct llhttp_settings_s;
 
 namespace splicehttpd::http {
 
+// A header's value, or its absence. Unlike std::optional<std::string> it
+// keeps its buffer when cleared, so a parser reused request after request
+// allocates nothing for fields it has seen before.
+class Field {
+public:
+    explicit operator bool() const noexcept { return present_; }
+    [[nodiscard]] bool has_value() const noexcept { return present_; }
+    const std::string& operator*() const noexcept { return text_; }
+    const std::string* operator->() const noexcept { return &text_; }
+    Field& operator=(std::string_view value)
+    {
+        text_.assign(value);
+        present_ = true;
+        return *this;
+    }
+    // Repeated list-valued fields combine as if comma-joined (RFC 9110 §5.3).
+    void add(std::string_view value)
+    {
+        if (present_) text_.append(", ");
+        text_.append(value);
+        present_ = true;
+    }
+    void reset() noexcept
+    {
+        text_.clear();
+        present_ = false;
+    }
+    operator std::optional<std::string_view>() const noexcept // NOLINT: for Conditions
+    {
+        if (!present_) return std::nullopt;
+        return std::string_view(text_);
+    }
+    friend bool operator==(const Field& f, std::string_view v) noexcept { return f.present_ && f.text_ == v; }
+
+private:
+    std::string text_;
+    bool present_ = false;
+};
+
 struct Request {
     Method method = Method::Get;
     std::string_view method_name; // as sent ("GET", "PROPFIND"); static text
@@ -26,17 +65,17 @@ struct Request {
     std::uint8_t http_minor = 1;
     bool keep_alive = true;
     unsigned host_count = 0; // exactly one is required of HTTP/1.1 (see route)
-    std::optional<std::string> range;
-    std::optional<std::string> if_range;
-    std::optional<std::string> if_match;
-    std::optional<std::string> if_none_match;
-    std::optional<std::string> if_modified_since;
-    std::optional<std::string> if_unmodified_since;
-    std::optional<std::string> accept_encoding;
-    std::optional<std::string> referer;    // for the access log
-    std::optional<std::string> user_agent; // for the access log
+    Field range;
+    Field if_range;
+    Field if_match;
+    Field if_none_match;
+    Field if_modified_since;
+    Field if_unmodified_since;
+    Field accept_encoding;
+    Field referer;    // for the access log
+    Field user_agent; // for the access log
 
-    void clear();
+    void clear() noexcept; // keeps the buffers
 };
 
 inline Method method_of(const Request& r) noexcept

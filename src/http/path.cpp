@@ -3,7 +3,6 @@
 #include "http/text.hpp"
 
 #include <cstdint>
-#include <vector>
 
 namespace splicehttpd::http {
 
@@ -121,7 +120,8 @@ std::optional<NormalizedPath> normalize_path(std::string_view raw_path)
     std::string_view p = *decoded;
     if (p.empty() || p.front() != '/') return {};
 
-    std::vector<std::string_view> segments;
+    // Segments are appended to out.rel as they come; ".." cuts the last one.
+    NormalizedPath out;
     bool directory = false;
     std::size_t pos = 1;
     while (pos <= p.size()) {
@@ -130,26 +130,24 @@ std::optional<NormalizedPath> normalize_path(std::string_view raw_path)
         std::string_view seg = p.substr(pos, slash - pos);
         bool last = slash == p.size();
         if (seg == "..") {
-            if (segments.empty()) return {}; // would leave the root
-            segments.pop_back();
+            if (out.rel.empty()) return {}; // would leave the root
+            const std::size_t cut = out.rel.rfind('/');
+            out.rel.resize(cut == std::string::npos ? 0 : cut);
             directory = last;
         } else if (seg == "." || seg.empty()) {
             // "//" collapses like nginx's merge_slashes; "." names the current dir
             directory = last;
         } else {
-            segments.push_back(seg);
+            if (!out.rel.empty()) out.rel.push_back('/');
+            out.rel.append(seg);
             directory = false;
         }
         pos = slash + 1;
     }
 
-    NormalizedPath out;
-    out.directory = directory || segments.empty();
-    for (std::string_view seg : segments) {
-        if (!out.rel.empty()) out.rel.push_back('/');
-        out.rel.append(seg);
-        if (seg.front() == '.') out.dotfile = true;
-    }
+    out.directory = directory || out.rel.empty();
+    // A dot segment among those left (one removed by ".." does not count).
+    out.dotfile = out.rel.starts_with('.') || out.rel.find("/.") != std::string::npos;
     return out;
 }
 

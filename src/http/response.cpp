@@ -1,5 +1,7 @@
 #include "http/response.hpp"
 
+#include "http/text.hpp"
+
 #include <fmt/format.h>
 
 #include <cerrno>
@@ -87,9 +89,18 @@ void ResponsePlan::append_file(std::uint64_t offset, std::uint64_t length)
     segments.push_back({Segment::Kind::File, offset, length});
 }
 
+void ResponsePlan::clear() noexcept
+{
+    status = 0;
+    memory.clear();
+    segments.clear();
+    close = false;
+}
+
 HeadWriter::HeadWriter(ResponsePlan& plan, int status, const ResponseContext& ctx)
     : plan_(plan), out_(plan.memory), ctx_(ctx)
 {
+    plan_.clear();
     plan_.status = status;
     plan_.close = !ctx.keep_alive;
     fmt::format_to(std::back_inserter(out_), "HTTP/1.1 {} {}\r\nServer: splicehttpd\r\nDate: {}\r\n", status,
@@ -119,27 +130,39 @@ void HeadWriter::end()
     plan_.segments.assign(1, Segment{Segment::Kind::Memory, 0, out_.size()});
 }
 
-ResponsePlan plan_status(int status, const ResponseContext& ctx, const ErrorExtras& extras)
+void plan_status(ResponsePlan& plan, int status, const ResponseContext& ctx, const ErrorExtras& extras)
 {
-    ResponsePlan plan;
     const bool bodyless = status == 204 || status == 304;
-    std::string body;
-    if (!bodyless)
-        body = fmt::format("<!DOCTYPE html>\n<html><head><title>{0} {1}</title></head>\n"
-                           "<body><h1>{0} {1}</h1></body></html>\n",
-                           status, reason_phrase(status));
+    const std::string_view reason = reason_phrase(status);
+    // The body's length is known without formatting it first.
+    constexpr std::string_view kOpen = "<!DOCTYPE html>\n<html><head><title>";
+    constexpr std::string_view kMiddle = "</title></head>\n<body><h1>";
+    constexpr std::string_view kClose = "</h1></body></html>\n";
+    const std::size_t title = fmt::formatted_size("{} {}", status, reason); // "404 Not Found"
+    const std::size_t body_size = kOpen.size() + title + kMiddle.size() + title + kClose.size();
 
     HeadWriter head(plan, status, ctx);
     if (!extras.allow.empty()) head.add("Allow", extras.allow);
     if (!extras.location.empty()) head.add("Location", extras.location);
-    if (extras.has_range_size) head.add("Content-Range", fmt::format("bytes */{}", extras.range_size));
+    if (extras.has_range_size) head.add("Content-Range", short_format("bytes */{}", extras.range_size).view());
     if (extras.retry_after > 0) head.add("Retry-After", std::uint64_t(extras.retry_after));
     if (!bodyless) {
         head.add("Content-Type", "text/html; charset=utf-8");
-        head.add("Content-Length", std::uint64_t(body.size()));
+        head.add("Content-Length", std::uint64_t(body_size));
     }
     head.end();
-    if (!ctx.head_request) plan.append_memory(body);
+    if (bodyless || ctx.head_request) return;
+    const std::size_t start = plan.memory.size();
+    fmt::format_to(std::back_inserter(plan.memory), "{}{} {}{}{} {}{}", kOpen, status, reason, kMiddle, status, reason,
+                   kClose);
+    // The head's segment grows to take the body (append_memory's rule).
+    plan.segments.back().length += plan.memory.size() - start;
+}
+
+ResponsePlan plan_status(int status, const ResponseContext& ctx, const ErrorExtras& extras)
+{
+    ResponsePlan plan;
+    plan_status(plan, status, ctx, extras);
     return plan;
 }
 

@@ -29,6 +29,9 @@ struct ResponsePlan {
     std::vector<Segment> segments;
     bool close = false; // Connection: close was sent
 
+    // Empty again, buffers kept (a plan reused response after response
+    // allocates nothing once grown).
+    void clear() noexcept;
     [[nodiscard]] std::uint64_t total() const noexcept;
     [[nodiscard]] bool uses_file() const noexcept;
     // Bytes that go out next: they extend the last memory segment when it
@@ -49,7 +52,7 @@ struct ResponseContext {
     std::int64_t now = 0;           // the time Date says, for Expires
 };
 
-// Starts a plan with the status line and the headers every response
+// Starts a plan (clearing it) with the status line and the headers every response
 // carries. Call add() for the rest, then end() to close the head (which
 // also becomes the plan's first segment).
 class HeadWriter {
@@ -73,7 +76,9 @@ struct ErrorExtras {
     unsigned retry_after = 0; // 503: "Retry-After: N" seconds
 };
 
-// A complete response with a short HTML body (none for HEAD, 204 and 304).
+// A complete response with a short HTML body (none for HEAD, 204 and 304),
+// into `plan` (its buffers reused), or as a new plan.
+void plan_status(ResponsePlan& plan, int status, const ResponseContext& ctx, const ErrorExtras& extras = {});
 ResponsePlan plan_status(int status, const ResponseContext& ctx, const ErrorExtras& extras = {});
 
 } // namespace splicehttpd::http

@@ -2,10 +2,32 @@
 // whitespace and ASCII case-insensitivity (RFC 9110 §5.6.3, §5.1).
 #pragma once
 
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
 #include <string>
 #include <string_view>
 
 namespace splicehttpd::http {
+
+// A short formatted value (a date, an ETag) held by value: no allocation.
+struct ShortText {
+    std::array<char, 64> buf{};
+    std::size_t len = 0;
+    [[nodiscard]] std::string_view view() const noexcept { return {buf.data(), len}; }
+};
+
+// fmt::format into a ShortText (cut at its size, never past it).
+template <typename... Args>
+ShortText short_format(fmt::format_string<Args...> format, Args&&... args)
+{
+    ShortText out;
+    const std::size_t n = fmt::format_to_n(out.buf.data(), out.buf.size(), format, std::forward<Args>(args)...).size;
+    out.len = std::min(n, out.buf.size());
+    return out;
+}
 
 constexpr bool is_ows(char c) noexcept
 {

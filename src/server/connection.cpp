@@ -24,8 +24,8 @@ namespace {
 using uring::Op;
 using Kind = transfer::Step::Kind;
 
-// An exchange's buffers above this are given back after the response, so
-// the spares do not sit on an in-memory body or a pipelined burst.
+// An exchange's input buffer above this is given back after the response,
+// so the spares do not sit on a pipelined burst.
 constexpr std::size_t kKeepMemory = 16 * 1024;
 
 constexpr unsigned kStatxMask = STATX_TYPE | STATX_MODE | STATX_INO | STATX_SIZE | STATX_MTIME;
@@ -55,7 +55,7 @@ Op op_of(Kind kind) noexcept
 
 } // namespace
 
-void Exchange::reset() noexcept
+void Exchange::reset(std::size_t keep_bytes) noexcept
 {
     parser.reset();
     inbuf.clear();
@@ -63,7 +63,7 @@ void Exchange::reset() noexcept
     // What one large request or response grew is given back, so that the
     // spares do not sit on it.
     if (inbuf.capacity() > kKeepMemory) std::string().swap(inbuf);
-    if (plan.memory.capacity() > kKeepMemory) plan = {};
+    if (plan.memory.capacity() > keep_bytes) plan = {};
     request_parsed = false;
     step = http::LookupStep::Primary;
     pending_status = 0;
@@ -473,9 +473,9 @@ void Connection::serve(http::Variant variant) noexcept
             x_->ctx.max_age = rule->seconds;
     }
     if (x_->step == http::LookupStep::ErrorPage)
-        x_->plan = http::plan_file_as(x_->pending_status, meta, x_->ctx);
+        http::plan_file_as(x_->plan, x_->pending_status, meta, x_->ctx);
     else
-        x_->plan = http::plan_file(x_->parser.request(), meta, x_->ctx, shared.boundary);
+        http::plan_file(x_->plan, x_->parser.request(), meta, x_->ctx, shared.boundary);
     start_response();
 }
 
@@ -503,7 +503,7 @@ void Connection::respond_error(int status) noexcept
 void Connection::respond_status(int status, const http::ErrorExtras& extras) noexcept
 {
     plan_context();
-    x_->plan = http::plan_status(status, x_->ctx, extras);
+    http::plan_status(x_->plan, status, x_->ctx, extras);
     start_response();
 }
 

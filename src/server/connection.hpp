@@ -82,8 +82,9 @@ struct Exchange {
     transfer::Outcome outcome;
     unsigned chain_pending = 0;
 
-    // Ready for the next connection's request (capacity kept, up to a bound).
-    void reset() noexcept;
+    // Ready for the next connection's request: buffers kept, the plan's up to
+    // keep_bytes (an in-memory body and its head).
+    void reset(std::size_t keep_bytes) noexcept;
 };
 
 class Connection {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 
 namespace splicehttpd::server::transfer {
 
@@ -59,20 +60,33 @@ Chain inline_file_body(http::ResponsePlan& plan)
     // No file bytes, or more holes than a chain holds beside its send (a
     // range request never has that many: see http::kMaxRanges).
     if (!plan.uses_file() || files >= long(kMaxSteps) / 2) return reads;
-    std::string wire;
-    wire.reserve(plan.total());
+    // The wire is built in place (the plan's buffer is reused response after
+    // response): each memory segment moves right by the file bytes before
+    // it, last one first, so no segment is overwritten before it has moved.
+    // Plans lay their memory segments out in order and back to back
+    // (append_memory), which this relies on; anything else is refused.
+    std::uint64_t at = 0;
     for (const Segment& s : plan.segments) {
-        if (s.kind == Segment::Kind::Memory) {
-            wire.append(plan.memory, s.offset, s.length);
-        } else if (s.length > 0) {
-            reads.push(
-                {.kind = Step::Kind::Read, .mem = wire.size(), .file = s.offset, .len = std::uint32_t(s.length)});
-            wire.resize(wire.size() + s.length);
+        if (s.kind != Segment::Kind::Memory) continue;
+        if (s.offset != at || s.offset + s.length > plan.memory.size()) return reads;
+        at = s.offset + s.length;
+    }
+    const std::uint64_t total = plan.total();
+    plan.memory.resize(std::max<std::uint64_t>(total, plan.memory.size()));
+    std::uint64_t end = total;
+    for (auto s = plan.segments.rbegin(); s != plan.segments.rend(); ++s) {
+        end -= s->length;
+        if (s->kind == Segment::Kind::Memory) {
+            std::memmove(plan.memory.data() + end, plan.memory.data() + s->offset, s->length);
+        } else if (s->length > 0) {
+            reads.push({.kind = Step::Kind::Read, .mem = end, .file = s->offset, .len = std::uint32_t(s->length)});
         }
     }
+    plan.memory.resize(total);
+    // Reads in file order, as they were planned.
+    std::reverse(reads.steps.begin(), reads.steps.begin() + reads.count);
     for (unsigned i = 0; i < reads.count; ++i) reads.steps[i].more = true;
-    plan.memory = std::move(wire);
-    plan.segments.assign(1, Segment{Segment::Kind::Memory, 0, plan.memory.size()});
+    plan.segments.assign(1, Segment{Segment::Kind::Memory, 0, total});
     return reads;
 }
 

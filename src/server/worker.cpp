@@ -230,7 +230,7 @@ void Worker::release_exchange(Exchange* x) noexcept
         --exchanges_;
         return; // destroyed
     }
-    owned->reset();
+    owned->reset(shared_.config.inline_max + 16 * 1024);
     spare_exchanges_.push_back(std::move(owned));
 }
 

@@ -155,6 +155,26 @@ TEST_CASE("inline_file_body lays the body out in memory with holes for reads")
     CHECK(head_only.memory.size() == 50);
 }
 
+TEST_CASE("inline_file_body works in place and refuses memory segments out of order")
+{
+    // In place: a buffer with room keeps its address (no allocation per response).
+    ResponsePlan p = file_plan(10, 0, 30);
+    p.memory = std::string(10, 'H');
+    p.memory.reserve(1024);
+    const char* before = p.memory.data();
+    CHECK(inline_file_body(p).count == 1);
+    CHECK(p.memory.data() == before);
+    CHECK(p.memory.substr(0, 10) == std::string(10, 'H'));
+
+    // Memory segments must lie back to back in order; else nothing changes.
+    ResponsePlan odd;
+    odd.memory = "ABCDEFGHIJ";
+    odd.segments = {{Segment::Kind::Memory, 5, 5}, {Segment::Kind::File, 0, 10}, {Segment::Kind::Memory, 0, 5}};
+    CHECK(inline_file_body(odd).count == 0);
+    CHECK(odd.segments.size() == 3);
+    CHECK(odd.memory == "ABCDEFGHIJ");
+}
+
 TEST_CASE("account: what one completion means")
 {
     struct Row {
