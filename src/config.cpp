@@ -75,6 +75,11 @@ CliOutcome parse_command_line(int argc, char** argv)
     bounded("--cache-bytes", c.cache_bytes, std::uint64_t(0), std::uint64_t(1) << 36,
             "Bytes of small files per thread the cache keeps");
     bounded("--io-workers", c.io_workers, 1u, 1024u, "io-wq worker threads per ring (bounded and unbounded)");
+    app.add_flag("--sqpoll", c.sqpoll,
+                 "A kernel thread per ring polls for submissions (IORING_SETUP_SQPOLL): no syscall per request "
+                 "under load, at the cost of a busy core per thread");
+    bounded("--sqpoll-idle-ms", c.sqpoll_idle_ms, 1u, 60000u,
+            "With --sqpoll: idle time before the kernel thread sleeps");
     bounded("--send-timeout", c.send_timeout, 1u, 86400u, "Seconds a response may go without the peer taking a byte");
     bounded("--keepalive-timeout", c.keepalive_timeout, 1u, 86400u, "Seconds an idle connection is kept open");
     bounded("--header-timeout", c.header_timeout, 1u, 86400u, "Seconds a client has to send a request's head");

@@ -33,6 +33,8 @@ struct Config {
     unsigned cache_entries = 1024;           // per thread: descriptors it keeps open
     std::uint64_t cache_bytes = 64ull << 20; // per thread: small files' bytes it keeps
     unsigned io_workers = 8;                 // per ring, io-wq bounded and unbounded worker caps
+    bool sqpoll = false;                     // --sqpoll: a kernel thread per ring submits
+    unsigned sqpoll_idle_ms = 1000;          // ... and sleeps after this long without work
     unsigned send_timeout = 60;              // seconds the socket may take no byte of a response
     unsigned keepalive_timeout = 75;         // seconds an idle connection stays open
     unsigned header_timeout = 60;            // seconds a client has to send a whole request head

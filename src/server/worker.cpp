@@ -52,6 +52,8 @@ Worker::Worker(unsigned id, const Shared& shared, sys::UniqueFd listener, int wa
     // serve any number of connections.
     ro.iowq_bounded = shared.config.io_workers;
     ro.iowq_unbounded = shared.config.io_workers;
+    ro.sqpoll = shared.config.sqpoll;
+    ro.sqpoll_idle_ms = shared.config.sqpoll_idle_ms;
     ring_ = std::make_unique<uring::Ring>(ro);
     bufs_ = std::make_unique<uring::BufRing>(*ring_, 0, kRecvBuffers, kRecvBufferSize);
 

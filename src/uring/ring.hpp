@@ -38,6 +38,11 @@ struct RingOptions {
     unsigned alloc_count = 0;  // multishot accept may allocate slots
     unsigned iowq_bounded = 0; // io-wq worker caps; 0 keeps the kernel default
     unsigned iowq_unbounded = 0;
+    // IORING_SETUP_SQPOLL: a kernel thread submits (it sleeps after
+    // sqpoll_idle_ms without work), and waiting spins on the CQ briefly
+    // before it enters the kernel, so a busy ring makes no syscalls.
+    bool sqpoll = false;
+    unsigned sqpoll_idle_ms = 1000;
 };
 
 class Ring {
@@ -83,6 +88,7 @@ private:
     io_uring ring_{};
     io_uring_probe* probe_ = nullptr;
     unsigned flags_ = 0;
+    bool sqpoll_ = false;
 };
 
 // A provided-buffer ring (liburing 2.3 has no io_uring_setup_buf_ring, so the

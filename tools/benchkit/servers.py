@@ -9,6 +9,7 @@ and writes its config, pid file and error log into the run's temp dir.
 import argparse
 import filecmp
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -153,6 +154,8 @@ def add_splicehttpd_args(p):
                                  "work tree into build-bench/rev-SHA/ (default: the work tree, into build-bench/)")
     p.add_argument("--splicehttpd", metavar="PATH", help="measure this binary (no build)")
     p.add_argument("--label", help=argparse.SUPPRESS)
+    p.add_argument("--server-args", default="", metavar="ARGS",
+                   help="extra splicehttpd flags, one string (e.g. --server-args=--sqpoll)")
 
 
 def splicehttpd_spec(args):
@@ -166,11 +169,14 @@ def splicehttpd_spec(args):
         dirty = capture(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no", "--",
                          "src", "meson.build", "subprojects"])
         version = f"splicehttpd {commit}{' + uncommitted changes' if dirty else ''}"
+    extra = shlex.split(getattr(args, "server_args", "") or "")
+    if extra:
+        version += " " + " ".join(extra)
     version += f" ({binary})"
     binary = str(binary)
     return Spec("splicehttpd",
                 lambda work, docroot, port: [binary, "--root", str(docroot), "--listen", "127.0.0.1",
-                                             "--port", str(port), "--threads", "1"],
+                                             "--port", str(port), "--threads", "1", *extra],
                 version)
 
 
