@@ -150,7 +150,8 @@ void Connection::on_cqe(uring::Op op, std::uint8_t seq, const io_uring_cqe& cqe)
 void Connection::arm_accept(int listen_fd) noexcept
 {
     state_ = State::Accepting;
-    io_uring_sqe* sqe = services_.ring().get_sqe();
+    uring::Chain chain(services_.ring(), 2);
+    io_uring_sqe* sqe = chain.next();
     // One accept per free slot, into that slot: a multishot accept that
     // allocates slots itself accepts a connection before it finds the table
     // full (-ENFILE), and that client is reset. Non-blocking, so that a splice
@@ -159,6 +160,16 @@ void Connection::arm_accept(int listen_fd) noexcept
     io_uring_prep_accept_direct(sqe, listen_fd, reinterpret_cast<sockaddr*>(&peer_), &peer_len_, SOCK_NONBLOCK,
                                 socket_slot());
     tag(sqe, Op::Accept);
+    // The first read is linked to the accept (the slot is known before the
+    // socket exists): with TCP_DEFER_ACCEPT the request is already there, so
+    // it is read without another loop turn. Single-shot: a connection whose
+    // first response closes it never has a recv to cancel; the multishot
+    // recv is armed once the connection is known to stay open.
+    sqe = chain.next();
+    io_uring_prep_recv(sqe, int(socket_slot()), nullptr, 0, 0);
+    sqe->flags |= IOSQE_FIXED_FILE | IOSQE_BUFFER_SELECT;
+    sqe->buf_group = services_.bufs().group();
+    tag(sqe, Op::Recv);
 }
 
 void Connection::on_accept(int res) noexcept
@@ -180,7 +191,7 @@ void Connection::open() noexcept
 {
     state_ = State::Reading;
     idle_since_ns_ = services_.now_ns();
-    arm_recv();
+    recv_armed_ = true; // linked to the accept
 }
 
 void Connection::reset_for_reuse() noexcept
@@ -192,6 +203,8 @@ void Connection::reset_for_reuse() noexcept
     parked = false;
     recv_armed_ = false;
     recv_cancel_pending_ = false;
+    input_paused_ = false;
+    recv_filled_ = false;
     peer_eof_ = false;
     pipe_ = nullptr;
     aborted_ = false;
@@ -210,9 +223,23 @@ void Connection::arm_recv() noexcept
 
 void Connection::maybe_arm_recv() noexcept
 {
-    if (!recv_armed_ && !peer_eof_ && state_ >= State::Reading && state_ < State::Closing &&
-        buffered() < services_.shared().config.max_input)
-        arm_recv();
+    if (recv_armed_ || peer_eof_ || state_ < State::Reading || state_ >= State::Closing) return;
+    if (buffered() >= services_.shared().config.max_input || !wants_input()) return;
+    input_paused_ = false;
+    arm_recv();
+}
+
+// Input is read while the connection may serve another request, and while a
+// close lingers. During a response that closes the connection it is read
+// only where the peer may send more before the close (which must then
+// linger, or the unread input makes it a reset): a long, spliced response,
+// or when the first read filled its buffer. A short response closes at once
+// and never has a recv to cancel.
+bool Connection::wants_input() const noexcept
+{
+    if (state_ == State::Reading || state_ == State::Lingering) return true;
+    if (!x_ || x_->ctx.keep_alive || recv_filled_) return true;
+    return state_ >= State::WaitingPipe && x_->plan.uses_file();
 }
 
 void Connection::on_recv(const io_uring_cqe& cqe) noexcept
@@ -221,13 +248,16 @@ void Connection::on_recv(const io_uring_cqe& cqe) noexcept
     const int res = cqe.res;
     if (res > 0) {
         auto bid = std::uint16_t(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
+        recv_filled_ = unsigned(res) >= services_.bufs().buf_size();
         // Lingering or closing: what the peer still sends is dropped.
         if (state_ < State::Lingering) ingest(services_.bufs().data(bid), std::size_t(res));
         services_.bufs().recycle(bid);
     } else if (res == 0) {
         peer_eof_ = true;
         if (state_ == State::Reading || state_ == State::Lingering) begin_close(false);
-    } else if (res != -ENOBUFS && res != -ECANCELED) {
+    } else if (res == -ENOBUFS) {
+        input_paused_ = true; // unread input may wait in the kernel
+    } else if (res != -ECANCELED) {
         begin_close(true); // reset by peer, or worse
     }
     // -ENOBUFS: the buffer ring ran dry and the multishot ended; buffers go
@@ -258,6 +288,7 @@ void Connection::ingest(const char* data, std::size_t len) noexcept
         io_uring_prep_cancel64(sqe, uring::UserData{Op::Recv, 0, gen_, index_}.pack(), 0);
         tag(sqe, Op::Cancel);
         recv_cancel_pending_ = true;
+        input_paused_ = true;
     }
 }
 
@@ -536,6 +567,7 @@ void Connection::start_response() noexcept
         need_pipe();
     else
         submit_chain();
+    maybe_arm_recv(); // a long response that closes the connection reads what comes meanwhile
 }
 
 // A small body the cache holds needs no read; one it does not hold yet is
@@ -805,10 +837,14 @@ void Connection::begin_close(bool abort) noexcept
 // of the last response. So when the peer may still be sending (it pipelined
 // past "Connection: close", or input was paused), our side is shut first and
 // its input is read and dropped until it closes too, or for a few seconds.
+// Otherwise (nothing after the request, input never paused) the socket
+// closes at once, as nginx's default lingering_close does when no more data
+// is expected: a connection whose first response closes it costs an accept,
+// a recv, a send and a close, and no recv to cancel.
 bool Connection::must_linger() const noexcept
 {
     if (peer_eof_) return false;
-    return buffered() > 0 || !recv_armed_ || recv_cancel_pending_;
+    return buffered() > 0 || input_paused_;
 }
 
 void Connection::start_lingering() noexcept

@@ -158,6 +158,7 @@ private:
     void give_back_exchange() noexcept;
     void arm_recv() noexcept;
     void maybe_arm_recv() noexcept;
+    [[nodiscard]] bool wants_input() const noexcept;
     void ingest(const char* data, std::size_t len) noexcept;
     std::size_t parse(const char* data, std::size_t len) noexcept;
     void process_buffered() noexcept;
@@ -210,6 +211,8 @@ private:
     // input (the bytes themselves are in the exchange)
     bool recv_armed_ = false;
     bool recv_cancel_pending_ = false;
+    bool input_paused_ = false; // the recv stopped with input maybe unread (back-pressure, no buffers)
+    bool recv_filled_ = false;  // the last read filled its buffer: more may be waiting
     bool peer_eof_ = false;
     bool aborted_ = false;
     std::uint64_t idle_since_ns_ = 0;    // between requests: since the last response
