@@ -54,8 +54,8 @@ std::string format_mtime(std::int64_t t)
     std::tm tm{};
     const auto tt = std::time_t(t);
     if (!gmtime_r(&tt, &tm)) return "-";
-    return fmt::format("{:02}-{}-{:04} {:02}:{:02}", tm.tm_mday, kMonths[tm.tm_mon % 12], tm.tm_year + 1900,
-                       tm.tm_hour, tm.tm_min);
+    return fmt::format("{:02}-{}-{:04} {:02}:{:02}", tm.tm_mday, kMonths[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour,
+                       tm.tm_min);
 }
 
 // FNV-1a, 64 bits: the ETag names the bytes of the listing, so anything that
@@ -156,8 +156,8 @@ Listing render_listing(std::string_view dir_path, std::vector<DirEntry> entries,
     for (const DirEntry& e : entries) {
         listing.last_modified = std::max(listing.last_modified, e.mtime);
         const std::string_view slash = e.is_dir ? "/" : "";
-        fmt::format_to(std::back_inserter(out), "<tr><td><a href=\"{0}{1}\">{2}{1}</a></td><td>{3}</td><td>", url_escape(e.name),
-                       slash, html_escape(e.name), format_mtime(e.mtime));
+        fmt::format_to(std::back_inserter(out), "<tr><td><a href=\"{0}{1}\">{2}{1}</a></td><td>{3}</td><td>",
+                       url_escape(e.name), slash, html_escape(e.name), format_mtime(e.mtime));
         if (e.is_dir)
             out.push_back('-');
         else

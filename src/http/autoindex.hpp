@@ -25,7 +25,7 @@ struct DirEntry {
 };
 
 struct ListingOptions {
-    bool dotfiles = false;          // list names starting with '.' (--dotfiles allow)
+    bool dotfiles = false;           // list names starting with '.' (--dotfiles allow)
     std::size_t max_entries = 10000; // rows at most; past it a note says how many were left out
 };
 

@@ -64,16 +64,16 @@ TEST_CASE("html_escape: entities, and valid UTF-8 out whatever comes in")
     CHECK(html_escape("<script>alert(1)</script>") == "&lt;script&gt;alert(1)&lt;/script&gt;");
     CHECK(html_escape("a\"b'c&d") == "a&quot;b&#39;c&amp;d");
     CHECK(html_escape("new\nline\t\x7f") == "new\xEF\xBF\xBDline\xEF\xBF\xBD\xEF\xBF\xBD");
-    CHECK(html_escape("caf\xc3\xa9") == "caf\xc3\xa9");               // valid UTF-8 stays
-    CHECK(html_escape("\xff") == "\xEF\xBF\xBD");                     // a stray byte
-    CHECK(html_escape("\xc0\xaf") == "\xEF\xBF\xBD\xEF\xBF\xBD");     // overlong '/'
+    CHECK(html_escape("caf\xc3\xa9") == "caf\xc3\xa9");                           // valid UTF-8 stays
+    CHECK(html_escape("\xff") == "\xEF\xBF\xBD");                                 // a stray byte
+    CHECK(html_escape("\xc0\xaf") == "\xEF\xBF\xBD\xEF\xBF\xBD");                 // overlong '/'
     CHECK(html_escape("\xed\xa0\x80") == "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"); // a surrogate
-    CHECK(html_escape("\xe2\x82") == "\xEF\xBF\xBD\xEF\xBF\xBD");     // cut short
+    CHECK(html_escape("\xe2\x82") == "\xEF\xBF\xBD\xEF\xBF\xBD");                 // cut short
 }
 
 TEST_CASE("render_listing: hostile names are escaped in the text and encoded in the href")
 {
-    const std::vector<DirEntry> entries = {file("<script>"), file("a\"b"), file("x&y"),      file("%41"),
+    const std::vector<DirEntry> entries = {file("<script>"), file("a\"b"),      file("x&y"),     file("%41"),
                                            file("sp ace"),   file("new\nline"), file("bad\xff"), dir("d<ir")};
     const Listing l = render_listing("sub", entries, {}, 0);
     // (a space is fine in HTML text; the href has it encoded, checked below)
@@ -99,9 +99,8 @@ TEST_CASE("render_listing: the title is escaped too")
 
 TEST_CASE("render_listing: directories first, then byte order; sizes and dates")
 {
-    const std::vector<DirEntry> entries = {file("b", 10),        dir("zdir"), file("B", 20),
-                                           file("a", 0, 0),      dir("Adir"), file("\xc3\xa9", 5),
-                                           file("a.txt", 12345)};
+    const std::vector<DirEntry> entries = {file("b", 10), dir("zdir"),         file("B", 20),       file("a", 0, 0),
+                                           dir("Adir"),   file("\xc3\xa9", 5), file("a.txt", 12345)};
     const Listing l = render_listing("x", entries, {}, 0);
     CHECK(hrefs(l.body) == std::vector<std::string>{"../", "Adir/", "zdir/", "B", "a", "a.txt", "b", "%C3%A9"});
     CHECK(contains(l.body, ">a.txt</a></td><td>14-Nov-2023 22:13</td><td>12345</td>"));
