@@ -108,8 +108,9 @@ void DirLister::remember(const Key& key, std::shared_ptr<const http::Listing> li
 {
     if (!options_.cache || listing->body.size() > options_.cache_bytes) return;
     std::erase_if(cache_, [&](const Cached& c) {
-        const bool drop = (c.key.dev_major == key.dev_major && c.key.dev_minor == key.dev_minor && c.key.ino == key.ino) ||
-                          now_ns - c.fetched_ns > options_.ttl_ns;
+        const bool drop =
+            (c.key.dev_major == key.dev_major && c.key.dev_minor == key.dev_minor && c.key.ino == key.ino) ||
+            now_ns - c.fetched_ns > options_.ttl_ns;
         if (drop) cache_bytes_ -= c.listing->body.size();
         return drop;
     });

@@ -36,9 +36,9 @@ struct DirListerOptions {
     http::ListingOptions listing;
     bool cache = true;
     std::uint64_t ttl_ns = 1'000'000'000;
-    std::size_t cache_entries = 64;          // listings kept per worker
-    std::size_t cache_bytes = 16u << 20;     // bytes of listings kept per worker
-    unsigned worker = 0;                     // for log lines
+    std::size_t cache_entries = 64;      // listings kept per worker
+    std::size_t cache_bytes = 16u << 20; // bytes of listings kept per worker
+    unsigned worker = 0;                 // for log lines
 };
 
 class DirLister {
@@ -109,10 +109,10 @@ private:
 
     std::mutex mutex_;
     std::condition_variable wake_;
-    std::deque<Job> jobs_;          // guarded by mutex_
-    std::vector<Finished> done_;    // guarded by mutex_
-    bool stop_ = false;             // guarded by mutex_
-    std::vector<char> dirents_;     // the thread's getdents64 buffer
+    std::deque<Job> jobs_;       // guarded by mutex_
+    std::vector<Finished> done_; // guarded by mutex_
+    bool stop_ = false;          // guarded by mutex_
+    std::vector<char> dirents_;  // the thread's getdents64 buffer
     std::thread thread_;
 
     std::deque<Cached> cache_; // the worker's thread only; oldest first
