@@ -108,6 +108,8 @@ CliOutcome parse_command_line(int argc, char** argv)
     app.add_option("--dotfiles", dotfiles, "Serve files whose path has a segment starting with '.'")
         ->check(CLI::IsMember({"allow", "deny"}))
         ->capture_default_str();
+    app.add_flag("--autoindex", c.autoindex,
+                 "List a directory without index.html (HTML; dotfiles only with --dotfiles allow; symlinks never)");
     app.add_option("--precompressed", precompressed, "Serve x.br / x.gz for x when the client accepts them")
         ->check(CLI::IsMember({"on", "off"}))
         ->capture_default_str();

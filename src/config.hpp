@@ -52,6 +52,7 @@ struct Config {
     std::vector<std::pair<int, std::string>> error_pages; // --error-page STATUS=/path, relative
     bool dotfiles = false;                                // --dotfiles allow
     bool precompressed = true;                            // serve x.br / x.gz siblings
+    bool autoindex = false;                               // list directories without index.html
 
     http::ParseLimits limits;
 };

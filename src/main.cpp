@@ -331,9 +331,9 @@ int main(int argc, char** argv)
             spdlog::warn("seccomp: not in a sanitizer build (its runtime makes syscalls of its own)");
         } else if (config.seccomp) {
             const bool reopen_logs = access_log != nullptr;
-            sys::seccomp_restrict(reopen_logs);
+            sys::seccomp_restrict(reopen_logs, config.autoindex);
             spdlog::info("seccomp: {} syscalls allowed, anything else kills the process",
-                         sys::seccomp_allowed(reopen_logs).size());
+                         sys::seccomp_allowed(reopen_logs, config.autoindex).size());
         } else if (config.sandbox) {
             spdlog::warn("--no-seccomp: no syscall filter");
         }

@@ -32,7 +32,7 @@ LookupVerdict respond(int status) noexcept
 
 } // namespace
 
-LookupVerdict decide_lookup(LookupStep step, const std::array<Candidate, kVariantCount>& c) noexcept
+LookupVerdict decide_lookup(LookupStep step, const std::array<Candidate, kVariantCount>& c, bool autoindex) noexcept
 {
     // openat2's verdict first: it is the one that enforces the root.
     const Candidate& file = c[kIdentity];
@@ -50,9 +50,10 @@ LookupVerdict decide_lookup(LookupStep step, const std::array<Candidate, kVarian
         if (file.err || !file.regular) return respond(0);
         return serve(c);
     case LookupStep::DirItself:
-        // No index.html: a directory we will not list (403), or no such
-        // directory at all (404).
+        // No index.html: a directory we list (--autoindex) or will not
+        // list (403), or no such directory at all (404).
         if (file.err) return respond(status_for_errno(file.err));
+        if (file.directory && autoindex) return {LookupVerdict::Kind::List};
         return respond(file.directory ? 403 : 404);
     }
     return respond(500);

@@ -12,7 +12,7 @@ namespace splicehttpd::http {
 enum class LookupStep : std::uint8_t {
     Primary,   // the path as asked
     DirIndex,  // "dir/index.html" for a path ending in '/'
-    DirItself, // "dir" after DirIndex found no index.html: 403 or 404
+    DirItself, // "dir" after DirIndex found no index.html: 403 or 404, or List with --autoindex
     Fallback,  // --fallback: the file a missing path answers with (200)
     ErrorPage  // --error-page: the page sent with an error status
 };
@@ -33,13 +33,15 @@ struct Candidate {
 // For Fallback and ErrorPage, Respond with status 0 means: no such file,
 // answer the status that sent us looking.
 struct LookupVerdict {
-    enum class Kind : std::uint8_t { Serve, Respond, Redirect, LookUpDirectory };
+    enum class Kind : std::uint8_t { Serve, Respond, Redirect, LookUpDirectory, List };
     Kind kind = Kind::Respond;
     int status = 0;              // Respond
     Variant variant = kIdentity; // Serve
     friend bool operator==(const LookupVerdict&, const LookupVerdict&) = default;
 };
 
-LookupVerdict decide_lookup(LookupStep step, const std::array<Candidate, kVariantCount>& candidates) noexcept;
+// autoindex: a directory without index.html is listed (List), not refused.
+LookupVerdict decide_lookup(LookupStep step, const std::array<Candidate, kVariantCount>& candidates,
+                            bool autoindex = false) noexcept;
 
 } // namespace splicehttpd::http

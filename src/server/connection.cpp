@@ -28,7 +28,7 @@ using Kind = transfer::Step::Kind;
 // so the spares do not sit on a pipelined burst.
 constexpr std::size_t kKeepMemory = 16 * 1024;
 
-constexpr unsigned kStatxMask = STATX_TYPE | STATX_MODE | STATX_INO | STATX_SIZE | STATX_MTIME;
+constexpr unsigned kStatxMask = STATX_TYPE | STATX_MODE | STATX_INO | STATX_SIZE | STATX_MTIME | STATX_CTIME;
 
 constexpr std::string_view kVariantSuffix[http::kVariantCount] = {"", ".br", ".gz"};
 constexpr std::string_view kVariantEncoding[http::kVariantCount] = {"", "br", "gzip"};
@@ -453,7 +453,7 @@ void Connection::on_lookup_done() noexcept
             cache.remember_missing(x_->lookup_paths[v], ENOENT, services_.now_ns());
         }
     }
-    const http::LookupVerdict verdict = http::decide_lookup(x_->step, c);
+    const http::LookupVerdict verdict = http::decide_lookup(x_->step, c, services_.shared().config.autoindex);
     switch (verdict.kind) {
     case http::LookupVerdict::Kind::Serve: return serve(verdict.variant);
     case http::LookupVerdict::Kind::Respond: close_files(); return respond_error(verdict.status);
@@ -467,7 +467,19 @@ void Connection::on_lookup_done() noexcept
     case http::LookupVerdict::Kind::LookUpDirectory:
         close_files();
         return submit_lookup(http::LookupStep::DirItself, x_->route.rel_path);
+    case http::LookupVerdict::Kind::List:
+        // Still Looking until on_listing; the lister may take the descriptor.
+        return services_.list_directory(*this, x_->fds[http::kIdentity], x_->stx[http::kIdentity], x_->route.rel_path);
     }
+}
+
+void Connection::on_listing(const http::Listing* listing, int err) noexcept
+{
+    close_files();
+    if (!listing) return respond_error(http::status_for_errno(err));
+    plan_context();
+    x_->plan = http::plan_listing(x_->parser.request(), *listing, x_->ctx);
+    start_response();
 }
 
 // The Date of a response is read when its plan is built, never held across

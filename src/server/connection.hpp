@@ -10,6 +10,7 @@
 //   flight) -> Free.
 #pragma once
 
+#include "http/autoindex.hpp"
 #include "http/file_lookup.hpp"
 #include "http/parser.hpp"
 #include "http/response.hpp"
@@ -124,6 +125,10 @@ public:
     // (it waits for POLLOUT, and someone else needs a pipe).
     void on_pipe(uring::Pipe* pipe) noexcept;
     void yield_pipe() noexcept;
+
+    // --autoindex: the listing asked for by ConnectionServices::list_directory,
+    // or nullptr when reading the directory failed with err.
+    void on_listing(const http::Listing* listing, int err) noexcept;
 
     void stop() noexcept; // server stopping: finish the response in flight, then close
     // Its timeout ran out (the worker's deadline queue says so): close a

@@ -10,6 +10,8 @@
 #include "uring/pipe_pool.hpp"
 #include "uring/ring.hpp"
 
+#include <sys/stat.h>
+
 #include <cstdint>
 #include <string_view>
 
@@ -52,6 +54,12 @@ public:
     // spare); give it back with nothing in flight that points into it.
     virtual Exchange* acquire_exchange() = 0;
     virtual void release_exchange(Exchange* x) noexcept = 0;
+
+    // --autoindex: c's lookup found a directory (dir_fd, described by stx)
+    // without index.html. The listing comes to c.on_listing(), now when it
+    // is cached (dir_fd is left to c), or later from the lister thread
+    // (which takes dir_fd and sets it to -1).
+    virtual void list_directory(Connection& c, int& dir_fd, const struct statx& stx, std::string_view rel_path) = 0;
 
     // c's socket slot is free again: its close completed, or its accept failed.
     virtual void release(Connection& c) noexcept = 0;

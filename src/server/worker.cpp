@@ -79,6 +79,15 @@ Worker::Worker(unsigned id, const Shared& shared, sys::UniqueFd listener, int wa
         sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
     });
 
+    if (c.autoindex) {
+        DirListerOptions lo;
+        lo.listing.dotfiles = c.dotfiles;
+        lo.cache = c.cache;
+        lo.ttl_ns = fo.ttl_ns;
+        lo.worker = id_;
+        lister_ = std::make_unique<DirLister>(lo);
+    }
+
     // Connections are made when first needed, lowest index first, and kept
     // for reuse: memory follows the most clients ever at once, not the
     // --max-conns capacity.
@@ -96,6 +105,7 @@ void Worker::run()
     fill_accepts();
     arm_wake();
     arm_tick();
+    if (lister_) arm_listings();
     while (!(stopping_ && live_ == 0 && accepts_armed_ == 0)) {
         int ret = ring_->submit_and_wait(1);
         now_ns_ = sys::monotonic_ns();
@@ -121,6 +131,7 @@ void Worker::dispatch(const io_uring_cqe& cqe) noexcept
     case Op::Wake: return on_wake(cqe.res);
     case Op::Timeout: return on_grace_timeout();
     case Op::Tick: return on_tick();
+    case Op::Listing: return on_listings(cqe.res);
     case Op::CancelAccept: return; // the accept itself completes with -ECANCELED
     case Op::Drain: return pipes_->on_drain(ud.index, cqe.res);
     case Op::PipeCreate: return pipes_->on_created(cqe.res);
@@ -333,6 +344,36 @@ void Worker::on_wake(int res) noexcept
     if (commands & kCommandStats) log_stats();
     if ((commands & kCommandStop) && !stopping_) begin_stop();
     if (res >= 0 || res == -EAGAIN || res == -EINTR) arm_wake();
+}
+
+// ---------------------------------------------------------------- autoindex
+
+void Worker::list_directory(Connection& c, int& dir_fd, const struct statx& stx, std::string_view rel_path)
+{
+    if (!lister_) return c.on_listing(nullptr, EACCES); // decide_lookup lists only with --autoindex
+    if (auto cached = lister_->find_or_queue(c.index(), c.gen(), dir_fd, stx, rel_path, now_ns_))
+        c.on_listing(cached.get(), 0);
+}
+
+void Worker::arm_listings() noexcept
+{
+    io_uring_prep_read(worker_sqe(Op::Listing), lister_->event_fd(), lister_->event_buf(), sizeof(std::uint64_t), 0);
+}
+
+// The lister thread wrote its eventfd: hand each listing to the connection
+// that asked, if it still waits (a connection closed since has a new gen).
+void Worker::on_listings(int res) noexcept
+{
+    for (DirLister::Done& d : lister_->take_done(now_ns_)) {
+        if (d.index >= conns_.size() || !conns_[d.index]) continue;
+        Connection& c = *conns_[d.index];
+        if (c.gen() != d.gen || c.state() != Connection::State::Looking) continue;
+        c.on_listing(d.listing.get(), d.err);
+    }
+    if (res >= 0 || res == -EAGAIN || res == -EINTR)
+        arm_listings();
+    else
+        spdlog::error("w{} autoindex eventfd read: {}", id_, result_text(res));
 }
 
 void Worker::begin_stop() noexcept

@@ -5,6 +5,7 @@
 
 #include "http/date.hpp"
 #include "server/connection.hpp"
+#include "server/dir_lister.hpp"
 #include "server/services.hpp"
 #include "server/shared.hpp"
 #include "sys/unique_fd.hpp"
@@ -54,6 +55,7 @@ public:
     void on_accept_failed(Connection& c, int res) noexcept override;
     Exchange* acquire_exchange() override;
     void release_exchange(Exchange* x) noexcept override;
+    void list_directory(Connection& c, int& dir_fd, const struct statx& stx, std::string_view rel_path) override;
 
 private:
     static constexpr std::uint32_t kWorkerIndex = 0xFFFFFFFFu; // user_data index of worker-level ops
@@ -64,6 +66,8 @@ private:
     void arm_wake() noexcept;
     io_uring_sqe* worker_sqe(uring::Op op) noexcept; // an SQE whose completion is the worker's
     void on_wake(int res) noexcept;
+    void arm_listings() noexcept;
+    void on_listings(int res) noexcept;
     void begin_stop() noexcept;
     void on_grace_timeout() noexcept;
     void arm_tick() noexcept;
@@ -83,8 +87,9 @@ private:
     std::unique_ptr<uring::Ring> ring_;
     std::unique_ptr<uring::BufRing> bufs_;
     std::unique_ptr<uring::PipePool> pipes_;
-    std::unique_ptr<FileCache> files_; // before conns_: connections release into it
-    DeadlineQueues deadlines_;         // before conns_: connections leave it as they go
+    std::unique_ptr<FileCache> files_;  // before conns_: connections release into it
+    std::unique_ptr<DirLister> lister_; // --autoindex only
+    DeadlineQueues deadlines_;          // before conns_: connections leave it as they go
     std::vector<std::unique_ptr<Connection>> conns_;
     std::vector<std::uint32_t> free_conns_;
     // Exchanges not in use, kept for the next request (at most kSpareExchanges).

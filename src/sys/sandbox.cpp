@@ -227,7 +227,7 @@ struct Rule {
 #pragma clang diagnostic push
 #pragma clang diagnostic ignored "-Wmissing-field-initializers"
 #endif
-std::vector<Rule> rules(bool reopen_logs)
+std::vector<Rule> rules(bool reopen_logs, bool autoindex)
 {
     const auto pid = scmp_datum_t(getpid());
     std::vector<Rule> r = {
@@ -268,6 +268,13 @@ std::vector<Rule> rules(bool reopen_logs)
     };
     // SIGHUP reopens the access log (Landlock limits it to the log's directory).
     r.push_back({"openat", 1, {SCMP_A2(SCMP_CMP_EQ, scmp_datum_t(kLogOpenFlags))}, reopen_logs ? 0 : EACCES});
+    if (autoindex) {
+        // --autoindex: the lister threads read a directory the ring opened
+        // (getdents64 has no io_uring opcode) and stat each name in it
+        // without following symlinks (glibc's fstatat).
+        r.push_back({"getdents64"});
+        r.push_back({"newfstatat"});
+    }
     return r;
 }
 #if defined(__clang__)
@@ -276,15 +283,15 @@ std::vector<Rule> rules(bool reopen_logs)
 
 } // namespace
 
-std::vector<std::string> seccomp_allowed(bool reopen_logs)
+std::vector<std::string> seccomp_allowed(bool reopen_logs, bool autoindex)
 {
     std::vector<std::string> names;
-    for (const Rule& r : rules(reopen_logs))
+    for (const Rule& r : rules(reopen_logs, autoindex))
         if (r.fail_with == 0 && (names.empty() || names.back() != r.name)) names.emplace_back(r.name);
     return names;
 }
 
-void seccomp_restrict(bool reopen_logs)
+void seccomp_restrict(bool reopen_logs, bool autoindex)
 {
     for (int nr = 0; nr < kNamedSyscalls; ++nr)
         if (!g_syscall_names[nr]) g_syscall_names[nr] = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr);
@@ -303,7 +310,7 @@ void seccomp_restrict(bool reopen_logs)
     };
     int rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
     if (rc < 0) fail(rc, "TSYNC");
-    for (const Rule& r : rules(reopen_logs)) {
+    for (const Rule& r : rules(reopen_logs, autoindex)) {
         const int nr = seccomp_syscall_resolve_name(r.name);
         if (nr == __NR_SCMP_ERROR) fail(-ENOSYS, std::string("unknown syscall ") + r.name);
         const std::uint32_t action = r.fail_with ? SCMP_ACT_ERRNO(std::uint32_t(r.fail_with)) : SCMP_ACT_ALLOW;

@@ -55,10 +55,11 @@ inline constexpr int kLogOpenFlags = 01 /*O_WRONLY*/ | 02000 /*O_APPEND*/ | 0100
 // (SECCOMP_FILTER_FLAG_TSYNC). Anything else logs the syscall's name on
 // stderr and kills the process with SIGSYS. reopen_logs: openat with exactly
 // kLogOpenFlags is allowed (SIGHUP reopens the access log; Landlock decides
-// where). Throws std::runtime_error.
-void seccomp_restrict(bool reopen_logs);
+// where). autoindex: getdents64 and newfstatat are allowed (the --autoindex
+// lister threads). Throws std::runtime_error.
+void seccomp_restrict(bool reopen_logs, bool autoindex);
 
 // The syscall names seccomp_restrict() allows, for the log and the README.
-std::vector<std::string> seccomp_allowed(bool reopen_logs);
+std::vector<std::string> seccomp_allowed(bool reopen_logs, bool autoindex);
 
 } // namespace splicehttpd::sys

@@ -29,6 +29,7 @@ enum class Op : std::uint8_t {
     Wake,         // eventfd read: a command from the main thread
     Timeout,      // shutdown grace period
     Tick,         // once a second: idle and stalled connections
+    Listing,      // eventfd read: --autoindex listings rendered off the ring thread
     Count_
 };
 
@@ -55,6 +56,7 @@ constexpr std::string_view op_name(Op op) noexcept
     case Op::Wake: return "wake";
     case Op::Timeout: return "timeout";
     case Op::Tick: return "tick";
+    case Op::Listing: return "listing";
     case Op::Count_: break;
     }
     return "?";

@@ -87,3 +87,16 @@ TEST_CASE("decide_lookup: serve, which variant, or which status")
         CHECK(v.variant == r.expected.variant);
     }
 }
+
+TEST_CASE("decide_lookup with --autoindex: only a directory without index.html is listed")
+{
+    CHECK(decide_lookup(LookupStep::DirItself, {dir(), untried, untried}, true).kind == Kind::List);
+    CHECK(decide_lookup(LookupStep::DirItself, {dir(), untried, untried}, false) == LookupVerdict{Kind::Respond, 403});
+    CHECK(decide_lookup(LookupStep::DirItself, {file(), untried, untried}, true) == LookupVerdict{Kind::Respond, 404});
+    CHECK(decide_lookup(LookupStep::DirItself, {failed(EXDEV), untried, untried}, true) ==
+          LookupVerdict{Kind::Respond, 403});
+    CHECK(decide_lookup(LookupStep::DirIndex, {file(), untried, untried}, true).kind == Kind::Serve);
+    CHECK(decide_lookup(LookupStep::DirIndex, {failed(ENOENT), untried, untried}, true).kind == Kind::LookUpDirectory);
+    CHECK(decide_lookup(LookupStep::Primary, {dir(), untried, untried}, true) == LookupVerdict{Kind::Redirect, 301});
+    CHECK(decide_lookup(LookupStep::Fallback, {dir(), untried, untried}, true) == LookupVerdict{Kind::Respond, 0});
+}

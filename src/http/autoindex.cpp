@@ -1,0 +1,208 @@
+#include "http/autoindex.hpp"
+
+#include "http/conditional.hpp"
+#include "http/date.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace splicehttpd::http {
+
+namespace {
+
+constexpr std::string_view kReplacement = "\xEF\xBF\xBD"; // U+FFFD
+
+bool unreserved(unsigned char c) noexcept
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+           c == '_' || c == '~';
+}
+
+// Length of the valid UTF-8 sequence at s[i] (RFC 3629: no overlong forms,
+// no surrogates, nothing above U+10FFFF), or 0.
+std::size_t utf8_sequence(std::string_view s, std::size_t i) noexcept
+{
+    const auto b0 = static_cast<unsigned char>(s[i]);
+    std::size_t len = 0;
+    std::uint32_t cp = 0;
+    std::uint32_t min = 0;
+    if ((b0 & 0xE0) == 0xC0) {
+        len = 2, cp = b0 & 0x1Fu, min = 0x80;
+    } else if ((b0 & 0xF0) == 0xE0) {
+        len = 3, cp = b0 & 0x0Fu, min = 0x800;
+    } else if ((b0 & 0xF8) == 0xF0) {
+        len = 4, cp = b0 & 0x07u, min = 0x10000;
+    } else {
+        return 0;
+    }
+    if (i + len > s.size()) return 0;
+    for (std::size_t k = 1; k < len; ++k) {
+        const auto b = static_cast<unsigned char>(s[i + k]);
+        if ((b & 0xC0) != 0x80) return 0;
+        cp = (cp << 6) | (b & 0x3Fu);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+    return len;
+}
+
+// "02-Jan-2026 15:04", UTC, as nginx's autoindex shows it.
+std::string format_mtime(std::int64_t t)
+{
+    static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                              "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    std::tm tm{};
+    const auto tt = std::time_t(t);
+    if (!gmtime_r(&tt, &tm)) return "-";
+    return fmt::format("{:02}-{}-{:04} {:02}:{:02}", tm.tm_mday, kMonths[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour,
+                       tm.tm_min);
+}
+
+// FNV-1a, 64 bits: the ETag names the bytes of the listing, so anything that
+// changes them (a file's size, a new entry) changes it too.
+std::uint64_t fnv1a(std::string_view s) noexcept
+{
+    std::uint64_t h = 0xcbf29ce484222325ull;
+    for (char c : s) {
+        h ^= static_cast<unsigned char>(c);
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+} // namespace
+
+std::string url_escape(std::string_view name)
+{
+    static constexpr char kHex[] = "0123456789ABCDEF";
+    std::string out;
+    out.reserve(name.size());
+    for (char ch : name) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (unreserved(c)) {
+            out.push_back(ch);
+        } else {
+            out.push_back('%');
+            out.push_back(kHex[c >> 4]);
+            out.push_back(kHex[c & 0xF]);
+        }
+    }
+    return out;
+}
+
+std::string html_escape(std::string_view text)
+{
+    std::string out;
+    out.reserve(text.size());
+    std::size_t i = 0;
+    while (i < text.size()) {
+        const auto c = static_cast<unsigned char>(text[i]);
+        if (c >= 0x80) {
+            const std::size_t len = utf8_sequence(text, i);
+            if (len == 0) {
+                out.append(kReplacement);
+                ++i;
+            } else {
+                out.append(text.substr(i, len));
+                i += len;
+            }
+            continue;
+        }
+        switch (c) {
+        case '&': out.append("&amp;"); break;
+        case '<': out.append("&lt;"); break;
+        case '>': out.append("&gt;"); break;
+        case '"': out.append("&quot;"); break;
+        case '\'': out.append("&#39;"); break;
+        default:
+            if (c < 0x20 || c == 0x7F)
+                out.append(kReplacement);
+            else
+                out.push_back(char(c));
+        }
+        ++i;
+    }
+    return out;
+}
+
+Listing render_listing(std::string_view dir_path, std::vector<DirEntry> entries, const ListingOptions& options,
+                       std::int64_t dir_mtime, std::size_t not_read)
+{
+    std::erase_if(entries, [&](const DirEntry& e) {
+        return e.name.empty() || e.name == "." || e.name == ".." || (!options.dotfiles && e.name.front() == '.') ||
+               e.name.find('/') != std::string::npos;
+    });
+    std::sort(entries.begin(), entries.end(), [](const DirEntry& a, const DirEntry& b) {
+        if (a.is_dir != b.is_dir) return a.is_dir;
+        return a.name < b.name; // std::string compares as unsigned bytes (char_traits<char>)
+    });
+    std::size_t left_out = not_read;
+    if (entries.size() > options.max_entries) {
+        left_out += entries.size() - options.max_entries;
+        entries.resize(options.max_entries);
+    }
+
+    Listing listing;
+    listing.last_modified = dir_mtime;
+    std::string& out = listing.body;
+    const std::string title = html_escape(dir_path.empty() ? "/" : fmt::format("/{}/", dir_path));
+    out.reserve(512 + entries.size() * 160);
+    fmt::format_to(std::back_inserter(out),
+                   "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Index of {0}</title></head>\n"
+                   "<body><h1>Index of {0}</h1><hr>\n<table>\n"
+                   "<tr><th>Name</th><th>Last modified</th><th>Size</th></tr>\n",
+                   title);
+    if (!dir_path.empty()) out.append("<tr><td><a href=\"../\">../</a></td><td></td><td>-</td></tr>\n");
+    for (const DirEntry& e : entries) {
+        listing.last_modified = std::max(listing.last_modified, e.mtime);
+        const std::string_view slash = e.is_dir ? "/" : "";
+        fmt::format_to(std::back_inserter(out), "<tr><td><a href=\"{0}{1}\">{2}{1}</a></td><td>{3}</td><td>",
+                       url_escape(e.name), slash, html_escape(e.name), format_mtime(e.mtime));
+        if (e.is_dir)
+            out.push_back('-');
+        else
+            fmt::format_to(std::back_inserter(out), "{}", e.size);
+        out.append("</td></tr>\n");
+    }
+    out.append("</table>\n");
+    if (left_out > 0)
+        fmt::format_to(std::back_inserter(out), "<p>{} more {} not shown (at most {} are listed).</p>\n", left_out,
+                       left_out == 1 ? "entry" : "entries", options.max_entries);
+    out.append("<hr></body></html>\n");
+    listing.etag = fmt::format("\"{:016x}\"", fnv1a(out));
+    return listing;
+}
+
+ResponsePlan plan_listing(const Request& req, const Listing& listing, const ResponseContext& ctx)
+{
+    const std::string last_modified = format_http_date(std::time_t(listing.last_modified));
+    const Validators validators{listing.etag, std::time_t(listing.last_modified)};
+    Conditions conditions;
+    conditions.if_match = req.if_match;
+    conditions.if_none_match = req.if_none_match;
+    conditions.if_modified_since = req.if_modified_since;
+    conditions.if_unmodified_since = req.if_unmodified_since;
+    switch (evaluate_preconditions(conditions, validators, true)) {
+    case Precondition::Failed: return plan_status(412, ctx);
+    case Precondition::NotModified: {
+        ResponsePlan plan;
+        HeadWriter head(plan, 304, ctx);
+        head.add("Last-Modified", last_modified);
+        head.add("ETag", listing.etag);
+        head.end();
+        return plan;
+    }
+    case Precondition::Proceed: break;
+    }
+    ResponsePlan plan;
+    HeadWriter head(plan, 200, ctx);
+    head.add("Content-Type", "text/html; charset=utf-8");
+    head.add("Content-Length", std::uint64_t(listing.body.size()));
+    head.add("Last-Modified", last_modified);
+    head.add("ETag", listing.etag);
+    head.end();
+    if (!ctx.head_request) plan.append_memory(listing.body);
+    return plan;
+}
+
+} // namespace splicehttpd::http

@@ -1,0 +1,208 @@
+#include "server/dir_lister.hpp"
+
+#include "sys/clock.hpp"
+#include "sys/error.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+#include <cstring>
+#include <future>
+
+namespace splicehttpd::server {
+
+namespace {
+
+constexpr std::size_t kDirentBuffer = 64 * 1024;
+
+} // namespace
+
+DirLister::DirLister(const DirListerOptions& options) : options_(options), dirents_(kDirentBuffer)
+{
+    // Blocking, unlike the command eventfd: the ring then waits for it with
+    // an internal poll instead of completing the read with -EAGAIN.
+    event_fd_ = eventfd(0, EFD_CLOEXEC);
+    if (event_fd_ < 0) sys::throw_errno("eventfd (autoindex)");
+    // Shared: set_value may still touch the state after the wait returned.
+    auto started = std::make_shared<std::promise<void>>();
+    std::future<void> running = started->get_future();
+    try {
+        thread_ = std::thread([this, started] {
+            started->set_value();
+            run();
+        });
+    } catch (...) {
+        ::close(event_fd_);
+        throw;
+    }
+    running.wait();
+}
+
+DirLister::~DirLister()
+{
+    {
+        std::lock_guard lock(mutex_);
+        stop_ = true;
+    }
+    wake_.notify_one();
+    thread_.join();
+    for (const Job& job : jobs_) ::close(job.fd);
+    ::close(event_fd_);
+}
+
+DirLister::Key DirLister::key_of(const struct statx& stx) noexcept
+{
+    Key k;
+    k.dev_major = stx.stx_dev_major;
+    k.dev_minor = stx.stx_dev_minor;
+    k.ino = stx.stx_ino;
+    k.mtime_sec = stx.stx_mtime.tv_sec;
+    k.mtime_nsec = stx.stx_mtime.tv_nsec;
+    if (stx.stx_mask & STATX_CTIME) {
+        k.ctime_sec = stx.stx_ctime.tv_sec;
+        k.ctime_nsec = stx.stx_ctime.tv_nsec;
+    }
+    return k;
+}
+
+std::shared_ptr<const http::Listing> DirLister::find_or_queue(std::uint32_t index, std::uint16_t gen, int& dir_fd,
+                                                              const struct statx& stx, std::string_view rel_path,
+                                                              std::uint64_t now_ns)
+{
+    const Key key = key_of(stx);
+    for (const Cached& c : cache_)
+        if (c.key == key && now_ns - c.fetched_ns <= options_.ttl_ns) return c.listing;
+    Job job{index, gen, std::exchange(dir_fd, -1), key, std::string(rel_path)};
+    {
+        std::lock_guard lock(mutex_);
+        jobs_.push_back(std::move(job));
+    }
+    wake_.notify_one();
+    return nullptr;
+}
+
+std::vector<DirLister::Done> DirLister::take_done(std::uint64_t now_ns)
+{
+    std::vector<Finished> finished;
+    {
+        std::lock_guard lock(mutex_);
+        finished.swap(done_);
+    }
+    std::vector<Done> out;
+    out.reserve(finished.size());
+    for (Finished& f : finished) {
+        if (f.done.listing) remember(f.key, f.done.listing, now_ns);
+        out.push_back(std::move(f.done));
+    }
+    return out;
+}
+
+// Replaces an older listing of the same directory; the oldest go first when
+// the bounds are reached.
+void DirLister::remember(const Key& key, std::shared_ptr<const http::Listing> listing, std::uint64_t now_ns)
+{
+    if (!options_.cache || listing->body.size() > options_.cache_bytes) return;
+    std::erase_if(cache_, [&](const Cached& c) {
+        const bool drop =
+            (c.key.dev_major == key.dev_major && c.key.dev_minor == key.dev_minor && c.key.ino == key.ino) ||
+            now_ns - c.fetched_ns > options_.ttl_ns;
+        if (drop) cache_bytes_ -= c.listing->body.size();
+        return drop;
+    });
+    while (!cache_.empty() &&
+           (cache_.size() >= options_.cache_entries || cache_bytes_ + listing->body.size() > options_.cache_bytes)) {
+        cache_bytes_ -= cache_.front().listing->body.size();
+        cache_.pop_front();
+    }
+    cache_bytes_ += listing->body.size();
+    cache_.push_back({key, now_ns, std::move(listing)});
+}
+
+// ---------------------------------------------------------------- the thread
+
+void DirLister::run()
+{
+    for (;;) {
+        Job job;
+        {
+            std::unique_lock lock(mutex_);
+            wake_.wait(lock, [this] { return stop_ || !jobs_.empty(); });
+            if (stop_) return;
+            job = std::move(jobs_.front());
+            jobs_.pop_front();
+        }
+        Finished f = list(job);
+        {
+            std::lock_guard lock(mutex_);
+            done_.push_back(std::move(f));
+        }
+        const std::uint64_t one = 1;
+        [[maybe_unused]] const ssize_t n = ::write(event_fd_, &one, sizeof one);
+    }
+}
+
+// getdents64 and fstatat(AT_SYMLINK_NOFOLLOW) on the descriptor the ring
+// opened beneath the root: nothing here resolves a path but one name inside
+// that directory, and a symlink is never followed (symlinks are not listed,
+// so one pointing out of the root shows nothing of its target). Only
+// regular files and directories are listed.
+DirLister::Finished DirLister::list(Job& job)
+{
+    const std::uint64_t started = sys::monotonic_ns();
+    const std::size_t keep = options_.listing.max_entries;
+    std::vector<http::DirEntry> entries;
+    std::size_t not_read = 0;
+    std::size_t seen = 0;
+    int err = 0;
+    for (;;) {
+        const ssize_t n = ::getdents64(job.fd, dirents_.data(), dirents_.size());
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            err = errno;
+            break;
+        }
+        if (n == 0) break;
+        for (ssize_t off = 0; off < n;) {
+            const auto* d = reinterpret_cast<const dirent64*>(dirents_.data() + off);
+            off += d->d_reclen;
+            const std::string_view name(d->d_name);
+            if (name == "." || name == "..") continue;
+            if (name.front() == '.' && !options_.listing.dotfiles) continue;
+            if (d->d_type != DT_UNKNOWN && d->d_type != DT_REG && d->d_type != DT_DIR) continue; // symlinks too
+            ++seen;
+            if (entries.size() >= keep) {
+                ++not_read;
+                continue;
+            }
+            struct stat st {};
+            if (::fstatat(job.fd, d->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue; // gone since
+            if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) continue;
+            entries.push_back({std::string(name), S_ISDIR(st.st_mode), std::uint64_t(st.st_size), st.st_mtim.tv_sec});
+        }
+    }
+    ::close(job.fd);
+    job.fd = -1;
+
+    Finished f;
+    f.done.index = job.index;
+    f.done.gen = job.gen;
+    f.key = job.key;
+    if (err) {
+        f.done.err = err;
+        spdlog::warn("w{} autoindex /{}: getdents64: {}", options_.worker, job.rel_path, std::strerror(err));
+        return f;
+    }
+    auto listing = std::make_shared<http::Listing>(
+        http::render_listing(job.rel_path, std::move(entries), options_.listing, job.key.mtime_sec, not_read));
+    spdlog::debug("w{} autoindex /{}: {} entries ({} not listed), {} bytes in {}us", options_.worker, job.rel_path,
+                  seen, not_read, listing->body.size(), (sys::monotonic_ns() - started) / 1000);
+    f.done.listing = std::move(listing);
+    return f;
+}
+
+} // namespace splicehttpd::server
