@@ -476,10 +476,14 @@ void Connection::on_lookup_done() noexcept
 void Connection::on_listing(const http::Listing* listing, int err) noexcept
 {
     close_files();
-    if (!listing) return respond_error(http::status_for_errno(err));
+    if (!listing) {
+        respond_error(http::status_for_errno(err));
+        return settle();
+    }
     plan_context();
     x_->plan = http::plan_listing(x_->parser.request(), *listing, x_->ctx);
     start_response();
+    settle(); // called from the worker, not from on_cqe: the deadline follows the new state
 }
 
 // The Date of a response is read when its plan is built, never held across
