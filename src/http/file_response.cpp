@@ -23,33 +23,39 @@ void add_representation_headers(HeadWriter& head, const FileMeta& meta, const Re
     if (meta.vary) head.add("Vary", "Accept-Encoding");
 }
 
-void plan_multipart(ResponsePlan& plan, const std::vector<ByteRange>& ranges, const FileMeta& meta,
-                    const ResponseContext& ctx, std::string_view boundary, std::string_view etag,
-                    std::string_view last_modified)
+void plan_multipart(ResponsePlan& plan, const ByteRanges& ranges, const FileMeta& meta, const ResponseContext& ctx,
+                    std::string_view boundary, std::string_view etag, std::string_view last_modified)
 {
-    // Framing first, to know the Content-Length before writing the head.
-    std::vector<std::string> part_heads;
+    // Each part's framing is formatted twice, to know the Content-Length
+    // before writing the head and then to write it; fmt's memory buffer
+    // holds it inline (no allocation for any sane type and boundary).
+    fmt::memory_buffer text;
+    auto part_head = [&](std::size_t i) -> std::string_view {
+        text.clear();
+        fmt::format_to(std::back_inserter(text), "{}--{}\r\nContent-Type: {}\r\nContent-Range: bytes {}-{}/{}\r\n\r\n",
+                       i == 0 ? "" : "\r\n", boundary, meta.content_type, ranges[i].first, ranges[i].last, meta.size);
+        return {text.data(), text.size()};
+    };
     std::uint64_t length = 0;
-    for (std::size_t i = 0; i < ranges.size(); ++i) {
-        part_heads.push_back(fmt::format("{}--{}\r\nContent-Type: {}\r\nContent-Range: bytes {}-{}/{}\r\n\r\n",
-                                         i == 0 ? "" : "\r\n", boundary, meta.content_type, ranges[i].first,
-                                         ranges[i].last, meta.size));
-        length += part_heads.back().size() + ranges[i].length();
-    }
-    std::string tail = fmt::format("\r\n--{}--\r\n", boundary);
-    length += tail.size();
+    for (std::size_t i = 0; i < ranges.size(); ++i) length += part_head(i).size() + ranges[i].length();
+    const std::size_t tail = 2 + 2 + boundary.size() + 4; // "\r\n--" boundary "--\r\n"
+    length += tail;
 
     HeadWriter head(plan, 206, ctx);
-    head.add("Content-Type", fmt::format("multipart/byteranges; boundary={}", boundary));
+    text.clear();
+    fmt::format_to(std::back_inserter(text), "multipart/byteranges; boundary={}", boundary);
+    head.add("Content-Type", std::string_view(text.data(), text.size()));
     head.add("Content-Length", length);
     head.add("Accept-Ranges", "bytes");
     add_representation_headers(head, meta, ctx, etag, last_modified);
     head.end();
     for (std::size_t i = 0; i < ranges.size(); ++i) {
-        plan.append_memory(part_heads[i]);
+        plan.append_memory(part_head(i));
         plan.append_file(ranges[i].first, ranges[i].length());
     }
-    plan.append_memory(tail);
+    text.clear();
+    fmt::format_to(std::back_inserter(text), "\r\n--{}--\r\n", boundary);
+    plan.append_memory(std::string_view(text.data(), text.size()));
 }
 
 } // namespace

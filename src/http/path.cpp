@@ -16,24 +16,24 @@ int hex_value(char c)
     return -1;
 }
 
-std::optional<std::string> percent_decode(std::string_view in)
+// Into `out` (its buffer reused); false for a bad or NUL escape.
+bool percent_decode(std::string_view in, std::string& out)
 {
-    std::string out;
-    out.reserve(in.size());
+    out.clear();
     for (std::size_t i = 0; i < in.size(); ++i) {
         char c = in[i];
         if (c == '%') {
-            if (i + 2 >= in.size()) return {};
+            if (i + 2 >= in.size()) return false;
             int hi = hex_value(in[i + 1]);
             int lo = hex_value(in[i + 2]);
-            if (hi < 0 || lo < 0) return {};
+            if (hi < 0 || lo < 0) return false;
             c = char(hi * 16 + lo);
             i += 2;
         }
-        if (c == '\0') return {};
+        if (c == '\0') return false;
         out.push_back(c);
     }
-    return out;
+    return true;
 }
 
 // Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above
@@ -115,13 +115,21 @@ std::optional<Target> split_target(std::string_view raw)
 
 std::optional<NormalizedPath> normalize_path(std::string_view raw_path)
 {
-    auto decoded = percent_decode(raw_path);
-    if (!decoded || !valid_utf8(*decoded)) return {};
-    std::string_view p = *decoded;
-    if (p.empty() || p.front() != '/') return {};
+    NormalizedPath out;
+    std::string scratch;
+    if (!normalize_path(raw_path, out, scratch)) return {};
+    return out;
+}
+
+bool normalize_path(std::string_view raw_path, NormalizedPath& out, std::string& scratch)
+{
+    if (!percent_decode(raw_path, scratch) || !valid_utf8(scratch)) return false;
+    std::string_view p = scratch;
+    if (p.empty() || p.front() != '/') return false;
 
     // Segments are appended to out.rel as they come; ".." cuts the last one.
-    NormalizedPath out;
+    out.rel.clear();
+    out.dotfile = false;
     bool directory = false;
     std::size_t pos = 1;
     while (pos <= p.size()) {
@@ -130,7 +138,7 @@ std::optional<NormalizedPath> normalize_path(std::string_view raw_path)
         std::string_view seg = p.substr(pos, slash - pos);
         bool last = slash == p.size();
         if (seg == "..") {
-            if (out.rel.empty()) return {}; // would leave the root
+            if (out.rel.empty()) return false; // would leave the root
             const std::size_t cut = out.rel.rfind('/');
             out.rel.resize(cut == std::string::npos ? 0 : cut);
             directory = last;
@@ -148,7 +156,7 @@ std::optional<NormalizedPath> normalize_path(std::string_view raw_path)
     out.directory = directory || out.rel.empty();
     // A dot segment among those left (one removed by ".." does not count).
     out.dotfile = out.rel.starts_with('.') || out.rel.find("/.") != std::string::npos;
-    return out;
+    return true;
 }
 
 } // namespace splicehttpd::http

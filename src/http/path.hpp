@@ -32,5 +32,8 @@ struct NormalizedPath {
 // NUL escapes, bytes that are not valid UTF-8 (overlong forms, surrogates),
 // and any ".." that would climb above the root.
 std::optional<NormalizedPath> normalize_path(std::string_view raw_path);
+// The same into `out`, with `scratch` for the decoded bytes: both keep their
+// buffers from call to call. false -> 400.
+bool normalize_path(std::string_view raw_path, NormalizedPath& out, std::string& scratch);
 
 } // namespace splicehttpd::http

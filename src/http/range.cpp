@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <charconv>
 #include <optional>
+#include <span>
 
 namespace splicehttpd::http {
 
@@ -57,7 +58,10 @@ RangeResult parse_range(std::string_view header, std::uint64_t size)
     std::string_view unit = trim(header.substr(0, eq));
     if (!iequals(unit, "bytes")) return result;
 
-    std::vector<Spec> specs;
+    // Every spec is checked (one bad spec invalidates the header), the first
+    // kMaxRanges kept: more than that is answered in full anyway.
+    std::array<Spec, kMaxRanges> specs;
+    std::size_t count = 0;
     std::string_view rest = header.substr(eq + 1);
     while (true) {
         std::size_t comma = rest.find(',');
@@ -65,20 +69,21 @@ RangeResult parse_range(std::string_view header, std::uint64_t size)
         if (!item.empty()) { // empty list elements are allowed (RFC 9110 §5.6.1)
             auto spec = parse_spec(item);
             if (!spec) return result; // one bad spec invalidates the header
-            specs.push_back(*spec);
+            if (count < kMaxRanges) specs[count] = *spec;
+            ++count;
         }
         if (comma == std::string_view::npos) break;
         rest.remove_prefix(comma + 1);
     }
-    if (specs.empty()) return result;
-    if (specs.size() > kMaxRanges) {
+    if (count == 0) return result;
+    if (count > kMaxRanges) {
         result.outcome = RangeOutcome::Full;
         return result;
     }
 
     std::uint64_t requested = 0; // stays <= size: a sum of lengths near 2^63 would wrap
     bool more_than_file = false;
-    for (const Spec& s : specs) {
+    for (const Spec& s : std::span(specs.data(), count)) {
         ByteRange r;
         if (!s.first) {
             if (*s.last == 0 || size == 0) continue;
@@ -109,14 +114,16 @@ RangeResult parse_range(std::string_view header, std::uint64_t size)
 
     std::sort(result.ranges.begin(), result.ranges.end(),
               [](const ByteRange& x, const ByteRange& y) { return x.first < y.first; });
-    std::vector<ByteRange> merged;
-    for (const ByteRange& r : result.ranges) {
-        if (!merged.empty() && r.first <= merged.back().last + 1)
-            merged.back().last = std::max(merged.back().last, r.last);
+    // Merge in place: ranges[0, kept) are the merged ones so far.
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < result.ranges.size(); ++i) {
+        const ByteRange r = result.ranges[i];
+        if (kept > 0 && r.first <= result.ranges[kept - 1].last + 1)
+            result.ranges[kept - 1].last = std::max(result.ranges[kept - 1].last, r.last);
         else
-            merged.push_back(r);
+            result.ranges[kept++] = r;
     }
-    result.ranges = std::move(merged);
+    result.ranges.resize(kept);
     result.outcome = RangeOutcome::Ranges;
     return result;
 }

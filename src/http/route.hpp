@@ -5,6 +5,7 @@
 #pragma once
 
 #include "http/parser.hpp"
+#include "http/path.hpp"
 #include "http/response.hpp"
 
 #include <string>
@@ -41,8 +42,14 @@ struct Route {
 
     // Where to send a client that named a directory without its slash.
     [[nodiscard]] std::string slash_location() const;
+
+    NormalizedPath path; // working space of route(): its buffers are reused
+    std::string decoded;
 };
 
 Route route(const Request& req, const SitePolicy& site);
+// The same into `out`, whose strings keep their buffers (a connection routes
+// request after request without allocating).
+void route(const Request& req, const SitePolicy& site, Route& out);
 
 } // namespace splicehttpd::http

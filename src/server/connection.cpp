@@ -33,15 +33,6 @@ constexpr unsigned kStatxMask = STATX_TYPE | STATX_MODE | STATX_INO | STATX_SIZE
 constexpr std::string_view kVariantSuffix[http::kVariantCount] = {"", ".br", ".gz"};
 constexpr std::string_view kVariantEncoding[http::kVariantCount] = {"", "br", "gzip"};
 
-std::string join(const std::string& dir, std::string_view name)
-{
-    if (dir.empty()) return std::string(name);
-    std::string out = dir;
-    out.push_back('/');
-    out.append(name);
-    return out;
-}
-
 Op op_of(Kind kind) noexcept
 {
     switch (kind) {
@@ -332,17 +323,17 @@ void Connection::process_buffered() noexcept
 void Connection::on_request() noexcept
 {
     const Config& config = services_.shared().config;
-    http::Route r = http::route(
-        x_->parser.request(),
-        {.dotfiles = config.dotfiles, .precompressed = config.precompressed, .stopping = services_.stopping()});
+    http::Route& r = x_->route;
+    http::route(x_->parser.request(),
+                {.dotfiles = config.dotfiles, .precompressed = config.precompressed, .stopping = services_.stopping()},
+                r);
     x_->ctx = r.context;
     x_->request_parsed = true;
     if (r.kind == http::Route::Kind::Respond) return respond_status(r.status, r.extras);
-    x_->route = std::move(r);
-    if (x_->route.directory)
-        submit_lookup(http::LookupStep::DirIndex, join(x_->route.rel_path, "index.html"));
+    if (r.directory)
+        submit_lookup(http::LookupStep::DirIndex, r.rel_path, "index.html");
     else
-        submit_lookup(http::LookupStep::Primary, x_->route.rel_path);
+        submit_lookup(http::LookupStep::Primary, r.rel_path);
 }
 
 // Opens the path, and its precompressed siblings when the client and the
@@ -350,11 +341,18 @@ void Connection::on_request() noexcept
 // fixed slots: io_uring's statx takes no fixed file, and metadata must come
 // from the descriptor itself (a statx by path after the open could describe
 // a file renamed into place in between, or follow a symlink out of the root).
-void Connection::submit_lookup(http::LookupStep step, std::string path) noexcept
+void Connection::submit_lookup(http::LookupStep step, std::string_view dir, std::string_view name) noexcept
 {
     state_ = State::Looking;
     x_->step = step;
-    x_->served_path = path.empty() ? std::string(".") : std::move(path);
+    // dir/name, or dir alone; "." for the root. Into the exchange's buffer.
+    std::string& path = x_->served_path;
+    path.assign(dir);
+    if (!name.empty()) {
+        if (!path.empty()) path.push_back('/');
+        path.append(name);
+    }
+    if (path.empty()) path.assign(".");
     x_->open_res.fill(0);
     x_->statx_res.fill(0);
 

@@ -170,7 +170,8 @@ private:
 
     // request -> lookup -> plan
     void on_request() noexcept;
-    void submit_lookup(http::LookupStep step, std::string path) noexcept;
+    // Looks up dir/name (name may be empty: dir itself).
+    void submit_lookup(http::LookupStep step, std::string_view dir, std::string_view name = {}) noexcept;
     void submit_statx() noexcept;
     void on_lookup_done() noexcept;
     void serve(http::Variant variant) noexcept;
