@@ -63,6 +63,9 @@ def parse_args(argv):
                    help="run servers and wrk at this nice value (e.g. -10 on a machine others use; default 0)")
     p.add_argument("--note", default="", help="free text stored with the results (e.g. 'shared busy machine')")
     p.add_argument("--replot", action="store_true", help="only rewrite results.md/png from OUT/results.json")
+    p.add_argument("--access-log", action="store_true",
+                   help="also run splicehttpd and nginx with a combined-format access log to a file "
+                        "(rows splicehttpd+log, nginx+log) and report what logging costs each")
     a = p.parse_args(argv)
     a.cases = [c for c in a.cases.split(",") if c]
     a.servers = [s for s in a.servers.split(",") if s]
@@ -195,7 +198,8 @@ def add_ratios(results):
 
 # ---------------------------------------------------------------- reports
 
-ORDER = ("splicehttpd", "nginx", "h2o", "lighttpd", "ceiling")
+ORDER = ("splicehttpd", "splicehttpd+log", "nginx", "nginx+log", "h2o", "lighttpd", "ceiling")
+LOGGED = {"splicehttpd+log": "splicehttpd", "nginx+log": "nginx"}  # row with an access log: row without
 
 
 def fmt_ratio(x):
@@ -241,6 +245,23 @@ def write_markdown(data, path):
                          f"{row['cpu_breakdown_us_per_req']['io-wq']:.2f} | "
                          f"{row['server_cpu_pct']:.0f} | {row['client_cpu_pct']:.0f} | {row['latency_us']['p99'] / 1000:.2f} | "
                          f"{e['non2xx3xx']}, {e['socket']} | {row['server_core_other_pct']:.0f} |")
+    logged = [n for n in LOGGED if n in names and LOGGED[n] in names]
+    if logged:
+        lines += ["", "## Access log cost", "",
+                  "Each server with a combined-format access log written to a file, against itself without "
+                  "one in the same run: req/s with the log ÷ without, and the CPU µs per request it adds.", "",
+                  "| server | " + " | ".join(c["id"] for c in cases) + " |",
+                  "| --- | " + " | ".join("---" for _ in cases) + " |"]
+        for n in logged:
+            cells = []
+            for c in cases:
+                on, off = res[c["id"]].get(n), res[c["id"]].get(LOGGED[n])
+                if not on or not off or not off["rps"]:
+                    cells.append("")
+                    continue
+                cells.append(f"{on['rps'] / off['rps']:.2f}× req/s, "
+                             f"{on['cpu_us_per_req'] - off['cpu_us_per_req']:+.2f} µs/req")
+            lines.append(f"| {LOGGED[n]} | " + " | ".join(cells) + " |")
     lines += ["", "Cases: " + "; ".join(f"`{c['id']}` {c['what']} ({c['secs']} s)" for c in cases) + ".", "",
               "Versions: " + "; ".join(f"{k}: {v}" for k, v in m["versions"].items()) + "."]
     if m.get("skipped"):
@@ -261,8 +282,8 @@ def write_chart(data, path):
     res = data["results"]
     cases = [c["id"] for c in data["cases"] if c["id"] in res]
     names = [n for n in ORDER if any(n in res[c] for c in cases)]
-    colors = {"splicehttpd": "#d62728", "nginx": "#2ca02c", "h2o": "#1f77b4", "lighttpd": "#ff7f0e",
-              "ceiling": "#7f7f7f"}
+    colors = {"splicehttpd": "#d62728", "splicehttpd+log": "#f5a3a3", "nginx": "#2ca02c", "nginx+log": "#a6dba0",
+              "h2o": "#1f77b4", "lighttpd": "#ff7f0e", "ceiling": "#7f7f7f"}
     fig, axes = plt.subplots(2, 1, figsize=(10, 7.5), sharex=True)
     width = 0.8 / max(len(names), 1)
     for ax, key, title in ((axes[0], "rps_vs_best_peer", "requests/s ÷ best peer's"),
@@ -324,6 +345,12 @@ def main(argv):
     specs = {}
     if "splicehttpd" in a.servers:
         specs["splicehttpd"] = S.splicehttpd_spec(a)
+    if a.access_log:
+        for name, spec in S.log_specs(a).items():
+            if name == "nginx+log" and shutil.which("nginx") is None:
+                meta["skipped"][name] = "not installed"
+            else:
+                specs[name] = spec
     for name, spec in S.peer_specs().items():
         if name in a.servers:
             if shutil.which(name) is None:

@@ -70,8 +70,9 @@ def make_docroot(path, files):
 
 # ---------------------------------------------------------------- configs
 
-def nginx_config(work, docroot, port):
+def nginx_config(work, docroot, port, access_log=False):
     conf = work / "nginx.conf"
+    log = f"access_log {work}/access.log combined;" if access_log else "access_log off;"
     conf.write_text(f"""\
 daemon off;
 master_process on;
@@ -81,7 +82,7 @@ pid {work}/nginx.pid;
 error_log {work}/nginx-error.log warn;
 events {{ worker_connections 4096; }}
 http {{
-    access_log off;
+    {log}
     sendfile on;
     tcp_nopush on;
     # the default (1000) would reconnect every 1000 requests; the others do not
@@ -158,8 +159,9 @@ def add_splicehttpd_args(p):
                    help="extra splicehttpd flags, one string (e.g. --server-args=--sqpoll)")
 
 
-def splicehttpd_spec(args):
-    """The splicehttpd under test: args.splicehttpd (set by the wrapper) or build-bench's."""
+def splicehttpd_spec(args, access_log=False):
+    """The splicehttpd under test: args.splicehttpd (set by the wrapper) or build-bench's.
+    With access_log, the row "splicehttpd+log" writes a combined-format access log."""
     binary = Path(args.splicehttpd or BENCH_BUILD / "splicehttpd").resolve()
     if not os.access(binary, os.X_OK):
         sys.exit(f"bench: {binary} is not an executable (tools/bench and tools/syscalls build it)")
@@ -174,10 +176,25 @@ def splicehttpd_spec(args):
         version += " " + " ".join(extra)
     version += f" ({binary})"
     binary = str(binary)
+    if access_log:
+        return Spec("splicehttpd+log",
+                    lambda work, docroot, port: [binary, "--root", str(docroot), "--listen", "127.0.0.1",
+                                                 "--port", str(port), "--threads", "1",
+                                                 "--access-log", str(work / "access.log"), *extra],
+                    version + " --access-log FILE")
     return Spec("splicehttpd",
                 lambda work, docroot, port: [binary, "--root", str(docroot), "--listen", "127.0.0.1",
                                              "--port", str(port), "--threads", "1", *extra],
                 version)
+
+
+def log_specs(args):
+    """The access-log rows: splicehttpd and nginx, each writing a combined log to a file."""
+    return {
+        "splicehttpd+log": splicehttpd_spec(args, access_log=True),
+        "nginx+log": Spec("nginx+log", lambda work, docroot, port: nginx_config(work, docroot, port, True),
+                          capture(["nginx", "-v"]).replace("nginx version: ", "") + " access_log combined"),
+    }
 
 
 def peer_specs():
