@@ -746,8 +746,7 @@ void Connection::finish_response() noexcept
 
 void Connection::log_access() noexcept
 {
-    AccessLogFile* log = services_.access_log();
-    if (!log || !x_ || x_->plan.status == 0) return;
+    if (!services_.access_log_on() || !x_ || x_->plan.status == 0) return;
     char client[INET6_ADDRSTRLEN] = "";
     if (peer_.sin6_family == AF_INET6)
         inet_ntop(AF_INET6, &peer_.sin6_addr, client, sizeof client);
@@ -768,9 +767,8 @@ void Connection::log_access() noexcept
     r.status = x_->plan.status;
     const std::uint64_t head = x_->plan.head().size();
     r.body_bytes = x_->cursor.delivered > head ? x_->cursor.delivered - head : 0;
-    std::string line;
-    http::append_access_line(line, r);
-    log->write(line);
+    http::append_access_line(services_.log_line(), r);
+    services_.line_logged();
 }
 
 // ---------------------------------------------------------------- teardown

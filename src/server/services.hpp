@@ -3,7 +3,6 @@
 // connection never includes the worker.
 #pragma once
 
-#include "server/access_log_file.hpp"
 #include "server/deadlines.hpp"
 #include "server/file_cache.hpp"
 #include "server/shared.hpp"
@@ -30,8 +29,13 @@ public:
     virtual FileCache& files() noexcept = 0;
     // Where a connection waits for its timeout; the tick visits expired ones only.
     virtual DeadlineQueues& deadlines() noexcept = 0;
-    // nullptr without --access-log; the time text for its lines, this second.
-    virtual AccessLogFile* access_log() noexcept = 0;
+    // Without --access-log: false. Else log_line() gives the worker's batch
+    // to append one line to, then line_logged() (the worker hands full
+    // batches, and each second what it holds, to the log's writer thread);
+    // log_time() is the time text for lines of this second.
+    [[nodiscard]] virtual bool access_log_on() const noexcept = 0;
+    virtual std::string& log_line() noexcept = 0;
+    virtual void line_logged() noexcept = 0;
     virtual std::string_view log_time() = 0;
     [[nodiscard]] virtual const Shared& shared() const noexcept = 0;
     // The Date text of this second; read it when building a response, never

@@ -1,6 +1,7 @@
 #include "server/worker.hpp"
 
 #include "http/access_log.hpp"
+#include "server/access_log_file.hpp"
 #include "sys/clock.hpp"
 #include "uring/user_data.hpp"
 
@@ -24,6 +25,8 @@ constexpr unsigned kAcceptsArmed = 16;
 // Exchanges kept for reuse when connections go idle: enough for every
 // request in flight on a busy worker; past it, memory goes back.
 constexpr std::size_t kSpareExchanges = 256;
+// Access log bytes a worker gathers before handing them to the writer thread.
+constexpr std::size_t kAccessBatch = 16 * 1024;
 
 std::string result_text(int res)
 {
@@ -95,6 +98,7 @@ Worker::Worker(unsigned id, const Shared& shared, sys::UniqueFd listener, int wa
     free_conns_.reserve(max_conns_);
     for (std::uint32_t i = max_conns_; i-- > 0;) free_conns_.push_back(i);
     spare_exchanges_.reserve(kSpareExchanges);
+    if (shared.access_log) access_batch_.reserve(kAccessBatch + 4096);
 }
 
 Worker::~Worker() = default;
@@ -119,6 +123,7 @@ void Worker::run()
     }
     // Let the last closes reach the kernel before the ring goes away.
     ring_->submit_and_wait(0);
+    hand_over_access_lines();
 }
 
 void Worker::dispatch(const io_uring_cqe& cqe) noexcept
@@ -245,6 +250,18 @@ void Worker::release_exchange(Exchange* x) noexcept
     }
     owned->reset(shared_.config.inline_max + 16 * 1024);
     spare_exchanges_.push_back(std::move(owned));
+}
+
+void Worker::line_logged() noexcept
+{
+    if (access_batch_.size() >= kAccessBatch) hand_over_access_lines();
+}
+
+void Worker::hand_over_access_lines() noexcept
+{
+    if (access_batch_.empty() || !shared_.access_log) return;
+    shared_.access_log->write(access_batch_);
+    access_batch_.clear();
 }
 
 std::string_view Worker::log_time()
@@ -414,6 +431,7 @@ void Worker::on_tick() noexcept
     // Stopping: lingering closes end now, not after their few seconds.
     deadlines_.expire(Deadline::Linger, stopping_ ? UINT64_MAX : cutoff(Connection::kLingerNs), expired);
     files_->sweep(now_ns_);
+    hand_over_access_lines();
     if (shared_.access_log) shared_.access_log->flush(); // lines reach the file within a second
     arm_tick();
 }

@@ -41,7 +41,9 @@ public:
     uring::PipePool& pipes() noexcept override { return *pipes_; }
     FileCache& files() noexcept override { return *files_; }
     DeadlineQueues& deadlines() noexcept override { return deadlines_; }
-    AccessLogFile* access_log() noexcept override { return shared_.access_log; }
+    [[nodiscard]] bool access_log_on() const noexcept override { return shared_.access_log != nullptr; }
+    std::string& log_line() noexcept override { return access_batch_; }
+    void line_logged() noexcept override;
     std::string_view log_time() override;
     const Shared& shared() const noexcept override { return shared_; }
     std::string_view date() override { return dates_.now(); }
@@ -99,6 +101,11 @@ private:
     std::deque<Ticket> pipe_waiters_;
     std::deque<Ticket> parked_; // waiting for POLLOUT with a pipe, oldest first
     http::DateCache dates_;
+    // Access log lines not yet handed to the writer thread: one hand-over per
+    // kAccessBatch bytes or per tick, not per line (each is a queue lock and
+    // often a futex wake).
+    std::string access_batch_;
+    void hand_over_access_lines() noexcept;
     std::string log_time_; // the access log's time text, formatted once a second
     std::time_t log_time_sec_ = -1;
 
