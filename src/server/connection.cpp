@@ -128,7 +128,10 @@ void Connection::on_cqe(uring::Op op, std::uint8_t seq, const io_uring_cqe& cqe)
     const bool more = op == Op::Recv && (cqe.flags & IORING_CQE_F_MORE);
     if (!more) --inflight_;
     switch (op) {
-    case Op::Accept: return on_accept(cqe.res); // the connection may be free now
+    // The connection may be free now (settle does nothing then); else its
+    // keep-alive timeout starts: a client that never sends a byte gets no
+    // other CQE that would put it in a deadline queue.
+    case Op::Accept: on_accept(cqe.res); break;
     case Op::CloseSocket: return on_close_socket();
     case Op::Recv: on_recv(cqe); break;
     case Op::Openat: on_openat(seq, cqe.res); break;
