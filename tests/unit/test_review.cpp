@@ -1,4 +1,5 @@
-// Regressions found in review: the ring under SQPOLL.
+// Regressions found in review: the ring under SQPOLL, spare exchanges.
+#include "server/connection.hpp"
 #include "uring/ring.hpp"
 
 #include <doctest/doctest.h>
@@ -61,4 +62,25 @@ TEST_CASE("review: Ring::reserve makes room under SQPOLL")
         for (unsigned i = 0; i < 8; ++i) got += io_uring_get_sqe(raw) != nullptr;
         CHECK(got == 8);
     }
+}
+
+// A spare exchange keeps its plan's memory only up to keep_bytes: past it the
+// buffer must really go (`plan = {}` moves an empty, short-string-optimised
+// string in, and libstdc++ then keeps the old buffer).
+TEST_CASE("review: Exchange::reset gives a large plan's memory back")
+{
+    splicehttpd::server::Exchange x{splicehttpd::http::ParseLimits{}};
+    x.plan.status = 200;
+    x.plan.memory.assign(1 << 20, 'x');
+    x.plan.segments.push_back({splicehttpd::http::Segment::Kind::Memory, 0, 1 << 20});
+    x.reset(80 * 1024);
+    CHECK(x.plan.memory.empty());
+    CHECK(x.plan.memory.capacity() <= 80 * 1024);
+    CHECK(x.plan.segments.empty());
+
+    // Below the bound the buffer stays, for the next response.
+    x.plan.memory.assign(4096, 'y');
+    const std::size_t kept = x.plan.memory.capacity();
+    x.reset(80 * 1024);
+    CHECK(x.plan.memory.capacity() == kept);
 }
