@@ -63,7 +63,13 @@ void Exchange::reset(std::size_t keep_bytes) noexcept
     // What one large request or response grew is given back, so that the
     // spares do not sit on it.
     if (inbuf.capacity() > kKeepMemory) std::string().swap(inbuf);
-    if (plan.memory.capacity() > keep_bytes) plan = {};
+    if (plan.memory.capacity() > keep_bytes) {
+        // Not `plan = {}`: a string moved from an empty (SSO) one keeps its
+        // own buffer, and the memory would stay with the spare.
+        plan.clear();
+        std::string().swap(plan.memory);
+        std::vector<http::Segment>().swap(plan.segments);
+    }
     request_parsed = false;
     step = http::LookupStep::Primary;
     pending_status = 0;
