@@ -24,6 +24,10 @@ constexpr unsigned kAcceptsArmed = 16;
 // Exchanges kept for reuse when connections go idle: enough for every
 // request in flight on a busy worker; past it, memory goes back.
 constexpr std::size_t kSpareExchanges = 256;
+// A spare keeps a plan's memory up to an in-memory body of the default
+// --inline-max and its head; a larger one is given back, or a burst of large
+// inline bodies would stay resident (kSpareExchanges of them) for good.
+constexpr std::size_t kSparePlanBytes = 64 * 1024 + 16 * 1024;
 
 std::string result_text(int res)
 {
@@ -232,7 +236,7 @@ void Worker::release_exchange(Exchange* x) noexcept
         --exchanges_;
         return; // destroyed
     }
-    owned->reset(shared_.config.inline_max + 16 * 1024);
+    owned->reset(std::min<std::size_t>(shared_.config.inline_max + 16 * 1024, kSparePlanBytes));
     spare_exchanges_.push_back(std::move(owned));
 }
 
