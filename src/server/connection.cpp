@@ -54,7 +54,13 @@ void Exchange::reset(std::size_t keep_bytes) noexcept
     // What one large request or response grew is given back, so that the
     // spares do not sit on it.
     if (inbuf.capacity() > kKeepMemory) std::string().swap(inbuf);
-    if (plan.memory.capacity() > keep_bytes) plan = {};
+    if (plan.memory.capacity() > keep_bytes) {
+        // Not `plan = {}`: a string moved from an empty (SSO) one keeps its
+        // own buffer, and the memory would stay with the spare.
+        plan.clear();
+        std::string().swap(plan.memory);
+        std::vector<http::Segment>().swap(plan.segments);
+    }
     request_parsed = false;
     step = http::LookupStep::Primary;
     pending_status = 0;
@@ -119,7 +125,10 @@ void Connection::on_cqe(uring::Op op, std::uint8_t seq, const io_uring_cqe& cqe)
     const bool more = op == Op::Recv && (cqe.flags & IORING_CQE_F_MORE);
     if (!more) --inflight_;
     switch (op) {
-    case Op::Accept: return on_accept(cqe.res); // the connection may be free now
+    // The connection may be free now (settle does nothing then); else its
+    // keep-alive timeout starts: a client that never sends a byte gets no
+    // other CQE that would put it in a deadline queue.
+    case Op::Accept: on_accept(cqe.res); break;
     case Op::CloseSocket: return on_close_socket();
     case Op::Recv: on_recv(cqe); break;
     case Op::Openat: on_openat(seq, cqe.res); break;

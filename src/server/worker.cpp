@@ -27,6 +27,10 @@ constexpr unsigned kAcceptsArmed = 16;
 constexpr std::size_t kSpareExchanges = 256;
 // Access log bytes a worker gathers before handing them to the writer thread.
 constexpr std::size_t kAccessBatch = 16 * 1024;
+// A spare keeps a plan's memory up to an in-memory body of the default
+// --inline-max and its head; a larger one is given back, or a burst of large
+// inline bodies would stay resident (kSpareExchanges of them) for good.
+constexpr std::size_t kSparePlanBytes = 64 * 1024 + 16 * 1024;
 
 std::string result_text(int res)
 {
@@ -248,7 +252,7 @@ void Worker::release_exchange(Exchange* x) noexcept
         --exchanges_;
         return; // destroyed
     }
-    owned->reset(shared_.config.inline_max + 16 * 1024);
+    owned->reset(std::min<std::size_t>(shared_.config.inline_max + 16 * 1024, kSparePlanBytes));
     spare_exchanges_.push_back(std::move(owned));
 }
 

@@ -293,7 +293,16 @@ io_uring_sqe* Ring::get_sqe() noexcept
 
 void Ring::reserve(unsigned n) noexcept
 {
-    if (io_uring_sq_space_left(&ring_) < n) io_uring_submit(&ring_);
+    if (io_uring_sq_space_left(&ring_) >= n) return;
+    io_uring_submit(&ring_);
+    // SQPOLL: a submit only publishes the SQEs; their room comes back once
+    // the SQ thread has read them. Wait for it here, or get_sqe would submit
+    // the first part of a chain on its own. (The submit again wakes the
+    // thread if it went to sleep; no syscall while it is awake.)
+    while (sqpoll_ && io_uring_sq_space_left(&ring_) < n) {
+        cpu_relax();
+        io_uring_submit(&ring_);
+    }
 }
 
 int Ring::submit_and_wait(unsigned wait_nr) noexcept
