@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Regressions found reviewing the Connection/Exchange split, the deadline
-queues, the allocation-free plans and --sqpoll."""
+"""What the server takes back: a client that connects and never sends is
+closed after the keep-alive timeout; large in-memory bodies do not stay with
+the spare exchanges."""
 import re
 import socket
 import threading

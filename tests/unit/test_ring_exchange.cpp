@@ -1,4 +1,5 @@
-// Regressions found in review: the ring under SQPOLL, spare exchanges.
+// The ring under SQPOLL (reserve makes room for a whole chain) and what a
+// spare exchange keeps.
 #include "server/connection.hpp"
 #include "uring/ring.hpp"
 
@@ -40,7 +41,7 @@ bool make_sqpoll_ring(std::unique_ptr<Ring>& out, unsigned entries)
 // room comes back when the SQ thread has read them, so reserve() must wait
 // for it, or get_sqe() submits the chain's first half on its own (with
 // IOSQE_IO_LINK on its last SQE) and the second half runs unlinked.
-TEST_CASE("review: Ring::reserve makes room under SQPOLL")
+TEST_CASE("Ring::reserve makes room under SQPOLL")
 {
     for (int attempt = 0; attempt < 5; ++attempt) {
         std::unique_ptr<Ring> ring;
@@ -67,7 +68,7 @@ TEST_CASE("review: Ring::reserve makes room under SQPOLL")
 // A spare exchange keeps its plan's memory only up to keep_bytes: past it the
 // buffer must really go (`plan = {}` moves an empty, short-string-optimised
 // string in, and libstdc++ then keeps the old buffer).
-TEST_CASE("review: Exchange::reset gives a large plan's memory back")
+TEST_CASE("Exchange::reset gives a large plan's memory back")
 {
     splicehttpd::server::Exchange x{splicehttpd::http::ParseLimits{}};
     x.plan.status = 200;
