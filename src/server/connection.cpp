@@ -28,6 +28,11 @@ using Kind = transfer::Step::Kind;
 // so the spares do not sit on a pipelined burst.
 constexpr std::size_t kKeepMemory = 16 * 1024;
 
+// A cached body at least this large is sent from the cache's copy, after
+// the head, instead of being copied into the plan first: the copy costs
+// more than the second send from here on.
+constexpr std::uint64_t kSendFromCacheMin = 16 * 1024;
+
 constexpr unsigned kStatxMask = STATX_TYPE | STATX_MODE | STATX_INO | STATX_SIZE | STATX_MTIME | STATX_CTIME;
 
 constexpr std::string_view kVariantSuffix[http::kVariantCount] = {"", ".br", ".gz"};
@@ -71,6 +76,7 @@ void Exchange::reset(std::size_t keep_bytes) noexcept
     body_fd = -1;
     body_cache = nullptr;
     fill_cache_body = false;
+    body_in_memory = false;
     reads.count = 0;
     chain.count = 0;
     cursor = {};
@@ -239,7 +245,7 @@ bool Connection::wants_input() const noexcept
 {
     if (state_ == State::Reading || state_ == State::Lingering) return true;
     if (!x_ || x_->ctx.keep_alive || recv_filled_) return true;
-    return state_ >= State::WaitingPipe && x_->plan.uses_file();
+    return state_ >= State::WaitingPipe && x_->plan.uses_file() && !x_->body_in_memory;
 }
 
 void Connection::on_recv(const io_uring_cqe& cqe) noexcept
@@ -581,12 +587,15 @@ void Connection::start_response() noexcept
     for (const http::Segment& s : x_->plan.segments)
         if (s.kind == http::Segment::Kind::File) file_bytes += s.length;
     // A small body goes out from memory: no pipe, no io-wq hop, and nobody
-    // to wait behind for a pipe.
-    if (file_bytes > 0 && file_bytes <= services_.shared().config.inline_max) {
+    // to wait behind for a pipe. One the cache holds, from its copy when a
+    // second send costs less than copying it into the plan; else it is
+    // copied (or read) into the plan and goes out with the head in one send.
+    x_->body_in_memory = file_bytes >= kSendFromCacheMin && x_->body_cache && x_->body_cache->has_body;
+    if (!x_->body_in_memory && file_bytes > 0 && file_bytes <= services_.shared().config.inline_max) {
         x_->reads = transfer::inline_file_body(x_->plan);
         fill_inline_body();
     }
-    if (x_->plan.uses_file())
+    if (x_->plan.uses_file() && !x_->body_in_memory)
         need_pipe();
     else
         submit_chain();
@@ -648,6 +657,7 @@ void Connection::submit_chain() noexcept
     limits.pipe_capacity = pipe_ ? pipe_->capacity : 0;
     limits.pairs = config.chain_pairs;
     limits.steps = transfer::kMaxSteps - x_->reads.count;
+    limits.file_in_memory = x_->body_in_memory;
     const transfer::Chain next = transfer::next_chain(x_->plan, x_->cursor, limits);
 
     x_->chain = x_->reads;
@@ -665,8 +675,9 @@ void Connection::submit_chain() noexcept
         switch (s.kind) {
         case Kind::Read: io_uring_prep_read(sqe, x_->body_fd, x_->plan.memory.data() + s.mem, s.len, s.file); break;
         case Kind::Send:
-            io_uring_prep_send(sqe, socket, x_->plan.memory.data() + s.mem, s.len,
-                               MSG_NOSIGNAL | (s.wait_all ? MSG_WAITALL : 0) | (s.more ? MSG_MORE : 0));
+            io_uring_prep_send(sqe, socket,
+                               s.from_file ? x_->body_cache->body.data() + s.file : x_->plan.memory.data() + s.mem,
+                               s.len, MSG_NOSIGNAL | (s.wait_all ? MSG_WAITALL : 0) | (s.more ? MSG_MORE : 0));
             sqe->flags |= IOSQE_FIXED_FILE;
             break;
         case Kind::SpliceIn:
@@ -733,7 +744,7 @@ void Connection::wait_writable() noexcept
 void Connection::on_pollout() noexcept
 {
     if (state_ != State::WaitingWritable) return;
-    if (x_->plan.uses_file() && !pipe_ && x_->cursor.delivered < x_->plan.total())
+    if (x_->plan.uses_file() && !x_->body_in_memory && !pipe_ && x_->cursor.delivered < x_->plan.total())
         need_pipe();
     else
         submit_chain();

@@ -75,6 +75,7 @@ struct Exchange {
     int body_fd = -1;
     CachedFile* body_cache = nullptr; // the cache entry body_fd belongs to
     bool fill_cache_body = false;     // the first chain reads the whole small file
+    bool body_in_memory = false;      // file bytes are sent from body_cache's copy
     std::uint64_t body_hole = 0;      // where in plan.memory it lands
     transfer::Chain reads;            // an in-memory body's reads, sent with the first chain
     transfer::Chain chain;            // the chain in flight, by position (user_data seq)

@@ -34,6 +34,15 @@ Chain next_chain(const http::ResponsePlan& plan, Cursor cursor, const Limits& li
             const auto len = std::uint32_t(std::min<std::uint64_t>(left, kMaxIo));
             chain.push({.kind = Step::Kind::Send, .mem = s.offset + into, .len = len, .more = pos + len < total});
             pos += len;
+        } else if (limits.file_in_memory) {
+            if (chain.count + 1 > max_steps) break;
+            const auto len = std::uint32_t(std::min<std::uint64_t>(left, kMaxIo));
+            chain.push({.kind = Step::Kind::Send,
+                        .file = s.offset + into,
+                        .len = len,
+                        .more = pos + len < total,
+                        .from_file = true});
+            pos += len;
         } else {
             if (limits.pipe_capacity == 0 || pairs == limits.pairs || chain.count + 2 > max_steps) break;
             const std::uint64_t file_off = s.offset + into;

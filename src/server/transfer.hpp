@@ -33,10 +33,11 @@ struct Step {
     enum class Kind : std::uint8_t { Read, Send, SpliceIn, SpliceOut };
     Kind kind = Kind::Send;
     std::uint64_t mem = 0;  // Send: source offset in the plan's memory; Read: destination
-    std::uint64_t file = 0; // Read, SpliceIn: file offset
+    std::uint64_t file = 0; // Read, SpliceIn, Send from_file: file offset
     std::uint32_t len = 0;
-    bool more = false;     // more of this response follows (MSG_MORE, SPLICE_F_MORE)
-    bool wait_all = false; // Send: a step is linked behind it (MSG_WAITALL)
+    bool more = false;      // more of this response follows (MSG_MORE, SPLICE_F_MORE)
+    bool wait_all = false;  // Send: a step is linked behind it (MSG_WAITALL)
+    bool from_file = false; // Send: the file's bytes, from an in-memory copy of the whole file
     friend bool operator==(const Step&, const Step&) = default;
 };
 
@@ -61,6 +62,9 @@ struct Limits {
     std::uint32_t pipe_capacity = 0; // 0: no pipe (a memory-only plan)
     unsigned pairs = 4;              // (file->pipe, pipe->socket) pairs per chain
     unsigned steps = kMaxSteps;
+    // The whole file is in memory (the open-file cache holds its bytes):
+    // file segments are sent from there, no pipe, no copy into the plan.
+    bool file_in_memory = false;
 };
 
 // The next chain, starting at the cursor: the bytes in the pipe first, then

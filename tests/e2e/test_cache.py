@@ -24,6 +24,8 @@ class Cache(harness.ServerTest):
         root.write("hot.txt", "hot\n")
         root.write("app.js", harness.payload(3000))
         root.write("big.bin", harness.payload(300_000))
+        root.write("mid.bin", harness.payload(50_000, seed=9))
+        root.write("tiny.txt", "tiny\n")
         root.write("swap.txt", "AAAA")
 
     def request_ops(self, path, headers=None):
@@ -46,6 +48,32 @@ class Cache(harness.ServerTest):
         for op in ("openat", "statx", "read", "splice"):
             self.assertNotIn(op, second)
         self.assertIn("send", second)
+
+    def test_hot_mid_file_is_sent_from_the_cache_copy(self):
+        """Above 16 KiB a cached body goes out from the cache's copy in a
+        second send, not copied behind the head: two sends, no read, no
+        splice, the same bytes; ranges too."""
+        body = harness.payload(50_000, seed=9)
+        r1, first = self.request_ops("/mid.bin")
+        self.assertEqual(r1.body, body)
+        self.assertIn("read", first)
+        r2, second = self.request_ops("/mid.bin")
+        self.assertEqual(r2.body, body)
+        self.assertEqual(second.count("send"), 2, second)
+        for op in ("openat", "statx", "read", "splice"):
+            self.assertNotIn(op, second)
+        r3, third = self.request_ops("/mid.bin", {"Range": "bytes=20000-20099,40000-"})
+        self.assertEqual(r3.status, 206)
+        self.assertIn(body[20000:20100], r3.body)
+        self.assertIn(body[40000:], r3.body)
+        self.assertNotIn("splice", third)
+        # Keep-alive: a small cached file after it is one send again.
+        start = len(self.server.log())
+        c = self.server.client()
+        for path, want in (("/mid.bin", body), ("/tiny.txt", b"tiny\n"), ("/mid.bin", body), ("/tiny.txt", b"tiny\n")):
+            self.assertEqual(c.request("GET", path).body, want)
+        c.close()
+        self.server.wait_log(r"close\(0\) conn=", start=start)  # before the next test counts ops
 
     def test_large_file_keeps_its_descriptor(self):
         self.request_ops("/big.bin")

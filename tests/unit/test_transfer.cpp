@@ -135,6 +135,25 @@ TEST_CASE("next_chain: what the next chain asks for")
     }
 }
 
+TEST_CASE("next_chain: a file held in memory is sent from there, no pipe")
+{
+    auto from_file = [](std::uint64_t file, std::uint32_t len, bool more, bool wait_all) {
+        return Step{
+            .kind = Step::Kind::Send, .file = file, .len = len, .more = more, .wait_all = wait_all, .from_file = true};
+    };
+    const Limits mem{.pipe_capacity = 0, .file_in_memory = true};
+    // The head, then the body from the file's copy.
+    CHECK(steps(next_chain(file_plan(10, 0, 50'000), {}, mem)) ==
+          std::vector<Step>{send(0, 10, true, true), from_file(0, 50'000, false, false)});
+    // Multipart: framing from the plan, parts from the file's copy, in wire order.
+    CHECK(steps(next_chain(multipart_plan(), {}, mem)) ==
+          std::vector<Step>{send(0, 100, true, true), send(100, 10, true, true), from_file(0, 50, true, true),
+                            send(110, 10, true, true), from_file(8000, 20, true, true), send(120, 5, false, false)});
+    // Resume after a short send in the middle of the body.
+    CHECK(steps(next_chain(file_plan(10, 0, 50'000), {.delivered = 10 + 30'000}, mem)) ==
+          std::vector<Step>{from_file(30'000, 20'000, false, false)});
+}
+
 TEST_CASE("inline_file_body lays the body out in memory with holes for reads")
 {
     ResponsePlan p = multipart_plan();
