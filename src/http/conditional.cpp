@@ -39,8 +39,31 @@ std::string make_etag(std::uint64_t ino, std::uint64_t size, std::int64_t mtime_
 
 ShortText etag_text(std::uint64_t ino, std::uint64_t size, std::int64_t mtime_sec, std::uint32_t mtime_nsec)
 {
-    // At most 2 + 16 + 1 + 16 + 1 + 17 + 1 + 8 = 62 characters: it fits.
-    return short_format("\"{:x}-{:x}-{:x}.{:x}\"", ino, size, mtime_sec, mtime_nsec);
+    // "\"ino-size-mtime.nsec\"" in lower-case hex, by hand: it is made for
+    // every file response. At most 2 + 16 + 1 + 16 + 1 + 17 + 1 + 8 = 62
+    // characters, so it fits.
+    ShortText out;
+    auto put = [&out](char c) { out.buf[out.len++] = c; };
+    auto hex = [&put](std::uint64_t v) {
+        char digits[16];
+        int n = 0;
+        do {
+            digits[n++] = "0123456789abcdef"[v & 15];
+            v >>= 4;
+        } while (v != 0);
+        while (n > 0) put(digits[--n]);
+    };
+    put('"');
+    hex(ino);
+    put('-');
+    hex(size);
+    put('-');
+    if (mtime_sec < 0) put('-');
+    hex(mtime_sec < 0 ? std::uint64_t(0) - std::uint64_t(mtime_sec) : std::uint64_t(mtime_sec));
+    put('.');
+    hex(mtime_nsec);
+    put('"');
+    return out;
 }
 
 bool etag_matches(std::string_view field, std::string_view etag, bool weak)

@@ -63,10 +63,18 @@ void plan_multipart(ResponsePlan& plan, const ByteRanges& ranges, const FileMeta
 void plan_file(ResponsePlan& plan, const Request& req, const FileMeta& meta, const ResponseContext& ctx,
                std::string_view boundary)
 {
-    const ShortText etag_buf = etag_text(meta.ino, meta.size, meta.mtime_sec, meta.mtime_nsec);
-    const ShortText last_modified_buf = http_date_text(meta.mtime_sec);
-    const std::string_view etag = etag_buf.view();
-    const std::string_view last_modified = last_modified_buf.view();
+    ShortText etag_buf;
+    ShortText last_modified_buf;
+    std::string_view etag = meta.etag;
+    std::string_view last_modified = meta.last_modified;
+    if (etag.empty()) {
+        etag_buf = etag_text(meta.ino, meta.size, meta.mtime_sec, meta.mtime_nsec);
+        etag = etag_buf.view();
+    }
+    if (last_modified.empty()) {
+        last_modified_buf = http_date_text(meta.mtime_sec);
+        last_modified = last_modified_buf.view();
+    }
     const Validators validators{etag, meta.mtime_sec};
 
     Conditions conditions;

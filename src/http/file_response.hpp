@@ -18,6 +18,10 @@ struct FileMeta {
     std::string_view content_type;
     std::string_view content_encoding; // "", "br" or "gzip": a precompressed sibling
     bool vary = false;                 // the type has precompressed variants
+    // Made once per cached file (see server/file_cache): when set, used as
+    // they are instead of being formatted for this response.
+    std::string_view etag;
+    std::string_view last_modified;
 };
 
 // Into `plan` (its buffers reused, so a busy connection allocates nothing),

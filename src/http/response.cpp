@@ -103,8 +103,10 @@ HeadWriter::HeadWriter(ResponsePlan& plan, int status, const ResponseContext& ct
     plan_.clear();
     plan_.status = status;
     plan_.close = !ctx.keep_alive;
-    fmt::format_to(std::back_inserter(out_), "HTTP/1.1 {} {}\r\nServer: splicehttpd\r\nDate: {}\r\n", status,
-                   reason_phrase(status), ctx.date);
+    // Plain appends: this runs once per response, and a format string would
+    // be parsed every time.
+    out_.append("HTTP/1.1 ").append(fmt::format_int(status).c_str()).append(" ").append(reason_phrase(status));
+    out_.append("\r\nServer: splicehttpd\r\nDate: ").append(ctx.date).append("\r\n");
 }
 
 HeadWriter& HeadWriter::add(std::string_view name, std::string_view value)
@@ -115,8 +117,8 @@ HeadWriter& HeadWriter::add(std::string_view name, std::string_view value)
 
 HeadWriter& HeadWriter::add(std::string_view name, std::uint64_t value)
 {
-    fmt::format_to(std::back_inserter(out_), "{}: {}\r\n", name, value);
-    return *this;
+    const fmt::format_int digits(value);
+    return add(name, std::string_view(digits.data(), digits.size()));
 }
 
 void HeadWriter::end()

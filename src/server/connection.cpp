@@ -525,6 +525,10 @@ void Connection::serve(http::Variant variant) noexcept
     // Keep the descriptor served; the others close now.
     release_lookup(int(variant));
     x_->body_cache = std::exchange(x_->cached[variant], nullptr);
+    if (x_->body_cache) {
+        meta.etag = x_->body_cache->etag.view();
+        meta.last_modified = x_->body_cache->last_modified.view();
+    }
     x_->body_fd = x_->body_cache ? x_->body_cache->fd : x_->fds[variant];
     plan_context();
     if (!shared.config.expires_rules.empty()) {

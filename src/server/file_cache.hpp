@@ -12,6 +12,8 @@
 // (least recently used go first).
 #pragma once
 
+#include "http/text.hpp"
+
 #include <sys/stat.h>
 
 #include <cstdint>
@@ -32,6 +34,9 @@ struct CachedFile {
     struct statx stx {};
     std::string body; // the whole file, once read (small files only)
     bool has_body = false;
+    // The validators of stx, formatted once for every response of this entry.
+    http::ShortText etag;
+    http::ShortText last_modified;
 
     // bookkeeping
     std::uint64_t fetched_ns = 0;
