@@ -226,10 +226,11 @@ def sanitized():
 
 
 class Server:
-    """The real binary, on 127.0.0.1 and a port it picks itself (--port 0)."""
+    """The real binary, on 127.0.0.1 (or `listen`) and a port it picks itself
+    (--port 0)."""
 
-    def __init__(self, root, *args, threads=1, start_timeout=10, env=None):
-        self.args = [BINARY, "--root", root, "--listen", "127.0.0.1", "--port", "0",
+    def __init__(self, root, *args, threads=1, start_timeout=10, env=None, listen="127.0.0.1"):
+        self.args = [BINARY, "--root", root, "--listen", listen, "--port", "0",
                      "--threads", str(threads), *args]
         self._start(self.args, start_timeout, env=env)
 
@@ -251,7 +252,7 @@ class Server:
             line = raw.decode(errors="replace").rstrip("\n")
             with self.lock:
                 self.lines.append(line)
-            m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
+            m = re.search(r"listening on http://\S+:(\d+)", line)
             if m:
                 self.port = int(m.group(1))
                 self.listening.set()
