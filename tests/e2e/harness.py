@@ -28,8 +28,9 @@ SKIP = 77  # meson's "skipped" exit status
 
 
 def require_io_uring():
-    """Exit 77 (skip) where io_uring cannot be used: old kernel, seccomp,
-    or kernel.io_uring_disabled."""
+    """Exit 77 (skip) where io_uring cannot be used: old kernel (ENOSYS),
+    seccomp or kernel.io_uring_disabled (EPERM). Any other failure of the
+    probe is an error, not a reason to skip."""
     try:
         with open("/proc/sys/kernel/io_uring_disabled") as f:
             if f.read().strip() == "2":
@@ -42,8 +43,11 @@ def require_io_uring():
     fd = libc.syscall(425, 1, params)  # io_uring_setup
     if fd < 0:
         err = ctypes.get_errno()
-        print(f"io_uring_setup: {os.strerror(err)}: skipping")
-        sys.exit(SKIP)
+        if err in (errno.ENOSYS, errno.EPERM):
+            print(f"io_uring_setup: {os.strerror(err)}: io_uring unavailable here: skipping")
+            sys.exit(SKIP)
+        print(f"io_uring_setup: {os.strerror(err)}: the probe failed")
+        sys.exit(1)
     os.close(fd)
 
 
@@ -226,10 +230,11 @@ def sanitized():
 
 
 class Server:
-    """The real binary, on 127.0.0.1 and a port it picks itself (--port 0)."""
+    """The real binary, on 127.0.0.1 (or `listen`) and a port it picks itself
+    (--port 0)."""
 
-    def __init__(self, root, *args, threads=1, start_timeout=10, env=None):
-        self.args = [BINARY, "--root", root, "--listen", "127.0.0.1", "--port", "0",
+    def __init__(self, root, *args, threads=1, start_timeout=10, env=None, listen="127.0.0.1"):
+        self.args = [BINARY, "--root", root, "--listen", listen, "--port", "0",
                      "--threads", str(threads), *args]
         self._start(self.args, start_timeout, env=env)
 
@@ -251,7 +256,7 @@ class Server:
             line = raw.decode(errors="replace").rstrip("\n")
             with self.lock:
                 self.lines.append(line)
-            m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
+            m = re.search(r"listening on http://\S+:(\d+)", line)
             if m:
                 self.port = int(m.group(1))
                 self.listening.set()

@@ -76,6 +76,31 @@ class DebugInline(harness.ServerTest):
         self.assertEqual(int(dict(ops)["send"]), len(r.raw_head) + 6)
 
 
+class DebugInlineBoundary(harness.ServerTest):
+    """--inline-max is inclusive: a body of exactly that size is read into
+    memory, one byte more takes the splice chain."""
+    server_args = ("--debug", "--inline-max", "4096")
+
+    @classmethod
+    def populate(cls, root):
+        root.write("at.bin", harness.payload(4096))
+        root.write("over.bin", harness.payload(4097))
+
+    def ops_for(self, path, size):
+        start = len(self.server.log())
+        self.assertEqual(self.server.get(path).body, harness.payload(size))
+        self.server.wait_log(r"close\(0\) conn=", start=start)
+        return [m.group(1) for m in map(LINE.search, self.server.log()[start:]) if m]
+
+    def test_inline_max_is_inclusive(self):
+        ops = self.ops_for("/at.bin", 4096)
+        self.assertIn("read", ops)
+        self.assertNotIn("splice", ops)
+        ops = self.ops_for("/over.bin", 4097)
+        self.assertIn("splice", ops)
+        self.assertNotIn("read", ops)
+
+
 class PoolGrowth(harness.ServerTest):
     """With one pipe and room for a second, a second large transfer in
     flight makes the pool grow: through the ring (no syscall) where the

@@ -1,5 +1,6 @@
 """Keep-alive, pipelining, and requests that arrive a byte at a time."""
 
+import re
 import socket
 import threading
 import time
@@ -118,6 +119,77 @@ class KeepAlive(harness.ServerTest):
 
 
 
+def vm_rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return int(re.search(r"VmRSS:\s+(\d+) kB", f.read()).group(1))
+
+
+class InputBound(harness.ServerTest):
+    """A client that pipelines requests and never reads the answers: once
+    its responses fill the socket the server stops reading, so neither the
+    client's writes nor the server's memory grow with what it sends."""
+    MiB = 1 << 20
+
+    @classmethod
+    def populate(cls, root):
+        root.write("chunk.bin", harness.payload(60_000))  # in memory, one send each
+
+    def test_30_mb_of_requests_unread(self):
+        self.assertEqual(self.server.get("/chunk.bin").status, 200)  # warm
+        before = vm_rss_kb(self.server.pid)
+        req = b"GET /chunk.bin HTTP/1.1\r\nHost: t\r\nX-Pad: " + b"p" * 100 + b"\r\n\r\n"
+        burst = req * (65536 // len(req))
+        c = self.server.client()
+        c.sock.setblocking(False)
+        sent, last_progress = 0, time.monotonic()
+        # Write until 30 MB are out or the writes have made no progress for
+        # a second (the server stopped taking them).
+        while sent < 30 * self.MiB and time.monotonic() - last_progress < 1:
+            try:
+                sent += c.sock.send(burst)
+                last_progress = time.monotonic()
+            except BlockingIOError:
+                time.sleep(0.01)
+        grown_kb = vm_rss_kb(self.server.pid) - before
+        harness.reset(c.sock)
+        self.assertLess(sent, 30 * self.MiB, "the server read everything")
+        if not harness.sanitized():  # ASan's quarantine keeps freed memory
+            self.assertLess(grown_kb, 8 * 1024, f"{sent} bytes sent")
+        self.server.wait_idle()
+        self.assertEqual(self.server.get("/chunk.bin").status, 200)
+
+
+class TimeoutsApart(harness.ServerTest):
+    """The idle and header timeouts told apart: far enough apart that a
+    once-a-second tick cannot blur them, and each checked for the state it
+    belongs to."""
+    server_args = ("--keepalive-timeout", "1", "--header-timeout", "4")
+
+    @classmethod
+    def populate(cls, root):
+        root.write("small.txt", "small\n")
+
+    def test_idle_connection_closes_silently_after_the_keepalive_timeout(self):
+        c = self.server.client()
+        self.assertEqual(c.request("GET", "/small.txt").body, b"small\n")
+        start = time.monotonic()
+        self.assertTrue(c.closed_by_peer(timeout=3.5))  # long before 4 s
+        self.assertGreater(time.monotonic() - start, 0.9)
+        self.assertEqual(c.buf, b"")  # no 408 for a connection between requests
+        c.close()
+
+    def test_unfinished_head_gets_408_after_the_header_timeout(self):
+        c = self.server.client()
+        c.send("GET /small.txt HTTP/1.1\r\nHost: t\r\n")
+        start = time.monotonic()
+        r = c.read_response()
+        elapsed = time.monotonic() - start
+        self.assertEqual(r.status, 408)
+        self.assertGreater(elapsed, 3.5)  # not the 1 s idle timeout
+        self.assertLess(elapsed, 6.5)
+        c.close()
+
+
 class Timeouts(harness.ServerTest):
     server_args = ("--keepalive-timeout", "1", "--header-timeout", "2")
 
@@ -140,15 +212,26 @@ class Timeouts(harness.ServerTest):
         c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         start = time.time()
         c.send("GET /small.txt HTTP/1.1\r\n")
-        # Dribbling does not extend the deadline: it counts from the first byte.
-        for _ in range(5):
-            time.sleep(0.3)
-            c.send("X-Slow: 1\r\n")
+        # Dribbling does not extend the deadline: it counts from the first
+        # byte. A line every 0.3 s, on and on, until the 408 interrupts it.
+        c.sock.settimeout(0.3)
+        while time.time() - start < 8 and b"\r\n\r\n" not in c.buf:
+            try:
+                chunk = c.sock.recv(65536)
+                if not chunk:
+                    break
+                c.buf += chunk
+            except socket.timeout:
+                try:
+                    c.send("X-Slow: 1\r\n")
+                except (BrokenPipeError, ConnectionResetError):
+                    break
+        c.sock.settimeout(30)
         r = c.read_response()
         self.assertEqual(r.status, 408)
         self.assertEqual(r.header("Connection"), "close")
         self.assertTrue(c.closed_by_peer())
-        self.assertLess(time.time() - start, 5)
+        self.assertLess(time.time() - start, 4)  # 2 s and the once-a-second tick
         c.close()
 
     def test_busy_connections_are_not_idle(self):

@@ -96,6 +96,26 @@ class Methods(harness.ServerTest):
                 self.assertTrue(c.closed_by_peer())
                 c.close()
 
+    def test_obs_fold_in_the_second_pipelined_request(self):
+        # The first is answered; the fold in the second is refused, not
+        # waved through because the first one passed.
+        r, c = self.send("GET /file.txt HTTP/1.1\r\nHost: t\r\n\r\n"
+                         "GET /file.txt HTTP/1.1\r\nHost: t\r\nX-Folded: a\r\n b\r\n\r\n")
+        try:
+            self.assertEqual((r.status, r.body), (200, b"file\n"))
+            r = c.read_response()
+            self.assertEqual(r.status, 400)
+            self.assertEqual(r.header("Connection"), "close")
+            self.assertTrue(c.closed_by_peer())
+        finally:
+            c.close()
+
+    def test_percent_with_one_bad_hex_digit(self):
+        for target in ("/file%2g.txt", "/file%g2.txt", "/file.tx%7", "/%4"):
+            with self.subTest(target=target):
+                self.assertEqual(self.exchange(f"GET {target} HTTP/1.1\r\nHost: t\r\n\r\n").status, 400)
+        self.assertEqual(self.exchange("GET /file%2etxt HTTP/1.1\r\nHost: t\r\n\r\n").status, 200)
+
     def test_body_on_get_is_discarded(self):
         c = self.server.client()
         c.send("GET /file.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 11\r\n\r\nhello world"
@@ -131,6 +151,14 @@ class TightLimits(harness.ServerTest):
         self.assertEqual(self.server.get("/file.txt", {"X-Big": "b" * 600}).status, 431)
         self.assertEqual(self.server.get("/file.txt", {f"X-{i}": "v" for i in range(6)}).status, 431)
         self.assertEqual(self.server.get("/file.txt").status, 200)
+
+    def test_limits_hold_exactly_at_the_boundary(self):
+        # --max-uri-bytes 64: a 64-byte target is looked up, 65 bytes is 414.
+        self.assertEqual(self.server.get("/file.txt?" + "q" * (64 - 10)).status, 200)
+        self.assertEqual(self.server.get("/file.txt?" + "q" * (65 - 10)).status, 414)
+        # --max-headers 5: Host and four more pass, a sixth field is 431.
+        self.assertEqual(self.server.get("/file.txt", {f"X-{i}": "v" for i in range(4)}).status, 200)
+        self.assertEqual(self.server.get("/file.txt", {f"X-{i}": "v" for i in range(5)}).status, 431)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,12 @@ class Precompressed(harness.ServerTest):
         root.write("style.css.gz", gzip.compress(b"body{}\n" * 20), mtime=OLD)  # stale
         root.write("only.json", b'{"a": 1}\n', mtime=OLD)
         root.write("only.json.gz", gzip.compress(b'{"a": 1}\n'), mtime=NEW)
+        # Same mtime: not older, so served. Same second but a nanosecond
+        # older: stale.
+        root.write("same.css", b"same{}\n" * 20, mtime=NEW)
+        root.write("same.css.gz", gzip.compress(b"same{}\n" * 20), mtime=NEW)
+        os.utime(root.write("nano.css", b"nano{}\n" * 20), ns=(NEW * 10**9 + 500, NEW * 10**9 + 500))
+        os.utime(root.write("nano.css.gz", gzip.compress(b"nano{}\n" * 20)), ns=(NEW * 10**9 + 499,) * 2)
         root.write("pic.png", b"PNG", mtime=OLD)
         root.write("pic.png.gz", b"never", mtime=NEW)
         root.write("docs/index.html", b"<p>docs</p>\n" * 10, mtime=OLD)
@@ -54,6 +60,14 @@ class Precompressed(harness.ServerTest):
                 self.assertIsNone(r.header("Content-Encoding"))
                 self.assertEqual(r.body, JS)
                 self.assertEqual(r.header("Vary"), "Accept-Encoding")
+
+    def test_sibling_as_new_as_the_file_is_served(self):
+        r = self.get("/same.css", "gzip")
+        self.assertEqual(r.header("Content-Encoding"), "gzip")
+        self.assertEqual(gzip.decompress(r.body), b"same{}\n" * 20)
+        r = self.get("/nano.css", "gzip")
+        self.assertIsNone(r.header("Content-Encoding"))
+        self.assertEqual(r.body, b"nano{}\n" * 20)
 
     def test_stale_sibling_is_ignored(self):
         r = self.get("/style.css", "gzip")

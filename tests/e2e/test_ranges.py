@@ -102,6 +102,11 @@ class Ranges(harness.ServerTest):
     def test_overlapping_ranges_merge(self):
         r = self.rng("bytes=100-199,150-299,300-399")
         self.assertPartial(r, 100, 399)
+        # One range inside another: coalesced into the outer one (RFC 9110
+        # §14.3 allows it), a single part rather than two overlapping ones.
+        for spec in ("bytes=0-99,10-19", "bytes=10-19,0-99"):
+            with self.subTest(spec=spec):
+                self.assertPartial(self.rng(spec), 0, 99)
         parts = parse_multipart(self.rng("bytes=500-599,0-99,50-149"))
         self.assertEqual([(p[0], p[1]) for p in parts], [(0, 149), (500, 599)])
 
@@ -113,20 +118,36 @@ class Ranges(harness.ServerTest):
                 r = self.rng(spec)
                 self.assertEqual(r.status, 200)
                 self.assertTrue(r.body == DATA)
+        # Ranges adding up to exactly the file size are served as ranges; one
+        # byte more and the whole file is sent instead.
+        half = SIZE // 2
+        r = self.rng(f"bytes=0-{half - 1},10-{SIZE - half + 9}")
+        self.assertPartial(r, 0, SIZE - half + 9)
+        r = self.rng(f"bytes=0-{half - 1},10-{SIZE - half + 10}")
+        self.assertEqual(r.status, 200)
+        self.assertTrue(r.body == DATA)
         sixteen = "bytes=" + ",".join(f"{i * 10}-{i * 10 + 1}" for i in range(16))
         self.assertEqual(len(parse_multipart(self.rng(sixteen))), 16)
 
     def test_head_ignores_range(self):
-        r = self.server.get("/data.bin", {"Range": "bytes=0-9"}, method="HEAD")
+        # On one connection: a HEAD that sent the range (or anything) as a
+        # body would shift the next response.
+        c = self.server.client()
+        r = c.request("HEAD", "/data.bin", {"Range": "bytes=0-9"})
         self.assertEqual(r.status, 200)
         self.assertEqual(r.header("Content-Length"), str(SIZE))
+        self.assertIsNone(r.header("Content-Range"))
+        self.assertEqual(r.header("Accept-Ranges"), "bytes")
+        self.assertEqual(r.body, b"")
+        self.assertPartial(c.request("GET", "/data.bin", {"Range": "bytes=5-14"}), 5, 14)
+        c.close()
 
     def test_if_range(self):
         ok = self.server.get("/data.bin")
         etag, lm = ok.header("ETag"), ok.header("Last-Modified")
         self.assertPartial(self.rng("bytes=10-19", extra={"If-Range": etag}), 10, 19)
         self.assertPartial(self.rng("bytes=10-19", extra={"If-Range": lm}), 10, 19)
-        for stale in ('"stale"', "W/" + etag, "Thu, 01 Jan 1970 00:00:00 GMT"):
+        for stale in ('"stale"', "W/" + etag, "Thu, 01 Jan 1970 00:00:00 GMT", etag + " junk", lm + " junk"):
             with self.subTest(if_range=stale):
                 r = self.rng("bytes=10-19", extra={"If-Range": stale})
                 self.assertEqual(r.status, 200)

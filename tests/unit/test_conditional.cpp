@@ -43,6 +43,10 @@ TEST_CASE("entity-tag lists")
     CHECK_FALSE(etag_matches("\"a\", \"b\"", kEtag, true));
     CHECK_FALSE(etag_matches("garbage", kEtag, true));
     CHECK_FALSE(etag_matches("", kEtag, true));
+    // Tags must be separated by commas: what follows a tag without one is
+    // malformed, and the list does not match even if the tag appears later.
+    CHECK_FALSE(etag_matches("\"a\" x" + kEtag, kEtag, true));
+    CHECK_FALSE(etag_matches("\"a\";" + kEtag, kEtag, false));
 }
 
 TEST_CASE("RFC 9110 13.2.2 evaluation order")

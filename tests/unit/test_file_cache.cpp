@@ -134,3 +134,20 @@ TEST_CASE("file cache: bounded by entries and bytes, least recently used first")
     CHECK(std::find(fx.closed.begin(), fx.closed.end(), 103) != fx.closed.end());
     cache.release(a);
 }
+
+TEST_CASE("file cache: a body larger than the whole byte bound is never kept")
+{
+    Fixture fx;
+    fx.options.max_body_bytes = 10;
+    FileCache cache = fx.make();
+    CachedFile* big = cache.adopt("big", 101, stx_of(11), 0);
+    cache.set_body(big, "01234567890");
+    CHECK_FALSE(big->has_body);
+    CHECK(cache.stats().body_bytes == 0);
+    CachedFile* fits = cache.adopt("fits", 102, stx_of(10), 0);
+    cache.set_body(fits, "0123456789"); // exactly the bound: kept
+    CHECK(fits->has_body);
+    CHECK(cache.stats().body_bytes == 10);
+    cache.release(big);
+    cache.release(fits);
+}

@@ -31,7 +31,8 @@ TEST_CASE("errno -> status")
     const Row rows[] = {
         {__LINE__, ENOENT, 404}, {__LINE__, ENOTDIR, 404}, {__LINE__, ENAMETOOLONG, 404}, {__LINE__, EACCES, 403},
         {__LINE__, EPERM, 403},  {__LINE__, EXDEV, 403},   {__LINE__, ELOOP, 403},        {__LINE__, ENXIO, 403},
-        {__LINE__, EMFILE, 503}, {__LINE__, EIO, 500},
+        {__LINE__, ENODEV, 403}, {__LINE__, EMFILE, 503},  {__LINE__, ENFILE, 503},       {__LINE__, ENOMEM, 503},
+        {__LINE__, EAGAIN, 503}, {__LINE__, EIO, 500},     {__LINE__, EINVAL, 500},
     };
     for (const Row& r : rows) {
         CAPTURE(r.line);
