@@ -77,6 +77,8 @@ void Exchange::reset(std::size_t keep_bytes) noexcept
     body_cache = nullptr;
     fill_cache_body = false;
     body_in_memory = false;
+    outq = -1;
+    outq_pending = false;
     reads.count = 0;
     chain.count = 0;
     cursor = {};
@@ -144,6 +146,7 @@ void Connection::on_cqe(uring::Op op, std::uint8_t seq, const io_uring_cqe& cqe)
     case Op::SpliceIn:
     case Op::SpliceOut: on_transfer_step(seq, cqe.res); break;
     case Op::PollOut: on_pollout(); break;
+    case Op::OutQ: on_outq(cqe.res); break;
     case Op::Cancel: recv_cancel_pending_ = false; break;
     case Op::Shutdown: break;
     default: break;
@@ -703,7 +706,10 @@ void Connection::on_transfer_step(std::uint8_t seq, int res) noexcept
     if (seq < x_->chain.count) {
         const std::uint64_t before = x_->cursor.delivered;
         transfer::account(x_->chain.steps[seq], res, x_->cursor, x_->outcome);
-        if (x_->cursor.delivered != before) progress_ns_ = services_.now_ns();
+        if (x_->cursor.delivered != before) {
+            progress_ns_ = services_.now_ns();
+            x_->outq = -1; // a stall check starts afresh
+        }
     }
     if (--x_->chain_pending == 0) on_chain_done();
 }
@@ -752,6 +758,41 @@ void Connection::on_pollout() noexcept
         need_pipe();
     else
         submit_chain();
+}
+
+// SIOCOUTQ through the ring (a socket uring_cmd, Linux 6.7): the bytes the
+// socket still holds unsent or unacknowledged.
+void Connection::check_send_queue() noexcept
+{
+    if (x_->outq_pending) return;
+    constexpr std::uint32_t kSocketUringOpSiocOutq = 1; // SOCKET_URING_OP_SIOCOUTQ
+    io_uring_sqe* sqe = services_.ring().get_sqe();
+    io_uring_prep_rw(IORING_OP_URING_CMD, sqe, int(socket_slot()), nullptr, 0, 0);
+    sqe->cmd_op = kSocketUringOpSiocOutq;
+    sqe->flags |= IOSQE_FIXED_FILE;
+    tag(sqe, Op::OutQ);
+    x_->outq_pending = true;
+}
+
+// The first check of a stall remembers the queue and looks again about a
+// second later; a queue that shrank in between is progress (the peer is
+// reading, the link is slow), one that did not is a stalled peer.
+void Connection::on_outq(int res) noexcept
+{
+    x_->outq_pending = false;
+    if (state_ != State::WaitingWritable) return; // progress, or closing, since
+    const std::uint64_t timeout = services_.shared().config.send_timeout * 1'000'000'000ull;
+    const std::uint64_t now = services_.now_ns();
+    if (res < 0) return begin_close(true); // the kernel cannot tell: the timeout stands
+    if (x_->outq < 0) {
+        x_->outq = res;
+        progress_ns_ = now > timeout ? now - timeout + 1'000'000'000ull : 0; // look again in a second or two
+    } else if (res < x_->outq) {
+        x_->outq = res;
+        progress_ns_ = now;
+    } else {
+        begin_close(true);
+    }
 }
 
 void Connection::finish_response() noexcept
@@ -822,8 +863,14 @@ void Connection::on_deadline(std::uint64_t now) noexcept
     case State::Sending:
     case State::WaitingWritable:
         // The send timeout is about progress, not a deadline: the socket
-        // took no byte for that long.
-        if (now - progress_ns_ > config.send_timeout * s) begin_close(true);
+        // took no byte for that long. Waiting for room, that can also mean a
+        // slow link still draining a deep queue (POLLOUT comes only when
+        // much of it has gone): the socket's queue is asked first.
+        if (now - progress_ns_ <= config.send_timeout * s) break;
+        if (state_ == State::WaitingWritable && services_.ring().supports(IORING_OP_URING_CMD))
+            check_send_queue();
+        else
+            begin_close(true);
         break;
     case State::Lingering:
         if (now - linger_since_ns_ > kLingerNs || services_.stopping()) begin_close(false);

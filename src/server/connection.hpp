@@ -76,6 +76,8 @@ struct Exchange {
     CachedFile* body_cache = nullptr; // the cache entry body_fd belongs to
     bool fill_cache_body = false;     // the first chain reads the whole small file
     bool body_in_memory = false;      // file bytes are sent from body_cache's copy
+    std::int64_t outq = -1;           // unsent bytes in the socket at the last stall check (-1: none)
+    bool outq_pending = false;        // a SIOCOUTQ query is in flight
     std::uint64_t body_hole = 0;      // where in plan.memory it lands
     transfer::Chain reads;            // an in-memory body's reads, sent with the first chain
     transfer::Chain chain;            // the chain in flight, by position (user_data seq)
@@ -155,6 +157,8 @@ private:
     void on_statx(std::uint8_t variant, int res) noexcept;
     void on_transfer_step(std::uint8_t seq, int res) noexcept; // read, send, splice
     void on_pollout() noexcept;
+    void on_outq(int res) noexcept;
+    void check_send_queue() noexcept;
     void on_close_socket() noexcept;
 
     // input

@@ -20,6 +20,7 @@ enum class Op : std::uint8_t {
     SpliceIn,     // file -> pipe
     SpliceOut,    // pipe -> socket
     PollOut,      // the socket was full: wait for room
+    OutQ,         // SIOCOUTQ of a stalled socket: is its queue still draining?
     CloseFile,    // close of a file descriptor (CQE only on failure)
     CloseSocket,  // close of the connection's socket slot
     Shutdown,     // shutdown(SHUT_RDWR): ends all of a connection's socket work
@@ -47,6 +48,7 @@ constexpr std::string_view op_name(Op op) noexcept
     case Op::SpliceIn: return "splice";
     case Op::SpliceOut: return "splice";
     case Op::PollOut: return "poll";
+    case Op::OutQ: return "outq";
     case Op::CloseFile: return "close";
     case Op::CloseSocket: return "close";
     case Op::Shutdown: return "shutdown";

@@ -163,17 +163,16 @@ class SendTimeout(Links):
         self.server.wait_idle()
 
 
-    @harness.unittest.expectedFailure
     def test_steady_reader_on_a_slow_link_is_not_cut(self):
-        """Server defect, pinned here until it is fixed: the send timeout
-        counts time since the socket last *took* bytes, and a socket with a
-        few MiB queued for a slow link signals POLLOUT only after a large
-        part of that queue has drained (the kernel wakes writers when the
-        free space reaches half of what is queued). At 1.5 mbit that is
-        several seconds without a wake-up while the client reads steadily,
-        so a 2 s timeout cuts the download part-way (about 3.3 of 4 MiB).
-        Measured progress should include the queue draining (SIOCOUTQ or
-        tcpi_bytes_acked at the tick)."""
+        """Defect (fixed): the send timeout counted time since the socket
+        last *took* bytes, and a socket with a few MiB queued for a slow link
+        signals POLLOUT only after a large part of that queue has drained
+        (the kernel wakes writers when the free space reaches half of what
+        is queued). At 1.5 mbit that is several seconds without a wake-up
+        while the client reads steadily, so a 2 s timeout cut the download
+        part-way (about 3.3 of 4 MiB). Now a stalled wait asks the socket's
+        queue (SIOCOUTQ through the ring): a queue still draining is
+        progress."""
         result = self.download_over_the_slow_link(fast_clients=0)
         self.assertTrue(result["ok"], result)
         self.server.wait_idle()
