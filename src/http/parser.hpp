@@ -51,6 +51,10 @@ public:
         return std::string_view(text_);
     }
     friend bool operator==(const Field& f, std::string_view v) noexcept { return f.present_ && f.text_ == v; }
+    friend bool operator==(const Field& a, const Field& b) noexcept
+    {
+        return a.present_ == b.present_ && a.text_ == b.text_;
+    }
 
 private:
     std::string text_;

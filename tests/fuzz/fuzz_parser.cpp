@@ -82,9 +82,9 @@ bool clean(const std::string& s)
     return clean(std::string_view(s));
 }
 
-bool clean(const std::optional<std::string>& s)
+bool clean(const Field& f)
 {
-    return !s || clean(std::string_view(*s));
+    return !f || clean(std::string_view(*f));
 }
 
 void check_request(const Request& r, const ParseLimits& limits)

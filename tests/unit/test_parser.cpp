@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 #include <llhttp.h> // llhttp's method numbers, to check the mapping
 
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -169,6 +170,33 @@ TEST_CASE("bad requests map to the right status")
     }
 }
 
+namespace {
+
+// Input, the error status it must end with (0: none) and how many requests
+// come out before it, fed whole and in the given step sizes.
+struct OutcomeRow {
+    int line;
+    std::string input;
+    int status;
+    std::size_t requests;
+};
+
+void check_outcomes(std::initializer_list<OutcomeRow> rows, const ParseLimits& limits,
+                    std::initializer_list<std::size_t> steps)
+{
+    for (const OutcomeRow& r : rows) {
+        CAPTURE(r.line);
+        for (std::size_t step : steps) {
+            CAPTURE(step);
+            Outcome o = run(r.input, step, limits);
+            CHECK(o.error == r.status);
+            CHECK(o.requests.size() == r.requests);
+        }
+    }
+}
+
+} // namespace
+
 TEST_CASE("limits hold exactly at their boundaries")
 {
     // max_uri bytes of target, max_headers fields, max_header_bytes of field
@@ -180,40 +208,27 @@ TEST_CASE("limits hold exactly at their boundaries")
     tight.max_header_bytes = 256;
     const std::string host = "GET / HTTP/1.1\r\nHost: h\r\n"; // 9 header bytes
     auto uri = [](std::size_t n) { return "GET /" + std::string(n - 1, 'u'); };
-    struct Row {
-        int line;
-        std::string input;
-        int status;
-        std::size_t requests;
-    };
-    const Row rows[] = {
-        {__LINE__, uri(16) + " HTTP/1.1\r\nHost: h\r\n\r\n", 0, 1},
-        {__LINE__, uri(17) + " HTTP/1.1\r\nHost: h\r\n\r\n", 414, 0},
-        {__LINE__, uri(16), 0, 0},
-        {__LINE__, uri(17), 414, 0},
-        {__LINE__, host + "A: 1\r\n\r\n", 0, 1},
-        {__LINE__, host + "A: 1\r\nB: 2\r\n\r\n", 431, 0},
-        // 9 + 1 + n + 4 bytes
-        {__LINE__, host + "A: " + std::string(242, 'x') + "\r\n\r\n", 0, 1},
-        {__LINE__, host + "A: " + std::string(243, 'x') + "\r\n\r\n", 431, 0},
-        // 9 + n + 1 + 4 bytes
-        {__LINE__, host + std::string(242, 'N') + ": v\r\n\r\n", 0, 1},
-        {__LINE__, host + std::string(243, 'N') + ": v\r\n\r\n", 431, 0},
-        // unfinished: a name of 247 bytes may still end, 248 cannot
-        {__LINE__, host + std::string(247, 'N'), 0, 0},
-        {__LINE__, host + std::string(248, 'N'), 431, 0},
-        {__LINE__, host + "A: " + std::string(246, 'x'), 0, 0},
-        {__LINE__, host + "A: " + std::string(247, 'x'), 431, 0},
-    };
-    for (const Row& r : rows) {
-        CAPTURE(r.line);
-        for (std::size_t step : {std::size_t(1) << 20, std::size_t(1), std::size_t(5)}) {
-            CAPTURE(step);
-            Outcome o = run(r.input, step, tight);
-            CHECK(o.error == r.status);
-            CHECK(o.requests.size() == r.requests);
-        }
-    }
+    check_outcomes(
+        {
+            {__LINE__, uri(16) + " HTTP/1.1\r\nHost: h\r\n\r\n", 0, 1},
+            {__LINE__, uri(17) + " HTTP/1.1\r\nHost: h\r\n\r\n", 414, 0},
+            {__LINE__, uri(16), 0, 0},
+            {__LINE__, uri(17), 414, 0},
+            {__LINE__, host + "A: 1\r\n\r\n", 0, 1},
+            {__LINE__, host + "A: 1\r\nB: 2\r\n\r\n", 431, 0},
+            // 9 + 1 + n + 4 bytes
+            {__LINE__, host + "A: " + std::string(242, 'x') + "\r\n\r\n", 0, 1},
+            {__LINE__, host + "A: " + std::string(243, 'x') + "\r\n\r\n", 431, 0},
+            // 9 + n + 1 + 4 bytes
+            {__LINE__, host + std::string(242, 'N') + ": v\r\n\r\n", 0, 1},
+            {__LINE__, host + std::string(243, 'N') + ": v\r\n\r\n", 431, 0},
+            // unfinished: a name of 247 bytes may still end, 248 cannot
+            {__LINE__, host + std::string(247, 'N'), 0, 0},
+            {__LINE__, host + std::string(248, 'N'), 431, 0},
+            {__LINE__, host + "A: " + std::string(246, 'x'), 0, 0},
+            {__LINE__, host + "A: " + std::string(247, 'x'), 431, 0},
+        },
+        tight, {std::size_t(1) << 20, std::size_t(1), std::size_t(5)});
 }
 
 TEST_CASE("each pipelined request is checked afresh")
@@ -226,31 +241,18 @@ TEST_CASE("each pipelined request is checked afresh")
     tight.max_header_bytes = 64;
     const std::string first = "GET /1 HTTP/1.1\r\nHost: h\r\nA: " + std::string(40, 'x') + "\r\n\r\n";
     const std::string body = "GET /1 HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc";
-    struct Row {
-        int line;
-        std::string input;
-        int status;
-        std::size_t requests;
-    };
-    const Row rows[] = {
-        {__LINE__, first + first + first, 0, 3},
-        {__LINE__, first + "GET /2 HTTP/1.1\r\nHost: h\r\nX: a\r\n b\r\n\r\n", 400, 1},
-        {__LINE__, first + "GET /2 HTTP/1.1\r\nHost: h\r\nX:\r\n\tb\r\n\r\n", 400, 1},
-        {__LINE__, body + "GET /2 HTTP/1.1\r\nHost: h\r\nX: a\r\n b\r\n\r\n", 400, 1},
-        {__LINE__, first + "BREW /2 HTTP/1.1\r\nHost: h\r\n\r\n", 501, 1},
-        {__LINE__, first + "BR{W /2 HTTP/1.1\r\nHost: h\r\n\r\n", 400, 1},
-        {__LINE__, first + "GET /" + std::string(16, 'u') + " HTTP/1.1\r\n\r\n", 414, 1},
-        {__LINE__, first + "GET /2 HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\n\r\n", 431, 1},
-    };
-    for (const Row& r : rows) {
-        CAPTURE(r.line);
-        for (std::size_t step : {std::size_t(1) << 20, std::size_t(1), std::size_t(7)}) {
-            CAPTURE(step);
-            Outcome o = run(r.input, step, tight);
-            CHECK(o.error == r.status);
-            CHECK(o.requests.size() == r.requests);
-        }
-    }
+    check_outcomes(
+        {
+            {__LINE__, first + first + first, 0, 3},
+            {__LINE__, first + "GET /2 HTTP/1.1\r\nHost: h\r\nX: a\r\n b\r\n\r\n", 400, 1},
+            {__LINE__, first + "GET /2 HTTP/1.1\r\nHost: h\r\nX:\r\n\tb\r\n\r\n", 400, 1},
+            {__LINE__, body + "GET /2 HTTP/1.1\r\nHost: h\r\nX: a\r\n b\r\n\r\n", 400, 1},
+            {__LINE__, first + "BREW /2 HTTP/1.1\r\nHost: h\r\n\r\n", 501, 1},
+            {__LINE__, first + "BR{W /2 HTTP/1.1\r\nHost: h\r\n\r\n", 400, 1},
+            {__LINE__, first + "GET /" + std::string(16, 'u') + " HTTP/1.1\r\n\r\n", 414, 1},
+            {__LINE__, first + "GET /2 HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\n\r\n", 431, 1},
+        },
+        tight, {std::size_t(1) << 20, std::size_t(1), std::size_t(7)});
 }
 
 TEST_CASE("host counting, absolute form, upgrade requests")
