@@ -2,6 +2,7 @@
 
 #include "http/conditional.hpp"
 #include "http/date.hpp"
+#include "http/file_response.hpp"
 
 #include <fmt/format.h>
 
@@ -177,12 +178,7 @@ ResponsePlan plan_listing(const Request& req, const Listing& listing, const Resp
 {
     const std::string last_modified = format_http_date(std::time_t(listing.last_modified));
     const Validators validators{listing.etag, std::time_t(listing.last_modified)};
-    Conditions conditions;
-    conditions.if_match = req.if_match;
-    conditions.if_none_match = req.if_none_match;
-    conditions.if_modified_since = req.if_modified_since;
-    conditions.if_unmodified_since = req.if_unmodified_since;
-    switch (evaluate_preconditions(conditions, validators, true)) {
+    switch (evaluate_preconditions(preconditions_of(req), validators, true)) {
     case Precondition::Failed: return plan_status(412, ctx);
     case Precondition::NotModified: {
         ResponsePlan plan;

@@ -60,6 +60,16 @@ void plan_multipart(ResponsePlan& plan, const ByteRanges& ranges, const FileMeta
 
 } // namespace
 
+Conditions preconditions_of(const Request& req) noexcept
+{
+    Conditions conditions;
+    conditions.if_match = req.if_match;
+    conditions.if_none_match = req.if_none_match;
+    conditions.if_modified_since = req.if_modified_since;
+    conditions.if_unmodified_since = req.if_unmodified_since;
+    return conditions;
+}
+
 void plan_file(ResponsePlan& plan, const Request& req, const FileMeta& meta, const ResponseContext& ctx,
                std::string_view boundary)
 {
@@ -77,12 +87,7 @@ void plan_file(ResponsePlan& plan, const Request& req, const FileMeta& meta, con
     }
     const Validators validators{etag, meta.mtime_sec};
 
-    Conditions conditions;
-    conditions.if_match = req.if_match;
-    conditions.if_none_match = req.if_none_match;
-    conditions.if_modified_since = req.if_modified_since;
-    conditions.if_unmodified_since = req.if_unmodified_since;
-    switch (evaluate_preconditions(conditions, validators, true)) {
+    switch (evaluate_preconditions(preconditions_of(req), validators, true)) {
     case Precondition::Failed: return plan_status(plan, 412, ctx);
     case Precondition::NotModified: {
         HeadWriter head(plan, 304, ctx);

@@ -2,6 +2,7 @@
 // requests, ranges (single and multipart/byteranges), content coding.
 #pragma once
 
+#include "http/conditional.hpp"
 #include "http/parser.hpp"
 #include "http/response.hpp"
 
@@ -23,6 +24,10 @@ struct FileMeta {
     std::string_view etag;
     std::string_view last_modified;
 };
+
+// The request's precondition fields (If-Match, If-None-Match,
+// If-Modified-Since, If-Unmodified-Since), for evaluate_preconditions.
+Conditions preconditions_of(const Request& req) noexcept;
 
 // Into `plan` (its buffers reused, so a busy connection allocates nothing),
 // or as a new plan.

@@ -1,5 +1,7 @@
 #include "http/autoindex.hpp"
 
+#include "fixtures.hpp"
+
 #include <doctest/doctest.h>
 
 #include <string>
@@ -9,11 +11,7 @@ using namespace splicehttpd::http;
 
 namespace {
 
-const ResponseContext kCtx = [] {
-    ResponseContext c;
-    c.date = "Sun, 06 Nov 1994 08:49:37 GMT";
-    return c;
-}();
+using splicehttpd::test::kCtx;
 
 DirEntry file(std::string name, std::uint64_t size = 1, std::int64_t mtime = 1700000000)
 {

@@ -2,17 +2,15 @@
 
 #include "http/conditional.hpp"
 
+#include "fixtures.hpp"
+
 #include <doctest/doctest.h>
 
 using namespace splicehttpd::http;
 
 namespace {
 
-const ResponseContext kCtx = [] {
-    ResponseContext c;
-    c.date = "Sun, 06 Nov 1994 08:49:37 GMT";
-    return c;
-}();
+using splicehttpd::test::kCtx;
 
 FileMeta meta(std::uint64_t size)
 {

@@ -1,5 +1,7 @@
 #include "http/response.hpp"
 
+#include "fixtures.hpp"
+
 #include <doctest/doctest.h>
 
 #include <cerrno>
@@ -8,11 +10,7 @@ using namespace splicehttpd::http;
 
 namespace {
 
-const ResponseContext kCtx = [] {
-    ResponseContext c;
-    c.date = "Sun, 06 Nov 1994 08:49:37 GMT";
-    return c;
-}();
+using splicehttpd::test::kCtx;
 
 std::string body_of(const ResponsePlan& p)
 {
