@@ -202,6 +202,15 @@ ORDER = ("splicehttpd", "splicehttpd+log", "nginx", "nginx+log", "h2o", "lighttp
 LOGGED = {"splicehttpd+log": "splicehttpd", "nginx+log": "nginx"}  # row with an access log: row without
 
 
+def case_table(cases, names, cell, label=lambda n: n):
+    """A markdown table: a row per name, a column per case, cell(name, case) in each."""
+    lines = ["| server | " + " | ".join(c["id"] for c in cases) + " |",
+             "| --- | " + " | ".join("---" for _ in cases) + " |"]
+    for n in names:
+        lines.append(f"| {label(n)} | " + " | ".join(cell(n, c) for c in cases) + " |")
+    return lines
+
+
 def fmt_ratio(x):
     return "–" if x is None else f"{x:.2f}×"
 
@@ -220,18 +229,14 @@ def write_markdown(data, path):
         lines += ["**Quick smoke run: durations too short for real numbers.**", ""]
     cases = [c for c in data["cases"] if c["id"] in res]
     names = [n for n in ORDER if any(n in res[c["id"]] for c in cases)]
+    def ratio_cell(n, c):
+        row = res[c["id"]].get(n)
+        return "" if row is None else \
+            f"{fmt_ratio(row.get('rps_vs_best_peer'))} / {fmt_ratio(row.get('cpu_eff_vs_best_peer'))}"
     lines += ["## Ratio to the best peer (best of nginx/h2o/lighttpd)", "",
               "req/s ratio, then CPU efficiency ratio (best peer's CPU µs per request ÷ this server's): "
-              "above 1 is better than every peer.", "",
-              "| server | " + " | ".join(c["id"] for c in cases) + " |",
-              "| --- | " + " | ".join("---" for _ in cases) + " |"]
-    for n in names:
-        cells = []
-        for c in cases:
-            row = res[c["id"]].get(n)
-            cells.append("" if row is None else
-                         f"{fmt_ratio(row.get('rps_vs_best_peer'))} / {fmt_ratio(row.get('cpu_eff_vs_best_peer'))}")
-        lines.append(f"| {n} | " + " | ".join(cells) + " |")
+              "above 1 is better than every peer.", ""]
+    lines += case_table(cases, names, ratio_cell)
     lines += ["", "## All numbers", "",
               "| case | server | req/s | MB/s | CPU µs/req | of which io-wq | server CPU % | wrk CPU % | p99 ms | errors (non-2xx/3xx, socket) | other load on server CPU % |",
               "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |"]
@@ -247,21 +252,16 @@ def write_markdown(data, path):
                          f"{e['non2xx3xx']}, {e['socket']} | {row['server_core_other_pct']:.0f} |")
     logged = [n for n in LOGGED if n in names and LOGGED[n] in names]
     if logged:
+        def cost_cell(n, c):
+            on, off = res[c["id"]].get(n), res[c["id"]].get(LOGGED[n])
+            if not on or not off or not off["rps"]:
+                return ""
+            return (f"{on['rps'] / off['rps']:.2f}× req/s, "
+                    f"{on['cpu_us_per_req'] - off['cpu_us_per_req']:+.2f} µs/req")
         lines += ["", "## Access log cost", "",
                   "Each server with a combined-format access log written to a file, against itself without "
-                  "one in the same run: req/s with the log ÷ without, and the CPU µs per request it adds.", "",
-                  "| server | " + " | ".join(c["id"] for c in cases) + " |",
-                  "| --- | " + " | ".join("---" for _ in cases) + " |"]
-        for n in logged:
-            cells = []
-            for c in cases:
-                on, off = res[c["id"]].get(n), res[c["id"]].get(LOGGED[n])
-                if not on or not off or not off["rps"]:
-                    cells.append("")
-                    continue
-                cells.append(f"{on['rps'] / off['rps']:.2f}× req/s, "
-                             f"{on['cpu_us_per_req'] - off['cpu_us_per_req']:+.2f} µs/req")
-            lines.append(f"| {LOGGED[n]} | " + " | ".join(cells) + " |")
+                  "one in the same run: req/s with the log ÷ without, and the CPU µs per request it adds.", ""]
+        lines += case_table(cases, logged, cost_cell, label=LOGGED.get)
     lines += ["", "Cases: " + "; ".join(f"`{c['id']}` {c['what']} ({c['secs']} s)" for c in cases) + ".", "",
               "Versions: " + "; ".join(f"{k}: {v}" for k, v in m["versions"].items()) + "."]
     if m.get("skipped"):
