@@ -187,14 +187,14 @@ def measure(r, case, warmup, pl, lua, logf, nice):
     server_cpus, client_cpus = pl.server_cpus, pl.client_cpus
     if warmup:
         run_wrk(url, conns, warmup, close, client_cpus, threads, lua, logf, nice)
-    tw0 = S.time_wait_sockets(r.port) if close else None
     net0 = S.tcp_ext_counters()
     tasks0 = S.tree_task_ticks(r.pid)
     ticks0, sys0 = S.tree_cpu_ticks(r.pid), S.system_cpu_ticks()
+    start = time.monotonic()
     w, wrk_cpu_s, wall = run_wrk(url, conns, secs, close, client_cpus, threads, lua, logf, nice)
     ticks1, sys1 = S.tree_cpu_ticks(r.pid), S.system_cpu_ticks()
     tasks1 = S.tree_task_ticks(r.pid)
-    tw = S.time_wait_sides(r.port, tw0) if close else None  # right away: they last 60 s
+    tw = S.time_wait_sides(r.port, start) if close else None  # right away: they last 60 s
     net1 = S.tcp_ext_counters()
     if r.proc.poll() is not None:
         raise RuntimeError(f"{r.name} exited during {case['id']} (status {r.proc.returncode}); see {r.logfile}")
@@ -308,6 +308,14 @@ def fmt_busy(row, side):
     return f"{row[f'{side}_busy_cores']:.2f} ({row[f'{side}_busy_pct']:.0f} % of {row[f'{side}_cores_given']})"
 
 
+def fmt_time_wait(row):
+    """'975 / 13,851 · 0.74': TIME_WAIT on the server's / the client's side, and the client
+    ports taken over from a TIME_WAIT per connection (TcpExt TWRecycled, machine-wide)."""
+    tw, reused = row["time_wait"], row.get("tcp_ext", {}).get("TWRecycled")
+    return f"{tw['server']:,} / {tw['client']:,}" + (
+        f" · {reused / max(row['requests'], 1):.2f}" if reused is not None else "")
+
+
 def placement_text(m):
     if "server_cpus" not in m:  # results from before the placement flags
         return f"servers pinned to CPU {m['server_cpu']}, wrk (1 thread) to CPU {m['client_cpu']}"
@@ -354,7 +362,8 @@ def write_markdown(data, path):
     lines += ["", "## All numbers", "",
               "Busy: cores (CPU time ÷ wall time of the run), and % of the cores that side was given (wrk: "
               "its CPUs, or its threads if fewer). TIME_WAIT (`Connection: close` cases): sockets left in "
-              "TIME_WAIT by the run, on the server's side (it closed first) / on the client's.", "",
+              "TIME_WAIT by the run, on the server's side (it closed first) / on the client's, "
+              "then client ports taken over from a TIME_WAIT per request (TWRecycled).", "",
               "| case | server | req/s | MB/s | CPU µs/req | of which io-wq | server busy | wrk busy | limit | "
               "TIME_WAIT server / client | p99 ms | errors (non-2xx/3xx, socket) | other load on server CPUs % |",
               "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- | ---: |"]
@@ -367,7 +376,7 @@ def write_markdown(data, path):
             lines.append(f"| {c['id']} | {n} | {row['rps']:,.0f} | {row['mbps']:,.1f} | {row['cpu_us_per_req']:.2f} | "
                          f"{row['cpu_breakdown_us_per_req']['io-wq']:.2f} | "
                          f"{fmt_busy(row, 'server')} | {fmt_busy(row, 'client')} | {row_limit(row)} | "
-                         + (f"{tw['server']:,} / {tw['client']:,}" if tw else "") + " | "
+                         + (fmt_time_wait(row) if tw else "") + " | "
                          f"{row['latency_us']['p99'] / 1000:.2f} | "
                          f"{e['non2xx3xx']}, {e['socket']} | {row['server_core_other_pct']:.0f} |")
     logged = [n for n in LOGGED if n in names and LOGGED[n] in names]
@@ -491,6 +500,9 @@ def main(argv, bundle=None):
                       "wrk_threads": min(pl.wrk_threads, conns), "close": CASES[c][2],
                       "secs": a.secs or CASES[c][3], "what": CASES[c][4]})
     raise_nofile(max(c["conns"] for c in cases) * 2 + 1024)
+    if any(c["close"] and c["secs"] > S.TIME_WAIT_S - 5 for c in cases):
+        meta["warnings"].append(f"TIME_WAIT counts cover only the last {S.TIME_WAIT_S} s of a run "
+                                "(older ones have expired when they are counted)")
     S.log(f"bench: {pl.describe()}" + "".join(f"; {n}" for n in pl.notes))
 
     specs = {}

@@ -467,31 +467,39 @@ def tree_affinities(root):
     return seen
 
 
+TIME_WAIT_S = 60  # TCP_TIMEWAIT_LEN, a constant of the kernel
+
+
 def time_wait_sockets(port):
-    """{(local, remote)} of the TIME_WAIT sockets (state 06 in /proc/net/tcp and tcp6)
-    with `port` at either end, as the kernel's hex 'ADDR:PORT' strings."""
-    out, hexport = set(), f":{port:04X}"
+    """{(local, remote): seconds left} of the TIME_WAIT sockets (state 06 in /proc/net/tcp
+    and tcp6) with `port` at either end; addresses as the kernel's hex 'ADDR:PORT'."""
+    out, hexport = {}, f":{port:04X}"
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             with open(table) as f:
                 next(f, None)
                 for line in f:
-                    fields = line.split(None, 4)
-                    if len(fields) > 3 and fields[3] == "06" and (
+                    fields = line.split(None, 6)
+                    if len(fields) > 5 and fields[3] == "06" and (
                             fields[1].endswith(hexport) or fields[2].endswith(hexport)):
-                        out.add((fields[1], fields[2]))
-        except OSError:
+                        # "tr:tm->when": timer 3 (TIME_WAIT), clock ticks until it ends
+                        out[(fields[1], fields[2])] = int(fields[5].split(":")[1], 16) / CLK_TCK
+        except (OSError, ValueError, IndexError):
             pass
     return out
 
 
-def time_wait_sides(port, before):
-    """TIME_WAIT sockets that appeared since `before` (time_wait_sockets), split by who
-    closed first: the server (its port is the local one) or the client (the remote one)."""
+def time_wait_sides(port, since):
+    """TIME_WAIT sockets born since the time.monotonic() `since` (their 60 s timer has
+    more left than the time since then allows an older one), split by who closed first:
+    the server (its port is the local one) or the client (the remote one).  A set
+    difference with an earlier census would miss the client's ports that loopback's
+    tcp_tw_reuse took over and that went back to TIME_WAIT under the same addresses."""
+    elapsed = time.monotonic() - since
     hexport = f":{port:04X}"
-    new = time_wait_sockets(port) - before
-    server = sum(1 for local, _ in new if local.endswith(hexport))
-    return {"server": server, "client": len(new) - server}
+    born = [local for (local, _), left in time_wait_sockets(port).items() if left > TIME_WAIT_S - elapsed]
+    server = sum(1 for local in born if local.endswith(hexport))
+    return {"server": server, "client": len(born) - server}
 
 
 def tcp_ext_counters(names=("TWRecycled", "TCPTimeWaitOverflow")):
