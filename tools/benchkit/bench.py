@@ -210,11 +210,11 @@ def measure(r, case, warmup, pl, lua, logf, nice):
         return 100.0 * ticks / max(cpus_delta(cpus, 2), 1)
 
     # busy in cores over the wall time of the wrk run (the span of both readings), and as
-    # a share of the cores each side was given: the server its CPUs, wrk its CPUs or its
-    # threads if fewer (a thread runs on one core at a time)
+    # a share of the cores each side was given: its CPUs, or its workers / threads if
+    # fewer (a thread runs on one core at a time; io-wq may take a server past 100 %)
     server_cores = busy_ticks / S.CLK_TCK / wall
     client_cores = wrk_cpu_s / wall
-    server_given = len(server_cpus)
+    server_given = min(len(server_cpus), pl.workers)
     client_given = min(len(client_cpus), threads)
     server_pct = 100.0 * server_cores / server_given
     client_pct = 100.0 * client_cores / client_given
@@ -360,12 +360,12 @@ def write_markdown(data, path):
               "than it could do.", ""]
     lines += case_table(cases, names, ratio_cell)
     lines += ["", "## All numbers", "",
-              "Busy: cores (CPU time ÷ wall time of the run), and % of the cores that side was given (wrk: "
-              "its CPUs, or its threads if fewer). TIME_WAIT (`Connection: close` cases): sockets left in "
-              "TIME_WAIT by the run, on the server's side (it closed first) / on the client's, "
-              "then client ports taken over from a TIME_WAIT per request (TWRecycled).", "",
+              "Busy: cores (CPU time ÷ wall time of the run), and % of the cores that side was given (its "
+              "CPUs, or its workers / wrk threads if fewer). TIME_WAIT (`Connection: close` cases): sockets "
+              "left in TIME_WAIT by the run, on the server's side (it closed first) / on the client's, then "
+              "client ports taken over from a TIME_WAIT per request (TWRecycled).", "",
               "| case | server | req/s | MB/s | CPU µs/req | of which io-wq | server busy | wrk busy | limit | "
-              "TIME_WAIT server / client | p99 ms | errors (non-2xx/3xx, socket) | other load on server CPUs % |",
+              "TIME_WAIT server / client · reused | p99 ms | errors (non-2xx/3xx, socket) | other load on server CPUs % |",
               "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- | ---: |"]
     for c in cases:
         for n in names:
@@ -499,7 +499,7 @@ def main(argv, bundle=None):
         cases.append({"id": c, "file": CASES[c][0], "size": FILES[CASES[c][0]], "conns": conns,
                       "wrk_threads": min(pl.wrk_threads, conns), "close": CASES[c][2],
                       "secs": a.secs or CASES[c][3], "what": CASES[c][4]})
-    raise_nofile(max(c["conns"] for c in cases) * 2 + 1024)
+    raise_nofile(max(c["conns"] for c in cases) * 2 + 64)
     if any(c["close"] and c["secs"] > S.TIME_WAIT_S - 5 for c in cases):
         meta["warnings"].append(f"TIME_WAIT counts cover only the last {S.TIME_WAIT_S} s of a run "
                                 "(older ones have expired when they are counted)")
