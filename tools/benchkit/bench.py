@@ -48,6 +48,13 @@ def limit_of(server_busy_pct, client_busy_pct):
     return "server" if server_busy_pct >= SATURATED_PCT or client_busy_pct < SATURATED_PCT else "client"
 
 
+def contended(row):
+    """Other processes took 10 % or more of the server's CPUs and the server did not fill
+    them: the rate is the shared machine's, whichever side the rule names."""
+    busy = row.get("server_busy_pct", row.get("server_cpu_pct", 0))
+    return row.get("server_core_other_pct", 0) >= 10 and busy < SATURATED_PCT
+
+
 def row_limit(row):
     """'server' or 'client'; results from before the placement flags had one server CPU and
     one wrk thread, and their CPU % (of one core) are then the same shares."""
@@ -349,7 +356,7 @@ def write_markdown(data, path):
         if row_limit(row) == "client":
             return "client-bound"
         peer = res[c["id"]].get(row.get("best_peer_rps"))
-        mark = " †" if peer and row_limit(peer) == "client" else ""
+        mark = (" †" if peer and row_limit(peer) == "client" else "") + (" ‡" if contended(row) else "")
         return f"{fmt_ratio(row.get('rps_vs_best_peer'))} / {fmt_ratio(row.get('cpu_eff_vs_best_peer'))}{mark}"
     lines += ["## Ratio to the best peer (best of nginx/h2o/lighttpd)", "",
               "req/s ratio, then CPU efficiency ratio (best peer's CPU µs per request ÷ this server's): "
@@ -357,7 +364,8 @@ def write_markdown(data, path):
               f"Shown only where the server was the limit: busy ≥ {threshold:.0f} % of its cores, or wrk below "
               f"{threshold:.0f} % of its own; \"client-bound\" where wrk's cores were full first (the ratio would "
               "measure the client). † the peer with the best req/s was client-bound itself: its req/s is less "
-              "than it could do.", ""]
+              "than it could do. ‡ other processes took 10 % or more of the server's CPUs: the numbers are the "
+              "shared machine's.", ""]
     lines += case_table(cases, names, ratio_cell)
     lines += ["", "## All numbers", "",
               "Busy: cores (CPU time ÷ wall time of the run), and % of the cores that side was given (its "
@@ -375,7 +383,7 @@ def write_markdown(data, path):
             e, tw = row["errors"], row.get("time_wait")
             lines.append(f"| {c['id']} | {n} | {row['rps']:,.0f} | {row['mbps']:,.1f} | {row['cpu_us_per_req']:.2f} | "
                          f"{row['cpu_breakdown_us_per_req']['io-wq']:.2f} | "
-                         f"{fmt_busy(row, 'server')} | {fmt_busy(row, 'client')} | {row_limit(row)} | "
+                         f"{fmt_busy(row, 'server')} | {fmt_busy(row, 'client')} | {row_limit(row)}{' ‡' if contended(row) else ''} | "
                          + (fmt_time_wait(row) if tw else "") + " | "
                          f"{row['latency_us']['p99'] / 1000:.2f} | "
                          f"{e['non2xx3xx']}, {e['socket']} | {row['server_core_other_pct']:.0f} |")
@@ -605,11 +613,10 @@ def main(argv, bundle=None):
     if overflow:
         meta["warnings"].append(f"{overflow} TIME_WAIT sockets were not kept (TCPTimeWaitOverflow: "
                                 "net.ipv4.tcp_max_tw_buckets was reached), so the TIME_WAIT counts are short")
-    noisy = sorted(f"{case} {name}" for case, rows in results.items() for name, r in rows.items()
-                   if r["server_core_other_pct"] >= 10)
+    noisy = sum(1 for rows in results.values() for r in rows.values() if contended(r))
     if noisy:
-        meta["warnings"].append("other processes took 10 % or more of the server's CPUs in " + ", ".join(noisy)
-                                + ": neither side's saturation says much there")
+        meta["warnings"].append(f"other processes took 10 % or more of the server's CPUs in {noisy} row(s) (‡): "
+                                "measure on a quiet machine")
     meta["loadavg_at_end"] = open("/proc/loadavg").read().split()[:3]
     data = {"meta": meta, "cases": cases, "results": results}
     (out / "results.json").write_text(json.dumps(data, indent=1) + "\n")
