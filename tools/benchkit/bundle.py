@@ -53,14 +53,15 @@ README = '''A self-contained splicehttpd benchmark, made by `tools/bench --bundl
 
 Run as root on an x86-64 Linux host with python3 (glibc {glibc} or newer):
 
-    sudo ./run                      # five cases, every server; writes ./results/results.{{json,md}} (+ .png with matplotlib)
+    sudo ./run                      # five cases, every server; writes results/results.{{json,md}} here (+ .png with matplotlib)
     sudo ./run --workers 4          # four workers per server, wrk on other CPUs
     sudo ./run --seconds 2 --cases 1k-ka,1k-close   # a short look
     ./run --help                    # placement (--server-cpus, --client-cpus, --wrk-threads), cases, servers
 
 bin/ the programs, lib/ their libraries (LD_LIBRARY_PATH for them only), lib/lighttpd/
-lighttpd's modules, share/h2o/ h2o's, benchkit/ the runner's Python. See docs/BENCHMARKS.md
-in the splicehttpd repository for the method.
+lighttpd's modules (none is loaded by the benchmark's config; there for -m), share/h2o/ h2o's,
+benchkit/ the runner's Python, bundle.json where each came from. See docs/BENCHMARKS.md in
+the splicehttpd repository for the method.
 '''
 
 
