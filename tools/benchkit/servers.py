@@ -152,8 +152,8 @@ def placement(workers=1, server_cpus=None, client_cpus=None, wrk_threads=None):
                                  f"(this process may use {format_cpu_list(allowed)})")
     if not server_cpus:
         server_cpus = allowed[:max(1, min(workers, n - 1))]
-        if len(server_cpus) < workers:
-            notes.append(f"{workers} workers share {len(server_cpus)} server CPU(s)")
+    if len(server_cpus) < workers:
+        notes.append(f"{workers} workers share {len(server_cpus)} server CPU(s)")
     if not client_cpus:
         rest = [c for c in allowed if c not in server_cpus]
         if n >= 8:
@@ -243,10 +243,12 @@ http {{
 
 
 def h2o_config(work, docroot, port, workers=1):
-    # h2o 2.2 has no sendfile: it answers files with pread + writev.
+    # h2o 2.2 has no sendfile: it answers files with pread + writev.  Its default
+    # max-connections (1024, for all threads) would turn --conns 4000 away.
     conf = work / "h2o.conf"
     conf.write_text(f"""\
 num-threads: {workers}
+max-connections: 16384
 user: root
 pid-file: {work}/h2o.pid
 error-log: {work}/h2o-error.log
@@ -265,7 +267,8 @@ hosts:
 def lighttpd_config(work, docroot, port, workers=1):
     # One worker: server.max-worker stays at its default 0, one process that serves
     # (1 would add a master that only watches it); N > 1: a master and N workers.  Its
-    # default max-keep-alive-requests (1000) would reconnect like nginx's.
+    # default max-keep-alive-requests (1000) would reconnect like nginx's.  Its limits
+    # scale with the workers, as nginx's worker_connections (per worker) do.
     conf = work / "lighttpd.conf"
     max_worker = f"server.max-worker = {workers}\n" if workers > 1 else ""
     conf.write_text(f"""\
@@ -275,8 +278,8 @@ server.port = {port}
 server.errorlog = "{work}/lighttpd-error.log"
 server.network-backend = "sendfile"
 server.max-keep-alive-requests = 1000000
-server.max-fds = 16384
-server.max-connections = 4096
+server.max-fds = {16384 * workers}
+server.max-connections = {4096 * workers}
 mimetype.assign = ( ".bin" => "application/octet-stream" )
 {max_worker}""")
     modules = ["-m", str(LIGHTTPD_MODULES)] if LIGHTTPD_MODULES else []
