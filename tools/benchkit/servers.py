@@ -1,13 +1,16 @@
 """What tools/bench and tools/syscalls share: the servers under test, their
-generated configs, start/stop on free loopback ports, pinning, and CPU
-accounting of a server's whole process tree.
+generated configs, start/stop on free loopback ports, placement on CPUs, CPU
+accounting of a server's whole process tree, and the TIME_WAIT census.
 
-Every server listens on 127.0.0.1 only, runs one worker, keeps no access log,
-and writes its config, pid file and error log into the run's temp dir.
+Every server listens on 127.0.0.1 only, runs --workers workers (one by
+default), keeps no access log, and writes its config, pid file and error log
+into the run's temp dir.  In a bundle (tools/bench --bundle) the binaries come
+from the bundle's bin/ and run with its lib/ as LD_LIBRARY_PATH; see use_bundle.
 """
 
 import argparse
-import filecmp
+import http.client
+import json
 import os
 import shlex
 import shutil
@@ -24,9 +27,48 @@ BENCH_BUILD = ROOT / "build-bench"
 PEERS = ("nginx", "h2o", "lighttpd")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
+# Where the programs come from.  A checkout: the system's (PATH); a bundle: its bin/,
+# with its lib/ as LD_LIBRARY_PATH for those programs alone (python keeps the host's).
+BUNDLE = None           # the bundle's directory, when running from one
+_EXE = {}               # name -> path, set by use_bundle
+_CHILD_ENV = {}         # extra environment of every server and wrk
+LIGHTTPD_MODULES = None  # lighttpd -m DIR (default: its compiled-in /usr/lib/lighttpd)
+
 
 def log(msg):
     print(msg, file=sys.stderr, flush=True)
+
+
+def use_bundle(path):
+    """Run the programs of the bundle at `path` (bin/, lib/, share/h2o) instead of PATH's."""
+    global BUNDLE, LIGHTTPD_MODULES
+    BUNDLE = Path(path).resolve()
+    for exe in (BUNDLE / "bin").iterdir():
+        _EXE[exe.name] = str(exe)
+    _CHILD_ENV["LD_LIBRARY_PATH"] = str(BUNDLE / "lib")
+    _CHILD_ENV["H2O_ROOT"] = str(BUNDLE)  # h2o finds share/h2o under it
+    LIGHTTPD_MODULES = BUNDLE / "lib" / "lighttpd"
+
+
+def exe(name):
+    """The program to run for `name`: the bundle's copy, or the name (found in PATH)."""
+    return _EXE.get(name, name)
+
+
+def have(name):
+    return name in _EXE if BUNDLE else shutil.which(name) is not None
+
+
+def bundle_manifest():
+    """What tools/bench --bundle recorded in BUNDLE/bundle.json (splicehttpd's label, host, date)."""
+    try:
+        return json.loads((BUNDLE / "bundle.json").read_text())
+    except (OSError, ValueError, TypeError):
+        return {}
+
+
+def child_env():
+    return {**os.environ, **_CHILD_ENV}
 
 
 def free_port():
@@ -37,19 +79,115 @@ def free_port():
 
 
 def cpu_pins():
-    """(server CPU, client CPU): servers on CPU 0, the load generator on CPU 1.
-    With one CPU both share it (and the numbers say little)."""
-    cpus = sorted(os.sched_getaffinity(0))
-    return (cpus[0], cpus[1]) if len(cpus) >= 2 else (cpus[0], cpus[0])
+    """(server CPU, client CPU) of the default placement with one worker (tools/syscalls)."""
+    pl = placement()
+    return pl.server_cpus[0], pl.client_cpus[0]
 
 
-def nice_prefix(nice):
-    return ["nice", "-n", str(nice)] if nice else []
+# ---------------------------------------------------------------- placement
+
+def parse_cpu_list(text):
+    """'0-3,8,10-11' -> [0, 1, 2, 3, 8, 10, 11]; ValueError when malformed."""
+    cpus = set()
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            raise ValueError(f"empty item in CPU list {text!r}")
+        lo, _, hi = part.partition("-")
+        lo, hi = int(lo), int(hi) if hi else int(lo)
+        if lo < 0 or hi < lo:
+            raise ValueError(f"bad CPU range {part!r}")
+        cpus.update(range(lo, hi + 1))
+    return sorted(cpus)
+
+
+def format_cpu_list(cpus):
+    """[0, 1, 2, 3, 8] -> '0-3,8'."""
+    out, cpus = [], sorted(cpus)
+    i = 0
+    while i < len(cpus):
+        j = i
+        while j + 1 < len(cpus) and cpus[j + 1] == cpus[j] + 1:
+            j += 1
+        out.append(str(cpus[i]) if i == j else f"{cpus[i]}-{cpus[j]}")
+        i = j + 1
+    return ",".join(out)
+
+
+def smt_siblings(cpu):
+    """The hardware threads sharing `cpu`'s core (itself included); {cpu} when unknown."""
+    try:
+        text = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology/thread_siblings_list").read_text().strip()
+        return set(parse_cpu_list(text))
+    except (OSError, ValueError):
+        return {cpu}
+
+
+class Placement:
+    """Which CPUs the servers and wrk may run on, and how many wrk threads."""
+
+    def __init__(self, server_cpus, client_cpus, wrk_threads, workers, notes):
+        self.server_cpus, self.client_cpus = server_cpus, client_cpus
+        self.wrk_threads, self.workers, self.notes = wrk_threads, workers, notes
+
+    def describe(self):
+        return (f"servers on CPU {format_cpu_list(self.server_cpus)} ({self.workers} worker"
+                f"{'s' if self.workers > 1 else ''}), wrk -t{self.wrk_threads} on CPU "
+                f"{format_cpu_list(self.client_cpus)}")
+
+
+def placement(workers=1, server_cpus=None, client_cpus=None, wrk_threads=None):
+    """The defaults: the server on the first `workers` CPUs it may use; with 8 or more
+    CPUs, wrk on the upper half (not on an SMT sibling of a server CPU when that
+    leaves any) with max(4, 2 x workers) threads at most, so that the server, not
+    wrk, is the saturated side; with fewer, wrk on all the other CPUs, a thread
+    each (2 CPUs: server on CPU 0, wrk -t1 on CPU 1).  Given lists are used as they are."""
+    allowed = sorted(os.sched_getaffinity(0))
+    n, notes = len(allowed), []
+    for given, what in ((server_cpus, "--server-cpus"), (client_cpus, "--client-cpus")):
+        if given:
+            bad = sorted(set(given) - set(allowed))
+            if bad:
+                raise ValueError(f"{what}: CPU {format_cpu_list(bad)} not available here "
+                                 f"(this process may use {format_cpu_list(allowed)})")
+    if not server_cpus:
+        server_cpus = allowed[:max(1, min(workers, n - 1))]
+    if len(server_cpus) < workers:
+        notes.append(f"{workers} workers share {len(server_cpus)} server CPU(s)")
+    if not client_cpus:
+        rest = [c for c in allowed if c not in server_cpus]
+        if n >= 8:
+            siblings = set().union(*(smt_siblings(c) for c in server_cpus))
+            upper = [c for c in allowed[n // 2:] if c not in server_cpus]
+            client_cpus = [c for c in upper if c not in siblings] or upper or rest
+            client_cpus = client_cpus[:max(4, 2 * workers)]
+        else:
+            client_cpus = rest or server_cpus
+    if not wrk_threads:
+        wrk_threads = len(client_cpus)
+    shared = sorted(set(server_cpus) & set(client_cpus))
+    if shared:
+        notes.append(f"server and wrk share CPU {format_cpu_list(shared)}")
+    siblings = sorted((set().union(*(smt_siblings(c) for c in server_cpus)) - set(server_cpus)) & set(client_cpus))
+    if siblings:
+        notes.append(f"wrk runs on CPU {format_cpu_list(siblings)}, SMT sibling(s) of the server's")
+    return Placement(list(server_cpus), list(client_cpus), wrk_threads, workers, notes)
+
+
+def pinned(cpus, nice=0):
+    """A preexec_fn: run the child on `cpus` only (and at nice `nice`), as taskset/nice would."""
+    cpus = set(cpus)
+
+    def apply():
+        os.sched_setaffinity(0, cpus)
+        if nice:
+            os.nice(nice)
+    return apply
 
 
 def capture(cmd):
     try:
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=10, env=child_env())
         return (r.stdout + r.stderr).strip()
     except (OSError, subprocess.TimeoutExpired) as e:
         return f"unavailable ({e})"
@@ -70,13 +208,13 @@ def make_docroot(path, files):
 
 # ---------------------------------------------------------------- configs
 
-def nginx_config(work, docroot, port, access_log=False):
+def nginx_config(work, docroot, port, workers=1, access_log=False):
     conf = work / "nginx.conf"
     log = f"access_log {work}/access.log combined;" if access_log else "access_log off;"
     conf.write_text(f"""\
 daemon off;
 master_process on;
-worker_processes 1;
+worker_processes {workers};
 user root;
 pid {work}/nginx.pid;
 error_log {work}/nginx-error.log warn;
@@ -101,14 +239,16 @@ http {{
     }}
 }}
 """)
-    return ["nginx", "-p", str(work), "-e", f"{work}/nginx-error.log", "-c", str(conf)]
+    return [exe("nginx"), "-p", str(work), "-e", f"{work}/nginx-error.log", "-c", str(conf)]
 
 
-def h2o_config(work, docroot, port):
-    # h2o 2.2 has no sendfile: it answers files with pread + writev.
+def h2o_config(work, docroot, port, workers=1):
+    # h2o 2.2 has no sendfile: it answers files with pread + writev.  Its default
+    # max-connections (1024, for all threads) would turn --conns 4000 away.
     conf = work / "h2o.conf"
     conf.write_text(f"""\
-num-threads: 1
+num-threads: {workers}
+max-connections: 16384
 user: root
 pid-file: {work}/h2o.pid
 error-log: {work}/h2o-error.log
@@ -121,13 +261,16 @@ hosts:
       /:
         file.dir: {docroot}
 """)
-    return ["h2o", "-c", str(conf)]
+    return [exe("h2o"), "-c", str(conf)]
 
 
-def lighttpd_config(work, docroot, port):
-    # server.max-worker stays at its default 0: one process.  Its default
-    # max-keep-alive-requests (1000) would reconnect like nginx's.
+def lighttpd_config(work, docroot, port, workers=1):
+    # One worker: server.max-worker stays at its default 0, one process that serves
+    # (1 would add a master that only watches it); N > 1: a master and N workers.  Its
+    # default max-keep-alive-requests (1000) would reconnect like nginx's.  Its limits
+    # scale with the workers, as nginx's worker_connections (per worker) do.
     conf = work / "lighttpd.conf"
+    max_worker = f"server.max-worker = {workers}\n" if workers > 1 else ""
     conf.write_text(f"""\
 server.document-root = "{docroot}"
 server.bind = "127.0.0.1"
@@ -135,42 +278,53 @@ server.port = {port}
 server.errorlog = "{work}/lighttpd-error.log"
 server.network-backend = "sendfile"
 server.max-keep-alive-requests = 1000000
-server.max-fds = 16384
-server.max-connections = 4096
+server.max-fds = {16384 * workers}
+server.max-connections = {4096 * workers}
 mimetype.assign = ( ".bin" => "application/octet-stream" )
-""")
-    return ["lighttpd", "-D", "-f", str(conf)]
+{max_worker}""")
+    modules = ["-m", str(LIGHTTPD_MODULES)] if LIGHTTPD_MODULES else []
+    return [exe("lighttpd"), "-D", *modules, "-f", str(conf)]
 
 
 class Spec:
-    """How to start one server.  kind 'file' serves the docroot; kind 'probe'
-    answers every request with the same 1 KiB body (the ceiling probes)."""
+    """How to start one server: argv_for(work, docroot, port, workers).  kind 'file'
+    serves the docroot; kind 'probe' answers every request with the same 1 KiB body
+    (the ceiling probes, one thread each: they have no worker setting)."""
 
     def __init__(self, name, argv_for, version, kind="file", note=""):
         self.name, self.argv_for, self.version, self.kind, self.note = name, argv_for, version, kind, note
 
 
-def add_splicehttpd_args(p):
-    p.add_argument("--rev", help="measure this committed revision of splicehttpd, built apart from the "
-                                 "work tree into build-bench/rev-SHA/ (default: the work tree, into build-bench/)")
+def add_splicehttpd_args(p, rev=True):
+    if rev:  # not in a bundle: nothing there to build from
+        p.add_argument("--rev", help="measure this committed revision of splicehttpd, built apart from the "
+                                     "work tree into build-bench/rev-SHA/ (default: the work tree, into build-bench/)")
     p.add_argument("--splicehttpd", metavar="PATH", help="measure this binary (no build)")
     p.add_argument("--label", help=argparse.SUPPRESS)
     p.add_argument("--server-args", default="", metavar="ARGS",
                    help="extra splicehttpd flags, one string (e.g. --server-args=--sqpoll)")
 
 
+def splicehttpd_label(args):
+    """What is measured: --label (from --rev), the bundle's record, or the checkout's commit."""
+    if args.label:
+        return args.label
+    if BUNDLE and not args.splicehttpd:
+        return bundle_manifest().get("splicehttpd", "splicehttpd (bundled)")
+    commit = capture(["git", "-C", str(ROOT), "rev-parse", "--short=12", "HEAD"])
+    dirty = capture(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no", "--",
+                     "src", "meson.build", "subprojects"])
+    return f"splicehttpd {commit}{' + uncommitted changes' if dirty else ''}"
+
+
 def splicehttpd_spec(args, access_log=False):
     """The splicehttpd under test: args.splicehttpd (set by the wrapper) or build-bench's.
     With access_log, the row "splicehttpd+log" writes a combined-format access log."""
-    binary = Path(args.splicehttpd or BENCH_BUILD / "splicehttpd").resolve()
+    default = exe("splicehttpd") if BUNDLE else BENCH_BUILD / "splicehttpd"
+    binary = Path(args.splicehttpd or default).resolve()
     if not os.access(binary, os.X_OK):
         sys.exit(f"bench: {binary} is not an executable (tools/bench and tools/syscalls build it)")
-    version = args.label
-    if not version:
-        commit = capture(["git", "-C", str(ROOT), "rev-parse", "--short=12", "HEAD"])
-        dirty = capture(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no", "--",
-                         "src", "meson.build", "subprojects"])
-        version = f"splicehttpd {commit}{' + uncommitted changes' if dirty else ''}"
+    version = splicehttpd_label(args)
     extra = shlex.split(getattr(args, "server_args", "") or "")
     if extra:
         version += " " + " ".join(extra)
@@ -178,13 +332,14 @@ def splicehttpd_spec(args, access_log=False):
     binary = str(binary)
     if access_log:
         return Spec("splicehttpd+log",
-                    lambda work, docroot, port: [binary, "--root", str(docroot), "--listen", "127.0.0.1",
-                                                 "--port", str(port), "--threads", "1",
-                                                 "--access-log", str(work / "access.log"), *extra],
+                    lambda work, docroot, port, workers=1: [
+                        binary, "--root", str(docroot), "--listen", "127.0.0.1", "--port", str(port),
+                        "--threads", str(workers), "--access-log", str(work / "access.log"), *extra],
                     version + " --access-log FILE")
     return Spec("splicehttpd",
-                lambda work, docroot, port: [binary, "--root", str(docroot), "--listen", "127.0.0.1",
-                                             "--port", str(port), "--threads", "1", *extra],
+                lambda work, docroot, port, workers=1: [
+                    binary, "--root", str(docroot), "--listen", "127.0.0.1", "--port", str(port),
+                    "--threads", str(workers), *extra],
                 version)
 
 
@@ -192,16 +347,17 @@ def log_specs(args):
     """The access-log rows: splicehttpd and nginx, each writing a combined log to a file."""
     return {
         "splicehttpd+log": splicehttpd_spec(args, access_log=True),
-        "nginx+log": Spec("nginx+log", lambda work, docroot, port: nginx_config(work, docroot, port, True),
-                          capture(["nginx", "-v"]).replace("nginx version: ", "") + " access_log combined"),
+        "nginx+log": Spec("nginx+log",
+                          lambda work, docroot, port, workers=1: nginx_config(work, docroot, port, workers, True),
+                          capture([exe("nginx"), "-v"]).replace("nginx version: ", "") + " access_log combined"),
     }
 
 
 def peer_specs():
     return {
-        "nginx": Spec("nginx", nginx_config, capture(["nginx", "-v"]).replace("nginx version: ", "")),
-        "h2o": Spec("h2o", h2o_config, capture(["h2o", "--version"]).splitlines()[0].replace(" version", "")),
-        "lighttpd": Spec("lighttpd", lighttpd_config, capture(["lighttpd", "-v"]).split(" - ")[0]),
+        "nginx": Spec("nginx", nginx_config, capture([exe("nginx"), "-v"]).replace("nginx version: ", "")),
+        "h2o": Spec("h2o", h2o_config, capture([exe("h2o"), "--version"]).splitlines()[0].replace(" version", "")),
+        "lighttpd": Spec("lighttpd", lighttpd_config, capture([exe("lighttpd"), "-v"]).split(" - ")[0]),
     }
 
 
@@ -219,8 +375,16 @@ def build_probe(name, outdir):
     return exe, ""
 
 
-def probe_spec(name, exe):
-    return Spec(name, lambda work, docroot, port: [str(exe), str(port)], f"{name}.c (../shared/bench)",
+def probe_exe(name):
+    """(path, '') of the ceiling probe NAME, or (None, why): the bundle's copy, or
+    ../shared/bench/NAME.c compiled into build-bench/probes/."""
+    if BUNDLE:
+        return (exe(name), "") if have(name) else (None, "not in the bundle")
+    return build_probe(name, BENCH_BUILD / "probes")
+
+
+def probe_spec(name, path):
+    return Spec(name, lambda work, docroot, port, workers=1: [str(path), str(port)], f"{name}.c (../shared/bench)",
                 kind="probe")
 
 
@@ -306,6 +470,52 @@ def tree_affinities(root):
     return seen
 
 
+TIME_WAIT_S = 60  # TCP_TIMEWAIT_LEN, a constant of the kernel
+
+
+def time_wait_sockets(port):
+    """{(local, remote): seconds left} of the TIME_WAIT sockets (state 06 in /proc/net/tcp
+    and tcp6) with `port` at either end; addresses as the kernel's hex 'ADDR:PORT'."""
+    out, hexport = {}, f":{port:04X}"
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f, None)
+                for line in f:
+                    fields = line.split(None, 6)
+                    if len(fields) > 5 and fields[3] == "06" and (
+                            fields[1].endswith(hexport) or fields[2].endswith(hexport)):
+                        # "tr:tm->when": timer 3 (TIME_WAIT), clock ticks until it ends
+                        out[(fields[1], fields[2])] = int(fields[5].split(":")[1], 16) / CLK_TCK
+        except (OSError, ValueError, IndexError):
+            pass
+    return out
+
+
+def time_wait_sides(port, since):
+    """TIME_WAIT sockets born since the time.monotonic() `since` (their 60 s timer has
+    more left than the time since then allows an older one), split by who closed first:
+    the server (its port is the local one) or the client (the remote one).  A set
+    difference with an earlier census would miss the client's ports that loopback's
+    tcp_tw_reuse took over and that went back to TIME_WAIT under the same addresses."""
+    elapsed = time.monotonic() - since
+    hexport = f":{port:04X}"
+    born = [local for (local, _), left in time_wait_sockets(port).items() if left > TIME_WAIT_S - elapsed]
+    server = sum(1 for local in born if local.endswith(hexport))
+    return {"server": server, "client": len(born) - server}
+
+
+def tcp_ext_counters(names=("TWRecycled", "TCPTimeWaitOverflow")):
+    """Selected TcpExt counters of /proc/net/netstat (what `nstat` shows), {name: value}."""
+    try:
+        with open("/proc/net/netstat") as f:
+            lines = [l.split() for l in f if l.startswith("TcpExt:")]
+        table = dict(zip(lines[0][1:], (int(v) for v in lines[1][1:])))
+    except (OSError, IndexError, ValueError):
+        return {}
+    return {n: table[n] for n in names if n in table}
+
+
 def system_cpu_ticks():
     """{cpu index: (busy, steal, total)} from /proc/stat."""
     out = {}
@@ -384,11 +594,13 @@ def _group_members(pgid):
 
 
 class Fleet:
-    """The servers of one run: started pinned, each in its own session, all
-    stopped when the fleet closes (normal exit, exception, SIGINT/SIGTERM)."""
+    """The servers of one run: started pinned to `cpus` (a CPU or a list) with
+    `workers` workers, each in its own session, all stopped when the fleet closes
+    (normal exit, exception, SIGINT/SIGTERM)."""
 
-    def __init__(self, work, docroot, cpu, nice=0):
-        self.work, self.docroot, self.cpu, self.nice = work, docroot, cpu, nice
+    def __init__(self, work, docroot, cpus, nice=0, workers=1):
+        self.work, self.docroot, self.nice, self.workers = work, docroot, nice, workers
+        self.cpus = [cpus] if isinstance(cpus, int) else list(cpus)
         self.running = []
 
     def __enter__(self):
@@ -410,11 +622,12 @@ class Fleet:
             port = free_port()
             sdir = self.work / spec.name
             sdir.mkdir(exist_ok=True)
-            argv = spec.argv_for(sdir, self.docroot, port)
+            argv = spec.argv_for(sdir, self.docroot, port, self.workers)
             logfile = sdir / "stdout.log"
             with open(logfile, "ab") as out:
-                proc = subprocess.Popen([*nice_prefix(self.nice), "taskset", "-c", str(self.cpu), *argv], cwd=sdir, stdin=subprocess.DEVNULL,
-                                        stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+                proc = subprocess.Popen(argv, cwd=sdir, stdin=subprocess.DEVNULL, stdout=out,
+                                        stderr=subprocess.STDOUT, start_new_session=True, env=child_env(),
+                                        preexec_fn=pinned(self.cpus, self.nice))
             r = Running(spec, proc, port, logfile)
             self.running.append(r)
             if wait_listening(port, proc):
@@ -432,20 +645,29 @@ def _raise_exit(signum, frame):
 
 
 def verify(r, docroot, names, work):
-    """curl each file from r and compare it byte for byte with the docroot;
-    the probes must answer 200 with 1024 bytes.  Returns '' or what is wrong."""
+    """GET each file from r and compare it byte for byte with the docroot;
+    the probes must answer 200 with 1024 bytes.  Returns '' or what is wrong.
+    (http.client, not curl: a bundle's host may have no curl.)"""
     for name in names:
-        out = work / f"verify-{r.name}.bin"
-        res = subprocess.run(["curl", "-sS", "--max-time", "30", "-o", str(out), "-w", "%{http_code}",
-                              r.url(name)], capture_output=True, text=True)
-        code = res.stdout.strip()
-        if res.returncode != 0 or code != "200":
-            return f"GET /{name}: curl exit {res.returncode}, status {code or '-'} {res.stderr.strip()}"
-        if r.spec.kind == "probe":
-            ok = out.stat().st_size == 1024
-        else:
-            ok = filecmp.cmp(out, docroot / name, shallow=False)
-        out.unlink()
+        conn = http.client.HTTPConnection("127.0.0.1", r.port, timeout=30)
+        try:
+            conn.request("GET", "/" + name)
+            resp = conn.getresponse()
+            if resp.status != 200:
+                return f"GET /{name}: status {resp.status}"
+            if r.spec.kind == "probe":
+                ok = len(resp.read()) == 1024
+            else:
+                with open(docroot / name, "rb") as f:
+                    while True:
+                        chunk = resp.read(1 << 20)
+                        ok = chunk == f.read(len(chunk)) if chunk else f.read(1) == b""
+                        if not ok or not chunk:
+                            break
+        except (OSError, http.client.HTTPException) as e:
+            return f"GET /{name}: {e!r}"
+        finally:
+            conn.close()
         if not ok:
             return f"GET /{name}: body differs from the file"
         if r.spec.kind == "probe":
@@ -453,13 +675,22 @@ def verify(r, docroot, names, work):
     return ""
 
 
-def check_pinning(r, cpu):
-    """'' if every task of r's tree may run on `cpu` only, else a description."""
-    bad = {comm: sorted(s) for comm, s in tree_affinities(r.pid).items() if s != {str(cpu)}}
-    return "" if not bad else f"tasks not pinned to CPU {cpu}: {bad}"
+def check_pinning(r, cpus):
+    """'' if every task of r's tree may run on `cpus` (a CPU or a list) only, else a description."""
+    want = {cpus} if isinstance(cpus, int) else set(cpus)
+    bad = {}
+    for comm, lists in tree_affinities(r.pid).items():
+        for text in lists:
+            try:
+                ok = set(parse_cpu_list(text)) == want
+            except ValueError:
+                ok = False
+            if not ok:
+                bad.setdefault(comm, []).append(text)
+    return "" if not bad else f"tasks not pinned to CPU {format_cpu_list(want)}: {bad}"
 
 
 def require(tools):
-    missing = [t for t in tools if shutil.which(t) is None]
+    missing = [t for t in tools if not have(t)]
     if missing:
         sys.exit(f"bench: missing {', '.join(missing)} (tools/bench and tools/syscalls install them)")
