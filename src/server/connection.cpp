@@ -682,9 +682,9 @@ void Connection::submit_chain() noexcept
         switch (s.kind) {
         case Kind::Read: io_uring_prep_read(sqe, x_->body_fd, x_->plan.memory.data() + s.mem, s.len, s.file); break;
         case Kind::Send:
-            io_uring_prep_send(sqe, socket,
-                               s.from_file ? x_->body_cache->body.data() + s.file : x_->plan.memory.data() + s.mem,
-                               s.len, MSG_NOSIGNAL | (s.wait_all ? MSG_WAITALL : 0) | (s.more ? MSG_MORE : 0));
+            io_uring_prep_send(
+                sqe, socket, s.from_file ? x_->body_cache->body.data() + s.file : x_->plan.memory.data() + s.mem, s.len,
+                MSG_NOSIGNAL | MSG_DONTWAIT | (s.wait_all ? MSG_WAITALL : 0) | (s.more ? MSG_MORE : 0));
             sqe->flags |= IOSQE_FIXED_FILE;
             break;
         case Kind::SpliceIn:
