@@ -133,5 +133,93 @@ class MultipartHeldPipe(harness.ServerTest):
         self.assertServerAlive()
 
 
+def rss_bytes(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+def long_names_dir(root, name, count=2000):
+    """A directory whose listing page is about 1 MB (long names)."""
+    base = os.path.join(root.path, name)
+    os.makedirs(base)
+    for i in range(count):
+        with open(os.path.join(base, f"{i:05d}" + "n" * 200 + ".txt"), "wb") as f:
+            f.write(b"x")
+
+
+class ListingSharedByStalledClients(harness.ServerTest):
+    """Issue 16 D: every response copied its listing page into its own plan,
+    so each client that stopped reading held a copy: 30 of them on a 1 MB
+    listing held 30 MB. Now they share the one immutable page."""
+    server_args = ("--autoindex", "--send-timeout", "60")
+
+    @classmethod
+    def populate(cls, root):
+        long_names_dir(root, "big")
+
+    def test_thirty_stalled_clients_hold_one_page(self):
+        page = self.server.get("/big/")
+        self.assertEqual(page.status, 200)
+        self.assertGreater(len(page.body), 900 * KiB)
+        before = rss_bytes(self.server.pid)
+        stalled = [stall(self.server.port, get_request("/big/")) for _ in range(30)]
+        try:
+            wait_for(lambda: self.server.stats()["connections"] == 30, "thirty stalled listings")
+            time.sleep(1)  # every response planned and stalled
+            grown = rss_bytes(self.server.pid) - before
+            # One more copy per client would be 30 MB; the socket buffers
+            # hold the kernel's copies, not ours.
+            self.assertLess(grown, 8 * MiB, f"RSS grew {grown} bytes with 30 stalled listings")
+            again = self.server.get("/big/")
+            self.assertEqual(again.body, page.body)
+        finally:
+            for s in stalled:
+                harness.reset(s)
+        self.server.wait_idle()
+        self.assertServerAlive()
+
+
+class ListingMemoryHeldFull(harness.ServerTest):
+    """Issue 16 D: the pages a worker holds (cached or being sent) are bounded
+    by --listing-memory. With it spent by stalled clients one more listing
+    gets 503 with Retry-After, not more memory; once they go, the cache
+    gives its unused pages up and the listing is served."""
+    # 5 MiB: room for one new page (at most 4 MiB) next to a held 1 MB one.
+    server_args = ("--autoindex", "--listing-memory", str(5 * MiB), "--send-timeout", "60")
+
+    @classmethod
+    def populate(cls, root):
+        for d in ("d0", "d1", "d2"):
+            long_names_dir(root, d)
+
+    def test_one_more_listing_with_the_budget_spent(self):
+        stalled = []
+        try:
+            for d in ("d0", "d1"):
+                stalled.append(stall(self.server.port, get_request(f"/{d}/")))
+                wait_for(lambda: self.server.stats()["waiting_writable"] == len(stalled), f"{d} stalled")
+            r = self.server.get("/d2/")
+            self.assertEqual(r.status, 503)
+            self.assertEqual(r.header("retry-after"), "1")
+            # A listing already cached costs nothing new: still served.
+            c = self.server.client()
+            try:
+                c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+                self.assertEqual(c.request("HEAD", "/d0/").status, 200)
+            finally:
+                c.close()
+        finally:
+            for s in stalled:
+                harness.reset(s)
+        self.server.wait_idle()
+        r = self.server.get("/d2/")
+        self.assertEqual(r.status, 200)
+        self.assertIn(b"<title>Index of /d2/</title>", r.body)
+        self.assertServerAlive()
+
+
 if __name__ == "__main__":
     harness.main()
