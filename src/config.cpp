@@ -110,6 +110,9 @@ CliOutcome parse_command_line(int argc, char** argv)
         ->capture_default_str();
     app.add_flag("--autoindex", c.autoindex,
                  "List a directory without index.html (HTML; dotfiles only with --dotfiles allow; symlinks never)");
+    bounded("--listing-memory", c.listing_memory, std::size_t(4) << 20, std::size_t(1) << 36,
+            "With --autoindex: bytes of listing pages a thread holds at once, cached or being sent (past it: 503 "
+            "with Retry-After); a page is at most 4 MiB");
     app.add_option("--precompressed", precompressed, "Serve x.br / x.gz for x when the client accepts them")
         ->check(CLI::IsMember({"on", "off"}))
         ->capture_default_str();

@@ -53,6 +53,7 @@ struct Config {
     bool dotfiles = false;                                // --dotfiles allow
     bool precompressed = true;                            // serve x.br / x.gz siblings
     bool autoindex = false;                               // list directories without index.html
+    std::size_t listing_memory = 32u << 20;               // --listing-memory: listing pages alive per thread
 
     http::ParseLimits limits;
 };

@@ -154,8 +154,12 @@ Listing render_listing(std::string_view dir_path, std::vector<DirEntry> entries,
                    "<tr><th>Name</th><th>Last modified</th><th>Size</th></tr>\n",
                    title);
     if (!dir_path.empty()) out.append("<tr><td><a href=\"../\">../</a></td><td></td><td>-</td></tr>\n");
+    // Room kept for the end of the page and the note.
+    constexpr std::size_t kTail = 256;
+    const std::size_t row_limit = options.max_bytes > kTail ? options.max_bytes - kTail : 0;
+    std::size_t shown = 0;
     for (const DirEntry& e : entries) {
-        listing.last_modified = std::max(listing.last_modified, e.mtime);
+        const std::size_t row_start = out.size();
         const std::string_view slash = e.is_dir ? "/" : "";
         fmt::format_to(std::back_inserter(out), "<tr><td><a href=\"{0}{1}\">{2}{1}</a></td><td>{3}</td><td>",
                        url_escape(e.name), slash, html_escape(e.name), format_mtime(e.mtime));
@@ -164,41 +168,46 @@ Listing render_listing(std::string_view dir_path, std::vector<DirEntry> entries,
         else
             fmt::format_to(std::back_inserter(out), "{}", e.size);
         out.append("</td></tr>\n");
+        if (out.size() > row_limit) {
+            out.resize(row_start); // this row and the rest are left out
+            break;
+        }
+        listing.last_modified = std::max(listing.last_modified, e.mtime);
+        ++shown;
     }
+    left_out += entries.size() - shown;
     out.append("</table>\n");
     if (left_out > 0)
-        fmt::format_to(std::back_inserter(out), "<p>{} more {} not shown (at most {} are listed).</p>\n", left_out,
-                       left_out == 1 ? "entry" : "entries", options.max_entries);
+        fmt::format_to(std::back_inserter(out),
+                       "<p>{} more {} not shown (a listing shows at most {} entries and {} KiB).</p>\n", left_out,
+                       left_out == 1 ? "entry" : "entries", options.max_entries, options.max_bytes / 1024);
     out.append("<hr></body></html>\n");
     listing.etag = fmt::format("\"{:016x}\"", fnv1a(out));
     return listing;
 }
 
-ResponsePlan plan_listing(const Request& req, const Listing& listing, const ResponseContext& ctx)
+void plan_listing(ResponsePlan& plan, const Request& req, const Listing& listing, const ResponseContext& ctx)
 {
     const std::string last_modified = format_http_date(std::time_t(listing.last_modified));
     const Validators validators{listing.etag, std::time_t(listing.last_modified)};
     switch (evaluate_preconditions(preconditions_of(req), validators, true)) {
-    case Precondition::Failed: return plan_status(412, ctx);
+    case Precondition::Failed: return plan_status(plan, 412, ctx);
     case Precondition::NotModified: {
-        ResponsePlan plan;
         HeadWriter head(plan, 304, ctx);
         head.add("Last-Modified", last_modified);
         head.add("ETag", listing.etag);
         head.end();
-        return plan;
+        return;
     }
     case Precondition::Proceed: break;
     }
-    ResponsePlan plan;
     HeadWriter head(plan, 200, ctx);
     head.add("Content-Type", "text/html; charset=utf-8");
     head.add("Content-Length", std::uint64_t(listing.body.size()));
     head.add("Last-Modified", last_modified);
     head.add("ETag", listing.etag);
     head.end();
-    if (!ctx.head_request) plan.append_memory(listing.body);
-    return plan;
+    if (!ctx.head_request && !listing.body.empty()) plan.append_file(0, listing.body.size());
 }
 
 } // namespace splicehttpd::http

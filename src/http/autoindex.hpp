@@ -27,6 +27,10 @@ struct DirEntry {
 struct ListingOptions {
     bool dotfiles = false;           // list names starting with '.' (--dotfiles allow)
     std::size_t max_entries = 10000; // rows at most; past it a note says how many were left out
+    // The page's size at most (rows stop before it; the note counts the
+    // rest): 10,000 rows of long names would otherwise make pages of 10 MB
+    // and more, and a listing is held whole in memory while it is sent.
+    std::size_t max_bytes = 4u << 20;
 };
 
 // A rendered listing and its validators.
@@ -56,7 +60,10 @@ Listing render_listing(std::string_view dir_path, std::vector<DirEntry> entries,
 
 // 200 text/html with the listing (no body for HEAD), or 304/412 for
 // conditional requests as for files. Ranges are ignored: always the whole
-// listing.
-ResponsePlan plan_listing(const Request& req, const Listing& listing, const ResponseContext& ctx);
+// listing. The page is not copied into the plan: its body is one File
+// segment over listing.body, which the connection sends from the shared,
+// immutable listing it holds until the response is done (every client of
+// one listing is served from one copy, however many stall).
+void plan_listing(ResponsePlan& plan, const Request& req, const Listing& listing, const ResponseContext& ctx);
 
 } // namespace splicehttpd::http

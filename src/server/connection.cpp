@@ -73,8 +73,11 @@ void Exchange::reset(std::size_t keep_bytes) noexcept
     fds = {-1, -1, -1};
     cached = {};
     opened = {};
+    listing_ticket = 0;
+    listing.reset();
     body_fd = -1;
     body_cache = nullptr;
+    body_source = {};
     fill_cache_body = false;
     body_in_memory = false;
     outq = -1;
@@ -483,23 +486,48 @@ void Connection::on_lookup_done() noexcept
     case http::LookupVerdict::Kind::LookUpDirectory:
         close_files();
         return submit_lookup(http::LookupStep::DirItself, x_->route.rel_path);
-    case http::LookupVerdict::Kind::List:
-        // Still Looking until on_listing; the lister may take the descriptor.
-        return services_.list_directory(*this, x_->fds[http::kIdentity], x_->stx[http::kIdentity], x_->route.rel_path);
+    case http::LookupVerdict::Kind::List: return list_directory();
     }
 }
 
-void Connection::on_listing(const http::Listing* listing, int err) noexcept
+// The page now (cached), or later from the lister thread (still Looking,
+// with a deadline: --send-timeout), or 503 when the lister is full.
+void Connection::list_directory() noexcept
 {
-    close_files();
-    if (!listing) {
-        respond_error(http::status_for_errno(err));
-        return settle();
+    DirLister::Answer answer =
+        services_.list_directory(index_, gen_, x_->fds[http::kIdentity], x_->stx[http::kIdentity], x_->route.rel_path);
+    switch (answer.kind) {
+    case DirLister::Answer::Kind::Ready: close_files(); return serve_listing(std::move(answer.listing));
+    case DirLister::Answer::Kind::Queued:
+        x_->listing_ticket = answer.ticket;
+        progress_ns_ = services_.now_ns();
+        return;
+    case DirLister::Answer::Kind::Refused: break;
     }
-    plan_context();
-    x_->plan = http::plan_listing(x_->parser.request(), *listing, x_->ctx);
-    start_response();
+    close_files();
+    http::ErrorExtras extras;
+    extras.retry_after = 1;
+    respond_status(http::kStatusNoPipe, extras);
+}
+
+void Connection::on_listing(std::uint32_t ticket, std::shared_ptr<const http::Listing> listing, int err) noexcept
+{
+    if (state_ != State::Looking || !x_ || ticket == 0 || ticket != x_->listing_ticket) return; // not for us
+    x_->listing_ticket = 0;
+    close_files();
+    if (listing)
+        serve_listing(std::move(listing));
+    else
+        respond_error(http::status_for_errno(err));
     settle(); // called from the worker, not from on_cqe: the deadline follows the new state
+}
+
+void Connection::serve_listing(std::shared_ptr<const http::Listing> listing) noexcept
+{
+    plan_context();
+    x_->listing = std::move(listing);
+    http::plan_listing(x_->plan, x_->parser.request(), *x_->listing, x_->ctx);
+    start_response();
 }
 
 // The Date of a response is read when its plan is built, never held across
@@ -594,11 +622,18 @@ void Connection::start_response() noexcept
     for (const http::Segment& s : x_->plan.segments)
         if (s.kind == http::Segment::Kind::File) file_bytes += s.length;
     // A small body goes out from memory: no pipe, no io-wq hop, and nobody
-    // to wait behind for a pipe. One the cache holds, from its copy when a
-    // second send costs less than copying it into the plan; else it is
-    // copied (or read) into the plan and goes out with the head in one send.
-    x_->body_in_memory = file_bytes >= kSendFromCacheMin && x_->body_cache && x_->body_cache->has_body;
-    if (!x_->body_in_memory && file_bytes > 0 && file_bytes <= services_.shared().config.inline_max) {
+    // to wait behind for a pipe. One already in memory (the cache's copy,
+    // a listing page) is sent from there when a second send costs less than
+    // copying it into the plan; else it is copied (or read) into the plan
+    // and goes out with the head in one send.
+    const std::uint64_t inline_max = services_.shared().config.inline_max;
+    if (x_->listing)
+        x_->body_source = x_->listing->body;
+    else if (x_->body_cache && x_->body_cache->has_body)
+        x_->body_source = x_->body_cache->body;
+    const bool in_memory = x_->listing || (x_->body_cache && x_->body_cache->has_body);
+    x_->body_in_memory = in_memory && (file_bytes >= kSendFromCacheMin || file_bytes > inline_max);
+    if (!x_->body_in_memory && file_bytes > 0 && file_bytes <= inline_max) {
         x_->reads = transfer::inline_file_body(x_->plan);
         fill_inline_body();
     }
@@ -613,13 +648,13 @@ void Connection::start_response() noexcept
 // kept when the first chain reads all of it.
 void Connection::fill_inline_body() noexcept
 {
-    if (!x_->body_cache) return;
-    if (x_->body_cache->has_body) {
+    if (x_->listing || (x_->body_cache && x_->body_cache->has_body)) {
         for (const transfer::Step& r : x_->reads)
-            std::memcpy(x_->plan.memory.data() + r.mem, x_->body_cache->body.data() + r.file, r.len);
+            std::memcpy(x_->plan.memory.data() + r.mem, x_->body_source.data() + r.file, r.len);
         x_->reads.count = 0;
         return;
     }
+    if (!x_->body_cache) return;
     const transfer::Step& r = x_->reads.steps[0];
     x_->fill_cache_body = x_->reads.count == 1 && r.file == 0 && r.len == x_->body_cache->stx.stx_size;
     x_->body_hole = r.mem;
@@ -683,8 +718,8 @@ void Connection::submit_chain() noexcept
         case Kind::Read: io_uring_prep_read(sqe, x_->body_fd, x_->plan.memory.data() + s.mem, s.len, s.file); break;
         case Kind::Send:
             io_uring_prep_send(sqe, socket,
-                               s.from_file ? x_->body_cache->body.data() + s.file : x_->plan.memory.data() + s.mem,
-                               s.len, MSG_NOSIGNAL | (s.wait_all ? MSG_WAITALL : 0) | (s.more ? MSG_MORE : 0));
+                               s.from_file ? x_->body_source.data() + s.file : x_->plan.memory.data() + s.mem, s.len,
+                               MSG_NOSIGNAL | MSG_DONTWAIT | (s.wait_all ? MSG_WAITALL : 0) | (s.more ? MSG_MORE : 0));
             sqe->flags |= IOSQE_FIXED_FILE;
             break;
         case Kind::SpliceIn:
@@ -872,6 +907,17 @@ void Connection::on_deadline(std::uint64_t now) noexcept
         else
             begin_close(true);
         break;
+    case State::Looking:
+        // Waiting for the lister thread: as long as a response may go
+        // without progress. Its page, when it comes, goes to the cache.
+        if (x_ && x_->listing_ticket != 0 && now - progress_ns_ > config.send_timeout * s) {
+            x_->listing_ticket = 0;
+            close_files();
+            http::ErrorExtras extras;
+            extras.retry_after = 1;
+            respond_status(http::kStatusNoPipe, extras);
+        }
+        break;
     case State::Lingering:
         if (now - linger_since_ns_ > kLingerNs || services_.stopping()) begin_close(false);
         break;
@@ -965,6 +1011,9 @@ void Connection::update_deadline() noexcept
             since = idle_since_ns_;
         }
         break;
+    case State::Looking:
+        if (!x_ || x_->listing_ticket == 0) break;
+        [[fallthrough]]; // waiting for the lister: as long as a stalled send
     case State::Sending:
     case State::WaitingWritable:
         queue = Deadline::Send;
@@ -1000,6 +1049,8 @@ void Connection::close_files() noexcept
 {
     if (!x_) return;
     release_lookup(-1);
+    x_->body_source = {};
+    x_->listing.reset();
     services_.files().release(std::exchange(x_->body_cache, nullptr));
     x_->fill_cache_body = false;
     x_->body_fd = -1;

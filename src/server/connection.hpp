@@ -28,6 +28,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 namespace splicehttpd::server {
@@ -70,17 +71,26 @@ struct Exchange {
     std::array<bool, http::kVariantCount> opened{};        // looked up through the ring
     open_how how{};
 
+    // --autoindex: the listing this request waits for (0: none), and the
+    // page being sent, shared with the lister's cache and every other
+    // response of it (the plan's File segment is over its bytes)
+    std::uint32_t listing_ticket = 0;
+    std::shared_ptr<const http::Listing> listing;
+
     // transfer
     http::ResponsePlan plan;
     int body_fd = -1;
     CachedFile* body_cache = nullptr; // the cache entry body_fd belongs to
-    bool fill_cache_body = false;     // the first chain reads the whole small file
-    bool body_in_memory = false;      // file bytes are sent from body_cache's copy
-    std::int64_t outq = -1;           // unsent bytes in the socket at the last stall check (-1: none)
-    bool outq_pending = false;        // a SIOCOUTQ query is in flight
-    std::uint64_t body_hole = 0;      // where in plan.memory it lands
-    transfer::Chain reads;            // an in-memory body's reads, sent with the first chain
-    transfer::Chain chain;            // the chain in flight, by position (user_data seq)
+    // The whole body's bytes in memory, held by body_cache or listing while
+    // the response is in flight; empty when the body comes from body_fd.
+    std::string_view body_source;
+    bool fill_cache_body = false; // the first chain reads the whole small file
+    bool body_in_memory = false;  // file bytes are sent from body_source, not copied into the plan
+    std::int64_t outq = -1;       // unsent bytes in the socket at the last stall check (-1: none)
+    bool outq_pending = false;    // a SIOCOUTQ query is in flight
+    std::uint64_t body_hole = 0;  // where in plan.memory it lands
+    transfer::Chain reads;        // an in-memory body's reads, sent with the first chain
+    transfer::Chain chain;        // the chain in flight, by position (user_data seq)
     transfer::Cursor cursor;
     transfer::Cursor chain_start;
     transfer::Outcome outcome;
@@ -129,9 +139,10 @@ public:
     void on_pipe(uring::Pipe* pipe) noexcept;
     void yield_pipe() noexcept;
 
-    // --autoindex: the listing asked for by ConnectionServices::list_directory,
-    // or nullptr when reading the directory failed with err.
-    void on_listing(const http::Listing* listing, int err) noexcept;
+    // --autoindex: the listing queued by ConnectionServices::list_directory
+    // under `ticket` (ignored unless this connection still waits for that
+    // one), or nullptr when reading the directory failed with err.
+    void on_listing(std::uint32_t ticket, std::shared_ptr<const http::Listing> listing, int err) noexcept;
 
     void stop() noexcept; // server stopping: finish the response in flight, then close
     // Its timeout ran out (the worker's deadline queue says so): close a
@@ -180,6 +191,8 @@ private:
     void submit_statx() noexcept;
     void on_lookup_done() noexcept;
     void serve(http::Variant variant) noexcept;
+    void list_directory() noexcept;
+    void serve_listing(std::shared_ptr<const http::Listing> listing) noexcept;
     void respond_status(int status, const http::ErrorExtras& extras = {}) noexcept;
     void respond_error(int status) noexcept;
     void respond_and_close(int status) noexcept;

@@ -70,20 +70,26 @@ DirLister::Key DirLister::key_of(const struct statx& stx) noexcept
     return k;
 }
 
-std::shared_ptr<const http::Listing> DirLister::find_or_queue(std::uint32_t index, std::uint16_t gen, int& dir_fd,
-                                                              const struct statx& stx, std::string_view rel_path,
-                                                              std::uint64_t now_ns)
+DirLister::Answer DirLister::find_or_queue(std::uint32_t index, std::uint16_t gen, int& dir_fd, const struct statx& stx,
+                                           std::string_view rel_path, std::uint64_t now_ns)
 {
     const Key key = key_of(stx);
     for (const Cached& c : cache_)
-        if (c.key == key && now_ns - c.fetched_ns <= options_.ttl_ns) return c.listing;
-    Job job{index, gen, std::exchange(dir_fd, -1), key, std::string(rel_path)};
+        if (c.key == key && c.rel_path == rel_path && now_ns - c.fetched_ns <= options_.ttl_ns)
+            return {Answer::Kind::Ready, c.listing, 0};
+    // A new page may be up to max_bytes: room for it, or a refusal.
+    make_room(options_.listing.max_bytes);
+    if (jobs_out_ >= kMaxJobs || live_bytes() + options_.listing.max_bytes > options_.memory_budget)
+        return {Answer::Kind::Refused, nullptr, 0};
+    const std::uint32_t ticket = ++next_ticket_;
+    Job job{index, gen, ticket, std::exchange(dir_fd, -1), key, std::string(rel_path)};
     {
         std::lock_guard lock(mutex_);
         jobs_.push_back(std::move(job));
     }
+    ++jobs_out_;
     wake_.notify_one();
-    return nullptr;
+    return {Answer::Kind::Queued, nullptr, ticket};
 }
 
 std::vector<DirLister::Done> DirLister::take_done(std::uint64_t now_ns)
@@ -96,31 +102,49 @@ std::vector<DirLister::Done> DirLister::take_done(std::uint64_t now_ns)
     std::vector<Done> out;
     out.reserve(finished.size());
     for (Finished& f : finished) {
-        if (f.done.listing) remember(f.key, f.done.listing, now_ns);
+        --jobs_out_;
+        if (f.done.listing) remember(f.key, std::move(f.rel_path), f.done.listing, now_ns);
         out.push_back(std::move(f.done));
     }
     return out;
 }
 
-// Replaces an older listing of the same directory; the oldest go first when
-// the bounds are reached.
-void DirLister::remember(const Key& key, std::shared_ptr<const http::Listing> listing, std::uint64_t now_ns)
+void DirLister::forget(std::deque<Cached>::iterator it) noexcept
+{
+    cache_bytes_ -= it->listing->body.size();
+    cache_.erase(it);
+}
+
+void DirLister::make_room(std::size_t room) noexcept
+{
+    for (auto it = cache_.begin(); it != cache_.end() && live_bytes() + room > options_.memory_budget;) {
+        if (it->listing.use_count() == 1) { // only the cache holds it: dropping frees it
+            forget(it);
+            it = cache_.begin();
+        } else {
+            ++it;
+        }
+    }
+}
+
+// Replaces an older listing of the same directory under the same path; the
+// oldest go first when the bounds are reached.
+void DirLister::remember(const Key& key, std::string rel_path, std::shared_ptr<const http::Listing> listing,
+                         std::uint64_t now_ns)
 {
     if (!options_.cache || listing->body.size() > options_.cache_bytes) return;
     std::erase_if(cache_, [&](const Cached& c) {
-        const bool drop =
-            (c.key.dev_major == key.dev_major && c.key.dev_minor == key.dev_minor && c.key.ino == key.ino) ||
-            now_ns - c.fetched_ns > options_.ttl_ns;
+        const bool drop = (c.key.dev_major == key.dev_major && c.key.dev_minor == key.dev_minor &&
+                           c.key.ino == key.ino && c.rel_path == rel_path) ||
+                          now_ns - c.fetched_ns > options_.ttl_ns;
         if (drop) cache_bytes_ -= c.listing->body.size();
         return drop;
     });
     while (!cache_.empty() &&
-           (cache_.size() >= options_.cache_entries || cache_bytes_ + listing->body.size() > options_.cache_bytes)) {
-        cache_bytes_ -= cache_.front().listing->body.size();
-        cache_.pop_front();
-    }
+           (cache_.size() >= options_.cache_entries || cache_bytes_ + listing->body.size() > options_.cache_bytes))
+        forget(cache_.begin());
     cache_bytes_ += listing->body.size();
-    cache_.push_back({key, now_ns, std::move(listing)});
+    cache_.push_back({key, std::move(rel_path), now_ns, std::move(listing)});
 }
 
 // ---------------------------------------------------------------- the thread
@@ -191,17 +215,26 @@ DirLister::Finished DirLister::list(Job& job)
     Finished f;
     f.done.index = job.index;
     f.done.gen = job.gen;
+    f.done.ticket = job.ticket;
     f.key = job.key;
+    f.rel_path = std::move(job.rel_path);
     if (err) {
         f.done.err = err;
-        spdlog::warn("w{} autoindex /{}: getdents64: {}", options_.worker, job.rel_path, std::strerror(err));
+        spdlog::warn("w{} autoindex /{}: getdents64: {}", options_.worker, f.rel_path, std::strerror(err));
         return f;
     }
-    auto listing = std::make_shared<http::Listing>(
-        http::render_listing(job.rel_path, std::move(entries), options_.listing, job.key.mtime_sec, not_read));
-    spdlog::debug("w{} autoindex /{}: {} entries ({} not listed), {} bytes in {}us", options_.worker, job.rel_path,
-                  seen, not_read, listing->body.size(), (sys::monotonic_ns() - started) / 1000);
-    f.done.listing = std::move(listing);
+    // Counted while alive, wherever its last reference goes (the cache, a
+    // response, a connection that gave up waiting).
+    auto* page = new http::Listing(
+        http::render_listing(f.rel_path, std::move(entries), options_.listing, job.key.mtime_sec, not_read));
+    const std::size_t bytes = page->body.size();
+    live_bytes_.fetch_add(bytes, std::memory_order_relaxed);
+    f.done.listing = std::shared_ptr<const http::Listing>(page, [this, bytes](const http::Listing* p) {
+        live_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
+        delete p;
+    });
+    spdlog::debug("w{} autoindex /{}: {} entries ({} not listed), {} bytes in {}us", options_.worker, f.rel_path, seen,
+                  not_read, bytes, (sys::monotonic_ns() - started) / 1000);
     return f;
 }
 

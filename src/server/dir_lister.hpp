@@ -13,15 +13,26 @@
 // rest are only counted, for the note at the end of the listing.
 //
 // Listings are cached on the worker's side, keyed by the directory's
-// (dev, ino, mtime, ctime), for --cache-ttl-ms (a file in the directory that
-// grows shows within that long, as for the file cache), bounded in entries
-// and bytes. Two cold requests for the same directory at once read it twice.
+// (dev, ino, mtime, ctime) and the request path the page names (a symlinked
+// alias of a directory shows its own path, not the target's), for
+// --cache-ttl-ms (a file in the directory that grows shows within that
+// long, as for the file cache), bounded in entries and bytes. Two cold
+// requests for the same directory at once read it twice.
+//
+// Bounded against clients that ask and then stall: a page is shared by
+// every response that sends it (never copied per client) and is at most
+// ListingOptions::max_bytes; the pages alive on a worker (cached, or held by
+// responses in flight) are at most memory_budget bytes, and at most
+// kMaxJobs directories wait for or are in the thread. Past either bound a
+// request is refused (the connection answers 503 with Retry-After); the
+// cache gives up unused pages first to make room.
 #pragma once
 
 #include "http/autoindex.hpp"
 
 #include <sys/stat.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -38,9 +49,10 @@ struct DirListerOptions {
     http::ListingOptions listing;
     bool cache = true;
     std::uint64_t ttl_ns = 1'000'000'000;
-    std::size_t cache_entries = 64;      // listings kept per worker
-    std::size_t cache_bytes = 16u << 20; // bytes of listings kept per worker
-    unsigned worker = 0;                 // for log lines
+    std::size_t cache_entries = 64;        // listings kept per worker
+    std::size_t cache_bytes = 16u << 20;   // bytes of listings kept per worker
+    std::size_t memory_budget = 32u << 20; // --listing-memory: bytes of pages alive per worker
+    unsigned worker = 0;                   // for log lines
 };
 
 class DirLister {
@@ -57,23 +69,36 @@ public:
     [[nodiscard]] int event_fd() const noexcept { return event_fd_; }
     std::uint64_t* event_buf() noexcept { return &event_buf_; }
 
-    // On the worker's thread. A fresh cached listing of the directory stx
-    // describes (dir_fd is left alone: the caller closes it), or nullptr:
-    // the lister thread takes dir_fd (set to -1) and the listing comes back
-    // through take_done() for (index, gen).
-    std::shared_ptr<const http::Listing> find_or_queue(std::uint32_t index, std::uint16_t gen, int& dir_fd,
-                                                       const struct statx& stx, std::string_view rel_path,
-                                                       std::uint64_t now_ns);
+    // Directories waiting for the thread, or in it, at most.
+    static constexpr std::size_t kMaxJobs = 16;
+
+    struct Answer {
+        enum class Kind : std::uint8_t { Ready, Queued, Refused };
+        Kind kind = Kind::Refused;
+        std::shared_ptr<const http::Listing> listing; // Ready
+        std::uint32_t ticket = 0;                     // Queued: what take_done() will name
+    };
+    // On the worker's thread. Ready: a fresh cached listing of the directory
+    // stx describes, as rel_path names it (dir_fd is left alone: the caller
+    // closes it). Queued: the lister thread takes dir_fd (set to -1) and the
+    // listing comes back through take_done() for (index, gen, ticket).
+    // Refused: the queue or the memory budget is full (dir_fd left alone).
+    Answer find_or_queue(std::uint32_t index, std::uint16_t gen, int& dir_fd, const struct statx& stx,
+                         std::string_view rel_path, std::uint64_t now_ns);
 
     struct Done {
         std::uint32_t index = 0;
         std::uint16_t gen = 0;
+        std::uint32_t ticket = 0;
         std::shared_ptr<const http::Listing> listing; // nullptr: reading failed with err
         int err = 0;
     };
     // On the worker's thread, after its eventfd read completed: the listings
     // rendered since, which also go into the cache.
     std::vector<Done> take_done(std::uint64_t now_ns);
+
+    // Bytes of the pages alive now (cached or held by a response).
+    [[nodiscard]] std::size_t live_bytes() const noexcept { return live_bytes_.load(std::memory_order_relaxed); }
 
 private:
     struct Key {
@@ -86,6 +111,7 @@ private:
     struct Job {
         std::uint32_t index = 0;
         std::uint16_t gen = 0;
+        std::uint32_t ticket = 0;
         int fd = -1;
         Key key;
         std::string rel_path;
@@ -93,9 +119,11 @@ private:
     struct Finished {
         Done done;
         Key key;
+        std::string rel_path;
     };
     struct Cached {
         Key key;
+        std::string rel_path; // the page names it: part of the key
         std::uint64_t fetched_ns = 0;
         std::shared_ptr<const http::Listing> listing;
     };
@@ -103,11 +131,20 @@ private:
     static Key key_of(const struct statx& stx) noexcept;
     void run(); // the thread
     Finished list(Job& job);
-    void remember(const Key& key, std::shared_ptr<const http::Listing> listing, std::uint64_t now_ns);
+    void remember(const Key& key, std::string rel_path, std::shared_ptr<const http::Listing> listing,
+                  std::uint64_t now_ns);
+    // Drops cached pages no response holds, oldest first, until the pages
+    // alive fit the budget with `room` bytes to spare (or none is left to drop).
+    void make_room(std::size_t room) noexcept;
+    void forget(std::deque<Cached>::iterator it) noexcept;
 
     const DirListerOptions options_;
     int event_fd_ = -1;
     std::uint64_t event_buf_ = 0;
+    // Pages alive: added by the thread as it renders one, taken off by
+    // whichever thread drops the last reference (the page's deleter). Before
+    // everything that holds pages, so that it outlives them.
+    std::atomic<std::size_t> live_bytes_{0};
 
     std::mutex mutex_;
     std::condition_variable wake_;
@@ -119,6 +156,8 @@ private:
 
     std::deque<Cached> cache_; // the worker's thread only; oldest first
     std::size_t cache_bytes_ = 0;
+    std::size_t jobs_out_ = 0;      // the worker's thread only: queued, not yet taken back
+    std::uint32_t next_ticket_ = 0; // the worker's thread only
 };
 
 } // namespace splicehttpd::server

@@ -2,6 +2,7 @@
 
 #include "http/conditional.hpp"
 #include "http/date.hpp"
+#include "sys/assert.hpp"
 
 #include <algorithm>
 
@@ -37,6 +38,9 @@ CachedFile* FileCache::find(std::string_view path, std::uint64_t now_ns)
     return f;
 }
 
+// The new entry is returned with a reference taken: trim() skips entries in
+// use, so it can never evict (and free) the entry it is making room for, even
+// when every other entry is held by a stalled response.
 CachedFile* FileCache::install(std::string_view path, std::uint64_t now_ns)
 {
     auto it = map_.find(path);
@@ -44,11 +48,13 @@ CachedFile* FileCache::install(std::string_view path, std::uint64_t now_ns)
     auto f = std::make_unique<CachedFile>();
     f->key.assign(path);
     f->fetched_ns = now_ns;
+    f->refs = 1;
     lru_.push_front(f.get());
     f->lru = lru_.begin();
     CachedFile* raw = f.get();
     map_.emplace(raw->key, std::move(f));
     trim();
+    SPLICEHTTPD_ASSERT(raw->refs == 1 && !raw->retired);
     return raw;
 }
 
@@ -60,7 +66,6 @@ CachedFile* FileCache::adopt(std::string_view path, int fd, const struct statx& 
     f->stx = stx;
     f->etag = http::etag_text(stx.stx_ino, stx.stx_size, stx.stx_mtime.tv_sec, stx.stx_mtime.tv_nsec);
     f->last_modified = http::http_date_text(stx.stx_mtime.tv_sec);
-    f->refs = 1;
     return f;
 }
 
@@ -69,6 +74,10 @@ void FileCache::remember_missing(std::string_view path, int err, std::uint64_t n
     if (!options_.enabled) return;
     CachedFile* f = install(path, now_ns);
     f->err = err;
+    // Nobody holds a remembered failure: it may go at once if the cache is
+    // over its bound (and every other entry is in use).
+    --f->refs;
+    trim();
 }
 
 void FileCache::release(CachedFile* f) noexcept

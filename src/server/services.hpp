@@ -4,6 +4,7 @@
 #pragma once
 
 #include "server/deadlines.hpp"
+#include "server/dir_lister.hpp"
 #include "server/file_cache.hpp"
 #include "server/shared.hpp"
 #include "uring/pipe_pool.hpp"
@@ -59,11 +60,13 @@ public:
     virtual Exchange* acquire_exchange() = 0;
     virtual void release_exchange(Exchange* x) noexcept = 0;
 
-    // --autoindex: c's lookup found a directory (dir_fd, described by stx)
-    // without index.html. The listing comes to c.on_listing(), now when it
-    // is cached (dir_fd is left to c), or later from the lister thread
-    // (which takes dir_fd and sets it to -1).
-    virtual void list_directory(Connection& c, int& dir_fd, const struct statx& stx, std::string_view rel_path) = 0;
+    // --autoindex: the lookup of connection (index, gen) found a directory
+    // (dir_fd, described by stx) without index.html. Ready: the cached page
+    // (dir_fd is left to the caller). Queued: the lister thread took dir_fd
+    // (set to -1); the page comes to Connection::on_listing with the ticket.
+    // Refused: the lister's queue or its memory budget is full (503).
+    virtual DirLister::Answer list_directory(std::uint32_t index, std::uint16_t gen, int& dir_fd,
+                                             const struct statx& stx, std::string_view rel_path) = 0;
 
     // c's socket slot is free again: its close completed, or its accept failed.
     virtual void release(Connection& c) noexcept = 0;

@@ -115,9 +115,11 @@ void account(const Step& step, int res, Cursor& cursor, Outcome& outcome) noexce
             outcome.failed = true;
         } else {
             cursor.delivered += n;
-            // With MSG_WAITALL only an error makes a send short; the chain's
-            // last send may be short and the next chain sends the rest.
-            if (n < step.len && step.wait_all) outcome.failed = true;
+            // Every send carries MSG_DONTWAIT (nothing waits in the kernel
+            // on a peer): short means the socket is full. With MSG_WAITALL
+            // the link behind it failed too; the next chain, after POLLOUT,
+            // resumes from the cursor.
+            if (n < step.len) outcome.socket_full = true;
         }
         return;
     case Step::Kind::SpliceIn:

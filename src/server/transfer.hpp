@@ -8,6 +8,10 @@
 //  - a short send with MSG_WAITALL fails the link too, but a short send
 //    without it does not, so a send with anything linked behind it carries
 //    MSG_WAITALL (wait_all) and only the last step of a chain may be short;
+//  - a send without MSG_DONTWAIT waits inside the kernel while the socket is
+//    full, even on an O_NONBLOCK socket (io_uring polls and retries), holding
+//    the pipe of its chain: every send carries MSG_DONTWAIT, and a full
+//    socket comes back as -EAGAIN or a short count (tests/kernel/send_dontwait.c);
 //  - a pipe holds capacity / kPage pages, not bytes: a chunk starting at a
 //    file offset that is not page-aligned fits capacity - offset % kPage;
 //  - sockets are non-blocking: a splice to a full socket returns -EAGAIN (or

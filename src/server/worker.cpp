@@ -2,6 +2,7 @@
 
 #include "http/access_log.hpp"
 #include "server/access_log_file.hpp"
+#include "sys/assert.hpp"
 #include "sys/clock.hpp"
 #include "uring/user_data.hpp"
 
@@ -91,6 +92,7 @@ Worker::Worker(unsigned id, const Shared& shared, sys::UniqueFd listener, int wa
         lo.listing.dotfiles = c.dotfiles;
         lo.cache = c.cache;
         lo.ttl_ns = fo.ttl_ns;
+        lo.memory_budget = c.listing_memory;
         lo.worker = id_;
         lister_ = std::make_unique<DirLister>(lo);
     }
@@ -369,11 +371,12 @@ void Worker::on_wake(int res) noexcept
 
 // ---------------------------------------------------------------- autoindex
 
-void Worker::list_directory(Connection& c, int& dir_fd, const struct statx& stx, std::string_view rel_path)
+DirLister::Answer Worker::list_directory(std::uint32_t index, std::uint16_t gen, int& dir_fd, const struct statx& stx,
+                                         std::string_view rel_path)
 {
-    if (!lister_) return c.on_listing(nullptr, EACCES); // decide_lookup lists only with --autoindex
-    if (auto cached = lister_->find_or_queue(c.index(), c.gen(), dir_fd, stx, rel_path, now_ns_))
-        c.on_listing(cached.get(), 0);
+    SPLICEHTTPD_ASSERT(lister_); // decide_lookup lists only with --autoindex
+    if (!lister_) return {};     // Refused
+    return lister_->find_or_queue(index, gen, dir_fd, stx, rel_path, now_ns_);
 }
 
 void Worker::arm_listings() noexcept
@@ -388,8 +391,8 @@ void Worker::on_listings(int res) noexcept
     for (DirLister::Done& d : lister_->take_done(now_ns_)) {
         if (d.index >= conns_.size() || !conns_[d.index]) continue;
         Connection& c = *conns_[d.index];
-        if (c.gen() != d.gen || c.state() != Connection::State::Looking) continue;
-        c.on_listing(d.listing.get(), d.err);
+        if (c.gen() != d.gen) continue; // closed since
+        c.on_listing(d.ticket, std::move(d.listing), d.err);
     }
     if (res >= 0 || res == -EAGAIN || res == -EINTR)
         arm_listings();

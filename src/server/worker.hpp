@@ -57,7 +57,8 @@ public:
     void on_accept_failed(Connection& c, int res) noexcept override;
     Exchange* acquire_exchange() override;
     void release_exchange(Exchange* x) noexcept override;
-    void list_directory(Connection& c, int& dir_fd, const struct statx& stx, std::string_view rel_path) override;
+    DirLister::Answer list_directory(std::uint32_t index, std::uint16_t gen, int& dir_fd, const struct statx& stx,
+                                     std::string_view rel_path) override;
 
 private:
     static constexpr std::uint32_t kWorkerIndex = 0xFFFFFFFFu; // user_data index of worker-level ops

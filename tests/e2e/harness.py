@@ -359,7 +359,7 @@ class Server:
         """An ASan/UBSan build (tools/test --sanitize) reports on stderr and
         may carry on: any report fails the test class."""
         reports = [l for l in self.log() if "AddressSanitizer" in l or "runtime error:" in l
-                   or "LeakSanitizer" in l]
+                   or "LeakSanitizer" in l or "assertion failed" in l]
         if reports:
             raise AssertionError("sanitizer report:\n" + "\n".join(self.log()[-40:]))
 

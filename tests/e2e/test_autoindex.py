@@ -194,6 +194,33 @@ class DotfilesAllowed(harness.ServerTest):
         self.assertEqual(self.server.get("/d/.hidden").body, b"h\n")
 
 
+class SymlinkedAlias(harness.ServerTest):
+    """Issue 16 E: the listing cache was keyed on the directory alone (device,
+    inode, times), so /alias/ (a symlink to /real/ inside the root) was
+    answered with the page of /real/: its title and its ../ row."""
+    server_args = ("--autoindex",)
+
+    @classmethod
+    def populate(cls, root):
+        root.write("real/x.txt", "x\n")
+        os.symlink("real", os.path.join(root.path, "alias"))
+        root.write("top/inner/y.txt", "y\n")
+        os.symlink("top/inner", os.path.join(root.path, "flat"))
+
+    def test_each_path_gets_its_own_page(self):
+        for first, second in (("/real/", "/alias/"), ("/flat/", "/top/inner/")):
+            a = self.server.get(first)
+            b = self.server.get(second)  # cached by then under the other path
+            self.assertEqual(a.status, 200)
+            self.assertEqual(b.status, 200)
+            self.assertIn(f"<title>Index of {first}</title>".encode(), a.body)
+            self.assertIn(f"<title>Index of {second}</title>".encode(), b.body)
+            self.assertNotEqual(a.header("etag"), b.header("etag"))
+        # Still right once both are cached.
+        self.assertIn(b"<title>Index of /alias/</title>", self.server.get("/alias/").body)
+        self.assertIn(b"<title>Index of /real/</title>", self.server.get("/real/").body)
+
+
 class Off(harness.ServerTest):
     @classmethod
     def populate(cls, root):

@@ -138,7 +138,27 @@ TEST_CASE("render_listing: bounded, with a note on what was left out")
     const Listing l = render_listing("big", entries, o, 0, 5);
     CHECK(hrefs(l.body).size() == 11);
     CHECK(hrefs(l.body)[1] == "f100");
-    CHECK(contains(l.body, "25 more entries not shown (at most 10 are listed)."));
+    CHECK(contains(l.body, "25 more entries not shown (a listing shows at most 10 entries and 4096 KiB)."));
+}
+
+TEST_CASE("render_listing: bounded in bytes too, whole rows only")
+{
+    // Long names: 10,000 of them would make a page of many MB.
+    std::vector<DirEntry> entries;
+    for (int i = 0; i < 200; ++i) entries.push_back(file(std::to_string(1000 + i) + std::string(200, 'n')));
+    ListingOptions o;
+    o.max_bytes = 16 * 1024;
+    const Listing l = render_listing("long", entries, o, 0);
+    CHECK(l.body.size() <= o.max_bytes);
+    const std::size_t rows = hrefs(l.body).size() - 1; // "../" is not an entry
+    CHECK(rows > 10);
+    CHECK(rows < 200);
+    CHECK(contains(l.body, std::to_string(200 - rows) + " more entries not shown"));
+    CHECK(contains(l.body, "</table>\n"));
+    CHECK(l.body.ends_with("</body></html>\n"));
+    // The last row shown is whole.
+    const std::string last = std::to_string(1000 + rows - 1) + std::string(200, 'n');
+    CHECK(contains(l.body, "<a href=\"" + last + "\">" + last + "</a>"));
 }
 
 TEST_CASE("render_listing: the ETag follows the bytes")
@@ -155,36 +175,45 @@ TEST_CASE("plan_listing: 200, HEAD, 304 and 412")
 {
     const Listing l = render_listing("d", {file("x", 1)}, {}, 1700000000);
     Request req;
-    const ResponsePlan get = plan_listing(req, l, kCtx);
+    auto plan = [&l](const Request& r, const ResponseContext& ctx) {
+        ResponsePlan p;
+        plan_listing(p, r, l, ctx);
+        return p;
+    };
+    const ResponsePlan get = plan(req, kCtx);
     CHECK(get.status == 200);
     CHECK(get.head().find("Content-Type: text/html; charset=utf-8\r\n") != std::string_view::npos);
     CHECK(get.head().find("Content-Length: " + std::to_string(l.body.size()) + "\r\n") != std::string_view::npos);
     CHECK(get.head().find("ETag: " + l.etag + "\r\n") != std::string_view::npos);
     CHECK(get.head().find("Last-Modified: Tue, 14 Nov 2023 22:13:20 GMT\r\n") != std::string_view::npos);
     CHECK(get.total() == get.head().size() + l.body.size());
-    CHECK_FALSE(get.uses_file());
+    // The page itself is not copied: one segment over the listing's bytes.
+    REQUIRE(get.segments.size() == 2);
+    CHECK(get.segments[1].kind == Segment::Kind::File);
+    CHECK(get.segments[1].offset == 0);
+    CHECK(get.segments[1].length == l.body.size());
 
     ResponseContext head_ctx = kCtx;
     head_ctx.head_request = true;
-    const ResponsePlan head = plan_listing(req, l, head_ctx);
+    const ResponsePlan head = plan(req, head_ctx);
     CHECK(head.head() == get.head());
     CHECK(head.total() == head.head().size());
 
     Request cond;
     cond.if_none_match = l.etag;
-    const ResponsePlan not_modified = plan_listing(cond, l, kCtx);
+    const ResponsePlan not_modified = plan(cond, kCtx);
     CHECK(not_modified.status == 304);
     CHECK(not_modified.total() == not_modified.head().size());
 
     Request stale;
     stale.if_none_match = "\"0000000000000000\"";
-    CHECK(plan_listing(stale, l, kCtx).status == 200);
+    CHECK(plan(stale, kCtx).status == 200);
 
     Request ranged;
     ranged.range = "bytes=0-3";
-    CHECK(plan_listing(ranged, l, kCtx).status == 200); // ranges are ignored
+    CHECK(plan(ranged, kCtx).status == 200); // ranges are ignored
 
     Request must_match;
     must_match.if_match = "\"nope\"";
-    CHECK(plan_listing(must_match, l, kCtx).status == 412);
+    CHECK(plan(must_match, kCtx).status == 412);
 }

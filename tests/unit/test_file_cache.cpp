@@ -151,3 +151,44 @@ TEST_CASE("file cache: a body larger than the whole byte bound is never kept")
     cache.release(big);
     cache.release(fits);
 }
+
+TEST_CASE("file cache: every entry in use, then one more: the new entry survives its own install")
+{
+    // Issue 16 A: install() added the new entry unreferenced and trimmed,
+    // and with every other entry held by a stalled response the new one was
+    // the only victim: adopt() wrote into freed memory and its descriptor
+    // was never closed.
+    Fixture fx;
+    fx.options.max_entries = 2;
+    FileCache cache = fx.make();
+    CachedFile* a = cache.adopt("a", 101, stx_of(1), 0);
+    CachedFile* b = cache.adopt("b", 102, stx_of(1), 0);
+    CachedFile* c = cache.adopt("c", 103, stx_of(1), 0); // over the bound, nothing to evict
+    REQUIRE(c != nullptr);
+    CHECK(c->fd == 103);
+    CHECK(c->refs == 1);
+    CHECK(fx.closed.empty());
+    CHECK(cache.stats().entries == 3); // over the bound while in use: at most one per response
+    CachedFile* hit = cache.find("c", 1);
+    CHECK(hit == c);
+    cache.release(hit);
+
+    // A remembered failure with everything in use: kept or dropped, never a
+    // dangling entry, and the bound holds again once it is unused.
+    cache.remember_missing("m", ENOENT, 1);
+    CHECK(cache.stats().entries <= 3);
+    if (CachedFile* m = cache.find("m", 1)) {
+        CHECK(m->err == ENOENT);
+        cache.release(m);
+    }
+
+    for (CachedFile* f : {a, b, c}) cache.release(f);
+    // Released entries go as new ones come: back to the bound, each
+    // descriptor closed exactly once.
+    cache.release(cache.adopt("d", 104, stx_of(1), 2));
+    CHECK(cache.stats().entries == 2);
+    std::vector<int> closed = fx.closed;
+    std::sort(closed.begin(), closed.end());
+    CHECK(std::adjacent_find(closed.begin(), closed.end()) == closed.end());
+    CHECK(closed.size() == 2);
+}

@@ -207,8 +207,9 @@ TEST_CASE("account: what one completion means")
     // clang-format off
     const Row rows[] = {
         {__LINE__, send(0, 100, true, true), 100, {}, {.delivered = 100}, {}},
-        {__LINE__, send(0, 100, true, true), 40, {}, {.delivered = 40}, {.failed = true}},
-        {__LINE__, send(0, 100, false, false), 40, {}, {.delivered = 40}, {}}, // last send: resume
+        // Short (MSG_DONTWAIT): the socket is full; wait for POLLOUT, resume.
+        {__LINE__, send(0, 100, true, true), 40, {}, {.delivered = 40}, {.socket_full = true}},
+        {__LINE__, send(0, 100, false, false), 40, {}, {.delivered = 40}, {.socket_full = true}},
         {__LINE__, send(0, 100, false, false), -EAGAIN, {}, {}, {.socket_full = true}},
         {__LINE__, send(0, 100, false, false), -EPIPE, {}, {}, {.failed = true}},
         {__LINE__, send(0, 100, false, false), -ECANCELED, {}, {}, {}},
