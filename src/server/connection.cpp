@@ -10,6 +10,8 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 
@@ -220,6 +222,7 @@ void Connection::reset_for_reuse() noexcept
     peer_eof_ = false;
     pipe_ = nullptr;
     aborted_ = false;
+    corked_ = false;
     give_back_exchange();
 }
 
@@ -709,7 +712,21 @@ void Connection::submit_chain() noexcept
     x_->outcome = {};
     x_->chain_pending = x_->chain.count;
 
-    uring::Chain chain(services_.ring(), x_->chain.count);
+    // Close first: a response that ends the connection is corked before its
+    // first bytes, so that its last partial frame waits for the close and
+    // leaves with the FIN. MSG_MORE on its last step (transfer::next_chain)
+    // holds the tail only during that send: on loopback the peer's ACK comes
+    // back at once and pushes it out, the client reads it and closes first
+    // (tests/kernel/cork_until_close.c). Hard-linked: where the kernel
+    // refuses, the response goes out uncorked.
+    const bool cork =
+        x_->plan.close && !corked_ && x_->chain.count > 0 && services_.ring().supports(IORING_OP_URING_CMD);
+    uring::Chain chain(services_.ring(), x_->chain.count + (cork ? 1 : 0));
+    if (cork) {
+        submit_cork(chain.next());
+        chain.hard_link();
+        corked_ = true;
+    }
     for (unsigned seq = 0; seq < x_->chain.count; ++seq) {
         const transfer::Step& s = x_->chain.steps[seq];
         io_uring_sqe* sqe = chain.next();
@@ -793,6 +810,24 @@ void Connection::on_pollout() noexcept
         need_pipe();
     else
         submit_chain();
+}
+
+// setsockopt(TCP_CORK, 1) through the ring (SOCKET_URING_OP_SETSOCKOPT,
+// Linux 6.7). liburing 2.3 has no io_uring_prep_cmd_sock: the fields are
+// filled by hand (level and optname share the addr field, optlen is in
+// file_index's place, optval in addr3's). Read when the SQE is issued, so
+// the value can be a constant. No CQE unless it fails (worker: Op::Cork).
+void Connection::submit_cork(io_uring_sqe* sqe) noexcept
+{
+    constexpr std::uint32_t kSocketUringOpSetsockopt = 3; // SOCKET_URING_OP_SETSOCKOPT
+    static const int kOn = 1;
+    io_uring_prep_rw(IORING_OP_URING_CMD, sqe, int(socket_slot()), nullptr, 0, 0);
+    sqe->cmd_op = kSocketUringOpSetsockopt;
+    sqe->addr = (std::uint64_t(TCP_CORK) << 32) | std::uint32_t(IPPROTO_TCP); // level, optname
+    sqe->splice_fd_in = int(sizeof kOn);                                      // optlen
+    sqe->addr3 = reinterpret_cast<std::uintptr_t>(&kOn);                      // optval
+    sqe->flags |= IOSQE_FIXED_FILE | IOSQE_CQE_SKIP_SUCCESS;
+    io_uring_sqe_set_data64(sqe, uring::UserData{Op::Cork, 0, gen_, index_}.pack());
 }
 
 // SIOCOUTQ through the ring (a socket uring_cmd, Linux 6.7): the bytes the

@@ -170,6 +170,7 @@ private:
     void on_pollout() noexcept;
     void on_outq(int res) noexcept;
     void check_send_queue() noexcept;
+    void submit_cork(io_uring_sqe* sqe) noexcept;
     void on_close_socket() noexcept;
 
     // input
@@ -239,6 +240,7 @@ private:
     bool recv_filled_ = false;  // the last read filled its buffer: more may be waiting
     bool peer_eof_ = false;
     bool aborted_ = false;
+    bool corked_ = false;                // TCP_CORK asked for: the response ends the connection
     std::uint64_t idle_since_ns_ = 0;    // between requests: since the last response
     std::uint64_t request_since_ns_ = 0; // the first bytes of the request being read
     std::uint64_t progress_ns_ = 0;      // while sending: the socket last took bytes

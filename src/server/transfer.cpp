@@ -14,12 +14,19 @@ Chain next_chain(const http::ResponsePlan& plan, Cursor cursor, const Limits& li
     const std::uint64_t total = plan.total();
     const unsigned max_steps = std::min(limits.steps, kMaxSteps);
     std::uint64_t pos = cursor.delivered + cursor.in_pipe; // next byte to source
+    // A response that ends the connection holds its last bytes back too
+    // (MSG_MORE / SPLICE_F_MORE): the kernel keeps the last partial segment
+    // until the close, and data and FIN leave together. Sent at once, they
+    // reach a client on another core before the FIN; it reads them, closes
+    // first, and the TIME_WAIT (and the port search of its next connect)
+    // lands on the client.
+    auto more_after = [&](std::uint64_t end) { return end < total || plan.close; };
 
     // Whatever a short pipe->socket splice left in the pipe goes first.
     if (cursor.in_pipe > 0)
         chain.push({.kind = Step::Kind::SpliceOut,
                     .len = std::uint32_t(std::min<std::uint64_t>(cursor.in_pipe, kMaxIo)),
-                    .more = pos < total});
+                    .more = more_after(pos)});
 
     unsigned pairs = 0;
     std::size_t seg = 0;
@@ -32,7 +39,7 @@ Chain next_chain(const http::ResponsePlan& plan, Cursor cursor, const Limits& li
         if (s.kind == Segment::Kind::Memory) {
             if (chain.count + 1 > max_steps) break;
             const auto len = std::uint32_t(std::min<std::uint64_t>(left, kMaxIo));
-            chain.push({.kind = Step::Kind::Send, .mem = s.offset + into, .len = len, .more = pos + len < total});
+            chain.push({.kind = Step::Kind::Send, .mem = s.offset + into, .len = len, .more = more_after(pos + len)});
             pos += len;
         } else if (limits.file_in_memory) {
             if (chain.count + 1 > max_steps) break;
@@ -40,7 +47,7 @@ Chain next_chain(const http::ResponsePlan& plan, Cursor cursor, const Limits& li
             chain.push({.kind = Step::Kind::Send,
                         .file = s.offset + into,
                         .len = len,
-                        .more = pos + len < total,
+                        .more = more_after(pos + len),
                         .from_file = true});
             pos += len;
         } else {
@@ -48,7 +55,7 @@ Chain next_chain(const http::ResponsePlan& plan, Cursor cursor, const Limits& li
             const std::uint64_t file_off = s.offset + into;
             const std::uint64_t room = limits.pipe_capacity - file_off % kPage;
             const auto len = std::uint32_t(std::min({left, room, std::uint64_t(kMaxIo)}));
-            const bool more = pos + len < total;
+            const bool more = more_after(pos + len);
             chain.push({.kind = Step::Kind::SpliceIn, .file = file_off, .len = len});
             chain.push({.kind = Step::Kind::SpliceOut, .len = len, .more = more});
             pos += len;

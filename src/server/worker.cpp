@@ -144,6 +144,7 @@ void Worker::dispatch(const io_uring_cqe& cqe) noexcept
     case Op::Tick: return on_tick();
     case Op::Listing: return on_listings(cqe.res);
     case Op::CancelAccept: return; // the accept itself completes with -ECANCELED
+    case Op::Cork: return;         // failed (only failures post a CQE): the response goes uncorked
     case Op::Drain: return pipes_->on_drain(ud.index, cqe.res);
     case Op::PipeCreate: return pipes_->on_created(cqe.res);
     case Op::CloseFile:

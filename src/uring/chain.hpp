@@ -23,11 +23,15 @@ public:
     // io_uring_prep_*, then add flags with |= (prep resets them).
     io_uring_sqe* next() noexcept
     {
-        if (last_) last_->flags |= IOSQE_IO_LINK;
+        if (last_) last_->flags |= hard_ ? IOSQE_IO_HARDLINK : IOSQE_IO_LINK;
+        hard_ = false;
         last_ = ring_.get_sqe();
         ++length_;
         return last_;
     }
+    // The SQE just prepared does not break the chain when it fails: what
+    // follows runs anyway (IOSQE_IO_HARDLINK). For a step that only helps.
+    void hard_link() noexcept { hard_ = true; }
 
     [[nodiscard]] unsigned length() const noexcept { return length_; }
     [[nodiscard]] bool full() const noexcept { return length_ >= max_len_; }
@@ -37,6 +41,7 @@ private:
     unsigned max_len_;
     unsigned length_ = 0;
     io_uring_sqe* last_ = nullptr;
+    bool hard_ = false;
 };
 
 } // namespace splicehttpd::uring

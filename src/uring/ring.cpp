@@ -64,9 +64,12 @@ constexpr Opcode kOpcodes[] = {
     {IORING_OP_ASYNC_CANCEL, "IORING_OP_ASYNC_CANCEL", "5.5", true}, // recv back-pressure, stop
     {IORING_OP_TIMEOUT, "IORING_OP_TIMEOUT", "5.4", true},           // the tick, the shutdown grace
     {kOpPipe, "IORING_OP_PIPE", "6.16", false},                      // pool growth; else pipe2
-    {IORING_OP_URING_CMD, "IORING_OP_URING_CMD", "6.7", false}, // SIOCOUTQ of a stalled socket; else the timeout alone
+    // SIOCOUTQ of a stalled socket (else the timeout alone); TCP_CORK of a
+    // response that ends its connection (else MSG_MORE alone)
+    {IORING_OP_URING_CMD, "IORING_OP_URING_CMD", "6.7", false},
 };
-constexpr std::uint8_t kSqeFlags = IOSQE_FIXED_FILE | IOSQE_IO_LINK | IOSQE_BUFFER_SELECT | IOSQE_CQE_SKIP_SUCCESS;
+constexpr std::uint8_t kSqeFlags =
+    IOSQE_FIXED_FILE | IOSQE_IO_LINK | IOSQE_IO_HARDLINK | IOSQE_BUFFER_SELECT | IOSQE_CQE_SKIP_SUCCESS;
 // Register operations after the ring is enabled (everything in Ring's
 // constructor happens before): the provided-buffer ring (BufRing) and the
 // teardown of it and of the registered ring fd.

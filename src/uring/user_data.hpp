@@ -21,6 +21,7 @@ enum class Op : std::uint8_t {
     SpliceOut,    // pipe -> socket
     PollOut,      // the socket was full: wait for room
     OutQ,         // SIOCOUTQ of a stalled socket: is its queue still draining?
+    Cork,         // TCP_CORK of a response that ends its connection (CQE only on failure)
     CloseFile,    // close of a file descriptor (CQE only on failure)
     CloseSocket,  // close of the connection's socket slot
     Shutdown,     // shutdown(SHUT_RDWR): ends all of a connection's socket work
@@ -49,6 +50,7 @@ constexpr std::string_view op_name(Op op) noexcept
     case Op::SpliceOut: return "splice";
     case Op::PollOut: return "poll";
     case Op::OutQ: return "outq";
+    case Op::Cork: return "cork";
     case Op::CloseFile: return "close";
     case Op::CloseSocket: return "close";
     case Op::Shutdown: return "shutdown";

@@ -41,6 +41,13 @@ ResponsePlan file_plan(std::uint64_t head, std::uint64_t file_off, std::uint64_t
     return p;
 }
 
+// The same, for a response that ends the connection (Connection: close).
+ResponsePlan closing(ResponsePlan p)
+{
+    p.close = true;
+    return p;
+}
+
 // Two ranges of a multipart/byteranges response: head, part head, file,
 // part head, file, tail.
 ResponsePlan multipart_plan()
@@ -127,6 +134,13 @@ TEST_CASE("next_chain: what the next chain asks for")
         {__LINE__, file_plan(10, 0, 100), {.delivered = 110}, pipe1m, {}},
         // No pipe: a plan with file bytes stops before them.
         {__LINE__, file_plan(10, 0, 100), {}, {.pipe_capacity = 0}, {send(0, 10, true, false)}},
+        // A response that closes the connection holds its last bytes back
+        // too: they leave with the FIN, after the client could not close first.
+        {__LINE__, closing(file_plan(200, 0, 0)), {}, pipe1m, {send(0, 200, true, false)}},
+        {__LINE__, closing(file_plan(200, 0, 1000)), {}, pipe1m,
+         {send(0, 200, true, true), in(0, 1000), out(1000, true)}},
+        {__LINE__, closing(file_plan(10, 0, 3000)), {.delivered = 10 + 1000, .in_pipe = 2000}, pipe1m,
+         {out(2000, true)}},
     };
     // clang-format on
     for (const Row& r : rows) {
