@@ -4,7 +4,7 @@
 #include "config.hpp"
 #include "server/access_log_file.hpp"
 #include "server/listener.hpp"
-#include "server/shared.hpp"
+#include "server/setup.hpp"
 #include "server/worker.hpp"
 #include "sys/sandbox.hpp"
 #include "uring/ring.hpp"
@@ -175,7 +175,7 @@ int main(int argc, char** argv)
     CliOutcome cli = parse_command_line(argc, argv);
     if (!cli.config) return cli.exit_code;
 
-    auto shared = std::make_unique<server::Shared>();
+    auto shared = std::make_unique<server::ServerSetup>();
     shared->config = *cli.config;
     Config& config = shared->config;
 
