@@ -294,7 +294,7 @@ void Connection::on_send(Sender::Next next) noexcept
         if (x.send.holds_pipe()) services_.park(ticket());
         return;
     case Sender::Next::Abort: return begin_close(true);
-    case Sender::Next::LookAgain: recheck_since_ns_ = services_.now_ns(); return;
+    case Sender::Next::LookAgain: return; // at the next tick: Recheck, from when it was asked
     case Sender::Next::QueueDrained: progress_ns_ = services_.now_ns(); return;
     }
 }

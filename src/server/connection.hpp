@@ -86,9 +86,10 @@ public:
 
     // How long a closing connection reads and drops what its peer still sends.
     static constexpr std::uint64_t kLingerNs = 5'000'000'000;
-    // How long after a stalled socket's queue was first looked at it is
-    // looked at again.
-    static constexpr std::uint64_t kRecheckNs = 1'000'000'000;
+    // A stalled socket's queue is looked at again at the next tick (once a
+    // second) after the first look was asked for: less than a tick, counted
+    // from the question, not from the answer, which comes a little later.
+    static constexpr std::uint64_t kRecheckNs = 500'000'000;
 
     Connection(ConnectionServices& services, const ConnectionOptions& options, std::uint32_t index);
     ~Connection();

@@ -52,7 +52,7 @@ public:
         NeedPipe,     // ask for a pipe, then on_pipe()
         WaitWritable, // the socket is full: wait_writable()
         Abort,        // the peer went away, the file shrank, the socket stalled: close
-        LookAgain,    // a stalled socket's queue: look again in a second (probe_queue())
+        LookAgain,    // a stalled socket's queue: look again at the next tick (probe_queue())
         QueueDrained, // it shrank since the last look: the peer is reading, count it as progress
     };
 
