@@ -32,15 +32,17 @@ struct Route {
     ErrorExtras extras; // views into static text only
 
     // Lookup
-    std::string rel_path;    // normalised, relative to the root; "" is the root
-    bool directory = false;  // look up rel_path/index.html
-    std::string target_path; // raw, for a Location that adds the slash
-    std::string query;
+    std::string rel_path;   // normalised, relative to the root; "" is the root
+    bool directory = false; // look up rel_path/index.html
+    std::string query;      // raw, as sent after '?'
     bool has_query = false;
     bool accepts_br = false;
     bool accepts_gzip = false;
 
-    // Where to send a client that named a directory without its slash.
+    // Where to send a client that named a directory without its slash: a
+    // path-absolute reference built from rel_path (percent-encoded, so it
+    // never starts with "//" and holds no '\', control or non-ASCII byte),
+    // with the query kept.
     [[nodiscard]] std::string slash_location() const;
 
     NormalizedPath path; // working space of route(): its buffers are reused
