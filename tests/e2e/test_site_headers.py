@@ -59,7 +59,10 @@ class SiteHeaders(harness.ServerTest):
     def test_bad_flags_are_one_line_and_exit_2(self):
         harness.assert_bad_flags(self, (["--add-header", "Bad Name: x"], ["--add-header", "X: a\rb"],
                                         ["--add-header", "Content-Length: 1"], ["--expires", ".css=7w"],
-                                        ["--expires", "css=1d"]))
+                                        ["--expires", "css=1d"],
+                                        # 213503982334602 days wrap int64 to max-age=61184 (issue 16 F)
+                                        ["--expires", ".css=213503982334602d"],
+                                        ["--expires", "/=2562047788015216h"], ["--expires", ".js=3651d"]))
 
 
 class Fallback(harness.ServerTest):
