@@ -13,6 +13,8 @@
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -470,6 +472,10 @@ void Connection::on_lookup_done() noexcept
         }
     }
     const http::LookupVerdict verdict = http::decide_lookup(x_->step, c, services_.shared().config.autoindex);
+    if (services_.debug() && verdict.kind == http::LookupVerdict::Kind::Serve) {
+        const std::string note = http::skipped_siblings_note(x_->served_path, c, verdict.variant);
+        if (!note.empty()) spdlog::debug("conn={} {}", index_, note);
+    }
     switch (verdict.kind) {
     case http::LookupVerdict::Kind::Serve: return serve(verdict.variant);
     case http::LookupVerdict::Kind::Respond: close_files(); return respond_error(verdict.status);
