@@ -49,6 +49,25 @@ std::string Route::slash_location() const
     return location;
 }
 
+bool fallback_applies(std::string_view rel_path, bool directory, const std::vector<std::string>& prefixes) noexcept
+{
+    if (!directory) {
+        const std::size_t slash = rel_path.rfind('/');
+        const std::string_view last = slash == std::string_view::npos ? rel_path : rel_path.substr(slash + 1);
+        if (last.find('.', 1) != std::string_view::npos) return false;
+    }
+    if (prefixes.empty()) return true;
+    // The request path is "/" + rel_path, and "/" more for a directory.
+    for (std::string_view prefix : prefixes) {
+        if (!prefix.starts_with('/')) continue;
+        prefix.remove_prefix(1);
+        if (rel_path.starts_with(prefix)) return true;
+        if (directory && prefix.size() == rel_path.size() + 1 && prefix.starts_with(rel_path) && prefix.back() == '/')
+            return true;
+    }
+    return false;
+}
+
 Route route(const Request& req, const SitePolicy& site)
 {
     Route r;

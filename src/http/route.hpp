@@ -9,6 +9,8 @@
 #include "http/response.hpp"
 
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace splicehttpd::http {
 
@@ -48,6 +50,16 @@ struct Route {
     NormalizedPath path; // working space of route(): its buffers are reused
     std::string decoded;
 };
+
+// Whether --fallback answers a missing path (rel_path as in Route): only
+// where an app's route can be, never for a missing asset. Its last segment
+// has no extension (a '.' after its first byte: /assets/app.js and /logo.png
+// stay 404, as connect-history-api-fallback's dot rule leaves them; a path
+// ending in '/' names a directory, not a file, and has none), and it lies
+// beneath one of prefixes, path prefixes of the request path as --expires
+// matches them ("/app/"; none: the whole site), as nginx's try_files is
+// scoped by its location.
+bool fallback_applies(std::string_view rel_path, bool directory, const std::vector<std::string>& prefixes) noexcept;
 
 Route route(const Request& req, const SitePolicy& site);
 // The same into `out`, whose strings keep their buffers (a connection routes

@@ -559,7 +559,8 @@ void Connection::respond_error(int status) noexcept
     const Config& config = services_.shared().config;
     const bool second = x_->step == http::LookupStep::Fallback || x_->step == http::LookupStep::ErrorPage;
     if (second && status == 0) status = x_->pending_status; // the page or the fallback is missing
-    if (status == 404 && !config.fallback.empty() && !second) {
+    if (status == 404 && !config.fallback.empty() && !second &&
+        http::fallback_applies(x_->route.rel_path, x_->route.directory, config.fallback_prefixes)) {
         x_->pending_status = 404;
         return submit_lookup(http::LookupStep::Fallback, config.fallback);
     }

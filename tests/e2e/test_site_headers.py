@@ -77,7 +77,7 @@ class Fallback(harness.ServerTest):
         root.write("assets/logo.txt", "logo\n")
 
     def test_missing_paths_get_the_app(self):
-        for path in ("/users/42", "/deep/route/here", "/assets/missing.txt"):
+        for path in ("/users/42", "/deep/route", "/deep/route/here", "/deep/route/", "/v1.2/users"):
             r = self.server.get(path)
             self.assertEqual((r.status, r.body), (200, b"<div id=app></div>\n"), path)
             self.assertEqual(r.header("content-type"), "text/html; charset=utf-8")
@@ -88,6 +88,35 @@ class Fallback(harness.ServerTest):
         r = self.server.get("/other", {"Range": "bytes=0-3"})
         self.assertEqual((r.status, r.body), (206, b"<div"))
         self.assertEqual(self.server.get("/assets/").status, 403)  # a directory is not missing
+
+    def test_missing_assets_stay_404(self):
+        """Issue 16: /assets/missing.js got 200 text/html with the app shell,
+        which a browser then fails to run as a script."""
+        for path in ("/assets/missing.js", "/missing.png", "/assets/missing.txt", "/app.v2.css"):
+            r = self.server.get(path)
+            self.assertEqual(r.status, 404, path)
+            self.assertNotEqual(r.body, b"<div id=app></div>\n", path)
+
+
+class FallbackPrefix(harness.ServerTest):
+    """--fallback-prefix /app/: the app shell only for missing paths beneath
+    it, as nginx's try_files inside location /app/."""
+    server_args = ("--fallback", "/app/index.html", "--fallback-prefix", "/app/", "--fallback-prefix", "/admin/")
+
+    @classmethod
+    def populate(cls, root):
+        root.write("app/index.html", "<div id=app></div>\n")
+
+    def test_only_beneath_the_prefixes(self):
+        for path in ("/app/users/42", "/app/deep/", "/admin/x"):
+            r = self.server.get(path)
+            self.assertEqual((r.status, r.body), (200, b"<div id=app></div>\n"), path)
+        for path in ("/users/42", "/other/route/", "/app/missing.js", "/"):
+            self.assertEqual(self.server.get(path).status, 404 if path != "/" else 403, path)
+
+    def test_bad_flags_exit_2(self):
+        harness.assert_bad_flags(self, (["--fallback-prefix", "app/", "--fallback", "/index.html"],
+                                        ["--fallback-prefix", "/app/"]))
 
 
 class ErrorPages(harness.ServerTest):

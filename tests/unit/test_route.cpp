@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <string>
+#include <vector>
 
 using namespace splicehttpd::http;
 
@@ -165,4 +166,44 @@ TEST_CASE("route: acceptable codings only when precompressed variants are on")
     CHECK_FALSE(off.accepts_gzip);
     r.accept_encoding = "br;q=0";
     CHECK_FALSE(route(r, {}).accepts_br);
+}
+
+TEST_CASE("fallback_applies: app routes, not missing assets, and only beneath the prefixes")
+{
+    struct Row {
+        int line;
+        const char* target;
+        std::vector<std::string> prefixes;
+        bool applies;
+    };
+    const Row rows[] = {
+        {__LINE__, "/deep/route", {}, true},
+        {__LINE__, "/users/42", {}, true},
+        {__LINE__, "/deep/route/", {}, true},
+        {__LINE__, "/", {}, true},
+        // A last segment with an extension is a missing file: 404 (issue 16 item 6).
+        {__LINE__, "/assets/missing.js", {}, false},
+        {__LINE__, "/missing.png", {}, false},
+        {__LINE__, "/app.v2.css", {}, false},
+        {__LINE__, "/trailing.", {}, false},
+        {__LINE__, "/v1.2/route", {}, true},  // only the last segment counts
+        {__LINE__, "/assets.d/", {}, true},   // a directory has no extension
+        {__LINE__, "/.well-known", {}, true}, // a leading dot is not an extension
+        // --fallback-prefix: only beneath it (as nginx's location /app/ { try_files ... }).
+        {__LINE__, "/app/users/42", {"/app/"}, true},
+        {__LINE__, "/app/", {"/app/"}, true},
+        {__LINE__, "/app", {"/app/"}, false},
+        {__LINE__, "/other/route", {"/app/"}, false},
+        {__LINE__, "/", {"/app/"}, false},
+        {__LINE__, "/app/x.js", {"/app/"}, false},
+        {__LINE__, "/admin/x", {"/app/", "/admin/"}, true},
+        {__LINE__, "/apple", {"/app"}, true}, // a string prefix, as --expires /prefix/ matches
+        {__LINE__, "/x", {"/"}, true},
+    };
+    for (const Row& r : rows) {
+        CAPTURE(r.line);
+        const Route out = route(req(Method::Get, r.target), {.dotfiles = true});
+        REQUIRE(out.kind == Route::Kind::Lookup);
+        CHECK(fallback_applies(out.rel_path, out.directory, r.prefixes) == r.applies);
+    }
 }
