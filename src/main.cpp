@@ -5,6 +5,7 @@
 #include "server/access_log_file.hpp"
 #include "server/listener.hpp"
 #include "server/shared.hpp"
+#include "server/site_files.hpp"
 #include "server/worker.hpp"
 #include "sys/sandbox.hpp"
 #include "uring/ring.hpp"
@@ -327,6 +328,8 @@ int main(int argc, char** argv)
             spdlog::info("serving as {} (uid {}, gid {}, {} groups)", identity->name, identity->uid, identity->gid,
                          identity->groups.size());
         }
+        // As the user that serves, before seccomp takes openat away.
+        for (const std::string& problem : server::check_site_files(root.get(), config)) spdlog::warn("{}", problem);
         if (config.seccomp && kSanitizerBuild) {
             spdlog::warn("seccomp: not in a sanitizer build (its runtime makes syscalls of its own)");
         } else if (config.seccomp) {

@@ -3,6 +3,7 @@ the extra headers; files matched by extension or path prefix get
 Cache-Control and Expires, and ranges and conditionals keep working."""
 
 import email.utils
+import os
 
 import harness
 
@@ -148,6 +149,37 @@ class ErrorPages(harness.ServerTest):
         harness.assert_bad_flags(self, (["--error-page", "404"], ["--error-page", "200=/a.html"],
                                         ["--error-page", "404=a.html"], ["--error-page", "404=/../x"],
                                         ["--fallback", "/"], ["--fallback", "index.html"]))
+
+
+class SiteFileWarnings(harness.ServerTest):
+    """Issue 16: --fallback /missing.html and --error-page 403=/nope.html
+    started without a word and then served the built-in pages. Each file a
+    flag names is checked at start-up: one warning line per problem, naming
+    the flag and the path. Warned, not refused, as nginx starts with such a
+    configuration: the site may be deployed after the server starts."""
+    server_args = ("--fallback", "/missing.html", "--error-page", "403=/nope.html", "--error-page", "404=/errors",
+                   "--error-page", "410=/away.html", "--error-page", "500=/ok.html")
+
+    @classmethod
+    def populate(cls, root):
+        root.write("ok.html", "<h1>ok</h1>\n")
+        root.write("errors/404.html", "x\n")
+        os.symlink(root.outside("away.html", b"outside\n"), os.path.join(root.path, "away.html"))
+
+    def test_one_warning_per_file_that_cannot_be_served(self):
+        warnings = [l for l in self.server.log() if " warning " in l and ("--fallback" in l or "--error-page" in l)]
+        expected = (
+            f"--fallback /missing.html: no such file beneath --root {self.root.path}",
+            f"--error-page 403=/nope.html: no such file beneath --root {self.root.path}",
+            "--error-page 404=/errors: not a regular file",
+            f"--error-page 410=/away.html: a symlink that leaves --root {self.root.path}",
+        )
+        for text in expected:
+            self.assertEqual(len([l for l in warnings if text in l]), 1, (text, warnings))
+        self.assertEqual(len(warnings), len(expected), warnings)
+        self.assertFalse([l for l in warnings if "/ok.html" in l])
+        # Still served with the built-in pages, as before.
+        self.assertEqual(self.server.get("/nothing").status, 404)
 
 
 if __name__ == "__main__":
