@@ -525,7 +525,6 @@ void Connection::serve(http::Variant variant) noexcept
     const struct statx& stx = x_->stx[variant];
     http::FileMeta meta;
     meta.size = stx.stx_size;
-    meta.ino = stx.stx_ino;
     meta.mtime_sec = stx.stx_mtime.tv_sec;
     meta.mtime_nsec = stx.stx_mtime.tv_nsec;
     meta.content_type = shared.mime.content_type(x_->served_path);
