@@ -110,6 +110,7 @@ CliOutcome parse_command_line(int argc, char** argv)
         ->check([](const std::string& v) { return v.starts_with('/') ? "" : "a path prefix starting with '/'"; });
     app.add_option("--error-page", error_pages, "STATUS=/path: a page sent with that status (repeatable)")
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    app.add_option("--mime-types", c.mime_types, "A mime.types file whose types win over the built-in ones");
     app.add_option("--dotfiles", dotfiles, "Serve files whose path has a segment starting with '.'")
         ->check(CLI::IsMember({"allow", "deny"}))
         ->capture_default_str();

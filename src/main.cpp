@@ -185,6 +185,11 @@ int main(int argc, char** argv)
     spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%f %^%l%$ %v");
     spdlog::set_level(spdlog::level::from_str(config.log_level));
 
+    // A bad --mime-types file is a bad flag: one line, exit 2, before anything.
+    shared->mime = http::MimeTable("/etc/mime.types");
+    if (std::string error; !config.mime_types.empty() && !shared->mime.override_from(config.mime_types, error))
+        die(2, "--mime-types " + error);
+
     // The time zone is read now: after start-up /etc/localtime is out of reach.
     tzset();
 
@@ -235,7 +240,6 @@ int main(int argc, char** argv)
     check_root_policy(config, *address);
     fit_fixed_file_tables(config);
 
-    shared->mime = http::MimeTable("/etc/mime.types");
     shared->boundary = make_boundary();
 
     if (config.sandbox) {
