@@ -102,9 +102,15 @@ CliOutcome parse_command_line(int argc, char** argv)
     std::string fallback;
     std::vector<std::string> error_pages;
     app.add_option("--fallback", fallback,
-                   "A file that answers any missing path with 200 (single-page apps: /index.html)");
+                   "A file that answers a missing path with 200 unless its last segment has an extension (single-page "
+                   "apps: /index.html)");
+    app.add_option("--fallback-prefix", c.fallback_prefixes,
+                   "--fallback only for missing paths under this prefix, like '/app/' (repeatable)")
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+        ->check([](const std::string& v) { return v.starts_with('/') ? "" : "a path prefix starting with '/'"; });
     app.add_option("--error-page", error_pages, "STATUS=/path: a page sent with that status (repeatable)")
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    app.add_option("--mime-types", c.mime_types, "A mime.types file whose types win over the built-in ones");
     app.add_option("--dotfiles", dotfiles, "Serve files whose path has a segment starting with '.'")
         ->check(CLI::IsMember({"allow", "deny"}))
         ->capture_default_str();
@@ -171,6 +177,10 @@ CliOutcome parse_command_line(int argc, char** argv)
         }
         return path->rel;
     };
+    if (fallback.empty() && !c.fallback_prefixes.empty()) {
+        std::cerr << "splicehttpd: --fallback-prefix needs --fallback\n";
+        return {std::nullopt, 2};
+    }
     if (!fallback.empty()) {
         auto rel = file_path("--fallback", fallback);
         if (!rel) return {std::nullopt, 2};

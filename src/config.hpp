@@ -49,7 +49,9 @@ struct Config {
     std::string extra_headers;                            // --add-header, formatted: "Name: value\r\n" each
     std::vector<http::ExpiresRule> expires_rules;         // --expires, in order
     std::string fallback;                                 // --fallback, relative to the root ("" off)
+    std::vector<std::string> fallback_prefixes;           // --fallback-prefix: where it applies (none: anywhere)
     std::vector<std::pair<int, std::string>> error_pages; // --error-page STATUS=/path, relative
+    std::string mime_types;                               // --mime-types: a site's own types ("" none)
     bool dotfiles = false;                                // --dotfiles allow
     bool precompressed = true;                            // serve x.br / x.gz siblings
     bool autoindex = false;                               // list directories without index.html

@@ -5,6 +5,7 @@
 #include "server/access_log_file.hpp"
 #include "server/listener.hpp"
 #include "server/shared.hpp"
+#include "server/site_files.hpp"
 #include "server/worker.hpp"
 #include "sys/sandbox.hpp"
 #include "uring/ring.hpp"
@@ -184,6 +185,11 @@ int main(int argc, char** argv)
     spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%f %^%l%$ %v");
     spdlog::set_level(spdlog::level::from_str(config.log_level));
 
+    // A bad --mime-types file is a bad flag: one line, exit 2, before anything.
+    shared->mime = http::MimeTable("/etc/mime.types");
+    if (std::string error; !config.mime_types.empty() && !shared->mime.override_from(config.mime_types, error))
+        die(2, "--mime-types " + error);
+
     // The time zone is read now: after start-up /etc/localtime is out of reach.
     tzset();
 
@@ -234,7 +240,6 @@ int main(int argc, char** argv)
     check_root_policy(config, *address);
     fit_fixed_file_tables(config);
 
-    shared->mime = http::MimeTable("/etc/mime.types");
     shared->boundary = make_boundary();
 
     if (config.sandbox) {
@@ -327,6 +332,8 @@ int main(int argc, char** argv)
             spdlog::info("serving as {} (uid {}, gid {}, {} groups)", identity->name, identity->uid, identity->gid,
                          identity->groups.size());
         }
+        // As the user that serves, before seccomp takes openat away.
+        for (const std::string& problem : server::check_site_files(root.get(), config)) spdlog::warn("{}", problem);
         if (config.seccomp && kSanitizerBuild) {
             spdlog::warn("seccomp: not in a sanitizer build (its runtime makes syscalls of its own)");
         } else if (config.seccomp) {

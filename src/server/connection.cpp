@@ -15,6 +15,8 @@
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -476,6 +478,10 @@ void Connection::on_lookup_done() noexcept
         }
     }
     const http::LookupVerdict verdict = http::decide_lookup(x_->step, c, services_.shared().config.autoindex);
+    if (services_.debug() && verdict.kind == http::LookupVerdict::Kind::Serve) {
+        const std::string note = http::skipped_siblings_note(x_->served_path, c, verdict.variant);
+        if (!note.empty()) spdlog::debug("conn={} {}", index_, note);
+    }
     switch (verdict.kind) {
     case http::LookupVerdict::Kind::Serve: return serve(verdict.variant);
     case http::LookupVerdict::Kind::Respond: close_files(); return respond_error(verdict.status);
@@ -550,7 +556,6 @@ void Connection::serve(http::Variant variant) noexcept
     const struct statx& stx = x_->stx[variant];
     http::FileMeta meta;
     meta.size = stx.stx_size;
-    meta.ino = stx.stx_ino;
     meta.mtime_sec = stx.stx_mtime.tv_sec;
     meta.mtime_nsec = stx.stx_mtime.tv_nsec;
     meta.content_type = shared.mime.content_type(x_->served_path);
@@ -584,7 +589,8 @@ void Connection::respond_error(int status) noexcept
     const Config& config = services_.shared().config;
     const bool second = x_->step == http::LookupStep::Fallback || x_->step == http::LookupStep::ErrorPage;
     if (second && status == 0) status = x_->pending_status; // the page or the fallback is missing
-    if (status == 404 && !config.fallback.empty() && !second) {
+    if (status == 404 && !config.fallback.empty() && !second &&
+        http::fallback_applies(x_->route.rel_path, x_->route.directory, config.fallback_prefixes)) {
         x_->pending_status = 404;
         return submit_lookup(http::LookupStep::Fallback, config.fallback);
     }
