@@ -139,6 +139,21 @@ void fit_fixed_file_tables(Config& config)
     }
 }
 
+// Unprivileged, F_SETPIPE_SZ refuses more than fs.pipe-max-size, and the
+// pipe would keep the kernel's default (64 KiB): ask for what will be given.
+// Read now: Landlock later hides /proc.
+void fit_pipe_size(Config& config)
+{
+    unsigned long most = 0;
+    if (FILE* f = std::fopen("/proc/sys/fs/pipe-max-size", "re")) {
+        if (std::fscanf(f, "%lu", &most) != 1) most = 0;
+        std::fclose(f);
+    }
+    if (most < 4096 || config.pipe_size <= most) return;
+    spdlog::warn("--pipe-size {}: an unprivileged process gets at most {} (fs.pipe-max-size)", config.pipe_size, most);
+    config.pipe_size = std::uint32_t(most);
+}
+
 bool is_loopback(const server::ListenAddress& a)
 {
     if (a.addr.ss_family == AF_INET)
@@ -202,6 +217,8 @@ int main(int argc, char** argv)
             die(2, e.what());
         }
     }
+
+    if (identity || geteuid() != 0) fit_pipe_size(config);
 
     sys::UniqueFd root(::open(config.root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (!root) die(2, fmt::format("--root {}: {}", config.root, std::strerror(errno)));
@@ -275,6 +292,19 @@ int main(int argc, char** argv)
         shared->access_log = access_log.get();
     }
 
+    // Before the rings exist: an SQPOLL ring's kernel thread keeps the
+    // credentials of the task that created the ring, and every open it
+    // submits (or punts to io-wq) runs with them.
+    if (identity) {
+        try {
+            sys::drop_privileges(*identity);
+        } catch (const std::exception& e) {
+            die(1, e.what());
+        }
+        spdlog::info("serving as {} (uid {}, gid {}, {} groups)", identity->name, identity->uid, identity->gid,
+                     identity->groups.size());
+    }
+
     std::vector<std::unique_ptr<WorkerThread>> workers;
     std::vector<std::future<void>> ready;
     // The workers wait for this before serving: true once the sandbox is
@@ -322,11 +352,6 @@ int main(int argc, char** argv)
     }
 
     try {
-        if (identity) {
-            sys::drop_privileges(*identity);
-            spdlog::info("serving as {} (uid {}, gid {}, {} groups)", identity->name, identity->uid, identity->gid,
-                         identity->groups.size());
-        }
         if (config.seccomp && kSanitizerBuild) {
             spdlog::warn("seccomp: not in a sanitizer build (its runtime makes syscalls of its own)");
         } else if (config.seccomp) {

@@ -178,6 +178,37 @@ class Sandbox(harness.unittest.TestCase):
             self.assertEqual(st["CapEff"], "0000000000000000")
         self.assertEqual(s.stop(), 0)
 
+    def test_user_applies_to_every_file_open(self):
+        """A root-owned 0600 file is refused under --user, also with
+        --sqpoll, whose kernel thread keeps the credentials of whoever
+        created the ring (it was created as root, and served it)."""
+        if os.geteuid() != 0:
+            self.skipTest("not root")
+        secret = self.root.write("secret.txt", "root only\n")
+        os.chmod(secret, 0o600)
+        os.chmod(self.root.path, 0o755)  # the root itself: nobody must look in
+        for extra in ((), ("--sqpoll",)):
+            with self.subTest(extra=extra):
+                s = self.start("--user", "nobody", *extra)
+                s.wait_log("serving as nobody")
+                self.assertEqual(s.get("/small.txt").body, b"small\n")
+                self.assertEqual(s.get("/secret.txt").status, 403)
+                self.assertEqual(s.stop(), 0)
+
+    def test_pipe_size_fits_an_unprivileged_process(self):
+        """Pipes are made after the user switch: a --pipe-size above
+        fs.pipe-max-size is lowered to it, with a warning."""
+        if os.geteuid() != 0:
+            self.skipTest("not root")
+        with open("/proc/sys/fs/pipe-max-size") as f:
+            most = int(f.read())
+        s = self.start("--user", "nobody", "--pipe-size", str(2 * most))
+        s.wait_log(rf"--pipe-size {2 * most}: an unprivileged process gets at most {most} \(fs.pipe-max-size\)")
+        s.wait_log(rf"pipes of {most} bytes per thread")
+        self.root.write("big.bin", harness.payload(3 * MiB))
+        self.assertEqual(s.get("/big.bin").body, harness.payload(3 * MiB))
+        self.assertEqual(s.stop(), 0)
+
     def test_port_80_as_root_then_nobody(self):
         """In a network namespace of its own: port 80 needs root to bind."""
         harness.require_program("unshare")
