@@ -63,13 +63,14 @@ std::optional<ListenAddress> parse_listen_address(const std::string& host, std::
 
 namespace {
 
-sys::UniqueFd open_one(const ListenAddress& address)
+sys::UniqueFd open_one(const ListenAddress& address, bool reuse_port)
 {
     sys::UniqueFd fd(::socket(address.addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
     if (!fd) sys::throw_errno("socket");
     const int one = 1;
+    // A restart must not wait for the TIME_WAIT connections of the last run.
     sys::check_libc(setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one), "SO_REUSEADDR");
-    sys::check_libc(setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one), "SO_REUSEPORT");
+    if (reuse_port) sys::check_libc(setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one), "SO_REUSEPORT");
     // Accepted sockets inherit these: with accepts into fixed slots there is
     // no descriptor to call setsockopt on later.
     sys::check_libc(setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one), "TCP_NODELAY");
@@ -90,18 +91,25 @@ sys::UniqueFd open_one(const ListenAddress& address)
 
 std::vector<sys::UniqueFd> open_listeners(ListenAddress& address, const ListenOptions& options)
 {
-    std::vector<sys::UniqueFd> fds;
-    for (unsigned i = 0; i < options.count; ++i) {
-        fds.push_back(open_one(address));
-        if (i == 0 && address.port() == 0) {
-            sockaddr_storage bound{};
-            socklen_t len = sizeof bound;
-            sys::check_libc(getsockname(fds[0].get(), reinterpret_cast<sockaddr*>(&bound), &len), "getsockname");
+    // SO_REUSEPORT would let this process join the listeners of another
+    // splicehttpd on the address (same uid) and split its traffic between two
+    // sites. A socket without it fails with EADDRINUSE against any listener
+    // there, as against nginx: listen on one first, then close it (it would
+    // conflict with the workers' own) and bind theirs. Two servers started
+    // within the same microseconds could still both pass; a later one cannot.
+    {
+        const sys::UniqueFd probe = open_one(address, false);
+        if (address.port() == 0) {
+            // --port 0: the workers take the port the kernel gave the probe.
             ListenAddress actual;
-            actual.addr = bound;
+            actual.len = sizeof actual.addr;
+            sys::check_libc(getsockname(probe.get(), reinterpret_cast<sockaddr*>(&actual.addr), &actual.len),
+                            "getsockname");
             address.set_port(actual.port());
         }
     }
+    std::vector<sys::UniqueFd> fds;
+    for (unsigned i = 0; i < options.count; ++i) fds.push_back(open_one(address, true));
     return fds;
 }
 

@@ -29,8 +29,10 @@ struct ListenOptions {
     unsigned count = 1;
 };
 
-// Binds `count` sockets; with port 0 the first picks a free port and the
-// rest join it (address.port() is then the real one). Throws std::system_error.
+// Binds `count` sockets (SO_REUSEPORT between themselves), after checking
+// that nothing else listens on the address (EADDRINUSE, even from another
+// splicehttpd); with port 0 the kernel picks a free port for all of them
+// (address.port() is then the real one). Throws std::system_error.
 std::vector<sys::UniqueFd> open_listeners(ListenAddress& address, const ListenOptions& options);
 
 // Socket activation (systemd's LISTEN_PID/LISTEN_FDS protocol, by hand):

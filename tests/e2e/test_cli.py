@@ -68,6 +68,42 @@ class Cli(harness.unittest.TestCase):
             s.close()
             root.cleanup()
 
+    def test_second_instance_on_the_same_port_fails(self):
+        """SO_REUSEPORT on every listener let a second splicehttpd join the
+        first one's port and take part of its traffic (another site's
+        files): it must fail as it does against any other server."""
+        first_root, second_root = harness.Root(), harness.Root()
+        first_root.write("which.txt", "first\n")
+        second_root.write("which.txt", "second\n")
+        first = harness.Server(first_root.path, threads=2)
+        try:
+            for threads in ("1", "3"):
+                with self.subTest(threads=threads):
+                    second = subprocess.Popen([harness.BINARY, "--root", second_root.path, "--port",
+                                               str(first.port), "--threads", threads],
+                                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                    try:
+                        rc = second.wait(10)
+                    except subprocess.TimeoutExpired:
+                        rc = None
+                    finally:
+                        if second.poll() is None:
+                            second.kill()
+                            second.wait()
+                        err = second.stderr.read()
+                        second.stderr.close()
+                    self.assertEqual(rc, 1, "the second instance started:\n" + err)
+                    lines = err.strip().splitlines()
+                    self.assertEqual(len(lines), 1, lines)
+                    self.assertRegex(lines[0], r"^splicehttpd: bind http://127\.0\.0\.1:%d: Address already in use$"
+                                     % first.port)
+            for _ in range(8):  # a new connection each: the kernel would spread them
+                self.assertEqual(first.get("/which.txt").body, b"first\n")
+        finally:
+            first.stop_checked()
+            first_root.cleanup()
+            second_root.cleanup()
+
     def test_signals_exit_0(self):
         root = harness.Root()
         try:
