@@ -384,9 +384,14 @@ int main(int argc, char** argv)
             for (auto& w : workers) w->post(server::kCommandStats);
             continue;
         }
-        if (sig == SIGHUP) {
-            if (access_log) access_log->reopen(); // logrotate moved it
-            spdlog::info("SIGHUP: {}", access_log ? "access log reopened" : "nothing to reopen");
+        if (sig == SIGHUP) { // logrotate moved the access log
+            if (!access_log || config.access_log == "-")
+                spdlog::info("SIGHUP: nothing to reopen");
+            else if (const int err = access_log->reopen(); err != 0)
+                spdlog::error("SIGHUP: cannot reopen the access log {}: {}; still writing to the file open before",
+                              config.access_log, std::strerror(err));
+            else
+                spdlog::info("SIGHUP: access log {} reopened", config.access_log);
             continue;
         }
         const char* name = sig == SIGTERM ? "SIGTERM" : "SIGINT";

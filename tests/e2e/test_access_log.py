@@ -118,6 +118,50 @@ class AccessLog(harness.ServerTest):
         self.assertTrue(self.server.alive())
 
 
+class ReopenFails(harness.unittest.TestCase):
+    """Under --user, a log in a root-owned 0755 directory cannot be
+    created again after rotation: SIGHUP says so, and lines keep going to
+    the file open before (they used to, under a line saying the log was
+    reopened)."""
+
+    def test_sighup_says_what_failed(self):
+        if os.geteuid() != 0:
+            self.skipTest("not root")
+        root = harness.Root()
+        root.write("index.html", "<p>hi</p>\n")
+        logs = harness.tempfile.mkdtemp(prefix="splicehttpd-logs-")
+        os.chmod(logs, 0o755)
+        path = os.path.join(logs, "access.log")
+        server = harness.Server(root.path, "--user", "nobody", "--access-log", path)
+        try:
+            server.wait_log("serving as nobody")
+            self.assertEqual(server.get("/index.html", {"User-Agent": "before"}).status, 200)
+            os.rename(path, path + ".1")
+            start = len(server.log())
+            os.kill(server.pid, signal.SIGHUP)
+            line = server.wait_log(r"SIGHUP", start=start)
+            self.assertRegex(line, r" error SIGHUP: cannot reopen the access log %s: Permission denied; "
+                             r"still writing to the file open before$" % re.escape(path))
+            self.assertEqual(server.get("/index.html", {"User-Agent": "after"}).status, 200)
+            deadline = time.time() + 10
+            while time.time() < deadline:
+                with open(path + ".1") as f:
+                    rotated = f.read()
+                if '"after"' in rotated:
+                    break
+                time.sleep(0.05)
+            self.assertIn('"before"', rotated)
+            self.assertIn('"after"', rotated)
+            self.assertFalse(os.path.exists(path))
+            self.assertFalse([l for l in server.log() if "reopened" in l], server.log())
+            server.stop_checked()
+        finally:
+            if server.alive():
+                server.stop()
+            root.cleanup()
+            harness.shutil.rmtree(logs, ignore_errors=True)
+
+
 class NoAccessLog(harness.ServerTest):
     @classmethod
     def populate(cls, root):
