@@ -143,7 +143,13 @@ class Units(harness.unittest.TestCase):
 
         self.assertEqual(one("DynamicUser"), "yes")
         self.assertEqual(one("ProtectSystem"), "strict")
-        self.assertIn("/var/www/splicehttpd", one("ReadOnlyPaths").split())
+        # "-": a root that is gone (the site moved) must not stop the unit.
+        self.assertIn("-/var/www/splicehttpd", one("ReadOnlyPaths").split())
+        # The one writable place: --access-log under ProtectSystem=strict,
+        # owned by the dynamic user so that SIGHUP can create the file again.
+        self.assertEqual(one("LogsDirectory"), "splicehttpd")
+        with open(os.path.join(CONTRIB, "splicehttpd.service")) as f:
+            self.assertIn("#   SupplementaryGroups=www-data\n", f.read())  # for an nginx-style 0640 tree
         self.assertEqual(one("NoNewPrivileges"), "yes")
         self.assertEqual(one("PrivateTmp"), "yes")
         self.assertEqual(one("CapabilityBoundingSet"), "CAP_NET_BIND_SERVICE")
@@ -166,6 +172,55 @@ class Units(harness.unittest.TestCase):
         # Started together (package installation), the socket comes first.
         self.assertEqual(s[("Unit", "Requires")], ["splicehttpd.socket"])
         self.assertIn("splicehttpd.socket", s[("Unit", "After")][-1].split())
+
+    def test_logrotate_snippet(self):
+        """contrib/splicehttpd.logrotate rotates what LogsDirectory= holds,
+        and rotating a real server's log under --user works: logrotate
+        moves it, the postrotate's SIGHUP makes the server (no longer root)
+        create the file again in the directory its user owns."""
+        logrotate = need("logrotate")
+        with open(os.path.join(CONTRIB, "splicehttpd.logrotate")) as f:
+            snippet = f.read()
+        logs = unit_settings(os.path.join(CONTRIB, "splicehttpd.service"))[("Service", "LogsDirectory")][-1]
+        self.assertIn(f"/var/log/{logs}/*.log {{", snippet)
+        self.assertRegex(snippet, r"systemctl kill --signal=HUP splicehttpd\.service")
+        if os.geteuid() != 0 or not IO_URING:
+            self.skipTest("the rotation needs root (for --user) and io_uring")
+        log_dir = os.path.join(self.tmp, "log")
+        os.mkdir(log_dir)
+        os.chmod(self.tmp, 0o755)
+        os.chown(log_dir, 65534, 65534)  # as LogsDirectory= does for the service's user
+        root = harness.Root()
+        root.write("index.html", "<p>hi</p>")
+        path = os.path.join(log_dir, "access.log")
+        server = harness.Server(root.path, "--user", "nobody", "--access-log", path)
+        try:
+            conf = os.path.join(self.tmp, "logrotate.conf")
+            with open(conf, "w") as f:
+                f.write(snippet.replace(f"/var/log/{logs}/", log_dir + "/")
+                        .replace("systemctl kill --signal=HUP splicehttpd.service", f"kill -HUP {server.pid}"))
+            self.assertEqual(server.get("/", {"User-Agent": "before"}).status, 200)
+            deadline = harness.time.time() + 10
+            while harness.time.time() < deadline and not os.path.getsize(path):
+                harness.time.sleep(0.05)
+            start = len(server.log())
+            out = run([logrotate, "-f", "-s", os.path.join(self.tmp, "state"), conf])
+            self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+            server.wait_log(r"SIGHUP: access log .* reopened", start=start)
+            self.assertEqual(server.get("/", {"User-Agent": "after"}).status, 200)
+            deadline = harness.time.time() + 10
+            while harness.time.time() < deadline and not os.path.getsize(path):
+                harness.time.sleep(0.05)
+            with open(path) as f:
+                self.assertIn('"after"', f.read())
+            self.assertEqual(os.stat(path).st_uid, 65534)
+            with open(path + ".1") as f:
+                self.assertIn('"before"', f.read())
+            server.stop_checked()
+        finally:
+            if server.alive():
+                server.stop()
+            root.cleanup()
 
     def test_security_exposure(self):
         analyze = need("systemd-analyze")
@@ -553,8 +608,11 @@ class Install(harness.unittest.TestCase):
                 for name in names:
                     full = os.path.join(base, name)
                     files[name] = files.get(name, []) + ["/" + os.path.relpath(full, dest)]
-            binary = files.get("splicehttpd", [])
+            binary = [f for f in files.get("splicehttpd", []) if "/logrotate.d/" not in f]
             self.assertEqual(len(binary), 1, files)
+            logrotate = [f for f in files.get("splicehttpd", []) if "/logrotate.d/" in f]
+            self.assertEqual(len(logrotate), 1, files)
+            self.assertTrue(logrotate[0].endswith("/etc/logrotate.d/splicehttpd"), logrotate)
             self.assertTrue(binary[0].endswith("/bin/splicehttpd"), binary)
             for unit in UNITS:
                 self.assertEqual(len(files.get(unit, [])), 1, files)
