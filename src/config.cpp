@@ -32,7 +32,9 @@ CliOutcome parse_command_line(int argc, char** argv)
     // defaults that their caller overrides.
     app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
     app.add_option("--root", c.root, "Directory to serve")->capture_default_str();
-    app.add_option("--listen", c.listen, "Address to listen on (IPv4 or IPv6)")->capture_default_str();
+    CLI::Option* listen = app.add_option(
+        "--listen", c.listen, "Address to listen on (IPv4 or IPv6; :: takes IPv4 too unless net.ipv6.bindv6only=1)");
+    listen->capture_default_str();
     app.add_option("--port", c.port, "TCP port (0: any free port, printed at start-up)")->capture_default_str();
     // A numeric flag with a range; the default is shown in --help.
     auto bounded = [&app](const char* name, auto& value, auto lo, auto hi, const char* help) {
@@ -133,6 +135,10 @@ CliOutcome parse_command_line(int argc, char** argv)
         std::string msg = e.what();
         msg = msg.substr(0, msg.find('\n'));
         std::cerr << "splicehttpd: " << msg << " (see --help)\n";
+        return {std::nullopt, 2};
+    }
+    if (listen->count() > 1) {
+        std::cerr << "splicehttpd: --listen given twice; one address per server (several listeners: issue 19)\n";
         return {std::nullopt, 2};
     }
     if (c.pipes > c.pipes_max) {

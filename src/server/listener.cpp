@@ -79,8 +79,8 @@ sys::UniqueFd open_one(const ListenAddress& address, bool reuse_port)
     // a client that connects and says nothing takes no connection slot for
     // the first second (then it is accepted and the header timeout applies).
     sys::check_libc(setsockopt(fd.get(), IPPROTO_TCP, TCP_DEFER_ACCEPT, &one, sizeof one), "TCP_DEFER_ACCEPT");
-    if (address.addr.ss_family == AF_INET6)
-        sys::check_libc(setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one), "IPV6_V6ONLY");
+    // IPV6_V6ONLY is left to the system (net.ipv6.bindv6only, 0 by default):
+    // "::" takes IPv4 too, as other servers and clients expect of it.
     if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&address.addr), address.len) < 0)
         sys::throw_errno("bind " + address.url());
     sys::check_libc(::listen(fd.get(), SOMAXCONN), "listen");
@@ -110,6 +110,14 @@ std::vector<sys::UniqueFd> open_listeners(ListenAddress& address, const ListenOp
     }
     std::vector<sys::UniqueFd> fds;
     for (unsigned i = 0; i < options.count; ++i) fds.push_back(open_one(address, true));
+    const auto& v6 = reinterpret_cast<const sockaddr_in6&>(address.addr);
+    if (address.addr.ss_family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&v6.sin6_addr)) {
+        int v6only = 0;
+        socklen_t len = sizeof v6only;
+        sys::check_libc(getsockopt(fds[0].get(), IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &len), "IPV6_V6ONLY");
+        spdlog::info("{}: {} (net.ipv6.bindv6only={})", address.url(),
+                     v6only ? "IPv6 only" : "IPv6 and IPv4 (dual-stack)", v6only);
+    }
     return fds;
 }
 
