@@ -87,8 +87,9 @@ CliOutcome parse_command_line(int argc, char** argv)
     bounded("--header-timeout", c.header_timeout, 1u, 86400u, "Seconds a client has to send a request's head");
     bounded("--shutdown-timeout", c.shutdown_timeout, 0u, 86400u,
             "Seconds responses in flight may take after SIGTERM/SIGINT (a second signal: exit at once)");
-    app.add_option("--user", c.user, "As root: bind, then switch to this user (and its groups) before serving");
-    app.add_flag("--allow-root", c.allow_root, "Serve as root on a non-loopback address without --user");
+    app.add_option("--user", c.user,
+                   "As root: bind, then switch to this user (and its groups) before serving (default: nobody)");
+    app.add_flag("--allow-root", c.allow_root, "As root without --user: serve as root, not as nobody");
     bool no_sandbox = false;
     bool no_seccomp = false;
     app.add_flag("--no-sandbox", no_sandbox, "No Landlock, seccomp filter or io_uring restrictions (debugging)");

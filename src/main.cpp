@@ -21,8 +21,6 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include <netinet/in.h>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -154,32 +152,26 @@ void fit_pipe_size(Config& config)
     config.pipe_size = std::uint32_t(most);
 }
 
-bool is_loopback(const server::ListenAddress& a)
-{
-    if (a.addr.ss_family == AF_INET)
-        return (ntohl(reinterpret_cast<const sockaddr_in&>(a.addr).sin_addr.s_addr) >> 24) == 127;
-    if (a.addr.ss_family == AF_INET6) {
-        const in6_addr& v6 = reinterpret_cast<const sockaddr_in6&>(a.addr).sin6_addr;
-        if (IN6_IS_ADDR_LOOPBACK(&v6)) return true;
-        return IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127;
-    }
-    return false;
-}
+// Root reads every file beneath --root, a mode-000 one too: started as root
+// without --user, serve as nobody unless --allow-root. nobody rather than
+// www-data: a static server should not read what a tree grants the web
+// server's group only (an application's 0640 configuration, say);
+// --user www-data asks for that.
+constexpr const char* kDefaultUser = "nobody";
 
-// Root serving the network is refused unless asked for; on loopback (a
-// developer's tools/serve, the tests) it is only warned about.
-void check_root_policy(const Config& config, const server::ListenAddress& address)
+std::optional<sys::Identity> serving_identity(const Config& config)
 {
-    if (geteuid() != 0 || !config.user.empty()) return;
-    if (config.allow_root) {
-        spdlog::warn("running as root (--allow-root): pass --user NAME to drop privileges after binding");
-    } else if (is_loopback(address)) {
-        spdlog::warn("running as root on loopback {}: pass --user NAME to drop privileges after binding",
-                     address.url());
-    } else {
-        die(2, fmt::format("refusing to serve {} as root: pass --user NAME (bind as root, then serve as NAME) or "
-                           "--allow-root",
-                           address.url()));
+    const bool root = geteuid() == 0;
+    if (config.user.empty() && (!root || config.allow_root)) return std::nullopt;
+    if (!root) die(2, fmt::format("--user {}: only root can switch users", config.user));
+    try {
+        return sys::lookup_user(config.user.empty() ? kDefaultUser : config.user);
+    } catch (const std::exception& e) {
+        if (config.user.empty())
+            die(2, fmt::format("started as root without --user: no user {} to switch to ({}); pass --user NAME or "
+                               "--allow-root",
+                               kDefaultUser, e.what()));
+        die(2, e.what());
     }
 }
 
@@ -208,15 +200,7 @@ int main(int argc, char** argv)
     const uring::KernelCheck kernel = uring::check_kernel();
     if (!kernel.problem.empty()) die(1, kernel.problem);
 
-    std::optional<sys::Identity> identity;
-    if (!config.user.empty()) {
-        if (geteuid() != 0) die(2, fmt::format("--user {}: only root can switch users", config.user));
-        try {
-            identity = sys::lookup_user(config.user);
-        } catch (const std::exception& e) {
-            die(2, e.what());
-        }
-    }
+    const std::optional<sys::Identity> identity = serving_identity(config);
 
     if (identity || geteuid() != 0) fit_pipe_size(config);
 
@@ -248,7 +232,6 @@ int main(int argc, char** argv)
     } catch (const std::system_error& e) {
         die(1, e.what());
     }
-    check_root_policy(config, *address);
     fit_fixed_file_tables(config);
 
     shared->mime = http::MimeTable("/etc/mime.types");
@@ -301,8 +284,14 @@ int main(int argc, char** argv)
         } catch (const std::exception& e) {
             die(1, e.what());
         }
-        spdlog::info("serving as {} (uid {}, gid {}, {} groups)", identity->name, identity->uid, identity->gid,
-                     identity->groups.size());
+        spdlog::info("serving as {} (uid {}, gid {}, {} groups){}", identity->name, identity->uid, identity->gid,
+                     identity->groups.size(),
+                     config.user.empty() ? ": started as root without --user (--user NAME for another user, "
+                                           "--allow-root to stay root)"
+                                         : "");
+    } else if (geteuid() == 0) {
+        spdlog::warn("running as root (--allow-root): every file root may read beneath --root is served; "
+                     "--user NAME switches users after binding");
     }
 
     std::vector<std::unique_ptr<WorkerThread>> workers;

@@ -122,7 +122,7 @@ class Cli(harness.unittest.TestCase):
             self.skipTest("no IPv6 on this host")
         root = harness.Root()
         root.write("index.html", "dual\n")
-        server = harness.Server(root.path, "--allow-root", listen="::")
+        server = harness.Server(root.path, listen="::")
         try:
             c = socket.create_connection(("::1", server.port), timeout=10)
             c.sendall(b"GET /index.html HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")

@@ -282,7 +282,10 @@ class Syscalls(harness.unittest.TestCase):
             root.write("doc.txt.gz", b"\x1f\x8b" + b"\0" * 30)
             proc = subprocess.Popen(
                 [strace, "-f", "-qq", "-o", trace, "--", BINARY, "--root", root.path, "--listen", "127.0.0.1",
-                 "--port", "0", "--threads", "2", "--pipes", "1", "--pipes-max", "8"],
+                 "--port", "0", "--threads", "2", "--pipes", "1", "--pipes-max", "8",
+                 # Not root under systemd (DynamicUser=): no user switch, whose
+                 # setuid is in @privileged.
+                 *harness.ROOT_ARGS],
                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=harness.traced_env())
             port = None
             for line in proc.stderr:
@@ -378,7 +381,7 @@ class ActivatedServer(harness.Server):
 
     def __init__(self, root, sockets, *args, threads=1, listen_pid=""):
         fds = [s.fileno() for s in sockets]
-        self.args = [BINARY, "--root", root, "--threads", str(threads), *args]
+        self.args = [BINARY, "--root", root, "--threads", str(threads), *harness.root_args(args), *args]
         self._start(activated_command(fds, *self.args[1:], listen_pid=listen_pid), 10, pass_fds=fds)
 
 
@@ -524,7 +527,7 @@ class Activation(harness.unittest.TestCase):
         port = probe.getsockname()[1]
         probe.close()
         proc = subprocess.Popen([tool, "-l", f"127.0.0.1:{port}", BINARY, "--root", self.root.path,
-                                 "--threads", "2", "--port", "1"],
+                                 "--threads", "2", "--port", "1", *harness.ROOT_ARGS],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         log = []
         try:

@@ -237,13 +237,33 @@ class Sandbox(harness.unittest.TestCase):
                 proc.wait()
 
     def test_root_policy(self):
-        """As root: refused on a non-loopback address unless --user or
-        --allow-root; on loopback a warning (the tests run as root)."""
+        """As root without --user: serve as nobody, on every address (a
+        mode-000 file is 403, not 200 as root); --allow-root stays root,
+        with a warning."""
         if os.geteuid() != 0:
             self.skipTest("not root")
         harness.require_program("unshare")
+        closed = self.root.write("closed.txt", "root can read this\n")
+        os.chmod(closed, 0)
 
-        def run(*args, wait_listening=False):
+        s = harness.Server(self.root.path, threads=2, allow_root=False)
+        self.servers.append(s)
+        self.assertEqual(s.get("/closed.txt").status, 403)
+        s.wait_log(r"info serving as nobody \(uid 65534, .*\): started as root without --user \(--user NAME for "
+                   r"another user, --allow-root to stay root\)$")
+        self.assertEqual(s.get("/small.txt").body, b"small\n")
+        for t in os.listdir(f"/proc/{s.pid}/task"):
+            self.assertEqual(status(s.pid, t)["Uid"].split(), [str(NOBODY)] * 4, t)
+        self.assertEqual(s.stop(), 0)
+
+        s = self.start()  # the harness passes --allow-root as root
+        self.assertIn("--allow-root", s.args)
+        s.wait_log(r"warning running as root \(--allow-root\): every file root may read beneath --root is served")
+        self.assertEqual(s.get("/closed.txt").body, b"root can read this\n")
+        self.assertFalse([l for l in s.log() if "serving as" in l])
+        self.assertEqual(s.stop(), 0)
+
+        def run(*args):
             proc = subprocess.Popen(["unshare", "--net", BINARY, "--root", self.root.path, "--port", "0",
                                      "--threads", "1", *args], stderr=subprocess.PIPE, text=True)
             lines = []
@@ -254,17 +274,14 @@ class Sandbox(harness.unittest.TestCase):
             proc.stderr.close()
             return proc.wait(30), lines
 
+        # Every address, not only loopback (a non-loopback one was refused).
         rc, lines = run("--listen", "0.0.0.0")
-        self.assertEqual(rc, 2)
-        self.assertEqual(len(lines), 1, lines)
-        self.assertRegex(lines[0], r"^splicehttpd: refusing to serve http://0\.0\.0\.0:\d+ as root: pass --user")
-        for extra in (("--allow-root",), ("--user", "nobody")):
-            rc, lines = run("--listen", "0.0.0.0", *extra)
-            self.assertEqual(rc, 0, lines)
-            self.assertTrue(any("listening on http://0.0.0.0:" in l for l in lines))
-        rc, lines = run("--listen", "127.0.0.1")
-        self.assertEqual(rc, 0)
-        self.assertTrue(any("running as root on loopback" in l for l in lines))
+        self.assertEqual(rc, 0, lines)
+        self.assertTrue(any("serving as nobody" in l for l in lines), lines)
+        self.assertTrue(any("listening on http://0.0.0.0:" in l for l in lines), lines)
+        rc, lines = run("--listen", "0.0.0.0", "--allow-root")
+        self.assertEqual(rc, 0, lines)
+        self.assertTrue(any("running as root (--allow-root)" in l for l in lines), lines)
         rc, lines = run("--user", "no-such-user-here")
         self.assertEqual((rc, len(lines)), (2, 1), lines)
         self.assertIn("--user no-such-user-here: no such user", lines[0])
