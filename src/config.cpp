@@ -47,7 +47,8 @@ CliOutcome parse_command_line(int argc, char** argv)
         ->check(CLI::IsMember({"error", "warn", "info", "debug"}))
         ->capture_default_str();
     app.add_option("--access-log", c.access_log,
-                   "Combined-format access log: a file (reopened on SIGHUP) or - for stdout; off by default");
+                   "Combined-format access log: a file outside --root (reopened on SIGHUP) or - for stdout; off by "
+                   "default");
     // One fixed-file slot per connection; io_uring allows 2^20 per ring.
     std::string max_conns = "auto";
     app.add_option("--max-conns", max_conns,
@@ -56,7 +57,7 @@ CliOutcome parse_command_line(int argc, char** argv)
             if (v == "auto") return {};
             if (v.empty() || v.size() > 6 || v.find_first_not_of("0123456789") != std::string::npos ||
                 std::stoul(v) < 1 || std::stoul(v) > 300000)
-                return "--max-conns: 'auto' or a number in [1 - 300000], not " + v;
+                return "'auto' or a number in [1 - 300000], not " + v; // CLI11 puts the flag's name first
             return {};
         })
         ->capture_default_str();

@@ -2,6 +2,7 @@
 // per ring, the sandbox, and the signal loop (SIGTERM/SIGINT stop, a second
 // one exits at once, SIGUSR1 logs per-worker stats).
 #include "config.hpp"
+#include "plural.hpp"
 #include "server/access_log_file.hpp"
 #include "server/listener.hpp"
 #include "server/shared.hpp"
@@ -25,6 +26,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <future>
@@ -125,14 +127,15 @@ void fit_fixed_file_tables(Config& config)
         rlim_t per = kAutoMaxConns;
         if (rl.rlim_cur != RLIM_INFINITY) per = rl.rlim_cur > reserve + threads ? (rl.rlim_cur - reserve) / threads : 1;
         config.max_conns = unsigned(std::clamp<rlim_t>(per, 1, kAutoMaxConns));
-        spdlog::info("--max-conns auto: {} connections per thread (RLIMIT_NOFILE {}, {} threads, {} pipes each)",
-                     config.max_conns, rl.rlim_cur, threads, config.pipes_max);
+        spdlog::info("--max-conns auto: {} per thread (RLIMIT_NOFILE {}, {}, {} each)",
+                     plural(config.max_conns, "connection"), rl.rlim_cur, plural(threads, "thread"),
+                     plural(config.pipes_max, "pipe"));
         return;
     }
     const rlim_t most = rl.rlim_cur > 2 * kReserve ? rl.rlim_cur - kReserve : rl.rlim_cur / 2;
     if (rl.rlim_cur != RLIM_INFINITY && config.max_conns > most) {
-        spdlog::warn("RLIMIT_NOFILE {} holds {} connections per thread, not --max-conns {}", rl.rlim_cur, most,
-                     config.max_conns);
+        spdlog::warn("RLIMIT_NOFILE {} holds {} per thread, not --max-conns {}", rl.rlim_cur,
+                     plural(most, "connection"), config.max_conns);
         config.max_conns = unsigned(std::max<rlim_t>(most, 1));
     }
 }
@@ -175,6 +178,32 @@ std::optional<sys::Identity> serving_identity(const Config& config)
     }
 }
 
+// A log beneath --root would be served, and Landlock would let the server
+// create and write files there.
+void refuse_log_inside_root(const Config& config)
+{
+    if (config.access_log.empty() || config.access_log == "-") return;
+    const auto resolved = [](const std::string& path) -> std::string {
+        char* real = ::realpath(path.c_str(), nullptr);
+        std::string out = real ? real : "";
+        std::free(real);
+        return out;
+    };
+    std::string log = resolved(config.access_log);
+    if (log.empty()) { // not there yet: where it will be made
+        const auto slash = config.access_log.rfind('/');
+        const std::string dir = slash == std::string::npos ? "." : config.access_log.substr(0, slash + 1);
+        log = resolved(dir);
+        if (log.empty()) return; // opening it fails with its own message
+        log += "/" + config.access_log.substr(slash + 1);
+    }
+    const std::string root = resolved(config.root);
+    if (!root.empty() && log.starts_with(root == "/" ? root : root + "/"))
+        die(2, fmt::format("--access-log {}: inside --root {}: it would be served, and the sandbox would let the "
+                           "server write there; put it outside",
+                           config.access_log, config.root));
+}
+
 } // namespace
 
 int main(int argc, char** argv)
@@ -207,6 +236,7 @@ int main(int argc, char** argv)
     sys::UniqueFd root(::open(config.root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (!root) die(2, fmt::format("--root {}: {}", config.root, std::strerror(errno)));
     shared->root_fd = root.get();
+    refuse_log_inside_root(config);
 
     auto address = server::parse_listen_address(config.listen, config.port);
     if (!address) die(2, fmt::format("--listen {}: not an IPv4 or IPv6 address", config.listen));
@@ -224,11 +254,20 @@ int main(int argc, char** argv)
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
     std::vector<sys::UniqueFd> listeners;
+    std::string urls;
     try {
         // Socket activation: the workers share the sockets systemd passed.
         listeners = server::activated_listeners(*address, {config.threads});
         if (listeners.empty()) listeners = server::open_listeners(*address, {config.threads});
         config.threads = unsigned(listeners.size());
+        // Every socket for the start line (the workers' may be copies of one).
+        std::vector<std::string> seen;
+        for (const auto& fd : listeners) {
+            std::string url = server::local_address(fd.get()).url();
+            if (std::find(seen.begin(), seen.end(), url) != seen.end()) continue;
+            urls += (seen.empty() ? "" : ", ") + url;
+            seen.push_back(std::move(url));
+        }
     } catch (const std::system_error& e) {
         die(1, e.what());
     }
@@ -284,8 +323,8 @@ int main(int argc, char** argv)
         } catch (const std::exception& e) {
             die(1, e.what());
         }
-        spdlog::info("serving as {} (uid {}, gid {}, {} groups){}", identity->name, identity->uid, identity->gid,
-                     identity->groups.size(),
+        spdlog::info("serving as {} (uid {}, gid {}, {}){}", identity->name, identity->uid, identity->gid,
+                     plural(identity->groups.size(), "group"),
                      config.user.empty() ? ": started as root without --user (--user NAME for another user, "
                                            "--allow-root to stay root)"
                                          : "");
@@ -356,7 +395,7 @@ int main(int argc, char** argv)
     }
     go.set_value(true);
 
-    spdlog::info("listening on {} ({} threads, root {})", address->url(), config.threads, config.root);
+    spdlog::info("listening on {} ({}, root {})", urls, plural(config.threads, "thread"), config.root);
 
     bool stopping = false;
     while (finished < config.threads) {

@@ -1,5 +1,6 @@
 #include "server/listener.hpp"
 
+#include "plural.hpp"
 #include "sys/error.hpp"
 
 #include <arpa/inet.h>
@@ -39,6 +40,14 @@ std::string ListenAddress::url() const
     }
     inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in&>(addr).sin_addr, text, sizeof text);
     return fmt::format("http://{}:{}", text, port());
+}
+
+ListenAddress local_address(int fd)
+{
+    ListenAddress a;
+    a.len = sizeof a.addr;
+    sys::check_libc(getsockname(fd, reinterpret_cast<sockaddr*>(&a.addr), &a.len), "getsockname");
+    return a;
 }
 
 std::optional<ListenAddress> parse_listen_address(const std::string& host, std::uint16_t port)
@@ -99,14 +108,8 @@ std::vector<sys::UniqueFd> open_listeners(ListenAddress& address, const ListenOp
     // within the same microseconds could still both pass; a later one cannot.
     {
         const sys::UniqueFd probe = open_one(address, false);
-        if (address.port() == 0) {
-            // --port 0: the workers take the port the kernel gave the probe.
-            ListenAddress actual;
-            actual.len = sizeof actual.addr;
-            sys::check_libc(getsockname(probe.get(), reinterpret_cast<sockaddr*>(&actual.addr), &actual.len),
-                            "getsockname");
-            address.set_port(actual.port());
-        }
+        // --port 0: the workers take the port the kernel gave the probe.
+        if (address.port() == 0) address.set_port(local_address(probe.get()).port());
     }
     std::vector<sys::UniqueFd> fds;
     for (unsigned i = 0; i < options.count; ++i) fds.push_back(open_one(address, true));
@@ -188,19 +191,11 @@ std::vector<sys::UniqueFd> activated_listeners(ListenAddress& address, const Lis
         if (!fds.back()) sys::throw_errno("dup of LISTEN_FDS descriptor");
     }
 
-    ListenAddress first;
-    first.len = sizeof first.addr;
-    sys::check_libc(getsockname(fds[0].get(), reinterpret_cast<sockaddr*>(&first.addr), &first.len), "getsockname");
-    address = first;
+    address = local_address(fds[0].get());
     std::string urls;
-    for (unsigned i = 0; i < sockets; ++i) {
-        ListenAddress a;
-        a.len = sizeof a.addr;
-        sys::check_libc(getsockname(fds[i].get(), reinterpret_cast<sockaddr*>(&a.addr), &a.len), "getsockname");
-        urls += (i ? " " : "") + a.url();
-    }
-    spdlog::info("socket activation: {} inherited socket{} ({}) for {} workers; --listen and --port are not used",
-                 sockets, sockets == 1 ? "" : "s", urls, workers);
+    for (unsigned i = 0; i < sockets; ++i) urls += (i ? " " : "") + local_address(fds[i].get()).url();
+    spdlog::info("socket activation: {} ({}) for {}; --listen and --port are not used",
+                 plural(sockets, "inherited socket"), urls, plural(workers, "worker"));
     return fds;
 }
 

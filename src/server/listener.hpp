@@ -22,6 +22,9 @@ struct ListenAddress {
     [[nodiscard]] std::string url() const; // "http://127.0.0.1:8080", "http://[::1]:8080"
 };
 
+// The address a socket is bound to. Throws std::system_error.
+ListenAddress local_address(int fd);
+
 // An IPv4 or IPv6 literal; nullopt for anything else.
 std::optional<ListenAddress> parse_listen_address(const std::string& host, std::uint16_t port);
 

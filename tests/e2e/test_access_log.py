@@ -162,6 +162,37 @@ class ReopenFails(harness.unittest.TestCase):
             harness.shutil.rmtree(logs, ignore_errors=True)
 
 
+class LogInsideRoot(harness.unittest.TestCase):
+    """A log beneath --root would be served (GET /access.log) and opens the
+    sandbox for writes there: refused, one line, exit 2."""
+
+    def test_refused(self):
+        root = harness.Root()
+        os.mkdir(os.path.join(root.path, "sub"))
+        os.symlink(root.path, os.path.join(root.base, "link"))
+        try:
+            for log in (os.path.join(root.path, "access.log"), os.path.join(root.path, "sub", "..", "x.log"),
+                        os.path.join(root.base, "link", "sub", "y.log")):
+                with self.subTest(log=log):
+                    out = harness.subprocess.run([harness.BINARY, "--root", root.path, "--port", "0", "--threads",
+                                                  "1", "--access-log", log, *harness.ROOT_ARGS],
+                                                 capture_output=True, text=True, timeout=10)
+                    self.assertEqual(out.returncode, 2, out.stderr)
+                    lines = out.stderr.strip().splitlines()
+                    self.assertEqual(lines, [f"splicehttpd: --access-log {log}: inside --root {root.path}: it would "
+                                             "be served, and the sandbox would let the server write there; put it "
+                                             "outside"])
+            # Beside the root (a name that starts like it) is fine.
+            beside = root.path + "-access.log"
+            root.write("index.html", "hi\n")
+            server = harness.Server(root.path, "--access-log", beside)
+            self.assertEqual(server.get("/").body, b"hi\n")
+            server.stop_checked()
+            os.remove(beside)
+        finally:
+            root.cleanup()
+
+
 class NoAccessLog(harness.ServerTest):
     @classmethod
     def populate(cls, root):

@@ -33,6 +33,16 @@ class Cli(harness.unittest.TestCase):
             with self.subTest(args=args):
                 self.assertOneLineExit2(*args)
 
+    def test_flag_named_once(self):
+        """CLI11 puts the flag's name before a check's message: the message
+        must not name it again ('--max-conns: --max-conns: ...')."""
+        for args in (("--max-conns", "0"), ("--max-conns", "x"), ("--threads", "0"), ("--dotfiles", "maybe")):
+            with self.subTest(args=args):
+                line = self.assertOneLineExit2(*args)
+                self.assertEqual(line.count(args[0]), 1, line)
+        self.assertEqual(self.assertOneLineExit2("--max-conns", "0"),
+                         "splicehttpd: --max-conns: 'auto' or a number in [1 - 300000], not 0 (see --help)")
+
     def test_bad_values_name_the_flag(self):
         self.assertIn("--root", self.assertOneLineExit2("--root", "/nonexistent/dir", "--port", "0"))
         root = harness.Root()

@@ -465,7 +465,9 @@ class Activation(harness.unittest.TestCase):
         b.close()
         try:
             server.wait_log(r"socket activation: 2 inherited sockets .* for 2 workers")
-            server.wait_log(r"\(2 threads")
+            # The start line names every socket, not only the first.
+            server.wait_log(r"listening on http://127\.0\.0\.1:%d, http://127\.0\.0\.1:%d \(2 threads, root "
+                            % ports)
             for port in ports:
                 self.assertEqual(self.get_ok(port).body, self.body)
         finally:
@@ -557,6 +559,8 @@ class Activation(harness.unittest.TestCase):
 
 class ManPage(harness.unittest.TestCase):
     def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="splicehttpd-man-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
         if not os.path.exists(MAN_PAGE):
             if shutil.which("help2man"):
                 self.fail(f"help2man is installed but {MAN_PAGE} was not built")
@@ -593,6 +597,70 @@ class ManPage(harness.unittest.TestCase):
         version = run([BINARY, "--version"]).stdout.strip()
         self.assertIn(version, text)
         self.assertNotIn(BUILD, text, "the build directory leaked into the page")
+
+
+    def section_lines(self, text, name):
+        m = re.search(r"(?ms)^" + name + r"$(.*?)^(?=[A-Z][A-Z ]+$)", text)
+        self.assertTrue(m, f"no {name} section")
+        return m.group(1).splitlines()
+
+    def section(self, text, name):
+        """A section's text on one line, spaces collapsed."""
+        return " ".join(" ".join(self.section_lines(text, name)).split())
+
+    def test_says_what_the_server_does(self):
+        """SIGHUP, --shutdown-timeout, --autoindex, which options add up,
+        the user switch; and README says how to read the page unbuilt."""
+        out = self.render("-P-cbou")
+        text = out.stdout.replace("\u2010", "-").replace("\u2212", "-")
+        signals = self.section(text, "SIGNALS")
+        self.assertIn("SIGHUP Reopen the --access-log file", signals)
+        self.assertIn("for at most --shutdown-timeout seconds", signals)
+        self.assertNotIn("10 seconds)", signals)
+        description = self.section(text, "DESCRIPTION")
+        self.assertIn("without one it is 403, or an HTML listing with --autoindex", description)
+        self.assertIn("--add-header, --expires and --error-page may be repeated and add up", description)
+        self.assertIn("--listen may be given once", description)
+        self.assertIn("by default nobody", description)
+        with open(os.path.join(ROOT, "README.md")) as f:
+            self.assertIn("man -l build/doc/splicehttpd.1", f.read())
+
+    def test_examples_start_as_root(self):
+        """Each example command that serves starts as written (as root, in
+        a network namespace of its own; directories replaced by temporary
+        ones): 'splicehttpd --root /srv/www --listen 0.0.0.0' was refused as
+        root."""
+        if os.geteuid() != 0 or not IO_URING:
+            self.skipTest("needs root (a network namespace) and io_uring")
+        unshare = need("unshare")
+        out = self.render("-P-cbou")
+        text = out.stdout.replace("\u2010", "-").replace("\u2212", "-")
+        examples = [l.strip() for l in self.section_lines(text, "EXAMPLES")
+                    if l.strip().startswith("splicehttpd --root /srv/www")]
+        self.assertGreaterEqual(len(examples), 2, examples)
+        self.assertTrue(any("--listen 0.0.0.0" in e for e in examples), examples)
+        root = harness.Root()
+        root.write("index.html", "example\n")
+        logs = os.path.join(self.tmp, "logs")
+        os.mkdir(logs)
+        os.chmod(self.tmp, 0o755)
+        try:
+            for example in examples:
+                with self.subTest(example=example):
+                    args = example.replace("/srv/www", root.path).replace("/var/log/splicehttpd", logs).split()
+                    args[0] = BINARY
+                    proc = subprocess.Popen([unshare, "--net", *args], stderr=subprocess.PIPE, text=True)
+                    lines = []
+                    for line in proc.stderr:
+                        lines.append(line)
+                        if "listening on" in line:
+                            proc.send_signal(signal.SIGTERM)
+                    proc.stderr.close()
+                    self.assertEqual(proc.wait(30), 0, lines)
+                    self.assertTrue(any("listening on" in l for l in lines), lines)
+                    self.assertTrue(any("serving as " in l for l in lines), lines)
+        finally:
+            root.cleanup()
 
 
 # ---------------------------------------------------------------- meson install

@@ -169,7 +169,7 @@ class Sandbox(harness.unittest.TestCase):
 
     def test_user_switch_after_binding(self):
         s = self.start("--user", "nobody")
-        s.wait_log("serving as nobody")
+        s.wait_log(r"serving as nobody \(uid 65534, gid 65534, 1 group\)$")  # nogroup
         self.assertEqual(s.get("/small.txt").body, b"small\n")
         for t in os.listdir(f"/proc/{s.pid}/task"):
             st = status(s.pid, t)
@@ -393,7 +393,9 @@ class Limits(harness.unittest.TestCase):
             harness.BINARY = saved
         socks = []
         try:
-            s.wait_log(r"--max-conns auto: 2208 connections per thread \(RLIMIT_NOFILE 2400, 1 threads")
+            s.wait_log(r"--max-conns auto: 2208 connections per thread \(RLIMIT_NOFILE 2400, 1 thread, 64 pipes "
+                       r"each\)$")
+            s.wait_log(r"listening on http://127\.0\.0\.1:\d+ \(1 thread, root ")
             for i in range(clients):
                 c = harness.Client(s.port, timeout=10)
                 r = c.request("GET", "/small.txt")
