@@ -41,8 +41,8 @@ struct Config {
     unsigned shutdown_timeout = 10;          // seconds in-flight responses may take after SIGTERM/SIGINT
 
     // Confinement after start-up (sys/sandbox.hpp).
-    std::string user;        // --user: drop root for this user once bound
-    bool allow_root = false; // --allow-root: serve as root on a non-loopback address
+    std::string user;        // --user: drop root for this user once bound ("" as root: nobody)
+    bool allow_root = false; // --allow-root: as root without --user, stay root
     bool sandbox = true;     // --no-sandbox: no Landlock, seccomp or ring restrictions
     bool seccomp = true;     // --no-seccomp: the rest of the sandbox without the syscall filter
 
