@@ -12,11 +12,8 @@ TEST_CASE("plural: one has no s, every other count has")
         const char* want;
     };
     const Row rows[] = {
-        {__LINE__, 0, "0 threads"},
-        {__LINE__, 1, "1 thread"},
-        {__LINE__, 2, "2 threads"},
-        {__LINE__, 11, "11 threads"},
-        {__LINE__, 21, "21 threads"},
+        {__LINE__, 0, "0 threads"},   {__LINE__, 1, "1 thread"},    {__LINE__, 2, "2 threads"},
+        {__LINE__, 11, "11 threads"}, {__LINE__, 21, "21 threads"},
     };
     for (const Row& r : rows) {
         CAPTURE(r.line);
