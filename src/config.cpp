@@ -32,7 +32,9 @@ CliOutcome parse_command_line(int argc, char** argv)
     // defaults that their caller overrides.
     app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
     app.add_option("--root", c.root, "Directory to serve")->capture_default_str();
-    app.add_option("--listen", c.listen, "Address to listen on (IPv4 or IPv6)")->capture_default_str();
+    CLI::Option* listen = app.add_option(
+        "--listen", c.listen, "Address to listen on (IPv4 or IPv6; :: takes IPv4 too unless net.ipv6.bindv6only=1)");
+    listen->capture_default_str();
     app.add_option("--port", c.port, "TCP port (0: any free port, printed at start-up)")->capture_default_str();
     // A numeric flag with a range; the default is shown in --help.
     auto bounded = [&app](const char* name, auto& value, auto lo, auto hi, const char* help) {
@@ -45,7 +47,8 @@ CliOutcome parse_command_line(int argc, char** argv)
         ->check(CLI::IsMember({"error", "warn", "info", "debug"}))
         ->capture_default_str();
     app.add_option("--access-log", c.access_log,
-                   "Combined-format access log: a file (reopened on SIGHUP) or - for stdout; off by default");
+                   "Combined-format access log: a file outside --root (reopened on SIGHUP) or - for stdout; off by "
+                   "default");
     // One fixed-file slot per connection; io_uring allows 2^20 per ring.
     std::string max_conns = "auto";
     app.add_option("--max-conns", max_conns,
@@ -54,7 +57,7 @@ CliOutcome parse_command_line(int argc, char** argv)
             if (v == "auto") return {};
             if (v.empty() || v.size() > 6 || v.find_first_not_of("0123456789") != std::string::npos ||
                 std::stoul(v) < 1 || std::stoul(v) > 300000)
-                return "--max-conns: 'auto' or a number in [1 - 300000], not " + v;
+                return "'auto' or a number in [1 - 300000], not " + v; // CLI11 puts the flag's name first
             return {};
         })
         ->capture_default_str();
@@ -85,8 +88,9 @@ CliOutcome parse_command_line(int argc, char** argv)
     bounded("--header-timeout", c.header_timeout, 1u, 86400u, "Seconds a client has to send a request's head");
     bounded("--shutdown-timeout", c.shutdown_timeout, 0u, 86400u,
             "Seconds responses in flight may take after SIGTERM/SIGINT (a second signal: exit at once)");
-    app.add_option("--user", c.user, "As root: bind, then switch to this user (and its groups) before serving");
-    app.add_flag("--allow-root", c.allow_root, "Serve as root on a non-loopback address without --user");
+    app.add_option("--user", c.user,
+                   "As root: bind, then switch to this user (and its groups) before serving (default: nobody)");
+    app.add_flag("--allow-root", c.allow_root, "As root without --user: serve as root, not as nobody");
     bool no_sandbox = false;
     bool no_seccomp = false;
     app.add_flag("--no-sandbox", no_sandbox, "No Landlock, seccomp filter or io_uring restrictions (debugging)");
@@ -102,9 +106,15 @@ CliOutcome parse_command_line(int argc, char** argv)
     std::string fallback;
     std::vector<std::string> error_pages;
     app.add_option("--fallback", fallback,
-                   "A file that answers any missing path with 200 (single-page apps: /index.html)");
+                   "A file that answers a missing path with 200 unless its last segment has an extension (single-page "
+                   "apps: /index.html)");
+    app.add_option("--fallback-prefix", c.fallback_prefixes,
+                   "--fallback only for missing paths under this prefix, like '/app/' (repeatable)")
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+        ->check([](const std::string& v) { return v.starts_with('/') ? "" : "a path prefix starting with '/'"; });
     app.add_option("--error-page", error_pages, "STATUS=/path: a page sent with that status (repeatable)")
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    app.add_option("--mime-types", c.mime_types, "A mime.types file whose types win over the built-in ones");
     app.add_option("--dotfiles", dotfiles, "Serve files whose path has a segment starting with '.'")
         ->check(CLI::IsMember({"allow", "deny"}))
         ->capture_default_str();
@@ -136,6 +146,10 @@ CliOutcome parse_command_line(int argc, char** argv)
         std::string msg = e.what();
         msg = msg.substr(0, msg.find('\n'));
         std::cerr << "splicehttpd: " << msg << " (see --help)\n";
+        return {std::nullopt, 2};
+    }
+    if (listen->count() > 1) {
+        std::cerr << "splicehttpd: --listen given twice; one address per server (several listeners: issue 19)\n";
         return {std::nullopt, 2};
     }
     if (c.pipes > c.pipes_max) {
@@ -171,6 +185,10 @@ CliOutcome parse_command_line(int argc, char** argv)
         }
         return path->rel;
     };
+    if (fallback.empty() && !c.fallback_prefixes.empty()) {
+        std::cerr << "splicehttpd: --fallback-prefix needs --fallback\n";
+        return {std::nullopt, 2};
+    }
     if (!fallback.empty()) {
         auto rel = file_path("--fallback", fallback);
         if (!rel) return {std::nullopt, 2};

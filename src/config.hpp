@@ -41,15 +41,17 @@ struct Config {
     unsigned shutdown_timeout = 10;          // seconds in-flight responses may take after SIGTERM/SIGINT
 
     // Confinement after start-up (sys/sandbox.hpp).
-    std::string user;        // --user: drop root for this user once bound
-    bool allow_root = false; // --allow-root: serve as root on a non-loopback address
+    std::string user;        // --user: drop root for this user once bound ("" as root: nobody)
+    bool allow_root = false; // --allow-root: as root without --user, stay root
     bool sandbox = true;     // --no-sandbox: no Landlock, seccomp or ring restrictions
     bool seccomp = true;     // --no-seccomp: the rest of the sandbox without the syscall filter
 
     std::string extra_headers;                            // --add-header, formatted: "Name: value\r\n" each
     std::vector<http::ExpiresRule> expires_rules;         // --expires, in order
     std::string fallback;                                 // --fallback, relative to the root ("" off)
+    std::vector<std::string> fallback_prefixes;           // --fallback-prefix: where it applies (none: anywhere)
     std::vector<std::pair<int, std::string>> error_pages; // --error-page STATUS=/path, relative
+    std::string mime_types;                               // --mime-types: a site's own types ("" none)
     bool dotfiles = false;                                // --dotfiles allow
     bool precompressed = true;                            // serve x.br / x.gz siblings
     bool autoindex = false;                               // list directories without index.html

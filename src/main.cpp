@@ -2,9 +2,11 @@
 // per ring, the sandbox, and the signal loop (SIGTERM/SIGINT stop, a second
 // one exits at once, SIGUSR1 logs per-worker stats).
 #include "config.hpp"
+#include "plural.hpp"
 #include "server/access_log_file.hpp"
 #include "server/listener.hpp"
 #include "server/setup.hpp"
+#include "server/site_files.hpp"
 #include "server/worker.hpp"
 #include "sys/sandbox.hpp"
 #include "uring/ring.hpp"
@@ -21,12 +23,11 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include <netinet/in.h>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <future>
@@ -127,45 +128,81 @@ void fit_fixed_file_tables(Config& config)
         rlim_t per = kAutoMaxConns;
         if (rl.rlim_cur != RLIM_INFINITY) per = rl.rlim_cur > reserve + threads ? (rl.rlim_cur - reserve) / threads : 1;
         config.max_conns = unsigned(std::clamp<rlim_t>(per, 1, kAutoMaxConns));
-        spdlog::info("--max-conns auto: {} connections per thread (RLIMIT_NOFILE {}, {} threads, {} pipes each)",
-                     config.max_conns, rl.rlim_cur, threads, config.pipes_max);
+        spdlog::info("--max-conns auto: {} per thread (RLIMIT_NOFILE {}, {}, {} each)",
+                     plural(config.max_conns, "connection"), rl.rlim_cur, plural(threads, "thread"),
+                     plural(config.pipes_max, "pipe"));
         return;
     }
     const rlim_t most = rl.rlim_cur > 2 * kReserve ? rl.rlim_cur - kReserve : rl.rlim_cur / 2;
     if (rl.rlim_cur != RLIM_INFINITY && config.max_conns > most) {
-        spdlog::warn("RLIMIT_NOFILE {} holds {} connections per thread, not --max-conns {}", rl.rlim_cur, most,
-                     config.max_conns);
+        spdlog::warn("RLIMIT_NOFILE {} holds {} per thread, not --max-conns {}", rl.rlim_cur,
+                     plural(most, "connection"), config.max_conns);
         config.max_conns = unsigned(std::max<rlim_t>(most, 1));
     }
 }
 
-bool is_loopback(const server::ListenAddress& a)
+// Unprivileged, F_SETPIPE_SZ refuses more than fs.pipe-max-size, and the
+// pipe would keep the kernel's default (64 KiB): ask for what will be given.
+// Read now: Landlock later hides /proc.
+void fit_pipe_size(Config& config)
 {
-    if (a.addr.ss_family == AF_INET)
-        return (ntohl(reinterpret_cast<const sockaddr_in&>(a.addr).sin_addr.s_addr) >> 24) == 127;
-    if (a.addr.ss_family == AF_INET6) {
-        const in6_addr& v6 = reinterpret_cast<const sockaddr_in6&>(a.addr).sin6_addr;
-        if (IN6_IS_ADDR_LOOPBACK(&v6)) return true;
-        return IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127;
+    unsigned long most = 0;
+    if (FILE* f = std::fopen("/proc/sys/fs/pipe-max-size", "re")) {
+        if (std::fscanf(f, "%lu", &most) != 1) most = 0;
+        std::fclose(f);
     }
-    return false;
+    if (most < 4096 || config.pipe_size <= most) return;
+    spdlog::warn("--pipe-size {}: an unprivileged process gets at most {} (fs.pipe-max-size)", config.pipe_size, most);
+    config.pipe_size = std::uint32_t(most);
 }
 
-// Root serving the network is refused unless asked for; on loopback (a
-// developer's tools/serve, the tests) it is only warned about.
-void check_root_policy(const Config& config, const server::ListenAddress& address)
+// Root reads every file beneath --root, a mode-000 one too: started as root
+// without --user, serve as nobody unless --allow-root. nobody rather than
+// www-data: a static server should not read what a tree grants the web
+// server's group only (an application's 0640 configuration, say);
+// --user www-data asks for that.
+constexpr const char* kDefaultUser = "nobody";
+
+std::optional<sys::Identity> serving_identity(const Config& config)
 {
-    if (geteuid() != 0 || !config.user.empty()) return;
-    if (config.allow_root) {
-        spdlog::warn("running as root (--allow-root): pass --user NAME to drop privileges after binding");
-    } else if (is_loopback(address)) {
-        spdlog::warn("running as root on loopback {}: pass --user NAME to drop privileges after binding",
-                     address.url());
-    } else {
-        die(2, fmt::format("refusing to serve {} as root: pass --user NAME (bind as root, then serve as NAME) or "
-                           "--allow-root",
-                           address.url()));
+    const bool root = geteuid() == 0;
+    if (config.user.empty() && (!root || config.allow_root)) return std::nullopt;
+    if (!root) die(2, fmt::format("--user {}: only root can switch users", config.user));
+    try {
+        return sys::lookup_user(config.user.empty() ? kDefaultUser : config.user);
+    } catch (const std::exception& e) {
+        if (config.user.empty())
+            die(2, fmt::format("started as root without --user: no user {} to switch to ({}); pass --user NAME or "
+                               "--allow-root",
+                               kDefaultUser, e.what()));
+        die(2, e.what());
     }
+}
+
+// A log beneath --root would be served, and Landlock would let the server
+// create and write files there.
+void refuse_log_inside_root(const Config& config)
+{
+    if (config.access_log.empty() || config.access_log == "-") return;
+    const auto resolved = [](const std::string& path) -> std::string {
+        char* real = ::realpath(path.c_str(), nullptr);
+        std::string out = real ? real : "";
+        std::free(real);
+        return out;
+    };
+    std::string log = resolved(config.access_log);
+    if (log.empty()) { // not there yet: where it will be made
+        const auto slash = config.access_log.rfind('/');
+        const std::string dir = slash == std::string::npos ? "." : config.access_log.substr(0, slash + 1);
+        log = resolved(dir);
+        if (log.empty()) return; // opening it fails with its own message
+        log += "/" + config.access_log.substr(slash + 1);
+    }
+    const std::string root = resolved(config.root);
+    if (!root.empty() && log.starts_with(root == "/" ? root : root + "/"))
+        die(2, fmt::format("--access-log {}: inside --root {}: it would be served, and the sandbox would let the "
+                           "server write there; put it outside",
+                           config.access_log, config.root));
 }
 
 } // namespace
@@ -184,6 +221,11 @@ int main(int argc, char** argv)
     spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%f %^%l%$ %v");
     spdlog::set_level(spdlog::level::from_str(config.log_level));
 
+    // A bad --mime-types file is a bad flag: one line, exit 2, before anything.
+    shared->mime = http::MimeTable("/etc/mime.types");
+    if (std::string error; !config.mime_types.empty() && !shared->mime.override_from(config.mime_types, error))
+        die(2, "--mime-types " + error);
+
     // The time zone is read now: after start-up /etc/localtime is out of reach.
     tzset();
 
@@ -193,19 +235,14 @@ int main(int argc, char** argv)
     const uring::KernelCheck kernel = uring::check_kernel();
     if (!kernel.problem.empty()) die(1, kernel.problem);
 
-    std::optional<sys::Identity> identity;
-    if (!config.user.empty()) {
-        if (geteuid() != 0) die(2, fmt::format("--user {}: only root can switch users", config.user));
-        try {
-            identity = sys::lookup_user(config.user);
-        } catch (const std::exception& e) {
-            die(2, e.what());
-        }
-    }
+    const std::optional<sys::Identity> identity = serving_identity(config);
+
+    if (identity || geteuid() != 0) fit_pipe_size(config);
 
     sys::UniqueFd root(::open(config.root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (!root) die(2, fmt::format("--root {}: {}", config.root, std::strerror(errno)));
     shared->root_fd = root.get();
+    refuse_log_inside_root(config);
 
     auto address = server::parse_listen_address(config.listen, config.port);
     if (!address) die(2, fmt::format("--listen {}: not an IPv4 or IPv6 address", config.listen));
@@ -223,18 +260,25 @@ int main(int argc, char** argv)
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
     std::vector<sys::UniqueFd> listeners;
+    std::string urls;
     try {
         // Socket activation: the workers share the sockets systemd passed.
         listeners = server::activated_listeners(*address, {config.threads});
         if (listeners.empty()) listeners = server::open_listeners(*address, {config.threads});
         config.threads = unsigned(listeners.size());
+        // Every socket for the start line (the workers' may be copies of one).
+        std::vector<std::string> seen;
+        for (const auto& fd : listeners) {
+            std::string url = server::local_address(fd.get()).url();
+            if (std::find(seen.begin(), seen.end(), url) != seen.end()) continue;
+            urls += (seen.empty() ? "" : ", ") + url;
+            seen.push_back(std::move(url));
+        }
     } catch (const std::system_error& e) {
         die(1, e.what());
     }
-    check_root_policy(config, *address);
     fit_fixed_file_tables(config);
 
-    shared->mime = http::MimeTable("/etc/mime.types");
     shared->boundary = make_boundary();
 
     if (config.sandbox) {
@@ -273,6 +317,25 @@ int main(int argc, char** argv)
             die(2, e.what());
         }
         shared->access_log = access_log.get();
+    }
+
+    // Before the rings exist: an SQPOLL ring's kernel thread keeps the
+    // credentials of the task that created the ring, and every open it
+    // submits (or punts to io-wq) runs with them.
+    if (identity) {
+        try {
+            sys::drop_privileges(*identity);
+        } catch (const std::exception& e) {
+            die(1, e.what());
+        }
+        spdlog::info("serving as {} (uid {}, gid {}, {}){}", identity->name, identity->uid, identity->gid,
+                     plural(identity->groups.size(), "group"),
+                     config.user.empty() ? ": started as root without --user (--user NAME for another user, "
+                                           "--allow-root to stay root)"
+                                         : "");
+    } else if (geteuid() == 0) {
+        spdlog::warn("running as root (--allow-root): every file root may read beneath --root is served; "
+                     "--user NAME switches users after binding");
     }
 
     std::vector<std::unique_ptr<WorkerThread>> workers;
@@ -322,11 +385,9 @@ int main(int argc, char** argv)
     }
 
     try {
-        if (identity) {
-            sys::drop_privileges(*identity);
-            spdlog::info("serving as {} (uid {}, gid {}, {} groups)", identity->name, identity->uid, identity->gid,
-                         identity->groups.size());
-        }
+        // As the user that serves (privileges were dropped before the
+        // rings), before seccomp takes openat away.
+        for (const std::string& problem : server::check_site_files(root.get(), config)) spdlog::warn("{}", problem);
         if (config.seccomp && kSanitizerBuild) {
             spdlog::warn("seccomp: not in a sanitizer build (its runtime makes syscalls of its own)");
         } else if (config.seccomp) {
@@ -342,7 +403,7 @@ int main(int argc, char** argv)
     }
     go.set_value(true);
 
-    spdlog::info("listening on {} ({} threads, root {})", address->url(), config.threads, config.root);
+    spdlog::info("listening on {} ({}, root {})", urls, plural(config.threads, "thread"), config.root);
 
     bool stopping = false;
     while (finished < config.threads) {
@@ -359,9 +420,14 @@ int main(int argc, char** argv)
             for (auto& w : workers) w->post(server::kCommandStats);
             continue;
         }
-        if (sig == SIGHUP) {
-            if (access_log) access_log->reopen(); // logrotate moved it
-            spdlog::info("SIGHUP: {}", access_log ? "access log reopened" : "nothing to reopen");
+        if (sig == SIGHUP) { // logrotate moved the access log
+            if (!access_log || config.access_log == "-")
+                spdlog::info("SIGHUP: nothing to reopen");
+            else if (const int err = access_log->reopen(); err != 0)
+                spdlog::error("SIGHUP: cannot reopen the access log {}: {}; still writing to the file open before",
+                              config.access_log, std::strerror(err));
+            else
+                spdlog::info("SIGHUP: access log {} reopened", config.access_log);
             continue;
         }
         const char* name = sig == SIGTERM ? "SIGTERM" : "SIGINT";

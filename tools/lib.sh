@@ -8,7 +8,7 @@ PACKAGES=(g++ pkg-config meson ninja-build liburing-dev node-llhttp libspdlog-de
           libseccomp-dev
           curl python3 strace
           gdb iproute2 util-linux  # the sandbox tests: calls made inside the server, netns, prlimit
-          chromium help2man groff-base man-db systemd)  # the demo-site, man-page and unit-file tests
+          chromium help2man groff-base man-db systemd logrotate)  # the demo-site, man-page, unit-file tests
 
 ensure_packages() {
     local missing=() p

@@ -3,6 +3,7 @@
 #include "http/conditional.hpp"
 #include "http/date.hpp"
 #include "http/file_response.hpp"
+#include "http/path.hpp"
 
 #include <fmt/format.h>
 
@@ -18,33 +19,6 @@ bool unreserved(unsigned char c) noexcept
 {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
            c == '_' || c == '~';
-}
-
-// Length of the valid UTF-8 sequence at s[i] (RFC 3629: no overlong forms,
-// no surrogates, nothing above U+10FFFF), or 0.
-std::size_t utf8_sequence(std::string_view s, std::size_t i) noexcept
-{
-    const auto b0 = static_cast<unsigned char>(s[i]);
-    std::size_t len = 0;
-    std::uint32_t cp = 0;
-    std::uint32_t min = 0;
-    if ((b0 & 0xE0) == 0xC0) {
-        len = 2, cp = b0 & 0x1Fu, min = 0x80;
-    } else if ((b0 & 0xF0) == 0xE0) {
-        len = 3, cp = b0 & 0x0Fu, min = 0x800;
-    } else if ((b0 & 0xF8) == 0xF0) {
-        len = 4, cp = b0 & 0x07u, min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (i + len > s.size()) return 0;
-    for (std::size_t k = 1; k < len; ++k) {
-        const auto b = static_cast<unsigned char>(s[i + k]);
-        if ((b & 0xC0) != 0x80) return 0;
-        cp = (cp << 6) | (b & 0x3Fu);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-    return len;
 }
 
 // "02-Jan-2026 15:04", UTC, as nginx's autoindex shows it.
@@ -129,9 +103,19 @@ std::string html_escape(std::string_view text)
 Listing render_listing(std::string_view dir_path, std::vector<DirEntry> entries, const ListingOptions& options,
                        std::int64_t dir_mtime, std::size_t not_read)
 {
+    // Only names a request can fetch: one that is not valid UTF-8 would be
+    // listed with a link that answers 400 (the path normalizer decides).
+    NormalizedPath path;
+    std::string raw;
+    std::string scratch;
+    std::size_t unnamable = 0;
     std::erase_if(entries, [&](const DirEntry& e) {
-        return e.name.empty() || e.name == "." || e.name == ".." || (!options.dotfiles && e.name.front() == '.') ||
-               e.name.find('/') != std::string::npos;
+        if (e.name.empty() || e.name == "." || e.name == ".." || (!options.dotfiles && e.name.front() == '.') ||
+            e.name.find('/') != std::string::npos)
+            return true;
+        if (fetchable_name(e.name, path, raw, scratch)) return false;
+        ++unnamable;
+        return true;
     });
     std::sort(entries.begin(), entries.end(), [](const DirEntry& a, const DirEntry& b) {
         if (a.is_dir != b.is_dir) return a.is_dir;
@@ -181,6 +165,9 @@ Listing render_listing(std::string_view dir_path, std::vector<DirEntry> entries,
         fmt::format_to(std::back_inserter(out),
                        "<p>{} more {} not shown (a listing shows at most {} entries and {} KiB).</p>\n", left_out,
                        left_out == 1 ? "entry" : "entries", options.max_entries, options.max_bytes / 1024);
+    if (unnamable > 0)
+        fmt::format_to(std::back_inserter(out), "<p>{} {} not shown: not valid UTF-8, so no URL can name {}.</p>\n",
+                       unnamable, unnamable == 1 ? "entry" : "entries", unnamable == 1 ? "it" : "them");
     out.append("<hr></body></html>\n");
     listing.etag = fmt::format("\"{:016x}\"", fnv1a(out));
     return listing;

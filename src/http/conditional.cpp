@@ -32,16 +32,16 @@ std::optional<EntityTag> next_tag(std::string_view& s)
 
 } // namespace
 
-std::string make_etag(std::uint64_t ino, std::uint64_t size, std::int64_t mtime_sec, std::uint32_t mtime_nsec)
+std::string make_etag(std::uint64_t size, std::int64_t mtime_sec, std::uint32_t mtime_nsec, std::string_view coding)
 {
-    return std::string(etag_text(ino, size, mtime_sec, mtime_nsec).view());
+    return std::string(etag_text(size, mtime_sec, mtime_nsec, coding).view());
 }
 
-ShortText etag_text(std::uint64_t ino, std::uint64_t size, std::int64_t mtime_sec, std::uint32_t mtime_nsec)
+ShortText etag_text(std::uint64_t size, std::int64_t mtime_sec, std::uint32_t mtime_nsec, std::string_view coding)
 {
-    // "\"ino-size-mtime.nsec\"" in lower-case hex, by hand: it is made for
-    // every file response. At most 2 + 16 + 1 + 16 + 1 + 17 + 1 + 8 = 62
-    // characters, so it fits.
+    // "\"size-mtime.nsec\"" in lower-case hex, by hand: it is made for every
+    // file response. At most 1 + 16 + 1 + 17 + 1 + 8 + 1 = 45 characters, and
+    // a coding's name (cut to what is left) before the closing quote.
     ShortText out;
     auto put = [&out](char c) { out.buf[out.len++] = c; };
     auto hex = [&put](std::uint64_t v) {
@@ -54,14 +54,16 @@ ShortText etag_text(std::uint64_t ino, std::uint64_t size, std::int64_t mtime_se
         while (n > 0) put(digits[--n]);
     };
     put('"');
-    hex(ino);
-    put('-');
     hex(size);
     put('-');
     if (mtime_sec < 0) put('-');
     hex(mtime_sec < 0 ? std::uint64_t(0) - std::uint64_t(mtime_sec) : std::uint64_t(mtime_sec));
     put('.');
     hex(mtime_nsec);
+    if (!coding.empty()) {
+        put('-');
+        for (char c : coding.substr(0, out.buf.size() - out.len - 1)) put(c);
+    }
     put('"');
     return out;
 }

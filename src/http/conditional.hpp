@@ -11,11 +11,15 @@
 
 namespace splicehttpd::http {
 
-// Strong ETag from inode, size and mtime with nanoseconds: any rewrite of the
-// file, even within the same second, changes it.
-std::string make_etag(std::uint64_t ino, std::uint64_t size, std::int64_t mtime_sec, std::uint32_t mtime_nsec);
+// Strong ETag from size and mtime with nanoseconds: any rewrite of the file,
+// even within the same second, changes it, and the same files deployed with
+// their mtimes (rsync -t, cp -p) give the same ETag on every host (no inode,
+// no device). A precompressed sibling's names its coding ("-br", "-gzip"):
+// two representations never share one, even with equal sizes and mtimes.
+std::string make_etag(std::uint64_t size, std::int64_t mtime_sec, std::uint32_t mtime_nsec,
+                      std::string_view coding = {});
 // The same, without allocating.
-ShortText etag_text(std::uint64_t ino, std::uint64_t size, std::int64_t mtime_sec, std::uint32_t mtime_nsec);
+ShortText etag_text(std::uint64_t size, std::int64_t mtime_sec, std::uint32_t mtime_nsec, std::string_view coding = {});
 
 struct Validators {
     std::string_view etag; // quoted, strong

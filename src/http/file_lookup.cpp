@@ -1,19 +1,20 @@
 #include "http/file_lookup.hpp"
 
+#include "http/access_log.hpp"
 #include "http/response.hpp"
 
+#include <fmt/format.h>
+
 #include <cerrno>
+#include <cstring>
 
 namespace splicehttpd::http {
 
 namespace {
 
-// A sibling older than its original is stale: never serve it.
 bool fresh_sibling(const Candidate& sibling, const Candidate& original) noexcept
 {
-    if (!sibling.tried || sibling.err != 0 || !sibling.regular) return false;
-    return sibling.mtime_sec > original.mtime_sec ||
-           (sibling.mtime_sec == original.mtime_sec && sibling.mtime_nsec >= original.mtime_nsec);
+    return sibling_state(sibling, original) == SiblingState::Fresh;
 }
 
 LookupVerdict serve(const std::array<Candidate, kVariantCount>& c) noexcept
@@ -31,6 +32,44 @@ LookupVerdict respond(int status) noexcept
 }
 
 } // namespace
+
+SiblingState sibling_state(const Candidate& sibling, const Candidate& original) noexcept
+{
+    if (!sibling.tried) return SiblingState::NotTried;
+    if (sibling.err == ENOENT || sibling.err == ENOTDIR) return SiblingState::Missing;
+    if (sibling.err != 0) return SiblingState::Unusable;
+    if (!sibling.regular) return SiblingState::NotRegular;
+    // A stale sibling (the file was rebuilt after it) is never served.
+    if (sibling.mtime_sec < original.mtime_sec) return SiblingState::Older;
+    return SiblingState::Fresh;
+}
+
+std::string skipped_siblings_note(std::string_view path, const std::array<Candidate, kVariantCount>& c, Variant served)
+{
+    static constexpr std::string_view kSuffix[kVariantCount] = {"", ".br", ".gz"};
+    std::string out;
+    // Brotli is preferred to gzip: a sibling after the one served was not considered.
+    for (unsigned v = kBrotli; v < kVariantCount && (served == kIdentity || v < served); ++v) {
+        const SiblingState state = sibling_state(c[v], c[kIdentity]);
+        if (state == SiblingState::Fresh || state == SiblingState::NotTried || state == SiblingState::Missing) continue;
+        out.append(out.empty() ? "precompressed " : "; ");
+        append_log_escaped(out, path);
+        out.append(kSuffix[v]).append(" skipped: ");
+        switch (state) {
+        case SiblingState::Older:
+            out.append("older than ");
+            append_log_escaped(out, path);
+            fmt::format_to(std::back_inserter(out), " (mtime second {} < {})", c[v].mtime_sec, c[kIdentity].mtime_sec);
+            break;
+        case SiblingState::NotRegular: out.append("not a regular file"); break;
+        default: {
+            const char* name = strerrorname_np(c[v].err);
+            fmt::format_to(std::back_inserter(out), "cannot be opened ({})", name ? name : "unknown error");
+        }
+        }
+    }
+    return out;
+}
 
 LookupVerdict decide_lookup(LookupStep step, const std::array<Candidate, kVariantCount>& c, bool autoindex) noexcept
 {

@@ -5,6 +5,8 @@
 
 #include <array>
 #include <cstdint>
+#include <string>
+#include <string_view>
 
 namespace splicehttpd::http {
 
@@ -43,5 +45,20 @@ struct LookupVerdict {
 // autoindex: a directory without index.html is listed (List), not refused.
 LookupVerdict decide_lookup(LookupStep step, const std::array<Candidate, kVariantCount>& candidates,
                             bool autoindex = false) noexcept;
+
+// What makes a precompressed sibling servable. Fresh: its mtime is not in an
+// earlier second than the file's. brotli -k and older gzip keep the source's
+// mtime rounded down to the second, so a finer comparison would call every
+// sibling they make stale.
+enum class SiblingState : std::uint8_t { Fresh, NotTried, Missing, Unusable, NotRegular, Older };
+SiblingState sibling_state(const Candidate& sibling, const Candidate& original) noexcept;
+
+// For --debug: why the siblings a Serve verdict passed over were not served,
+// one clause each ("precompressed app.js.br skipped: older than app.js
+// (mtime second 1700000000 < 1700000100)"); "" when there is nothing to say
+// (none looked for, none on disk, or one preferred to it was served). path
+// names the file itself; bytes a log line must not hold are escaped.
+std::string skipped_siblings_note(std::string_view path, const std::array<Candidate, kVariantCount>& candidates,
+                                  Variant served);
 
 } // namespace splicehttpd::http

@@ -77,8 +77,8 @@ void plan_file(ResponsePlan& plan, const Request& req, const FileMeta& meta, con
     ShortText last_modified_buf;
     std::string_view etag = meta.etag;
     std::string_view last_modified = meta.last_modified;
-    if (etag.empty()) {
-        etag_buf = etag_text(meta.ino, meta.size, meta.mtime_sec, meta.mtime_nsec);
+    if (etag.empty() || !meta.content_encoding.empty()) {
+        etag_buf = etag_text(meta.size, meta.mtime_sec, meta.mtime_nsec, meta.content_encoding);
         etag = etag_buf.view();
     }
     if (last_modified.empty()) {

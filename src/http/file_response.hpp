@@ -13,14 +13,14 @@ namespace splicehttpd::http {
 
 struct FileMeta {
     std::uint64_t size = 0;
-    std::uint64_t ino = 0;
     std::int64_t mtime_sec = 0;
     std::uint32_t mtime_nsec = 0;
     std::string_view content_type;
     std::string_view content_encoding; // "", "br" or "gzip": a precompressed sibling
     bool vary = false;                 // the type has precompressed variants
     // Made once per cached file (see server/file_cache): when set, used as
-    // they are instead of being formatted for this response.
+    // they are instead of being formatted for this response (the ETag only
+    // for the file itself: a sibling's names its coding).
     std::string_view etag;
     std::string_view last_modified;
 };

@@ -36,42 +36,58 @@ bool percent_decode(std::string_view in, std::string& out)
     return true;
 }
 
-// Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above
-// U+10FFFF. Overlong "/" and "." are the classic traversal disguises.
-bool valid_utf8(std::string_view s)
+// Strict UTF-8: overlong "/" and "." are the classic traversal disguises.
+bool valid_utf8(std::string_view s) noexcept
 {
-    std::size_t i = 0;
-    while (i < s.size()) {
-        auto b0 = static_cast<unsigned char>(s[i]);
-        if (b0 < 0x80) {
-            ++i;
-            continue;
-        }
-        std::size_t len = 0;
-        std::uint32_t cp = 0;
-        std::uint32_t min = 0;
-        if ((b0 & 0xE0) == 0xC0) {
-            len = 2, cp = b0 & 0x1F, min = 0x80;
-        } else if ((b0 & 0xF0) == 0xE0) {
-            len = 3, cp = b0 & 0x0F, min = 0x800;
-        } else if ((b0 & 0xF8) == 0xF0) {
-            len = 4, cp = b0 & 0x07, min = 0x10000;
-        } else {
-            return false;
-        }
-        if (i + len > s.size()) return false;
-        for (std::size_t k = 1; k < len; ++k) {
-            auto b = static_cast<unsigned char>(s[i + k]);
-            if ((b & 0xC0) != 0x80) return false;
-            cp = (cp << 6) | (b & 0x3F);
-        }
-        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-        i += len;
-    }
+    for (std::size_t i = 0, n = 0; i < s.size(); i += n)
+        if ((n = utf8_sequence(s, i)) == 0) return false;
     return true;
 }
 
 } // namespace
+
+std::size_t utf8_sequence(std::string_view s, std::size_t i) noexcept
+{
+    const auto b0 = static_cast<unsigned char>(s[i]);
+    if (b0 < 0x80) return 1;
+    std::size_t len = 0;
+    std::uint32_t cp = 0;
+    std::uint32_t min = 0;
+    if ((b0 & 0xE0) == 0xC0) {
+        len = 2, cp = b0 & 0x1Fu, min = 0x80;
+    } else if ((b0 & 0xF0) == 0xE0) {
+        len = 3, cp = b0 & 0x0Fu, min = 0x800;
+    } else if ((b0 & 0xF8) == 0xF0) {
+        len = 4, cp = b0 & 0x07u, min = 0x10000;
+    } else {
+        return 0;
+    }
+    if (i + len > s.size()) return 0;
+    for (std::size_t k = 1; k < len; ++k) {
+        const auto b = static_cast<unsigned char>(s[i + k]);
+        if ((b & 0xC0) != 0x80) return 0;
+        cp = (cp << 6) | (b & 0x3Fu);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+    return len;
+}
+
+bool fetchable_name(std::string_view name, NormalizedPath& path, std::string& raw, std::string& scratch)
+{
+    // One segment, not none or several.
+    if (name.empty() || name.find('/') != std::string_view::npos) return false;
+    // The path a link to it would carry, '%' escaped so that nothing else
+    // is decoded; normalize_path must give back the name itself.
+    raw.clear();
+    raw.push_back('/');
+    for (char c : name) {
+        if (c == '%')
+            raw.append("%25");
+        else
+            raw.push_back(c);
+    }
+    return normalize_path(raw, path, scratch) && path.rel == name;
+}
 
 std::optional<Target> split_target(std::string_view raw)
 {

@@ -36,4 +36,15 @@ std::optional<NormalizedPath> normalize_path(std::string_view raw_path);
 // buffers from call to call. false -> 400.
 bool normalize_path(std::string_view raw_path, NormalizedPath& out, std::string& scratch);
 
+// Length of the valid UTF-8 sequence at s[i] (RFC 3629: no overlong forms,
+// no surrogates, nothing above U+10FFFF; 1 for ASCII), or 0. The one UTF-8
+// check: normalize_path's, and --autoindex's escaping.
+std::size_t utf8_sequence(std::string_view s, std::size_t i) noexcept;
+
+// Whether a request can name a directory entry called `name`: normalize_path
+// takes "/name" (its '%' escaped) back to exactly that name. No for names
+// that are not valid UTF-8 (400), "." and "..". The other arguments are
+// working space, reused from call to call.
+bool fetchable_name(std::string_view name, NormalizedPath& path, std::string& raw, std::string& scratch);
+
 } // namespace splicehttpd::http

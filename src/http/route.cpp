@@ -5,11 +5,67 @@
 
 namespace splicehttpd::http {
 
+namespace {
+
+// RFC 3986 unreserved, sub-delims, ':' and '@' (pchar), plus the separator
+// of the context ('/', and '?' in a query).
+bool path_safe(unsigned char c) noexcept
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+           std::string_view("-._~!$&'()*+,;=:@/").find(char(c)) != std::string_view::npos;
+}
+
+void append_escaped(std::string& out, std::string_view s, bool query)
+{
+    static constexpr char kHex[] = "0123456789ABCDEF";
+    for (char ch : s) {
+        const auto c = static_cast<unsigned char>(ch);
+        // A query keeps its own escapes: '%' there is already one.
+        if (path_safe(c) || (query && (c == '?' || c == '%'))) {
+            out.push_back(ch);
+        } else {
+            out.push_back('%');
+            out.push_back(kHex[c >> 4]);
+            out.push_back(kHex[c & 0xF]);
+        }
+    }
+}
+
+} // namespace
+
 std::string Route::slash_location() const
 {
-    std::string location = target_path + "/";
-    if (has_query) location.append("?").append(query);
+    // Never the raw target: "//evil.example/..%2Fsub" would come back as a
+    // protocol-relative URL, and browsers read "/\evil.example" the same
+    // way (the WHATWG URL parser treats '\' as '/'). rel_path has no empty
+    // segment and no leading '/', so "/" + rel_path starts with one '/'.
+    std::string location = "/";
+    append_escaped(location, rel_path, false);
+    if (!rel_path.empty()) location.push_back('/');
+    if (has_query) {
+        location.push_back('?');
+        append_escaped(location, query, true);
+    }
     return location;
+}
+
+bool fallback_applies(std::string_view rel_path, bool directory, std::span<const std::string> prefixes) noexcept
+{
+    if (!directory) {
+        const std::size_t slash = rel_path.rfind('/');
+        const std::string_view last = slash == std::string_view::npos ? rel_path : rel_path.substr(slash + 1);
+        if (last.find('.', 1) != std::string_view::npos) return false;
+    }
+    if (prefixes.empty()) return true;
+    // The request path is "/" + rel_path, and "/" more for a directory.
+    for (std::string_view prefix : prefixes) {
+        if (!prefix.starts_with('/')) continue;
+        prefix.remove_prefix(1);
+        if (rel_path.starts_with(prefix)) return true;
+        if (directory && prefix.size() == rel_path.size() + 1 && prefix.starts_with(rel_path) && prefix.back() == '/')
+            return true;
+    }
+    return false;
 }
 
 Route route(const Request& req, const SitePolicy& site)
@@ -31,7 +87,6 @@ void route(const Request& req, const SitePolicy& site, Route& r)
     r.extras = ErrorExtras{};
     r.rel_path.clear();
     r.directory = false;
-    r.target_path.clear();
     r.query.clear();
     r.has_query = false;
     r.accepts_br = false;
@@ -58,7 +113,6 @@ void route(const Request& req, const SitePolicy& site, Route& r)
     r.kind = Route::Kind::Lookup;
     r.rel_path.assign(r.path.rel);
     r.directory = r.path.directory;
-    r.target_path.assign(target->path);
     r.query.assign(target->query);
     r.has_query = target->has_query;
     if (site.precompressed && req.accept_encoding) {

@@ -8,7 +8,10 @@
 #include "http/path.hpp"
 #include "http/response.hpp"
 
+#include <span>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace splicehttpd::http {
 
@@ -32,20 +35,32 @@ struct Route {
     ErrorExtras extras; // views into static text only
 
     // Lookup
-    std::string rel_path;    // normalised, relative to the root; "" is the root
-    bool directory = false;  // look up rel_path/index.html
-    std::string target_path; // raw, for a Location that adds the slash
-    std::string query;
+    std::string rel_path;   // normalised, relative to the root; "" is the root
+    bool directory = false; // look up rel_path/index.html
+    std::string query;      // raw, as sent after '?'
     bool has_query = false;
     bool accepts_br = false;
     bool accepts_gzip = false;
 
-    // Where to send a client that named a directory without its slash.
+    // Where to send a client that named a directory without its slash: a
+    // path-absolute reference built from rel_path (percent-encoded, so it
+    // never starts with "//" and holds no '\', control or non-ASCII byte),
+    // with the query kept.
     [[nodiscard]] std::string slash_location() const;
 
     NormalizedPath path; // working space of route(): its buffers are reused
     std::string decoded;
 };
+
+// Whether --fallback answers a missing path (rel_path as in Route): only
+// where an app's route can be, never for a missing asset. Its last segment
+// has no extension (a '.' after its first byte: /assets/app.js and /logo.png
+// stay 404, as connect-history-api-fallback's dot rule leaves them; a path
+// ending in '/' names a directory, not a file, and has none), and it lies
+// beneath one of prefixes, path prefixes of the request path as --expires
+// matches them ("/app/"; none: the whole site), as nginx's try_files is
+// scoped by its location.
+bool fallback_applies(std::string_view rel_path, bool directory, std::span<const std::string> prefixes) noexcept;
 
 Route route(const Request& req, const SitePolicy& site);
 // The same into `out`, whose strings keep their buffers (a connection routes

@@ -71,14 +71,17 @@ std::optional<ExpiresRule> parse_expires(std::string_view spec, std::string& err
     const auto [end, ec] = std::from_chars(d.data(), d.data() + d.size(), n);
     if (ec != std::errc() || n < 0 || end + 1 != d.data() + d.size())
         return fail("the duration is a number and one of s, m, h, d (or 'off')");
+    std::int64_t unit = 1;
     switch (*end) {
     case 's': break;
-    case 'm': n *= 60; break;
-    case 'h': n *= 3600; break;
-    case 'd': n *= 86400; break;
+    case 'm': unit = 60; break;
+    case 'h': unit = 3600; break;
+    case 'd': unit = 86400; break;
     default: return fail("the duration is a number and one of s, m, h, d (or 'off')");
     }
-    if (n > std::int64_t(10) * 365 * 86400) return fail("more than ten years");
+    // Checked: "213503982334602d" wraps int64 (undefined behaviour) into a
+    // small max-age. Ten years keeps now + max-age a date Expires can write.
+    if (__builtin_mul_overflow(n, unit, &n) || n > std::int64_t(10) * 365 * 86400) return fail("more than ten years");
     rule.seconds = n;
     return rule;
 }

@@ -33,15 +33,16 @@ public:
         if (fd_ > STDERR_FILENO) ::close(fd_);
     }
 
-    void reopen()
+    int reopen()
     {
         std::lock_guard<std::mutex> lock(mutex_);
-        if (path_ == "-") return;
+        if (path_ == "-") return 0;
         const int fd = open_log();
-        if (fd < 0) return; // keep writing where we were rather than lose lines
+        if (fd < 0) return errno; // keep writing where we were rather than lose lines
         write_out();
         ::close(fd_);
         fd_ = fd;
+        return 0;
     }
 
 protected:
@@ -102,9 +103,9 @@ void AccessLogFile::write(std::string_view line)
     logger_->log(spdlog::level::info, spdlog::string_view_t(line.data(), line.size()));
 }
 
-void AccessLogFile::reopen()
+int AccessLogFile::reopen()
 {
-    sink_->reopen();
+    return sink_->reopen();
 }
 
 void AccessLogFile::flush()

@@ -29,8 +29,10 @@ public:
 
     // One whole line, newline included. Thread-safe.
     void write(std::string_view line);
-    // Thread-safe; lines already queued go to the new file.
-    void reopen();
+    // Thread-safe; lines already queued go to the new file. Returns 0, or
+    // the errno of the open that failed: then lines keep going to the file
+    // open before (a rotated one, say).
+    [[nodiscard]] int reopen();
     void flush();
 
 private:

@@ -64,7 +64,7 @@ CachedFile* FileCache::adopt(std::string_view path, int fd, const struct statx& 
     CachedFile* f = install(path, now_ns);
     f->fd = fd;
     f->stx = stx;
-    f->etag = http::etag_text(stx.stx_ino, stx.stx_size, stx.stx_mtime.tv_sec, stx.stx_mtime.tv_nsec);
+    f->etag = http::etag_text(stx.stx_size, stx.stx_mtime.tv_sec, stx.stx_mtime.tv_nsec);
     f->last_modified = http::http_date_text(stx.stx_mtime.tv_sec);
     return f;
 }

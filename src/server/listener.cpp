@@ -1,5 +1,6 @@
 #include "server/listener.hpp"
 
+#include "plural.hpp"
 #include "sys/error.hpp"
 
 #include <arpa/inet.h>
@@ -41,6 +42,14 @@ std::string ListenAddress::url() const
     return fmt::format("http://{}:{}", text, port());
 }
 
+ListenAddress local_address(int fd)
+{
+    ListenAddress a;
+    a.len = sizeof a.addr;
+    sys::check_libc(getsockname(fd, reinterpret_cast<sockaddr*>(&a.addr), &a.len), "getsockname");
+    return a;
+}
+
 std::optional<ListenAddress> parse_listen_address(const std::string& host, std::uint16_t port)
 {
     ListenAddress a;
@@ -63,13 +72,14 @@ std::optional<ListenAddress> parse_listen_address(const std::string& host, std::
 
 namespace {
 
-sys::UniqueFd open_one(const ListenAddress& address)
+sys::UniqueFd open_one(const ListenAddress& address, bool reuse_port)
 {
     sys::UniqueFd fd(::socket(address.addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
     if (!fd) sys::throw_errno("socket");
     const int one = 1;
+    // A restart must not wait for the TIME_WAIT connections of the last run.
     sys::check_libc(setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one), "SO_REUSEADDR");
-    sys::check_libc(setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one), "SO_REUSEPORT");
+    if (reuse_port) sys::check_libc(setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one), "SO_REUSEPORT");
     // Accepted sockets inherit these: with accepts into fixed slots there is
     // no descriptor to call setsockopt on later.
     sys::check_libc(setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one), "TCP_NODELAY");
@@ -78,8 +88,8 @@ sys::UniqueFd open_one(const ListenAddress& address)
     // a client that connects and says nothing takes no connection slot for
     // the first second (then it is accepted and the header timeout applies).
     sys::check_libc(setsockopt(fd.get(), IPPROTO_TCP, TCP_DEFER_ACCEPT, &one, sizeof one), "TCP_DEFER_ACCEPT");
-    if (address.addr.ss_family == AF_INET6)
-        sys::check_libc(setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one), "IPV6_V6ONLY");
+    // IPV6_V6ONLY is left to the system (net.ipv6.bindv6only, 0 by default):
+    // "::" takes IPv4 too, as other servers and clients expect of it.
     if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&address.addr), address.len) < 0)
         sys::throw_errno("bind " + address.url());
     sys::check_libc(::listen(fd.get(), SOMAXCONN), "listen");
@@ -90,17 +100,26 @@ sys::UniqueFd open_one(const ListenAddress& address)
 
 std::vector<sys::UniqueFd> open_listeners(ListenAddress& address, const ListenOptions& options)
 {
+    // SO_REUSEPORT would let this process join the listeners of another
+    // splicehttpd on the address (same uid) and split its traffic between two
+    // sites. A socket without it fails with EADDRINUSE against any listener
+    // there, as against nginx: listen on one first, then close it (it would
+    // conflict with the workers' own) and bind theirs. Two servers started
+    // within the same microseconds could still both pass; a later one cannot.
+    {
+        const sys::UniqueFd probe = open_one(address, false);
+        // --port 0: the workers take the port the kernel gave the probe.
+        if (address.port() == 0) address.set_port(local_address(probe.get()).port());
+    }
     std::vector<sys::UniqueFd> fds;
-    for (unsigned i = 0; i < options.count; ++i) {
-        fds.push_back(open_one(address));
-        if (i == 0 && address.port() == 0) {
-            sockaddr_storage bound{};
-            socklen_t len = sizeof bound;
-            sys::check_libc(getsockname(fds[0].get(), reinterpret_cast<sockaddr*>(&bound), &len), "getsockname");
-            ListenAddress actual;
-            actual.addr = bound;
-            address.set_port(actual.port());
-        }
+    for (unsigned i = 0; i < options.count; ++i) fds.push_back(open_one(address, true));
+    const auto& v6 = reinterpret_cast<const sockaddr_in6&>(address.addr);
+    if (address.addr.ss_family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&v6.sin6_addr)) {
+        int v6only = 0;
+        socklen_t len = sizeof v6only;
+        sys::check_libc(getsockopt(fds[0].get(), IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &len), "IPV6_V6ONLY");
+        spdlog::info("{}: {} (net.ipv6.bindv6only={})", address.url(),
+                     v6only ? "IPv6 only" : "IPv6 and IPv4 (dual-stack)", v6only);
     }
     return fds;
 }
@@ -172,19 +191,11 @@ std::vector<sys::UniqueFd> activated_listeners(ListenAddress& address, const Lis
         if (!fds.back()) sys::throw_errno("dup of LISTEN_FDS descriptor");
     }
 
-    ListenAddress first;
-    first.len = sizeof first.addr;
-    sys::check_libc(getsockname(fds[0].get(), reinterpret_cast<sockaddr*>(&first.addr), &first.len), "getsockname");
-    address = first;
+    address = local_address(fds[0].get());
     std::string urls;
-    for (unsigned i = 0; i < sockets; ++i) {
-        ListenAddress a;
-        a.len = sizeof a.addr;
-        sys::check_libc(getsockname(fds[i].get(), reinterpret_cast<sockaddr*>(&a.addr), &a.len), "getsockname");
-        urls += (i ? " " : "") + a.url();
-    }
-    spdlog::info("socket activation: {} inherited socket{} ({}) for {} workers; --listen and --port are not used",
-                 sockets, sockets == 1 ? "" : "s", urls, workers);
+    for (unsigned i = 0; i < sockets; ++i) urls += (i ? " " : "") + local_address(fds[i].get()).url();
+    spdlog::info("socket activation: {} ({}) for {}; --listen and --port are not used",
+                 plural(sockets, "inherited socket"), urls, plural(workers, "worker"));
     return fds;
 }
 

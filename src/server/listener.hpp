@@ -22,6 +22,9 @@ struct ListenAddress {
     [[nodiscard]] std::string url() const; // "http://127.0.0.1:8080", "http://[::1]:8080"
 };
 
+// The address a socket is bound to. Throws std::system_error.
+ListenAddress local_address(int fd);
+
 // An IPv4 or IPv6 literal; nullopt for anything else.
 std::optional<ListenAddress> parse_listen_address(const std::string& host, std::uint16_t port);
 
@@ -29,8 +32,10 @@ struct ListenOptions {
     unsigned count = 1;
 };
 
-// Binds `count` sockets; with port 0 the first picks a free port and the
-// rest join it (address.port() is then the real one). Throws std::system_error.
+// Binds `count` sockets (SO_REUSEPORT between themselves), after checking
+// that nothing else listens on the address (EADDRINUSE, even from another
+// splicehttpd); with port 0 the kernel picks a free port for all of them
+// (address.port() is then the real one). Throws std::system_error.
 std::vector<sys::UniqueFd> open_listeners(ListenAddress& address, const ListenOptions& options);
 
 // Socket activation (systemd's LISTEN_PID/LISTEN_FDS protocol, by hand):

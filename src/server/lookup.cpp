@@ -4,6 +4,7 @@
 #include "sys/assert.hpp"
 
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -158,6 +159,10 @@ Lookup::Result Lookup::decide(const Env& env) noexcept
         }
     }
     const http::LookupVerdict verdict = http::decide_lookup(step_, c, env.options.autoindex);
+    if (env.options.debug && verdict.kind == http::LookupVerdict::Kind::Serve) {
+        const std::string note = http::skipped_siblings_note(served_path_, c, verdict.variant);
+        if (!note.empty()) spdlog::debug("conn={} {}", env.ops.index(), note);
+    }
     switch (verdict.kind) {
     case http::LookupVerdict::Kind::Serve: return {Kind::Serve, 0, verdict.variant};
     case http::LookupVerdict::Kind::Respond: close_all(env.ops, env.cache); return answer(verdict.status, env);
@@ -176,7 +181,8 @@ Lookup::Result Lookup::answer(int status, const Env& env) noexcept
 {
     const bool second = step_ == http::LookupStep::Fallback || step_ == http::LookupStep::ErrorPage;
     if (second && status == 0) status = pending_status_; // the page or the fallback is missing
-    if (status == 404 && !env.options.fallback.empty() && !second) {
+    if (status == 404 && !env.options.fallback.empty() && !second &&
+        http::fallback_applies(env.route.rel_path, env.route.directory, env.options.fallback_prefixes)) {
         pending_status_ = 404;
         return submit(http::LookupStep::Fallback, env.options.fallback, {}, env);
     }
@@ -220,7 +226,6 @@ FoundFile Lookup::take(http::Variant variant, const Env& env) noexcept
     FoundFile f;
     const struct statx& stx = stx_[variant];
     f.meta.size = stx.stx_size;
-    f.meta.ino = stx.stx_ino;
     f.meta.mtime_sec = stx.stx_mtime.tv_sec;
     f.meta.mtime_nsec = stx.stx_mtime.tv_nsec;
     f.meta.content_type = env.options.mime->content_type(served_path_);

@@ -42,7 +42,9 @@ struct LookupOptions {
     bool precompressed = true;                                // look for x.br / x.gz
     bool autoindex = false;                                   // a directory without index.html is listed
     std::string_view fallback;                                // --fallback, relative to the root ("": off)
+    std::span<const std::string> fallback_prefixes;           // --fallback-prefix (none: anywhere)
     std::span<const std::pair<int, std::string>> error_pages; // --error-page STATUS=/path
+    bool debug = false; // --debug: say why a precompressed sibling was passed over
 };
 
 // The file a lookup found, handed to the sender, which lets go of it when

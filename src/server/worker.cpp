@@ -1,6 +1,7 @@
 #include "server/worker.hpp"
 
 #include "http/access_log.hpp"
+#include "plural.hpp"
 #include "server/access_log_file.hpp"
 #include "sys/assert.hpp"
 #include "sys/clock.hpp"
@@ -90,8 +91,8 @@ Worker::Worker(unsigned id, const ServerSetup& setup, sys::UniqueFd listener, in
 
     if (id_ == 0) {
         const uring::Pipe* first = pipes_->pipe(0);
-        spdlog::info("ring flags {:#x}; {} pipes of {} bytes per thread (at most {}), grown through {}",
-                     ring_->setup_flags(), c.pipes, first ? first->capacity : 0, c.pipes_max,
+        spdlog::info("ring flags {:#x}; {} of {} bytes per thread (at most {}), grown through {}", ring_->setup_flags(),
+                     plural(c.pipes, "pipe"), first ? first->capacity : 0, c.pipes_max,
                      pipes_->grows_through_ring() ? "IORING_OP_PIPE" : "pipe2");
     }
 
@@ -128,6 +129,8 @@ Worker::Worker(unsigned id, const ServerSetup& setup, sys::UniqueFd listener, in
     o.lookup.precompressed = c.precompressed;
     o.lookup.autoindex = c.autoindex;
     o.lookup.fallback = c.fallback;
+    o.lookup.fallback_prefixes = c.fallback_prefixes;
+    o.lookup.debug = debug_;
     o.lookup.error_pages = c.error_pages;
     o.send.chain_pairs = c.chain_pairs;
     o.send.inline_max = c.inline_max;
@@ -448,8 +451,8 @@ void Worker::on_tick() noexcept
 void Worker::on_grace_timeout() noexcept
 {
     if (live_ > 0)
-        spdlog::warn("w{} {} connections still busy after {}s: closing them", id_, live_,
-                     setup_.config.shutdown_timeout);
+        spdlog::warn("w{} {} still busy after {}s: closing {}", id_, plural(live_, "connection"),
+                     setup_.config.shutdown_timeout, live_ == 1 ? "it" : "them");
     for (auto& c : conns_)
         if (c) c->abort();
 }

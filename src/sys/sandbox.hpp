@@ -1,7 +1,8 @@
 // Confinement after start-up: dropping root for another user, Landlock (what
 // the process may still open), and a seccomp filter (which syscalls it may
-// still make). main() calls these in this order once the listeners are bound
-// and the rings exist; --no-sandbox skips all but the user switch.
+// still make). main() applies Landlock and switches users once the listeners
+// are bound, before the rings exist, and loads the seccomp filter once the
+// workers are ready; --no-sandbox skips all but the user switch.
 #pragma once
 
 #include <sys/types.h>

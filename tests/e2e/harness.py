@@ -229,13 +229,25 @@ def sanitized():
     return "ASAN_OPTIONS" in os.environ
 
 
+# The tests run as root and serve temporary trees, so the servers they
+# start stay root (--allow-root) unless a test asks for a user; started as
+# root without either, the server serves as nobody (test_hardening checks it).
+ROOT_ARGS = ["--allow-root"] if os.geteuid() == 0 else []
+
+
+def root_args(args):
+    """ROOT_ARGS, unless args choose already (--user or --allow-root)."""
+    return [] if "--user" in args or "--allow-root" in args else ROOT_ARGS
+
+
 class Server:
     """The real binary, on 127.0.0.1 (or `listen`) and a port it picks itself
-    (--port 0)."""
+    (--port 0). As root it stays root unless args say --user, or allow_root
+    is False (then it serves as nobody)."""
 
-    def __init__(self, root, *args, threads=1, start_timeout=10, env=None, listen="127.0.0.1"):
+    def __init__(self, root, *args, threads=1, start_timeout=10, env=None, listen="127.0.0.1", allow_root=True):
         self.args = [BINARY, "--root", root, "--listen", listen, "--port", "0",
-                     "--threads", str(threads), *args]
+                     "--threads", str(threads), *(root_args(args) if allow_root else []), *args]
         self._start(self.args, start_timeout, env=env)
 
     def _start(self, command, start_timeout, **popen):

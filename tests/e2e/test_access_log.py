@@ -118,6 +118,81 @@ class AccessLog(harness.ServerTest):
         self.assertTrue(self.server.alive())
 
 
+class ReopenFails(harness.unittest.TestCase):
+    """Under --user, a log in a root-owned 0755 directory cannot be
+    created again after rotation: SIGHUP says so, and lines keep going to
+    the file open before (they used to, under a line saying the log was
+    reopened)."""
+
+    def test_sighup_says_what_failed(self):
+        if os.geteuid() != 0:
+            self.skipTest("not root")
+        root = harness.Root()
+        root.write("index.html", "<p>hi</p>\n")
+        logs = harness.tempfile.mkdtemp(prefix="splicehttpd-logs-")
+        os.chmod(logs, 0o755)
+        path = os.path.join(logs, "access.log")
+        server = harness.Server(root.path, "--user", "nobody", "--access-log", path)
+        try:
+            server.wait_log("serving as nobody")
+            self.assertEqual(server.get("/index.html", {"User-Agent": "before"}).status, 200)
+            os.rename(path, path + ".1")
+            start = len(server.log())
+            os.kill(server.pid, signal.SIGHUP)
+            line = server.wait_log(r"SIGHUP", start=start)
+            self.assertRegex(line, r" error SIGHUP: cannot reopen the access log %s: Permission denied; "
+                             r"still writing to the file open before$" % re.escape(path))
+            self.assertEqual(server.get("/index.html", {"User-Agent": "after"}).status, 200)
+            deadline = time.time() + 10
+            while time.time() < deadline:
+                with open(path + ".1") as f:
+                    rotated = f.read()
+                if '"after"' in rotated:
+                    break
+                time.sleep(0.05)
+            self.assertIn('"before"', rotated)
+            self.assertIn('"after"', rotated)
+            self.assertFalse(os.path.exists(path))
+            self.assertFalse([l for l in server.log() if "reopened" in l], server.log())
+            server.stop_checked()
+        finally:
+            if server.alive():
+                server.stop()
+            root.cleanup()
+            harness.shutil.rmtree(logs, ignore_errors=True)
+
+
+class LogInsideRoot(harness.unittest.TestCase):
+    """A log beneath --root would be served (GET /access.log) and opens the
+    sandbox for writes there: refused, one line, exit 2."""
+
+    def test_refused(self):
+        root = harness.Root()
+        os.mkdir(os.path.join(root.path, "sub"))
+        os.symlink(root.path, os.path.join(root.base, "link"))
+        try:
+            for log in (os.path.join(root.path, "access.log"), os.path.join(root.path, "sub", "..", "x.log"),
+                        os.path.join(root.base, "link", "sub", "y.log")):
+                with self.subTest(log=log):
+                    out = harness.subprocess.run([harness.BINARY, "--root", root.path, "--port", "0", "--threads",
+                                                  "1", "--access-log", log, *harness.ROOT_ARGS],
+                                                 capture_output=True, text=True, timeout=10)
+                    self.assertEqual(out.returncode, 2, out.stderr)
+                    lines = out.stderr.strip().splitlines()
+                    self.assertEqual(lines, [f"splicehttpd: --access-log {log}: inside --root {root.path}: it would "
+                                             "be served, and the sandbox would let the server write there; put it "
+                                             "outside"])
+            # Beside the root (a name that starts like it) is fine.
+            beside = root.path + "-access.log"
+            root.write("index.html", "hi\n")
+            server = harness.Server(root.path, "--access-log", beside)
+            self.assertEqual(server.get("/").body, b"hi\n")
+            server.stop_checked()
+            os.remove(beside)
+        finally:
+            root.cleanup()
+
+
 class NoAccessLog(harness.ServerTest):
     @classmethod
     def populate(cls, root):

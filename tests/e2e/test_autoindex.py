@@ -19,7 +19,6 @@ HOSTILE = {
     b"%41": (b"%2541", b"%41"),
     b"sp ace": (b"sp%20ace", b"sp ace"),
     b"new\nline": (b"new%0Aline", b"new\xef\xbf\xbdline"),
-    b"bad\xff": (b"bad%FF", b"bad\xef\xbf\xbd"),
     b"q?#:": (b"q%3F%23%3A", b"q?#:"),
 }
 
@@ -48,6 +47,9 @@ class Autoindex(harness.ServerTest):
         for i, name in enumerate(HOSTILE):
             write_bytes_name(listed, name, b"x" * (i + 1))
         root.write("list/.hidden", "h\n")
+        for name in (b"bad\xffutf8.txt", b"\xc0\xaf"):  # not valid UTF-8 (the second an overlong '/')
+            write_bytes_name(listed, name, b"unnamable\n")
+        os.makedirs(os.path.join(os.fsencode(listed), b"\xfedir"))
         root.write("list/B.txt", "B" * 1234)
         root.write("list/a.txt", "")
         os.makedirs(os.path.join(listed, "zsub"))
@@ -77,6 +79,19 @@ class Autoindex(harness.ServerTest):
         for raw in (b"<script>", b'a"b', b"x&y", b"new\nline", b"\xff", b'href="sp ace', b'href="%41"'):
             self.assertNotIn(raw, body, raw)
         self.assertIn(b"<title>Index of /list/</title>", body)
+
+    def test_only_names_that_can_be_fetched_are_listed(self):
+        """Issue 16: bad\\xffutf8.txt was listed with the link bad%FFutf8.txt,
+        which answers 400 (the path is not valid UTF-8). Such names are left
+        out, with a note; every link on the page answers."""
+        body = self.server.get("/list/").body
+        for href in (b"bad%FFutf8.txt", b"%C0%AF", b"%FEdir/"):
+            self.assertNotIn(b'href="' + href + b'"', body)
+        self.assertIn(b"<p>3 entries not shown: not valid UTF-8, so no URL can name them.</p>", body)
+        self.assertEqual(self.server.get("/list/bad%FFutf8.txt").status, 400)
+        for href in hrefs(body):
+            with self.subTest(href=href):
+                self.assertEqual(self.server.get("/list/" + href.decode()).status, 200)
 
     def test_sorted_directories_first_sizes_and_dotfiles_hidden(self):
         body = self.server.get("/list/").body

@@ -23,11 +23,29 @@ TYPES = {
 
 
 class DemoSite(harness.unittest.TestCase):
-    """tools/serve serves htdocs/: the same files through the real binary."""
+    """tools/serve serves htdocs/: the same files through the real binary,
+    started as tools/serve starts it (as root, that is as nobody)."""
 
     @classmethod
     def setUpClass(cls):
-        cls.server = harness.Server(os.path.abspath(HTDOCS))
+        cls.server = harness.Server(os.path.abspath(HTDOCS), allow_root=False)
+
+    def test_every_file_as_tools_serve_serves_it(self):
+        """Every file of the site in git is readable by the user the server
+        switches to when tools/serve runs it as root."""
+        if os.geteuid() == 0:
+            self.server.wait_log("serving as nobody")
+        out = subprocess.run(["git", "-C", HTDOCS, "ls-files", "-z", "."], capture_output=True, timeout=30)
+        if out.returncode != 0:
+            self.skipTest("htdocs is not in a git checkout")
+        names = [n for n in out.stdout.decode().split("\0") if n]
+        self.assertGreater(len(names), 5, names)
+        for name in names:
+            with self.subTest(name=name):
+                r = self.server.get("/" + name)
+                self.assertEqual(r.status, 200)
+                with open(os.path.join(HTDOCS, name), "rb") as f:
+                    self.assertEqual(r.body, f.read())
 
     @classmethod
     def tearDownClass(cls):

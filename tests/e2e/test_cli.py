@@ -33,6 +33,16 @@ class Cli(harness.unittest.TestCase):
             with self.subTest(args=args):
                 self.assertOneLineExit2(*args)
 
+    def test_flag_named_once(self):
+        """CLI11 puts the flag's name before a check's message: the message
+        must not name it again ('--max-conns: --max-conns: ...')."""
+        for args in (("--max-conns", "0"), ("--max-conns", "x"), ("--threads", "0"), ("--dotfiles", "maybe")):
+            with self.subTest(args=args):
+                line = self.assertOneLineExit2(*args)
+                self.assertEqual(line.count(args[0]), 1, line)
+        self.assertEqual(self.assertOneLineExit2("--max-conns", "0"),
+                         "splicehttpd: --max-conns: 'auto' or a number in [1 - 300000], not 0 (see --help)")
+
     def test_bad_values_name_the_flag(self):
         self.assertIn("--root", self.assertOneLineExit2("--root", "/nonexistent/dir", "--port", "0"))
         root = harness.Root()
@@ -66,6 +76,77 @@ class Cli(harness.unittest.TestCase):
             self.assertIn("Address already in use", lines[0])
         finally:
             s.close()
+            root.cleanup()
+
+    def test_second_instance_on_the_same_port_fails(self):
+        """SO_REUSEPORT on every listener let a second splicehttpd join the
+        first one's port and take part of its traffic (another site's
+        files): it must fail as it does against any other server."""
+        first_root, second_root = harness.Root(), harness.Root()
+        first_root.write("which.txt", "first\n")
+        second_root.write("which.txt", "second\n")
+        first = harness.Server(first_root.path, threads=2)
+        try:
+            for threads in ("1", "3"):
+                with self.subTest(threads=threads):
+                    second = subprocess.Popen([harness.BINARY, "--root", second_root.path, "--port",
+                                               str(first.port), "--threads", threads],
+                                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                    try:
+                        rc = second.wait(10)
+                    except subprocess.TimeoutExpired:
+                        rc = None
+                    finally:
+                        if second.poll() is None:
+                            second.kill()
+                            second.wait()
+                        err = second.stderr.read()
+                        second.stderr.close()
+                    self.assertEqual(rc, 1, "the second instance started:\n" + err)
+                    lines = err.strip().splitlines()
+                    self.assertEqual(len(lines), 1, lines)
+                    self.assertRegex(lines[0], r"^splicehttpd: bind http://127\.0\.0\.1:%d: Address already in use$"
+                                     % first.port)
+            for _ in range(8):  # a new connection each: the kernel would spread them
+                self.assertEqual(first.get("/which.txt").body, b"first\n")
+        finally:
+            first.stop_checked()
+            first_root.cleanup()
+            second_root.cleanup()
+
+    def test_listen_given_twice_is_an_error(self):
+        """The last one used to win without a word."""
+        line = self.assertOneLineExit2("--listen", "127.0.0.1", "--port", "0", "--listen", "::1")
+        self.assertEqual(line, "splicehttpd: --listen given twice; one address per server (several listeners: "
+                         "issue 19)")
+
+    def test_listen_any_ipv6_follows_bindv6only(self):
+        """--listen :: takes IPv4 clients too where the system's default is
+        dual-stack (net.ipv6.bindv6only=0): IPV6_V6ONLY was forced on."""
+        if not socket.has_ipv6 or not os.path.exists("/proc/net/if_inet6"):
+            self.skipTest("no IPv6 on this host")
+        try:
+            with open("/proc/sys/net/ipv6/bindv6only") as f:
+                v6only = f.read().strip() == "1"
+        except OSError:
+            self.skipTest("no IPv6 on this host")
+        root = harness.Root()
+        root.write("index.html", "dual\n")
+        server = harness.Server(root.path, listen="::")
+        try:
+            c = socket.create_connection(("::1", server.port), timeout=10)
+            c.sendall(b"GET /index.html HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            self.assertIn(b"\r\n\r\ndual\n", c.recv(4096))
+            c.close()
+            if v6only:
+                with self.assertRaises(ConnectionRefusedError):
+                    server.get("/index.html")
+            else:
+                self.assertEqual(server.get("/index.html").body, b"dual\n")  # from 127.0.0.1
+            server.wait_log(r"http://\[::\]:%d: %s \(net\.ipv6\.bindv6only=%d\)"
+                            % (server.port, "IPv6 only" if v6only else r"IPv6 and IPv4 \(dual-stack\)", v6only))
+        finally:
+            server.stop_checked()
             root.cleanup()
 
     def test_signals_exit_0(self):

@@ -143,7 +143,13 @@ class Units(harness.unittest.TestCase):
 
         self.assertEqual(one("DynamicUser"), "yes")
         self.assertEqual(one("ProtectSystem"), "strict")
-        self.assertIn("/var/www/splicehttpd", one("ReadOnlyPaths").split())
+        # "-": a root that is gone (the site moved) must not stop the unit.
+        self.assertIn("-/var/www/splicehttpd", one("ReadOnlyPaths").split())
+        # The one writable place: --access-log under ProtectSystem=strict,
+        # owned by the dynamic user so that SIGHUP can create the file again.
+        self.assertEqual(one("LogsDirectory"), "splicehttpd")
+        with open(os.path.join(CONTRIB, "splicehttpd.service")) as f:
+            self.assertIn("#   SupplementaryGroups=www-data\n", f.read())  # for an nginx-style 0640 tree
         self.assertEqual(one("NoNewPrivileges"), "yes")
         self.assertEqual(one("PrivateTmp"), "yes")
         self.assertEqual(one("CapabilityBoundingSet"), "CAP_NET_BIND_SERVICE")
@@ -166,6 +172,55 @@ class Units(harness.unittest.TestCase):
         # Started together (package installation), the socket comes first.
         self.assertEqual(s[("Unit", "Requires")], ["splicehttpd.socket"])
         self.assertIn("splicehttpd.socket", s[("Unit", "After")][-1].split())
+
+    def test_logrotate_snippet(self):
+        """contrib/splicehttpd.logrotate rotates what LogsDirectory= holds,
+        and rotating a real server's log under --user works: logrotate
+        moves it, the postrotate's SIGHUP makes the server (no longer root)
+        create the file again in the directory its user owns."""
+        logrotate = need("logrotate")
+        with open(os.path.join(CONTRIB, "splicehttpd.logrotate")) as f:
+            snippet = f.read()
+        logs = unit_settings(os.path.join(CONTRIB, "splicehttpd.service"))[("Service", "LogsDirectory")][-1]
+        self.assertIn(f"/var/log/{logs}/*.log {{", snippet)
+        self.assertRegex(snippet, r"systemctl kill --signal=HUP splicehttpd\.service")
+        if os.geteuid() != 0 or not IO_URING:
+            self.skipTest("the rotation needs root (for --user) and io_uring")
+        log_dir = os.path.join(self.tmp, "log")
+        os.mkdir(log_dir)
+        os.chmod(self.tmp, 0o755)
+        os.chown(log_dir, 65534, 65534)  # as LogsDirectory= does for the service's user
+        root = harness.Root()
+        root.write("index.html", "<p>hi</p>")
+        path = os.path.join(log_dir, "access.log")
+        server = harness.Server(root.path, "--user", "nobody", "--access-log", path)
+        try:
+            conf = os.path.join(self.tmp, "logrotate.conf")
+            with open(conf, "w") as f:
+                f.write(snippet.replace(f"/var/log/{logs}/", log_dir + "/")
+                        .replace("systemctl kill --signal=HUP splicehttpd.service", f"kill -HUP {server.pid}"))
+            self.assertEqual(server.get("/", {"User-Agent": "before"}).status, 200)
+            deadline = harness.time.time() + 10
+            while harness.time.time() < deadline and not os.path.getsize(path):
+                harness.time.sleep(0.05)
+            start = len(server.log())
+            out = run([logrotate, "-f", "-s", os.path.join(self.tmp, "state"), conf])
+            self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+            server.wait_log(r"SIGHUP: access log .* reopened", start=start)
+            self.assertEqual(server.get("/", {"User-Agent": "after"}).status, 200)
+            deadline = harness.time.time() + 10
+            while harness.time.time() < deadline and not os.path.getsize(path):
+                harness.time.sleep(0.05)
+            with open(path) as f:
+                self.assertIn('"after"', f.read())
+            self.assertEqual(os.stat(path).st_uid, 65534)
+            with open(path + ".1") as f:
+                self.assertIn('"before"', f.read())
+            server.stop_checked()
+        finally:
+            if server.alive():
+                server.stop()
+            root.cleanup()
 
     def test_security_exposure(self):
         analyze = need("systemd-analyze")
@@ -227,7 +282,10 @@ class Syscalls(harness.unittest.TestCase):
             root.write("doc.txt.gz", b"\x1f\x8b" + b"\0" * 30)
             proc = subprocess.Popen(
                 [strace, "-f", "-qq", "-o", trace, "--", BINARY, "--root", root.path, "--listen", "127.0.0.1",
-                 "--port", "0", "--threads", "2", "--pipes", "1", "--pipes-max", "8"],
+                 "--port", "0", "--threads", "2", "--pipes", "1", "--pipes-max", "8",
+                 # Not root under systemd (DynamicUser=): no user switch, whose
+                 # setuid is in @privileged.
+                 *harness.ROOT_ARGS],
                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=harness.traced_env())
             port = None
             for line in proc.stderr:
@@ -323,7 +381,7 @@ class ActivatedServer(harness.Server):
 
     def __init__(self, root, sockets, *args, threads=1, listen_pid=""):
         fds = [s.fileno() for s in sockets]
-        self.args = [BINARY, "--root", root, "--threads", str(threads), *args]
+        self.args = [BINARY, "--root", root, "--threads", str(threads), *harness.root_args(args), *args]
         self._start(activated_command(fds, *self.args[1:], listen_pid=listen_pid), 10, pass_fds=fds)
 
 
@@ -407,7 +465,9 @@ class Activation(harness.unittest.TestCase):
         b.close()
         try:
             server.wait_log(r"socket activation: 2 inherited sockets .* for 2 workers")
-            server.wait_log(r"\(2 threads")
+            # The start line names every socket, not only the first.
+            server.wait_log(r"listening on http://127\.0\.0\.1:%d, http://127\.0\.0\.1:%d \(2 threads, root "
+                            % ports)
             for port in ports:
                 self.assertEqual(self.get_ok(port).body, self.body)
         finally:
@@ -469,7 +529,7 @@ class Activation(harness.unittest.TestCase):
         port = probe.getsockname()[1]
         probe.close()
         proc = subprocess.Popen([tool, "-l", f"127.0.0.1:{port}", BINARY, "--root", self.root.path,
-                                 "--threads", "2", "--port", "1"],
+                                 "--threads", "2", "--port", "1", *harness.ROOT_ARGS],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         log = []
         try:
@@ -499,6 +559,8 @@ class Activation(harness.unittest.TestCase):
 
 class ManPage(harness.unittest.TestCase):
     def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="splicehttpd-man-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
         if not os.path.exists(MAN_PAGE):
             if shutil.which("help2man"):
                 self.fail(f"help2man is installed but {MAN_PAGE} was not built")
@@ -537,6 +599,70 @@ class ManPage(harness.unittest.TestCase):
         self.assertNotIn(BUILD, text, "the build directory leaked into the page")
 
 
+    def section_lines(self, text, name):
+        m = re.search(r"(?ms)^" + name + r"$(.*?)^(?=[A-Z][A-Z ]+$)", text)
+        self.assertTrue(m, f"no {name} section")
+        return m.group(1).splitlines()
+
+    def section(self, text, name):
+        """A section's text on one line, spaces collapsed."""
+        return " ".join(" ".join(self.section_lines(text, name)).split())
+
+    def test_says_what_the_server_does(self):
+        """SIGHUP, --shutdown-timeout, --autoindex, which options add up,
+        the user switch; and README says how to read the page unbuilt."""
+        out = self.render("-P-cbou")
+        text = out.stdout.replace("\u2010", "-").replace("\u2212", "-")
+        signals = self.section(text, "SIGNALS")
+        self.assertIn("SIGHUP Reopen the --access-log file", signals)
+        self.assertIn("for at most --shutdown-timeout seconds", signals)
+        self.assertNotIn("10 seconds)", signals)
+        description = self.section(text, "DESCRIPTION")
+        self.assertIn("without one it is 403, or an HTML listing with --autoindex", description)
+        self.assertIn("--add-header, --expires and --error-page may be repeated and add up", description)
+        self.assertIn("--listen may be given once", description)
+        self.assertIn("by default nobody", description)
+        with open(os.path.join(ROOT, "README.md")) as f:
+            self.assertIn("man -l build/doc/splicehttpd.1", f.read())
+
+    def test_examples_start_as_root(self):
+        """Each example command that serves starts as written (as root, in
+        a network namespace of its own; directories replaced by temporary
+        ones): 'splicehttpd --root /srv/www --listen 0.0.0.0' was refused as
+        root."""
+        if os.geteuid() != 0 or not IO_URING:
+            self.skipTest("needs root (a network namespace) and io_uring")
+        unshare = need("unshare")
+        out = self.render("-P-cbou")
+        text = out.stdout.replace("\u2010", "-").replace("\u2212", "-")
+        examples = [l.strip() for l in self.section_lines(text, "EXAMPLES")
+                    if l.strip().startswith("splicehttpd --root /srv/www")]
+        self.assertGreaterEqual(len(examples), 2, examples)
+        self.assertTrue(any("--listen 0.0.0.0" in e for e in examples), examples)
+        root = harness.Root()
+        root.write("index.html", "example\n")
+        logs = os.path.join(self.tmp, "logs")
+        os.mkdir(logs)
+        os.chmod(self.tmp, 0o755)
+        try:
+            for example in examples:
+                with self.subTest(example=example):
+                    args = example.replace("/srv/www", root.path).replace("/var/log/splicehttpd", logs).split()
+                    args[0] = BINARY
+                    proc = subprocess.Popen([unshare, "--net", *args], stderr=subprocess.PIPE, text=True)
+                    lines = []
+                    for line in proc.stderr:
+                        lines.append(line)
+                        if "listening on" in line:
+                            proc.send_signal(signal.SIGTERM)
+                    proc.stderr.close()
+                    self.assertEqual(proc.wait(30), 0, lines)
+                    self.assertTrue(any("listening on" in l for l in lines), lines)
+                    self.assertTrue(any("serving as " in l for l in lines), lines)
+        finally:
+            root.cleanup()
+
+
 # ---------------------------------------------------------------- meson install
 
 class Install(harness.unittest.TestCase):
@@ -553,8 +679,11 @@ class Install(harness.unittest.TestCase):
                 for name in names:
                     full = os.path.join(base, name)
                     files[name] = files.get(name, []) + ["/" + os.path.relpath(full, dest)]
-            binary = files.get("splicehttpd", [])
+            binary = [f for f in files.get("splicehttpd", []) if "/logrotate.d/" not in f]
             self.assertEqual(len(binary), 1, files)
+            logrotate = [f for f in files.get("splicehttpd", []) if "/logrotate.d/" in f]
+            self.assertEqual(len(logrotate), 1, files)
+            self.assertTrue(logrotate[0].endswith("/etc/logrotate.d/splicehttpd"), logrotate)
             self.assertTrue(binary[0].endswith("/bin/splicehttpd"), binary)
             for unit in UNITS:
                 self.assertEqual(len(files.get(unit, [])), 1, files)

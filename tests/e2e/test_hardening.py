@@ -169,13 +169,44 @@ class Sandbox(harness.unittest.TestCase):
 
     def test_user_switch_after_binding(self):
         s = self.start("--user", "nobody")
-        s.wait_log("serving as nobody")
+        s.wait_log(r"serving as nobody \(uid 65534, gid 65534, 1 group\)$")  # nogroup
         self.assertEqual(s.get("/small.txt").body, b"small\n")
         for t in os.listdir(f"/proc/{s.pid}/task"):
             st = status(s.pid, t)
             self.assertEqual(st["Uid"].split(), [str(NOBODY)] * 4, t)
             self.assertEqual(st["Gid"].split()[0], str(NOBODY))
             self.assertEqual(st["CapEff"], "0000000000000000")
+        self.assertEqual(s.stop(), 0)
+
+    def test_user_applies_to_every_file_open(self):
+        """A root-owned 0600 file is refused under --user, also with
+        --sqpoll, whose kernel thread keeps the credentials of whoever
+        created the ring (it was created as root, and served it)."""
+        if os.geteuid() != 0:
+            self.skipTest("not root")
+        secret = self.root.write("secret.txt", "root only\n")
+        os.chmod(secret, 0o600)
+        os.chmod(self.root.path, 0o755)  # the root itself: nobody must look in
+        for extra in ((), ("--sqpoll",)):
+            with self.subTest(extra=extra):
+                s = self.start("--user", "nobody", *extra)
+                s.wait_log("serving as nobody")
+                self.assertEqual(s.get("/small.txt").body, b"small\n")
+                self.assertEqual(s.get("/secret.txt").status, 403)
+                self.assertEqual(s.stop(), 0)
+
+    def test_pipe_size_fits_an_unprivileged_process(self):
+        """Pipes are made after the user switch: a --pipe-size above
+        fs.pipe-max-size is lowered to it, with a warning."""
+        if os.geteuid() != 0:
+            self.skipTest("not root")
+        with open("/proc/sys/fs/pipe-max-size") as f:
+            most = int(f.read())
+        s = self.start("--user", "nobody", "--pipe-size", str(2 * most))
+        s.wait_log(rf"--pipe-size {2 * most}: an unprivileged process gets at most {most} \(fs.pipe-max-size\)")
+        s.wait_log(rf"pipes of {most} bytes per thread")
+        self.root.write("big.bin", harness.payload(3 * MiB))
+        self.assertEqual(s.get("/big.bin").body, harness.payload(3 * MiB))
         self.assertEqual(s.stop(), 0)
 
     def test_port_80_as_root_then_nobody(self):
@@ -206,13 +237,33 @@ class Sandbox(harness.unittest.TestCase):
                 proc.wait()
 
     def test_root_policy(self):
-        """As root: refused on a non-loopback address unless --user or
-        --allow-root; on loopback a warning (the tests run as root)."""
+        """As root without --user: serve as nobody, on every address (a
+        mode-000 file is 403, not 200 as root); --allow-root stays root,
+        with a warning."""
         if os.geteuid() != 0:
             self.skipTest("not root")
         harness.require_program("unshare")
+        closed = self.root.write("closed.txt", "root can read this\n")
+        os.chmod(closed, 0)
 
-        def run(*args, wait_listening=False):
+        s = harness.Server(self.root.path, threads=2, allow_root=False)
+        self.servers.append(s)
+        self.assertEqual(s.get("/closed.txt").status, 403)
+        s.wait_log(r"info serving as nobody \(uid 65534, .*\): started as root without --user \(--user NAME for "
+                   r"another user, --allow-root to stay root\)$")
+        self.assertEqual(s.get("/small.txt").body, b"small\n")
+        for t in os.listdir(f"/proc/{s.pid}/task"):
+            self.assertEqual(status(s.pid, t)["Uid"].split(), [str(NOBODY)] * 4, t)
+        self.assertEqual(s.stop(), 0)
+
+        s = self.start()  # the harness passes --allow-root as root
+        self.assertIn("--allow-root", s.args)
+        s.wait_log(r"warning running as root \(--allow-root\): every file root may read beneath --root is served")
+        self.assertEqual(s.get("/closed.txt").body, b"root can read this\n")
+        self.assertFalse([l for l in s.log() if "serving as" in l])
+        self.assertEqual(s.stop(), 0)
+
+        def run(*args):
             proc = subprocess.Popen(["unshare", "--net", BINARY, "--root", self.root.path, "--port", "0",
                                      "--threads", "1", *args], stderr=subprocess.PIPE, text=True)
             lines = []
@@ -223,17 +274,14 @@ class Sandbox(harness.unittest.TestCase):
             proc.stderr.close()
             return proc.wait(30), lines
 
+        # Every address, not only loopback (a non-loopback one was refused).
         rc, lines = run("--listen", "0.0.0.0")
-        self.assertEqual(rc, 2)
-        self.assertEqual(len(lines), 1, lines)
-        self.assertRegex(lines[0], r"^splicehttpd: refusing to serve http://0\.0\.0\.0:\d+ as root: pass --user")
-        for extra in (("--allow-root",), ("--user", "nobody")):
-            rc, lines = run("--listen", "0.0.0.0", *extra)
-            self.assertEqual(rc, 0, lines)
-            self.assertTrue(any("listening on http://0.0.0.0:" in l for l in lines))
-        rc, lines = run("--listen", "127.0.0.1")
-        self.assertEqual(rc, 0)
-        self.assertTrue(any("running as root on loopback" in l for l in lines))
+        self.assertEqual(rc, 0, lines)
+        self.assertTrue(any("serving as nobody" in l for l in lines), lines)
+        self.assertTrue(any("listening on http://0.0.0.0:" in l for l in lines), lines)
+        rc, lines = run("--listen", "0.0.0.0", "--allow-root")
+        self.assertEqual(rc, 0, lines)
+        self.assertTrue(any("running as root (--allow-root)" in l for l in lines), lines)
         rc, lines = run("--user", "no-such-user-here")
         self.assertEqual((rc, len(lines)), (2, 1), lines)
         self.assertIn("--user no-such-user-here: no such user", lines[0])
@@ -345,7 +393,9 @@ class Limits(harness.unittest.TestCase):
             harness.BINARY = saved
         socks = []
         try:
-            s.wait_log(r"--max-conns auto: 2208 connections per thread \(RLIMIT_NOFILE 2400, 1 threads")
+            s.wait_log(r"--max-conns auto: 2208 connections per thread \(RLIMIT_NOFILE 2400, 1 thread, 64 pipes "
+                       r"each\)$")
+            s.wait_log(r"listening on http://127\.0\.0\.1:\d+ \(1 thread, root ")
             for i in range(clients):
                 c = harness.Client(s.port, timeout=10)
                 r = c.request("GET", "/small.txt")

@@ -5,6 +5,7 @@ import os
 import socket
 import stat
 import threading
+import urllib.parse
 
 import harness
 
@@ -30,6 +31,8 @@ class Paths(harness.ServerTest):
         root.write(".env", "SECRET=1\n")
         root.write(".git/config", "[core]\n")
         root.write("a/.hidden/x.txt", "hidden\n")
+        root.write("\\evil.example/index.html", "backslash dir\n")
+        root.write("a b/index.html", "space dir\n")
         os.mkfifo(os.path.join(root.path, "fifo"))
         cls.unix = socket.socket(socket.AF_UNIX)
         cls.unix.bind(os.path.join(root.path, "sock"))
@@ -91,6 +94,32 @@ class Paths(harness.ServerTest):
         self.assertEqual(raw_get(self.server, "/a/").status, 403)
         self.assertEqual(raw_get(self.server, "/").status, 403)  # no index.html at the root
         self.assertEqual(raw_get(self.server, "/plain.txt/").status, 404)
+
+    def test_slash_redirect_never_leaves_the_site(self):
+        """Issue 16: the 301 repeated the raw target, so "//evil.example/..%2Fdocs"
+        sent a browser to evil.example. The Location is built from the
+        normalised path: one leading '/', no backslash, escaped, query kept."""
+        origin = "http://127.0.0.1:8080/somewhere"
+        for target, location in (
+            ("//evil.example/..%2Fdocs", "/docs/"),
+            ("/\\evil.example/../docs", "/docs/"),
+            ("/%5Cevil.example/..%2Fdocs", "/docs/"),
+            ("//evil.example/%2e%2e/docs?next=//x", "/docs/?next=//x"),
+            ("/%2F%2Fevil.example/../docs", "/docs/"),
+            ("//docs", "/docs/"),
+            ("///docs", "/docs/"),
+            ("http://t//docs", "/docs/"),
+            ("/.//docs/../docs", "/docs/"),
+            ("/%5Cevil.example", "/%5Cevil.example/"),
+            ("/\\evil.example?a\\b", "/%5Cevil.example/?a%5Cb"),
+            ("/a%20b", "/a%20b/"),
+        ):
+            with self.subTest(target=target):
+                r = raw_get(self.server, target)
+                self.assertEqual((r.status, r.header("Location")), (301, location))
+                joined = urllib.parse.urlsplit(urllib.parse.urljoin(origin, location))
+                self.assertEqual(joined.netloc, "127.0.0.1:8080")
+                self.assertEqual(raw_get(self.server, location).status, 200)
 
     def test_dotfiles_are_404(self):
         for target in ("/.env", "/.git/config", "/a/.hidden/x.txt", "/%2eenv", "/empty/.keep"):

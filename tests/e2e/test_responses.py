@@ -5,6 +5,8 @@ import calendar
 import email.utils
 import os
 import re
+import subprocess
+import tempfile
 import time
 
 import harness
@@ -98,7 +100,9 @@ class Responses(harness.ServerTest):
         self.assertEqual(r.header("Accept-Ranges"), "bytes")
         self.assertEqual(r.header("Last-Modified"), "Tue, 14 Nov 2023 22:13:20 GMT")
         etag = r.header("ETag")
-        self.assertRegex(etag, r'^"[0-9a-f]+-[0-9a-f]+-[0-9a-f]+\.[0-9a-f]+"$')  # strong
+        # strong; size and mtime with nanoseconds, no inode
+        st = os.stat(os.path.join(self.root.path, "file.txt"))
+        self.assertEqual(etag, f'"{st.st_size:x}-{st.st_mtime_ns // 10**9:x}.{st.st_mtime_ns % 10**9:x}"')
         self.assertEqual(self.server.get("/file.txt").header("ETag"), etag)
 
     def test_bodyless_responses_send_no_body(self):
@@ -134,6 +138,84 @@ class Responses(harness.ServerTest):
         second = self.server.get("/changing.txt")
         self.assertEqual(second.body, b"version 2\n")
         self.assertNotEqual(second.header("ETag"), first)
+
+
+# What browsers, HLS players and nginx expect, whatever /etc/mime.types says.
+WEB_TYPES = {
+    "seg0.ts": "video/mp2t", "index.m3u8": "application/vnd.apple.mpegurl", "conf.yaml": "application/yaml",
+    "conf.yml": "application/yaml", "mod.mjs": "text/javascript; charset=utf-8",
+    "app.js": "text/javascript; charset=utf-8", "site.css": "text/css; charset=utf-8",
+    "app.wasm": "application/wasm", "logo.svg": "image/svg+xml", "data.json": "application/json",
+    "app.js.map": "application/json", "pic.webp": "image/webp", "pic.avif": "image/avif",
+    "font.woff2": "font/woff2", "site.webmanifest": "application/manifest+json",
+    "subs.vtt": "text/vtt; charset=utf-8", "clip.mp4": "video/mp4", "clip.webm": "video/webm",
+    "page.html": "text/html; charset=utf-8",
+}
+
+
+class WebTypes(harness.ServerTest):
+    """Issue 16: .ts came out as text/vnd.trolltech.linguist (from
+    /etc/mime.types) and .yaml as application/octet-stream."""
+
+    @classmethod
+    def populate(cls, root):
+        for name in WEB_TYPES:
+            root.write(name, "x")
+
+    def test_web_types_win(self):
+        for name, expected in WEB_TYPES.items():
+            with self.subTest(name=name):
+                self.assertEqual(self.server.get("/" + name).header("Content-Type"), expected)
+
+
+class SiteMimeTypes(harness.ServerTest):
+    """--mime-types FILE: a site's own types win over the built-in ones and
+    /etc/mime.types; the rest stay."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.types = tempfile.NamedTemporaryFile("w", suffix=".types", delete=False)
+        cls.types.write("# site\ntext/vnd.trolltech.linguist ts\napplication/x-site-data sdat SDX\n")
+        cls.types.close()
+        cls.server_args = ("--mime-types", cls.types.name)
+        super().setUpClass()
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            os.unlink(cls.types.name)
+
+    @classmethod
+    def populate(cls, root):
+        for name in ("tr.ts", "a.sdat", "b.sdx", "c.yaml", "d.html"):
+            root.write(name, "x")
+
+    def test_the_site_file_wins(self):
+        for name, expected in (("tr.ts", "text/vnd.trolltech.linguist; charset=utf-8"),
+                               ("a.sdat", "application/x-site-data"), ("b.sdx", "application/x-site-data"),
+                               ("c.yaml", "application/yaml"), ("d.html", "text/html; charset=utf-8")):
+            with self.subTest(name=name):
+                self.assertEqual(self.server.get("/" + name).header("Content-Type"), expected)
+
+    def test_bad_file_is_one_line_and_exit_2(self):
+        with tempfile.TemporaryDirectory() as d:
+            bad = os.path.join(d, "bad.types")
+            with open(bad, "w") as f:
+                f.write("text/plain txt\n<html> page\n")
+            empty = os.path.join(d, "empty.types")
+            open(empty, "w").close()
+            for path, why in ((bad, f"{bad}: line 2: '<html>' is not a media type"),
+                              (empty, f"{empty}: no 'type extension...' entry"),
+                              (os.path.join(d, "missing.types"), "cannot be read")):
+                with self.subTest(path=path):
+                    out = subprocess.run([harness.BINARY, "--mime-types", path, "--root", self.root.path, "--port", "0"],
+                                         capture_output=True, text=True, timeout=10)
+                    self.assertEqual(out.returncode, 2, out.stderr)
+                    self.assertEqual(len(out.stderr.strip().splitlines()), 1, out.stderr)
+                    self.assertIn("--mime-types ", out.stderr)
+                    self.assertIn(why, out.stderr)
 
 
 if __name__ == "__main__":

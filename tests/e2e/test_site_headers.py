@@ -3,6 +3,7 @@ the extra headers; files matched by extension or path prefix get
 Cache-Control and Expires, and ranges and conditionals keep working."""
 
 import email.utils
+import os
 
 import harness
 
@@ -59,7 +60,10 @@ class SiteHeaders(harness.ServerTest):
     def test_bad_flags_are_one_line_and_exit_2(self):
         harness.assert_bad_flags(self, (["--add-header", "Bad Name: x"], ["--add-header", "X: a\rb"],
                                         ["--add-header", "Content-Length: 1"], ["--expires", ".css=7w"],
-                                        ["--expires", "css=1d"]))
+                                        ["--expires", "css=1d"],
+                                        # 213503982334602 days wrap int64 to max-age=61184 (issue 16 F)
+                                        ["--expires", ".css=213503982334602d"],
+                                        ["--expires", "/=2562047788015216h"], ["--expires", ".js=3651d"]))
 
 
 class Fallback(harness.ServerTest):
@@ -74,7 +78,7 @@ class Fallback(harness.ServerTest):
         root.write("assets/logo.txt", "logo\n")
 
     def test_missing_paths_get_the_app(self):
-        for path in ("/users/42", "/deep/route/here", "/assets/missing.txt"):
+        for path in ("/users/42", "/deep/route", "/deep/route/here", "/deep/route/", "/v1.2/users"):
             r = self.server.get(path)
             self.assertEqual((r.status, r.body), (200, b"<div id=app></div>\n"), path)
             self.assertEqual(r.header("content-type"), "text/html; charset=utf-8")
@@ -85,6 +89,35 @@ class Fallback(harness.ServerTest):
         r = self.server.get("/other", {"Range": "bytes=0-3"})
         self.assertEqual((r.status, r.body), (206, b"<div"))
         self.assertEqual(self.server.get("/assets/").status, 403)  # a directory is not missing
+
+    def test_missing_assets_stay_404(self):
+        """Issue 16: /assets/missing.js got 200 text/html with the app shell,
+        which a browser then fails to run as a script."""
+        for path in ("/assets/missing.js", "/missing.png", "/assets/missing.txt", "/app.v2.css"):
+            r = self.server.get(path)
+            self.assertEqual(r.status, 404, path)
+            self.assertNotEqual(r.body, b"<div id=app></div>\n", path)
+
+
+class FallbackPrefix(harness.ServerTest):
+    """--fallback-prefix /app/: the app shell only for missing paths beneath
+    it, as nginx's try_files inside location /app/."""
+    server_args = ("--fallback", "/app/index.html", "--fallback-prefix", "/app/", "--fallback-prefix", "/admin/")
+
+    @classmethod
+    def populate(cls, root):
+        root.write("app/index.html", "<div id=app></div>\n")
+
+    def test_only_beneath_the_prefixes(self):
+        for path in ("/app/users/42", "/app/deep/", "/admin/x"):
+            r = self.server.get(path)
+            self.assertEqual((r.status, r.body), (200, b"<div id=app></div>\n"), path)
+        for path in ("/users/42", "/other/route/", "/app/missing.js", "/"):
+            self.assertEqual(self.server.get(path).status, 404 if path != "/" else 403, path)
+
+    def test_bad_flags_exit_2(self):
+        harness.assert_bad_flags(self, (["--fallback-prefix", "app/", "--fallback", "/index.html"],
+                                        ["--fallback-prefix", "/app/"]))
 
 
 class ErrorPages(harness.ServerTest):
@@ -116,6 +149,37 @@ class ErrorPages(harness.ServerTest):
         harness.assert_bad_flags(self, (["--error-page", "404"], ["--error-page", "200=/a.html"],
                                         ["--error-page", "404=a.html"], ["--error-page", "404=/../x"],
                                         ["--fallback", "/"], ["--fallback", "index.html"]))
+
+
+class SiteFileWarnings(harness.ServerTest):
+    """Issue 16: --fallback /missing.html and --error-page 403=/nope.html
+    started without a word and then served the built-in pages. Each file a
+    flag names is checked at start-up: one warning line per problem, naming
+    the flag and the path. Warned, not refused, as nginx starts with such a
+    configuration: the site may be deployed after the server starts."""
+    server_args = ("--fallback", "/missing.html", "--error-page", "403=/nope.html", "--error-page", "404=/errors",
+                   "--error-page", "410=/away.html", "--error-page", "500=/ok.html")
+
+    @classmethod
+    def populate(cls, root):
+        root.write("ok.html", "<h1>ok</h1>\n")
+        root.write("errors/404.html", "x\n")
+        os.symlink(root.outside("away.html", b"outside\n"), os.path.join(root.path, "away.html"))
+
+    def test_one_warning_per_file_that_cannot_be_served(self):
+        warnings = [l for l in self.server.log() if " warning " in l and ("--fallback" in l or "--error-page" in l)]
+        expected = (
+            f"--fallback /missing.html: no such file beneath --root {self.root.path}",
+            f"--error-page 403=/nope.html: no such file beneath --root {self.root.path}",
+            "--error-page 404=/errors: not a regular file",
+            f"--error-page 410=/away.html: a symlink that leaves --root {self.root.path}",
+        )
+        for text in expected:
+            self.assertEqual(len([l for l in warnings if text in l]), 1, (text, warnings))
+        self.assertEqual(len(warnings), len(expected), warnings)
+        self.assertFalse([l for l in warnings if "/ok.html" in l])
+        # Still served with the built-in pages, as before.
+        self.assertEqual(self.server.get("/nothing").status, 404)
 
 
 if __name__ == "__main__":

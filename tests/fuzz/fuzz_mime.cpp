@@ -8,7 +8,9 @@
 // '#' lines and lines whose type is not a media type skipped, extensions
 // case-insensitive); text types get
 // "; charset=utf-8"; a Content-Type never holds a control character, which
-// would break the response head.
+// would break the response head. The same bytes as a site's --mime-types
+// file (MimeTable::override_with): refused whole, leaving the table as it
+// was, with a one-line message free of control bytes.
 #include "fuzz_check.hpp"
 
 #include "http/mime.hpp"
@@ -114,6 +116,24 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         const std::string expect = type.starts_with("text/") ? type + "; charset=utf-8" : type;
         FUZZ_CHECK(got == expect);
     }
+    // The same bytes as a site's --mime-types file: taken whole or not at
+    // all, and a refusal is one line.
+    MimeTable site;
+    std::string error;
+    if (site.override_with(file, error)) {
+        FUZZ_CHECK(error.empty());
+    } else {
+        FUZZ_CHECK(!error.empty());
+        for (char c : error) FUZZ_CHECK(static_cast<unsigned char>(c) >= 0x20 && c != 0x7f);
+        FUZZ_CHECK(site.size() == builtin.size());
+        for (const char* ext : kBuiltinExtensions) {
+            const std::string name = std::string("x.") + ext;
+            FUZZ_CHECK(site.content_type(name) == builtin.content_type(name));
+        }
+    }
+    for (const char* ext : kBuiltinExtensions)
+        for (char c : site.content_type(std::string("x.") + ext)) FUZZ_CHECK(static_cast<unsigned char>(c) >= 0x20);
+
     FUZZ_CHECK(table.content_type("noextension") == MimeTable::kDefault);
     FUZZ_CHECK(table.content_type("trailing.") == MimeTable::kDefault);
     return 0;

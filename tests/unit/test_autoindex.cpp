@@ -71,8 +71,8 @@ TEST_CASE("html_escape: entities, and valid UTF-8 out whatever comes in")
 
 TEST_CASE("render_listing: hostile names are escaped in the text and encoded in the href")
 {
-    const std::vector<DirEntry> entries = {file("<script>"), file("a\"b"),      file("x&y"),     file("%41"),
-                                           file("sp ace"),   file("new\nline"), file("bad\xff"), dir("d<ir")};
+    const std::vector<DirEntry> entries = {file("<script>"), file("a\"b"),      file("x&y"),  file("%41"),
+                                           file("sp ace"),   file("new\nline"), file("q?#:"), dir("d<ir")};
     const Listing l = render_listing("sub", entries, {}, 0);
     // (a space is fine in HTML text; the href has it encoded, checked below)
     for (const std::string raw : {"<script>", "a\"b", "x&y", "href=\"sp ace", "new\nline", "\xff", "d<ir"})
@@ -83,8 +83,21 @@ TEST_CASE("render_listing: hostile names are escaped in the text and encoded in 
     CHECK(contains(l.body, "<a href=\"%2541\">%41</a>"));
     CHECK(contains(l.body, "<a href=\"sp%20ace\">sp ace</a>"));
     CHECK(contains(l.body, "<a href=\"new%0Aline\">new\xEF\xBF\xBDline</a>"));
-    CHECK(contains(l.body, "<a href=\"bad%FF\">bad\xEF\xBF\xBD</a>"));
+    CHECK(contains(l.body, "<a href=\"q%3F%23%3A\">q?#:</a>"));
     CHECK(contains(l.body, "<a href=\"d%3Cir/\">d&lt;ir/</a>"));
+}
+
+TEST_CASE("render_listing: only names a request can fetch are listed")
+{
+    // Not valid UTF-8: a link to it would answer 400 (issue 16 item 8).
+    const std::vector<DirEntry> entries = {file("bad\xffutf8.txt"), file("\xc0\xaf"), file("\xed\xa0\x80"),
+                                           file("caf\xc3\xa9"),     file("ok.txt"),   dir("bad\xfe")};
+    const Listing l = render_listing("sub", entries, {}, 0);
+    CHECK(hrefs(l.body) == std::vector<std::string>{"../", "caf%C3%A9", "ok.txt"});
+    CHECK(contains(l.body, "<p>4 entries not shown: not valid UTF-8, so no URL can name them.</p>"));
+    CHECK(contains(render_listing("", {file("x\xff")}, {}, 0).body,
+                   "<p>1 entry not shown: not valid UTF-8, so no URL can name it.</p>"));
+    CHECK_FALSE(contains(render_listing("", {file("ok")}, {}, 0).body, "not shown"));
 }
 
 TEST_CASE("render_listing: the title is escaped too")

@@ -52,7 +52,12 @@ TEST_CASE("decide_lookup: serve, which variant, or which status")
         // siblings: fresh ones win, br before gzip; stale, missing or odd ones never
         {__LINE__, LookupStep::Primary, {file(100), file(100), file(100)}, {Kind::Serve, 0, kBrotli}},
         {__LINE__, LookupStep::Primary, {file(100), file(99), file(100)}, {Kind::Serve, 0, kGzip}},
-        {__LINE__, LookupStep::Primary, {file(100, 5), file(100, 4), file(100, 5)}, {Kind::Serve, 0, kGzip}},
+        // Whole seconds: brotli -k keeps the source's mtime rounded down to
+        // the second, so a sibling in the file's own second is fresh.
+        {__LINE__, LookupStep::Primary, {file(100, 5), file(100, 4), file(100, 5)}, {Kind::Serve, 0, kBrotli}},
+        {__LINE__, LookupStep::Primary, {file(100, 999999999), file(100, 0), untried}, {Kind::Serve, 0, kBrotli}},
+        {__LINE__, LookupStep::Primary, {file(100, 999999999), untried, file(100, 0)}, {Kind::Serve, 0, kGzip}},
+        {__LINE__, LookupStep::Primary, {file(100, 0), file(99, 999999999), untried}, serve_identity},
         {__LINE__, LookupStep::Primary, {file(100, 5), file(101, 0), untried}, {Kind::Serve, 0, kBrotli}},
         {__LINE__, LookupStep::Primary, {file(100), failed(ENOENT), file(200)}, {Kind::Serve, 0, kGzip}},
         {__LINE__, LookupStep::Primary, {file(100), dir(), special()}, serve_identity},
@@ -99,4 +104,35 @@ TEST_CASE("decide_lookup with --autoindex: only a directory without index.html i
     CHECK(decide_lookup(LookupStep::DirIndex, {failed(ENOENT), untried, untried}, true).kind == Kind::LookUpDirectory);
     CHECK(decide_lookup(LookupStep::Primary, {dir(), untried, untried}, true) == LookupVerdict{Kind::Redirect, 301});
     CHECK(decide_lookup(LookupStep::Fallback, {dir(), untried, untried}, true) == LookupVerdict{Kind::Respond, 0});
+}
+
+TEST_CASE("sibling_state: fresh to the second, or why not")
+{
+    CHECK(sibling_state(file(100, 7), file(100, 900)) == SiblingState::Fresh);
+    CHECK(sibling_state(file(101, 0), file(100, 900)) == SiblingState::Fresh);
+    CHECK(sibling_state(file(99, 999999999), file(100, 0)) == SiblingState::Older);
+    CHECK(sibling_state(untried, file()) == SiblingState::NotTried);
+    CHECK(sibling_state(failed(ENOENT), file()) == SiblingState::Missing);
+    CHECK(sibling_state(failed(EACCES), file()) == SiblingState::Unusable);
+    CHECK(sibling_state(dir(), file()) == SiblingState::NotRegular);
+    CHECK(sibling_state(special(), file()) == SiblingState::NotRegular);
+}
+
+TEST_CASE("skipped_siblings_note: one clause per sibling passed over, for --debug")
+{
+    const Candidate js = file(1700000100, 5);
+    CHECK(skipped_siblings_note("app.js", {js, file(1700000000), untried}, kIdentity) ==
+          "precompressed app.js.br skipped: older than app.js (mtime second 1700000000 < 1700000100)");
+    CHECK(skipped_siblings_note("app.js", {js, dir(), failed(EACCES)}, kIdentity) ==
+          "precompressed app.js.br skipped: not a regular file; app.js.gz skipped: cannot be opened (EACCES)");
+    // A stale .br passed over for a fresh .gz is named; a .gz after a served .br was never weighed.
+    CHECK(skipped_siblings_note("app.js", {js, file(1), file(1700000100)}, kGzip) ==
+          "precompressed app.js.br skipped: older than app.js (mtime second 1 < 1700000100)");
+    CHECK(skipped_siblings_note("app.js", {js, file(1700000100), file(1)}, kBrotli).empty());
+    // Nothing to say: none looked for, none on disk.
+    CHECK(skipped_siblings_note("app.js", {js, untried, untried}, kIdentity).empty());
+    CHECK(skipped_siblings_note("app.js", {js, failed(ENOENT), failed(ENOENT)}, kIdentity).empty());
+    // The path comes from the request: a log line cannot be forged with it.
+    CHECK(skipped_siblings_note("a\nb\"", {js, dir(), untried}, kIdentity) ==
+          "precompressed a\\x0Ab\\x22.br skipped: not a regular file");
 }

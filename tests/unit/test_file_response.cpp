@@ -16,7 +16,6 @@ FileMeta meta(std::uint64_t size)
 {
     FileMeta m;
     m.size = size;
-    m.ino = 0x1a;
     m.mtime_sec = 1700000000;
     m.mtime_nsec = 5;
     m.content_type = "text/plain; charset=utf-8";
@@ -25,7 +24,7 @@ FileMeta meta(std::uint64_t size)
 
 std::string etag_of(const FileMeta& m)
 {
-    return make_etag(m.ino, m.size, m.mtime_sec, m.mtime_nsec);
+    return make_etag(m.size, m.mtime_sec, m.mtime_nsec, m.content_encoding);
 }
 
 bool has(const ResponsePlan& p, const std::string& line)
@@ -166,4 +165,17 @@ TEST_CASE("precompressed representation headers")
     CHECK(has(p, "Content-Encoding: gzip"));
     CHECK(has(p, "Vary: Accept-Encoding"));
     CHECK(has(p, "Content-Type: text/plain; charset=utf-8"));
+}
+
+TEST_CASE("ETag: from size and mtime; a sibling's names its coding, even beside the cache's ETag")
+{
+    FileMeta m = meta(10);
+    const Request req;
+    CHECK(has(plan_file(req, m, kCtx, "B"), "ETag: \"a-6553f100.5\""));
+    m.etag = "\"a-6553f100.5\""; // made once by the open-file cache
+    CHECK(has(plan_file(req, m, kCtx, "B"), "ETag: \"a-6553f100.5\""));
+    m.content_encoding = "br";
+    CHECK(has(plan_file(req, m, kCtx, "B"), "ETag: \"a-6553f100.5-br\""));
+    m.content_encoding = "gzip";
+    CHECK(has(plan_file(req, m, kCtx, "B"), "ETag: \"a-6553f100.5-gzip\""));
 }

@@ -137,3 +137,20 @@ TEST_CASE("an escape cut short by the end of the path never reads past it")
         if (r.ok) CHECK(out->rel == r.rel);
     }
 }
+
+TEST_CASE("fetchable_name: a directory entry a request path can name")
+{
+    NormalizedPath path;
+    std::string raw;
+    std::string scratch;
+    for (const char* name : {"a.txt", "caf\xc3\xa9", "%41", "%", "q?#:", "sp ace", "new\nline", "back\\slash", ".env",
+                             "..x", "\xf0\x9f\x98\x80"}) {
+        CAPTURE(name);
+        CHECK(fetchable_name(name, path, raw, scratch));
+    }
+    for (const char* name : {"bad\xffutf8.txt", "\xc0\xaf", "\xc0\xae", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe2\x82",
+                             "", ".", "..", "a/b"}) {
+        CAPTURE(name);
+        CHECK_FALSE(fetchable_name(name, path, raw, scratch));
+    }
+}

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <string>
+#include <vector>
 
 using namespace splicehttpd::http;
 
@@ -110,6 +111,49 @@ TEST_CASE("route: Location for a directory named without its slash keeps the que
     CHECK(route(req(Method::Get, "/a?"), {}).slash_location() == "/a/?");
 }
 
+TEST_CASE("route: the slash Location comes from the normalised path, never the raw target")
+{
+    struct Row {
+        int line;
+        const char* target;
+        const char* location;
+    };
+    const Row rows[] = {
+        // The open redirects of issue 16: a protocol-relative "//host" and
+        // "/\host" (browsers read a backslash as '/') must not survive.
+        {__LINE__, "//evil.example/..%2Fsub", "/sub/"},
+        {__LINE__, "/\\evil.example/../sub", "/sub/"},
+        {__LINE__, "/%5Cevil.example/../sub", "/sub/"},
+        {__LINE__, "/%2F%2Fevil.example/%2E%2E/sub", "/sub/"},
+        {__LINE__, "///evil.example", "/evil.example/"},
+        {__LINE__, "//evil.example", "/evil.example/"},
+        {__LINE__, "/./evil.example", "/evil.example/"},
+        {__LINE__, "/\\evil.example", "/%5Cevil.example/"},
+        {__LINE__, "/%5C%5Cevil.example", "/%5C%5Cevil.example/"},
+        {__LINE__, "http://h//evil.example/../x", "/x/"},
+        {__LINE__, "/a//b/./c", "/a/b/c/"},
+        // Decoded bytes that mean something in a URL or a header come back escaped.
+        {__LINE__, "/a%3Fb", "/a%3Fb/"},
+        {__LINE__, "/a%23b", "/a%23b/"},
+        {__LINE__, "/a%25b", "/a%25b/"},
+        {__LINE__, "/a%0D%0ALocation:%20x", "/a%0D%0ALocation:%20x/"},
+        {__LINE__, "/a%09b%7F", "/a%09b%7F/"},
+        {__LINE__, "/caf%C3%A9", "/caf%C3%A9/"},
+        {__LINE__, "/a%22%3C%3E", "/a%22%3C%3E/"},
+        {__LINE__, "/sub-delims!$&'()*+,;=:@~", "/sub-delims!$&'()*+,;=:@~/"},
+        // The query is kept; only bytes a query may not hold are escaped.
+        {__LINE__, "//evil.example/..%2Fsub?next=//x&a=%2F", "/sub/?next=//x&a=%2F"},
+        {__LINE__, "/sub?a\\b c", "/sub/?a%5Cb%20c"},
+        {__LINE__, "/sub?a?b", "/sub/?a?b"},
+    };
+    for (const Row& r : rows) {
+        CAPTURE(r.line);
+        const Route out = route(req(Method::Get, r.target), {});
+        REQUIRE(out.kind == Route::Kind::Lookup);
+        CHECK(out.slash_location() == r.location);
+    }
+}
+
 TEST_CASE("route: acceptable codings only when precompressed variants are on")
 {
     Request r = req(Method::Get, "/app.js");
@@ -122,4 +166,44 @@ TEST_CASE("route: acceptable codings only when precompressed variants are on")
     CHECK_FALSE(off.accepts_gzip);
     r.accept_encoding = "br;q=0";
     CHECK_FALSE(route(r, {}).accepts_br);
+}
+
+TEST_CASE("fallback_applies: app routes, not missing assets, and only beneath the prefixes")
+{
+    struct Row {
+        int line;
+        const char* target;
+        std::vector<std::string> prefixes;
+        bool applies;
+    };
+    const Row rows[] = {
+        {__LINE__, "/deep/route", {}, true},
+        {__LINE__, "/users/42", {}, true},
+        {__LINE__, "/deep/route/", {}, true},
+        {__LINE__, "/", {}, true},
+        // A last segment with an extension is a missing file: 404 (issue 16 item 6).
+        {__LINE__, "/assets/missing.js", {}, false},
+        {__LINE__, "/missing.png", {}, false},
+        {__LINE__, "/app.v2.css", {}, false},
+        {__LINE__, "/trailing.", {}, false},
+        {__LINE__, "/v1.2/route", {}, true},  // only the last segment counts
+        {__LINE__, "/assets.d/", {}, true},   // a directory has no extension
+        {__LINE__, "/.well-known", {}, true}, // a leading dot is not an extension
+        // --fallback-prefix: only beneath it (as nginx's location /app/ { try_files ... }).
+        {__LINE__, "/app/users/42", {"/app/"}, true},
+        {__LINE__, "/app/", {"/app/"}, true},
+        {__LINE__, "/app", {"/app/"}, false},
+        {__LINE__, "/other/route", {"/app/"}, false},
+        {__LINE__, "/", {"/app/"}, false},
+        {__LINE__, "/app/x.js", {"/app/"}, false},
+        {__LINE__, "/admin/x", {"/app/", "/admin/"}, true},
+        {__LINE__, "/apple", {"/app"}, true}, // a string prefix, as --expires /prefix/ matches
+        {__LINE__, "/x", {"/"}, true},
+    };
+    for (const Row& r : rows) {
+        CAPTURE(r.line);
+        const Route out = route(req(Method::Get, r.target), {.dotfiles = true});
+        REQUIRE(out.kind == Route::Kind::Lookup);
+        CHECK(fallback_applies(out.rel_path, out.directory, r.prefixes) == r.applies);
+    }
 }

@@ -65,6 +65,17 @@ TEST_CASE("--expires: by extension or prefix, in order")
         {__LINE__, "=1d", false, false, "", 0},
         {__LINE__, ".js", false, false, "", 0},
         {__LINE__, ".js=4000d", false, false, "", 0},
+        {__LINE__, ".js=3650d", true, true, ".js", 3650 * 86400},
+        {__LINE__, ".js=315360000s", true, true, ".js", 315360000},
+        {__LINE__, ".js=315360001s", false, false, "", 0},
+        // n times the unit past int64: refused, not wrapped (issue 16 F:
+        // 213503982334602d was taken as max-age=61184).
+        {__LINE__, ".css=213503982334602d", false, false, "", 0},
+        {__LINE__, ".css=153722867280912931m", false, false, "", 0},
+        {__LINE__, ".css=2562047788015216h", false, false, "", 0},
+        {__LINE__, ".css=9223372036854775807d", false, false, "", 0},
+        {__LINE__, ".css=9223372036854775807s", false, false, "", 0},
+        {__LINE__, ".css=9223372036854775808s", false, false, "", 0},
     };
     for (const Row& r : rows) {
         CAPTURE(r.line);
