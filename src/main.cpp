@@ -40,7 +40,8 @@
 namespace {
 
 // ASan's and LSan's runtimes make syscalls of their own (sigaltstack per
-// thread, ptrace at exit, pipes to probe memory) that no allow list of the
+// thread, ptrace at exit, pipes to probe memory), and so does TSan's (its
+// background thread sleeps and reads /proc), that no allow list of the
 // server's steady state can foresee: a sanitizer build serves without seccomp.
 #if defined(__SANITIZE_ADDRESS__)
 #define SPLICEHTTPD_ASAN 1
@@ -52,7 +53,17 @@ namespace {
 #ifndef SPLICEHTTPD_ASAN
 #define SPLICEHTTPD_ASAN 0
 #endif
-constexpr bool kSanitizerBuild = SPLICEHTTPD_ASAN;
+#if defined(__SANITIZE_THREAD__)
+#define SPLICEHTTPD_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SPLICEHTTPD_TSAN 1
+#endif
+#endif
+#ifndef SPLICEHTTPD_TSAN
+#define SPLICEHTTPD_TSAN 0
+#endif
+constexpr bool kSanitizerBuild = SPLICEHTTPD_ASAN || SPLICEHTTPD_TSAN;
 
 } // namespace
 
