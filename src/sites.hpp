@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <functional>
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
@@ -34,6 +35,9 @@ struct SiteConfig : SiteSettings {
     bool is_default = false;               // default = true
     std::string origin;                    // "FILE:LINE:COLUMN" of its [[site]] line, for messages
     std::vector<std::string> name_origins; // the same for each name ("" where not known)
+    // "FILE:LINE:COLUMN" of each setting the table gives itself (the rest
+    // is the top level's).
+    std::map<std::string, std::string, std::less<>> origins;
 };
 
 struct Site {

@@ -194,9 +194,10 @@ std::optional<std::vector<ListenAddress>> plan_listeners(const std::vector<std::
         bad = i;
         auto a = parse_listen(texts[i], default_port, error);
         if (!a) return std::nullopt;
-        for (const ListenAddress& before : out) {
+        for (std::size_t j = 0; j < out.size(); ++j) {
+            const ListenAddress& before = out[j];
             if (same_address(before, *a)) {
-                error = fmt::format("{} is given twice", shown(*a));
+                error = fmt::format("the same address as '{}'", texts[j]);
                 return std::nullopt;
             }
             // Port 0: each listener gets a port of its own, no clash.
@@ -204,9 +205,9 @@ std::optional<std::vector<ListenAddress>> plan_listeners(const std::vector<std::
                 a->port() == 0)
                 continue;
             if (is_wildcard(*a) || is_wildcard(before)) {
-                error = fmt::format("{} and {}: the wildcard address takes the other one's connections already; "
+                error = fmt::format("overlaps '{}' ({} and {}): a wildcard address takes the other's connections; "
                                     "give one of them",
-                                    shown(before), shown(*a));
+                                    texts[j], shown(before), shown(*a));
                 return std::nullopt;
             }
         }

@@ -100,11 +100,11 @@ TEST_CASE("plan_listeners: duplicates and wildcards; :: next to IPv4 on its port
         {__LINE__, {"unix:/run/a.sock", "unix:/run/b.sock"}, {false, false}},
         {__LINE__, {"0.0.0.0:0", "[::]:0"}, {false, false}}, // a free port each: no clash
         {__LINE__, {"127.0.0.1:0", "127.0.0.2:0"}, {false, false}},
-        {__LINE__, {"127.0.0.1", "127.0.0.1:8080"}, {}, 1, "127.0.0.1:8080 is given twice"},
+        {__LINE__, {"127.0.0.1", "127.0.0.1:8080"}, {}, 1, "the same address as '127.0.0.1'"},
         {__LINE__, {"[::1]:80", "::1"}, {false, false}}, // the ports differ
-        {__LINE__, {"unix:/run/a.sock", "unix:/run/a.sock"}, {}, 1, "unix:/run/a.sock is given twice"},
-        {__LINE__, {"0.0.0.0", "127.0.0.1"}, {}, 1, "0.0.0.0:8080 and 127.0.0.1:8080: the wildcard"},
-        {__LINE__, {"[::1]", "::"}, {}, 1, "[::1]:8080 and [::]:8080: the wildcard"},
+        {__LINE__, {"unix:/run/a.sock", "unix:/run/a.sock"}, {}, 1, "the same address as 'unix:/run/a.sock'"},
+        {__LINE__, {"0.0.0.0", "127.0.0.1"}, {}, 1, "overlaps '0.0.0.0' (0.0.0.0:8080 and 127.0.0.1:8080): a wildcard"},
+        {__LINE__, {"[::1]", "::"}, {}, 1, "overlaps '[::1]' ([::1]:8080 and [::]:8080): a wildcard"},
         {__LINE__, {"127.0.0.1", "bogus", "::1"}, {}, 1, "expected ADDRESS"},
     };
     for (const Row& r : rows) {
