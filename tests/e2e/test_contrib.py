@@ -697,7 +697,8 @@ class ManPage(harness.unittest.TestCase):
         self.assertGreater(len(flags), 15, flags)
         for flag in flags:
             self.assertRegex(text, r"(?<![\w-])" + re.escape(flag) + r"(?![\w-])", f"{flag} not in the man page")
-        for section in ("NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS", "SOCKET ACTIVATION", "SIGNALS",
+        for section in ("NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS", "CONFIGURATION FILE", "SOCKET ACTIVATION",
+                        "SIGNALS",
                         "ENVIRONMENT", "FILES", "EXAMPLES", "SEE ALSO"):
             self.assertRegex(text, r"(?m)^" + section + r"$")
         version = run([BINARY, "--version"]).stdout.strip()
@@ -726,7 +727,8 @@ class ManPage(harness.unittest.TestCase):
         description = self.section(text, "DESCRIPTION")
         self.assertIn("without one it is 403, or an HTML listing with --autoindex", description)
         self.assertIn("--add-header, --expires and --error-page may be repeated and add up", description)
-        self.assertIn("--listen may be given once", description)
+        self.assertIn("--listen may be given several times, and each address is checked, but one TCP address is "
+                      "served for now", description)
         self.assertIn("by default nobody", description)
         with open(os.path.join(ROOT, "README.md")) as f:
             self.assertIn("man -l build/doc/splicehttpd.1", f.read())
