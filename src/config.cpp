@@ -380,7 +380,6 @@ CliOutcome load_config(const std::vector<std::string>& args, std::string& messag
         if (counted(all_table, info.key)) given.insert(info.key);
 
     Config c;
-    c.origins = origins;
     const auto where_is = [&](const Problem& p) -> std::string {
         if (p.key == "listen" && p.element < listen_origins.size())
             return restate(p.message, p.key, listen_origins[p.element]);
@@ -389,9 +388,7 @@ CliOutcome load_config(const std::vector<std::string>& args, std::string& messag
     };
     if (auto p = finish(all, given, c, emptied)) return fail(where_is(*p));
     c.origins = origins;
-    // Checks across settings: the other setting is named as it was given
-    // (a key of the file, or a flag), or when it was not, in the style of
-    // the one at fault.
+    // Checks across settings name the other setting as it was given:
     // "pipes-max 4 (FILE:2:13)", "--pipes-max 4", or for a setting given
     // nowhere, "fallback" or "--fallback" as the one at fault is named.
     const auto other = [&](std::string_view fault, std::string_view key, const std::string& value) {
@@ -408,7 +405,6 @@ CliOutcome load_config(const std::vector<std::string>& args, std::string& messag
 
     if (file) {
         for (const FileSite& fs : file->sites) {
-            if (!fs.error.empty()) return fail(fs.error);
             SiteConfig site;
             static_cast<SiteSettings&>(site) = c; // what the site does not say, the top level does
             site.names = fs.names;

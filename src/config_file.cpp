@@ -121,24 +121,25 @@ FileSite site(const std::string& path, const toml::table& table, const OptionTab
     out.origin = at(path, table.source());
     for (const auto& [key, node] : in_order(table)) {
         const std::string name(key->str());
-        const auto fail = [&](const std::string& why) {
-            if (out.error.empty()) out.error = fmt::format("{}: {}", at(path, key->source()), why);
+        // An error is a setting of its own, in its place in the file.
+        const auto fail_at = [&](const toml::source_region& where, const std::string& why) {
+            out.settings.push_back({name, at(path, key->source()), {}, fmt::format("{}: {}", at(path, where), why)});
         };
+        const auto fail = [&](const std::string& why) { fail_at(key->source(), why); };
         if (name == "names") {
             const auto add = [&](const toml::node& n) {
                 if (!n.is_string()) {
-                    if (out.error.empty())
-                        out.error =
-                            fmt::format("{}: names: expected strings, not {}", at(path, n.source()), type_name(n));
+                    fail_at(n.source(), fmt::format("names: expected strings, not {}", type_name(n)));
                     return;
                 }
                 out.names.push_back(n.as_string()->get());
                 out.name_origins.push_back(at(path, n.source()));
             };
-            if (const auto* array = node->as_array())
+            if (const auto* array = node->as_array()) {
                 for (const toml::node& n : *array) add(n);
-            else
+            } else {
                 add(*node);
+            }
         } else if (name == "default") {
             if (const auto* b = node->as_boolean())
                 out.is_default = b->get();

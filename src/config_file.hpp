@@ -41,8 +41,9 @@ struct FileSite {
     std::vector<std::string> names;
     std::vector<std::string> name_origins;
     bool is_default = false;
-    std::vector<FileSetting> settings; // in file order
-    std::string error;                 // names or default of the wrong type, an unknown key...
+    // In file order; names or default of the wrong type, an unknown key, a
+    // global one: a setting with its error, in its place.
+    std::vector<FileSetting> settings;
 };
 
 struct ConfigFile {

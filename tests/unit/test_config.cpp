@@ -154,11 +154,14 @@ TEST_CASE("parse_config_text: places, file order, sites")
     CHECK(a.settings[0].pieces[0].args == std::vector<std::string>{"--text=site"});
     const FileSite& b = file->sites[1];
     CHECK(b.is_default);
-    CHECK(b.settings.empty());
-    CHECK(b.error == "f.toml:12:1: number: not a per-site setting; give it at the top, before the first [[site]]");
+    REQUIRE(b.settings.size() == 1);
+    CHECK(b.settings[0].error ==
+          "f.toml:12:1: number: not a per-site setting; give it at the top, before the first [[site]]");
     const FileSite& c = file->sites[2];
     CHECK(c.names == std::vector<std::string>{"c.example"});
-    CHECK(c.error == "f.toml:15:1: unknown key 'bogus' in a [[site]] (names, default, or a per-site setting)");
+    REQUIRE(c.settings.size() == 1);
+    CHECK(c.settings[0].error ==
+          "f.toml:15:1: unknown key 'bogus' in a [[site]] (names, default, or a per-site setting)");
 
     CHECK_FALSE(parse_config_text("a = \n", "f.toml", t.table, error));
     CHECK(error.starts_with("f.toml:1:5: "));
@@ -287,6 +290,14 @@ TEST_CASE("load_config: errors, with the exit code for start-up and for --check-
          "[[site]]\nnames = [\"a\"]\nadd-header = [\"bad\"]\n",
          {},
          "PATH:3:15: add-header 'bad': expected 'Name: value'"},
+        {__LINE__,
+         "[[site]]\nnames = [\"a\"]\nautoindex = 1\nbogus = 1\n",
+         {},
+         "PATH:3:13: autoindex: expected true or false, not an integer"}, // the first in file order
+        {__LINE__,
+         "[[site]]\nnames = [\"a\"]\nbogus = 1\nautoindex = 1\n",
+         {},
+         "PATH:3:1: unknown key 'bogus' in a [[site]]"},
         {__LINE__,
          "[[site]]\nnames = [\"a\"]\n[[site]]\nnames = [\"A\"]\n",
          {},
