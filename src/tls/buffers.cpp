@@ -22,6 +22,7 @@ void InputBuffer::append(std::span<const char> bytes)
 std::size_t InputBuffer::take(std::span<char> out)
 {
     const std::size_t n = std::min(out.size(), size());
+    if (n == 0) return 0; // (memcpy from an empty vector's null data() is undefined, even for 0 bytes)
     std::memcpy(out.data(), data_.data() + begin_, n);
     begin_ += n;
     if (begin_ == data_.size()) {
