@@ -279,10 +279,21 @@ int install_kernel_tls(int fd, Direction dir, const CryptoInfo& info, bool ulp_a
     return 0;
 }
 
+bool KernelTls::takes(const CryptoInfo& info) const
+{
+    switch (info.u.info.cipher_type) {
+    case TLS_CIPHER_AES_GCM_128: return aes_gcm_128;
+    case TLS_CIPHER_AES_GCM_256: return aes_gcm_256;
+    case TLS_CIPHER_CHACHA20_POLY1305: return chacha20_poly1305;
+    }
+    return false;
+}
+
 KernelTls probe_kernel_tls()
 {
     auto failed = [](const char* what) {
-        return KernelTls{false, std::string("no kernel TLS: the probe failed: ") + what + ": " + std::strerror(errno)};
+        return KernelTls{.detail =
+                             std::string("no kernel TLS: the probe failed: ") + what + ": " + std::strerror(errno)};
     };
     sys::UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
     if (!listener) return failed("socket");
@@ -292,30 +303,43 @@ KernelTls probe_kernel_tls()
     socklen_t len = sizeof addr;
     if (::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return failed("bind 127.0.0.1");
     if (::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0) return failed("getsockname");
-    if (::listen(listener.get(), 1) != 0) return failed("listen");
-    sys::UniqueFd client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (!client) return failed("socket");
-    if (::connect(client.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return failed("connect");
-    sys::UniqueFd server(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
-    if (!server) return failed("accept");
+    if (::listen(listener.get(), 4) != 0) return failed("listen");
 
-    if (::setsockopt(server.get(), SOL_TCP, TCP_ULP, "tls", 3) != 0) {
-        const int err = errno;
-        if (err == ENOENT)
-            return {false, "no kernel TLS: setsockopt(TCP_ULP, \"tls\") fails with ENOENT (no tls module); bodies "
-                           "are encrypted in user space"};
-        return {false, std::string("no kernel TLS: setsockopt(TCP_ULP, \"tls\"): ") + std::strerror(err) +
-                           "; bodies are encrypted in user space"};
+    KernelTls k;
+    std::string took, refused;
+    // TLS_TX goes once per socket: a connection per AEAD.
+    for (const Aead aead : {Aead::AesGcm128, Aead::AesGcm256, Aead::Chacha20Poly1305}) {
+        sys::UniqueFd client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        if (!client) return failed("socket");
+        if (::connect(client.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return failed("connect");
+        sys::UniqueFd server(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+        if (!server) return failed("accept");
+        if (::setsockopt(server.get(), SOL_TCP, TCP_ULP, "tls", 3) != 0) {
+            const int err = errno;
+            k.detail = err == ENOENT
+                           ? "no kernel TLS: setsockopt(TCP_ULP, \"tls\") fails with ENOENT (no tls module)"
+                           : std::string("no kernel TLS: setsockopt(TCP_ULP, \"tls\"): ") + std::strerror(err);
+            k.detail += "; bodies are encrypted in user space";
+            return k;
+        }
+        // A throwaway key: what matters is that the kernel has the AEAD.
+        const std::array<std::uint8_t, 32> zero{};
+        const CryptoInfo info = make_info(aead, true, zero, zero, zero, 0);
+        const bool ok = ::setsockopt(server.get(), SOL_TLS, TLS_TX, &info.u, info.size) == 0;
+        std::string& list = ok ? took : refused;
+        list += list.empty() ? "" : ", ";
+        list += info.cipher_name();
+        if (!ok) list += std::string(" (") + std::strerror(errno) + ")";
+        (aead == Aead::AesGcm128 ? k.aes_gcm_128 : aead == Aead::AesGcm256 ? k.aes_gcm_256 : k.chacha20_poly1305) = ok;
     }
-    // A throwaway key: what matters is that the kernel has the AEAD for it.
-    tls12_crypto_info_aes_gcm_128 info{};
-    info.info.version = TLS_1_3_VERSION;
-    info.info.cipher_type = TLS_CIPHER_AES_GCM_128;
-    if (::setsockopt(server.get(), SOL_TLS, TLS_TX, &info, sizeof info) != 0)
-        return {false, std::string("no kernel TLS: the tls module is there but TLS_TX with AES-GCM-128 fails: ") +
-                           std::strerror(errno) + "; bodies are encrypted in user space"};
-    return {true, "kernel TLS: TLS_TX available (AES-GCM-128 checked); file bodies are spliced and the kernel "
-                  "encrypts them"};
+    k.available = k.aes_gcm_128 || k.aes_gcm_256 || k.chacha20_poly1305;
+    if (k.available)
+        k.detail = "kernel TLS: TLS_TX with " + took + (refused.empty() ? "" : "; not " + refused) +
+                   "; file bodies are spliced and the kernel encrypts them";
+    else
+        k.detail =
+            "no kernel TLS: the tls module refused TLS_TX with " + refused + "; bodies are encrypted in user space";
+    return k;
 }
 
 } // namespace splicehttpd::tls

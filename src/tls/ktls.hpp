@@ -78,12 +78,19 @@ bool hkdf_expand_label(const char* digest, std::span<const std::uint8_t> secret,
 bool tls12_prf(const char* digest, std::span<const std::uint8_t> secret, std::string_view label,
                std::span<const std::uint8_t> seed, std::span<std::uint8_t> out);
 
-// Whether the kernel offers kTLS: setsockopt(TCP_ULP, "tls") and a TLS_TX
-// with an AES-GCM-128 key on a connected loopback TCP pair. Call at
-// start-up, before the sandbox (Landlock ABI 4 forbids the connect).
+// Whether the kernel offers kTLS: setsockopt(TCP_ULP, "tls") on a connected
+// loopback TCP pair, then TLS_TX with a throwaway key for each AEAD (each
+// is a crypto module of its own: one may be missing). Call at start-up,
+// before the sandbox (Landlock ABI 4 forbids the connect).
 struct KernelTls {
-    bool available = false;
-    std::string detail; // one line: why not, or what was checked
+    bool available = false; // the tls module and at least one AEAD
+    bool aes_gcm_128 = false;
+    bool aes_gcm_256 = false;
+    bool chacha20_poly1305 = false;
+    std::string detail; // one line: why not, or which AEADs
+
+    // Whether a connection with these keys can hand them to the kernel.
+    bool takes(const CryptoInfo& info) const;
 };
 KernelTls probe_kernel_tls();
 
