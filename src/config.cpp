@@ -1,6 +1,7 @@
 #include "config.hpp"
 
 #include "http/path.hpp"
+#include "plural.hpp"
 
 #include <CLI/CLI.hpp>
 
@@ -16,6 +17,28 @@ namespace {
 bool on_off(const std::string& v)
 {
     return v == "on" || v == "allow";
+}
+
+// The HTTPS flags go together; "" or what is wrong with them.
+std::string check_tls_flags(Config& c, const std::vector<std::string>& certs, const std::vector<std::string>& keys)
+{
+    if (certs.size() != keys.size())
+        return "--tls-cert given " + plural(certs.size(), "time") + " but --tls-key " + plural(keys.size(), "time") +
+               ": one key for each certificate, in the same order";
+    for (const std::string& f : certs)
+        if (f.empty()) return "--tls-cert: a file name, not an empty string";
+    for (const std::string& f : keys)
+        if (f.empty()) return "--tls-key: a file name, not an empty string";
+    if (c.tls_port < 0 && !certs.empty()) return "--tls-cert and --tls-key need --tls-port";
+    if (c.tls_port < 0 && c.https_redirect) return "--https-redirect needs --tls-port";
+    if (c.tls_port >= 0 && certs.empty()) return "--tls-port needs --tls-cert and --tls-key";
+    if (c.tls_port > 0 && c.tls_port == c.port)
+        return "--tls-port " + std::to_string(c.tls_port) + " is --port too: HTTPS needs a port of its own";
+    for (std::size_t i = 0; i < certs.size(); ++i) c.tls_pairs.emplace_back(certs[i], keys[i]);
+    // Until the listener and the connection speak it, say so rather than
+    // start a server without the port asked for.
+    if (c.tls_port >= 0) return "--tls-port: HTTPS is not served by this build yet (issue 18)";
+    return {};
 }
 
 } // namespace
@@ -133,6 +156,18 @@ CliOutcome parse_command_line(int argc, char** argv)
     bounded("--max-input", c.max_input, std::size_t(1024), std::size_t(1) << 26,
             "Unparsed input buffered per connection while a response is in flight; past it, reading pauses");
     bounded("--max-headers", c.limits.max_headers, 1u, 10000u, "Most header fields (more: 431)");
+    std::vector<std::string> tls_certs;
+    std::vector<std::string> tls_keys;
+    app.add_option("--tls-port", c.tls_port, "HTTPS port on the --listen address (0: any free port)")
+        ->check(CLI::Range(0, 65535));
+    app.add_option("--tls-cert", tls_certs,
+                   "PEM certificate chain for --tls-port (repeatable: each with the --tls-key in the same place; "
+                   "chosen by server name, the first for other names)")
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    app.add_option("--tls-key", tls_keys, "PEM private key of the --tls-cert in the same place (repeatable)")
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    app.add_flag("--https-redirect", c.https_redirect,
+                 "Answer plain HTTP with 308 to https:// on --tls-port (except /.well-known/acme-challenge/)");
 
     try {
         app.parse(argc, argv);
@@ -150,6 +185,10 @@ CliOutcome parse_command_line(int argc, char** argv)
     }
     if (listen->count() > 1) {
         std::cerr << "splicehttpd: --listen given twice; one address per server (several listeners: issue 19)\n";
+        return {std::nullopt, 2};
+    }
+    if (auto e = check_tls_flags(c, tls_certs, tls_keys); !e.empty()) {
+        std::cerr << "splicehttpd: " << e << '\n';
         return {std::nullopt, 2};
     }
     if (c.pipes > c.pipes_max) {
