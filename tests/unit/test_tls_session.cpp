@@ -392,6 +392,24 @@ TEST_CASE("hostile input: garbage, plain HTTP, a truncated record: a failure or 
         CHECK(r.status == Session::Handshake::Failed);
         CHECK(r.error.find('\n') == std::string::npos);
     }
+    SUBCASE("application data before any ClientHello: unexpected_message")
+    {
+        Session server(world().set);
+        server.feed(std::string_view("\x17\x03\x03\x00\x05hello", 10));
+        const auto r = server.handshake();
+        CHECK(r.status == Session::Handshake::Failed);
+        CHECK(r.error == "handshake: unexpected message");
+        CHECK(alerts_in(test::drain(server)) == std::vector<int>{SSL_AD_UNEXPECTED_MESSAGE});
+    }
+    SUBCASE("not TLS at all: no alert, a line to log")
+    {
+        Session server(world().set);
+        server.feed(std::string_view("\x01\x02\x03\x04\x05\x06 junk"));
+        const auto r = server.handshake();
+        CHECK(r.status == Session::Handshake::Failed);
+        CHECK(r.error == "handshake: wrong version number");
+        CHECK(server.output_size() == 0);
+    }
     SUBCASE("a record header announcing more than 16 KiB + overhead")
     {
         Session server(world().set);
