@@ -3,7 +3,7 @@
 // A new key encrypts tickets every `rotate_every`; the previous `kept - 1`
 // keys still decrypt (the ticket is then renewed with the current key), so
 // a ticket resumes for at least (kept - 1) * rotate_every after its key was
-// replaced. Shared by every worker and kept across certificate reloads: one
+// replaced, and never once its key is kept * rotate_every old. Shared by every worker and kept across certificate reloads: one
 // mutex, taken once per handshake that issues or presents a ticket.
 #pragma once
 
@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <optional>
 
@@ -29,7 +30,11 @@ public:
     static constexpr std::chrono::seconds kRotateEvery{4 * 3600};
     static constexpr std::size_t kKept = 4;
 
-    explicit TicketKeys(std::chrono::seconds rotate_every = kRotateEvery, std::size_t kept = kKept);
+    using Clock = std::function<std::chrono::steady_clock::time_point()>;
+
+    // `clock`: the time keys are born and age by (a test's own).
+    explicit TicketKeys(std::chrono::seconds rotate_every = kRotateEvery, std::size_t kept = kKept,
+                        Clock clock = std::chrono::steady_clock::now);
     ~TicketKeys();
     TicketKeys(const TicketKeys&) = delete;
     TicketKeys& operator=(const TicketKeys&) = delete;
@@ -51,11 +56,13 @@ public:
 
 private:
     void rotate_locked(std::chrono::steady_clock::time_point now);
+    void age_locked(std::chrono::steady_clock::time_point now);
 
     std::mutex mutex_;
     std::deque<Key> keys_; // front: current
     std::chrono::seconds rotate_every_;
     std::size_t kept_;
+    Clock clock_;
 };
 
 } // namespace splicehttpd::tls

@@ -319,6 +319,31 @@ TEST_CASE("resumption: a ticket resumes, also after rotations while its key is k
     }
 }
 
+TEST_CASE("resumption: keys go by age too, not only when rotations push them out")
+{
+    // A clock of the test's own: a key every 4 h, 3 kept, so a key goes
+    // 12 h after it was made, however few rotations there were.
+    for (int version : {TLS1_3_VERSION, TLS1_2_VERSION}) {
+        CAPTURE(version);
+        auto now = std::chrono::steady_clock::time_point();
+        auto keys = std::make_shared<TicketKeys>(std::chrono::hours(4), 3, [&now] { return now; });
+        auto set = load_contexts(world().set->paths(), keys).set;
+        REQUIRE(set);
+        Outcome first = connect(version, nullptr, set);
+        Outcome second = connect(version, nullptr, set);
+        REQUIRE_FALSE(first.tickets.empty());
+        REQUIRE_FALSE(second.tickets.empty());
+
+        now += std::chrono::hours(9); // its key is 9 h old: replaced, still kept
+        Outcome at_9h = connect(version, first.tickets.back(), set);
+        CHECK(at_9h.resumed);
+        now += std::chrono::hours(4); // 13 h: gone, though only two rotations happened
+        Outcome at_13h = connect(version, second.tickets.back(), set);
+        CHECK_FALSE(at_13h.resumed);
+        for (Outcome* o : {&first, &second, &at_9h, &at_13h}) free_all(o->tickets);
+    }
+}
+
 TEST_CASE("renegotiation: refused, the connection carries on")
 {
     ClientOptions o;
