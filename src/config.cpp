@@ -3,6 +3,7 @@
 #include "config_file.hpp"
 #include "http/path.hpp"
 #include "options.hpp"
+#include "plural.hpp"
 
 #include <CLI/CLI.hpp>
 
@@ -43,7 +44,32 @@ struct Args {
     std::string unknown_host = "default";
     bool no_sandbox = false;
     bool no_seccomp = false;
+    std::vector<std::string> tls_certs;
+    std::vector<std::string> tls_keys;
 };
+
+// The HTTPS flags go together; "" or what is wrong with them.
+std::string check_tls_flags(Config& c, const std::vector<std::string>& certs, const std::vector<std::string>& keys)
+{
+    if (certs.size() != keys.size())
+        return "--tls-cert given " + plural(certs.size(), "time") + " but --tls-key " + plural(keys.size(), "time") +
+               ": one key for each certificate, in the same order";
+    for (const std::string& f : certs)
+        if (f.empty()) return "--tls-cert: a file name, not an empty string";
+    for (const std::string& f : keys)
+        if (f.empty()) return "--tls-key: a file name, not an empty string";
+    if (c.tls_port < 0 && !certs.empty()) return "--tls-cert and --tls-key need --tls-port";
+    if (c.tls_port < 0 && c.https_redirect) return "--https-redirect needs --tls-port";
+    if (c.tls_port >= 0 && certs.empty()) return "--tls-port needs --tls-cert and --tls-key";
+    if (c.tls_port > 0 && c.tls_port == c.port)
+        return "--tls-port " + std::to_string(c.tls_port) + " is --port too: HTTPS needs a port of its own";
+    c.tls_pairs.clear();
+    for (std::size_t i = 0; i < certs.size(); ++i) c.tls_pairs.emplace_back(certs[i], keys[i]);
+    // Until the listener and the connection speak it, say so rather than
+    // start a server without the port asked for.
+    if (c.tls_port >= 0) return "--tls-port: HTTPS is not served by this build yet (issue 18)";
+    return {};
+}
 
 // The one table: every flag, and so every key of the config file.
 void add_options(OptionTable& t, Args& a)
@@ -153,6 +179,14 @@ void add_options(OptionTable& t, Args& a)
     t.bounded("max-input", c.max_input, std::size_t(1024), std::size_t(1) << 26,
               "Unparsed input buffered per connection while a response is in flight; past it, reading pauses");
     t.bounded("max-headers", c.limits.max_headers, 1u, 10000u, "Most header fields (more: 431)");
+    t.integer("tls-port", c.tls_port, "HTTPS port on the --listen address (0: any free port)")
+        ->check(CLI::Range(0, 65535));
+    t.list("tls-cert", a.tls_certs,
+           "PEM certificate chain for --tls-port (repeatable: each with the --tls-key in the same place; chosen by "
+           "server name, the first for other names)");
+    t.list("tls-key", a.tls_keys, "PEM private key of the --tls-cert in the same place (repeatable)");
+    t.flag("https-redirect", c.https_redirect,
+           "Answer plain HTTP with 308 to https:// on --tls-port (except /.well-known/acme-challenge/)");
 }
 
 // What went wrong, written as for the command line ("--add-header 'x': ...");
@@ -261,6 +295,9 @@ std::optional<Problem> finish(const Args& a, const Keys& given, Config& c, const
     c.seccomp = !a.no_seccomp && !a.no_sandbox;
     c.cache = a.cache == "on";
     c.unknown_host = a.unknown_host == "421" ? UnknownHost::Misdirected : UnknownHost::Default;
+    if (auto e = check_tls_flags(c, a.tls_certs, a.tls_keys); !e.empty())
+        return Problem{e.starts_with("--tls-cert") ? "tls-cert" : e.starts_with("--https") ? "https-redirect" : "tls-port",
+                       e};
     if (c.listen.empty()) return Problem{"listen", "--listen: no address; give at least one"};
     std::size_t bad = 0;
     std::string error;

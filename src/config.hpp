@@ -58,6 +58,13 @@ struct Config : SiteSettings {
     std::string mime_types;                 // --mime-types: the server's own types ("" none)
     std::size_t listing_memory = 32u << 20; // --listing-memory: listing pages alive per thread
 
+    // HTTPS (issue 18): its own port on the --listen address, certificate/key
+    // pairs in the order given (the first answers clients whose server name
+    // no certificate has), and 308s from the plain port to it.
+    int tls_port = -1;                                          // -1: no HTTPS; 0: any free port
+    std::vector<std::pair<std::string, std::string>> tls_pairs; // (--tls-cert, --tls-key)
+    bool https_redirect = false;
+
     http::ParseLimits limits;
 
     // Virtual hosts ([[site]] in the file), each merged over the top level.

@@ -119,7 +119,10 @@ FileSite site(const std::string& path, const toml::table& table, const OptionTab
 {
     FileSite out;
     out.origin = at(path, table.source());
-    for (const auto& [key, node] : in_order(table)) {
+    for (const auto& entry : in_order(table)) {
+        // Named, not structured bindings: clang 14 cannot capture those in a lambda.
+        const toml::key* key = entry.first;
+        const toml::node* node = entry.second;
         const std::string name(key->str());
         // An error is a setting of its own, in its place in the file.
         const auto fail_at = [&](const toml::source_region& where, const std::string& why) {
@@ -171,7 +174,9 @@ std::optional<ConfigFile> parse_config_text(std::string_view text, const std::st
     }
     ConfigFile out;
     out.path = path;
-    for (const auto& [key, node] : in_order(root)) {
+    for (const auto& entry : in_order(root)) {
+        const toml::key* key = entry.first;
+        const toml::node* node = entry.second;
         const std::string name(key->str());
         const auto fail = [&](const std::string& why) {
             out.settings.push_back(
