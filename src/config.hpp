@@ -1,21 +1,30 @@
-// Command-line flags -> Config (CLI11). Everything the server can be told.
+// The command line and --config FILE -> Config. Everything the server can
+// be told. Both go through one table of CLI11 options (options.hpp); flags
+// on the command line win over the file's top level.
 #pragma once
 
 #include "http/limits.hpp"
-#include "http/site_headers.hpp"
+#include "server/listen_address.hpp"
+#include "site_settings.hpp"
+#include "sites.hpp"
 
 #include <cstdint>
+#include <map>
+#include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace splicehttpd {
 
-struct Config {
-    std::string root = "./htdocs";
-    std::string listen = "127.0.0.1";
-    std::uint16_t port = 8080;
-    unsigned threads = 0; // 0: one per online CPU
+// The top level's SiteSettings (root, add-header, ...) are the default
+// site's, and what every [[site]] starts from.
+struct Config : SiteSettings {
+    std::vector<std::string> listen = {"127.0.0.1"}; // --listen, as given
+    std::vector<server::ListenAddress> listeners;    // ... parsed and checked (plan_listeners)
+    std::uint16_t port = 8080;                       // for a --listen address without one
+    unsigned threads = 0;                            // 0: one per online CPU
     bool debug = false;
     std::string log_level = "info"; // error, warn, info, debug (debug: as --debug)
     std::string access_log;         // "": off; "-": stdout
@@ -46,18 +55,32 @@ struct Config {
     bool sandbox = true;     // --no-sandbox: no Landlock, seccomp or ring restrictions
     bool seccomp = true;     // --no-seccomp: the rest of the sandbox without the syscall filter
 
-    std::string extra_headers;                            // --add-header, formatted: "Name: value\r\n" each
-    std::vector<http::ExpiresRule> expires_rules;         // --expires, in order
-    std::string fallback;                                 // --fallback, relative to the root ("" off)
-    std::vector<std::string> fallback_prefixes;           // --fallback-prefix: where it applies (none: anywhere)
-    std::vector<std::pair<int, std::string>> error_pages; // --error-page STATUS=/path, relative
-    std::string mime_types;                               // --mime-types: a site's own types ("" none)
-    bool dotfiles = false;                                // --dotfiles allow
-    bool precompressed = true;                            // serve x.br / x.gz siblings
-    bool autoindex = false;                               // list directories without index.html
-    std::size_t listing_memory = 32u << 20;               // --listing-memory: listing pages alive per thread
+    std::string mime_types;                 // --mime-types: the server's own types ("" none)
+    std::size_t listing_memory = 32u << 20; // --listing-memory: listing pages alive per thread
+
+    // HTTPS (issue 18): its own port on the --listen address, certificate/key
+    // pairs in the order given (the first answers clients whose server name
+    // no certificate has), and 308s from the plain port to it.
+    int tls_port = -1;                                          // -1: no HTTPS; 0: any free port
+    std::vector<std::pair<std::string, std::string>> tls_pairs; // (--tls-cert, --tls-key)
+    bool https_redirect = false;
 
     http::ParseLimits limits;
+
+    // Virtual hosts ([[site]] in the file), each merged over the top level.
+    std::vector<SiteConfig> sites;
+    UnknownHost unknown_host = UnknownHost::Default;
+    std::shared_ptr<const Sites> site_table; // built from the above: checked, ready for match()
+
+    std::string config_file; // --config ("": none)
+    bool check_only = false; // --check-config
+    // Where a setting came from, for messages: "FILE:LINE:COLUMN" of its
+    // value when the file gave it; absent when the command line (or the
+    // default) did.
+    std::map<std::string, std::string, std::less<>> origins;
+
+    // How messages name a setting: "--root", or "FILE:3:8: root".
+    [[nodiscard]] std::string where(std::string_view key) const;
 };
 
 struct CliOutcome {
@@ -65,8 +88,16 @@ struct CliOutcome {
     int exit_code = 0;
 };
 
-// Prints --help/--version to stdout, and a bad flag as one line on stderr
-// (exit code 2).
+// Reads the command line and, with --config FILE, the file (the command
+// line's flags win over the file's top level). Prints --help/--version to
+// stdout, and anything wrong as one line on stderr: a bad flag or setting
+// exits 2, or 1 under --check-config (as nginx -t). The line names the
+// flag, or FILE:LINE:COLUMN and the key.
 CliOutcome parse_command_line(int argc, char** argv);
+
+// The same without printing, for a reload: `args` without the program's
+// name. On failure `message` is the line (without "splicehttpd: "); for
+// --help and --version it is what they print.
+CliOutcome load_config(const std::vector<std::string>& args, std::string& message);
 
 } // namespace splicehttpd

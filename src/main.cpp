@@ -3,6 +3,7 @@
 // one exits at once, SIGUSR1 logs per-worker stats).
 #include "config.hpp"
 #include "plural.hpp"
+#include "preflight.hpp"
 #include "server/access_log_file.hpp"
 #include "server/listener.hpp"
 #include "server/setup.hpp"
@@ -190,32 +191,6 @@ std::optional<sys::Identity> serving_identity(const Config& config)
     }
 }
 
-// A log beneath --root would be served, and Landlock would let the server
-// create and write files there.
-void refuse_log_inside_root(const Config& config)
-{
-    if (config.access_log.empty() || config.access_log == "-") return;
-    const auto resolved = [](const std::string& path) -> std::string {
-        char* real = ::realpath(path.c_str(), nullptr);
-        std::string out = real ? real : "";
-        std::free(real);
-        return out;
-    };
-    std::string log = resolved(config.access_log);
-    if (log.empty()) { // not there yet: where it will be made
-        const auto slash = config.access_log.rfind('/');
-        const std::string dir = slash == std::string::npos ? "." : config.access_log.substr(0, slash + 1);
-        log = resolved(dir);
-        if (log.empty()) return; // opening it fails with its own message
-        log += "/" + config.access_log.substr(slash + 1);
-    }
-    const std::string root = resolved(config.root);
-    if (!root.empty() && log.starts_with(root == "/" ? root : root + "/"))
-        die(2, fmt::format("--access-log {}: inside --root {}: it would be served, and the sandbox would let the "
-                           "server write there; put it outside",
-                           config.access_log, config.root));
-}
-
 } // namespace
 
 int main(int argc, char** argv)
@@ -223,19 +198,44 @@ int main(int argc, char** argv)
     CliOutcome cli = parse_command_line(argc, argv);
     if (!cli.config) return cli.exit_code;
 
+    if (cli.config->check_only) {
+        // As nginx -t: the first problem as one line and 1, or 0.
+        const Preflight checked = preflight(*cli.config, true);
+        if (!checked.error.empty()) {
+            std::fprintf(stderr, "splicehttpd: %s\n", checked.error.c_str());
+            return 1;
+        }
+        for (const std::string& warning : checked.warnings)
+            std::fprintf(stderr, "splicehttpd: warning: %s\n", warning.c_str());
+        const Config& c = *cli.config;
+        std::printf("splicehttpd: %s: ok (%s, %s)\n",
+                    c.config_file.empty() ? "the command line" : c.config_file.c_str(),
+                    plural(c.site_table->all().size(), "site").c_str(), plural(c.listeners.size(), "listener").c_str());
+        return 0;
+    }
+
     auto shared = std::make_unique<server::ServerSetup>();
     shared->config = *cli.config;
     Config& config = shared->config;
+    // Until requests choose their site by Host (issue 19), the default site
+    // answers them all: the one marked default = true, or the top level.
+    if (const Site* site = config.site_table->default_site()) static_cast<SiteSettings&>(config) = site->settings;
 
     // Logs go to stderr (spdlog's default logger writes to stdout).
     spdlog::set_default_logger(spdlog::stderr_color_mt("splicehttpd"));
     spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%f %^%l%$ %v");
     spdlog::set_level(spdlog::level::from_str(config.log_level));
 
-    // A bad --mime-types file is a bad flag: one line, exit 2, before anything.
+    // A bad setting is a bad flag: one line, exit 2, before anything (the
+    // same checks as --check-config's, but for the site files: those are
+    // checked as the serving user below, and only warned about).
+    if (const Preflight checked = preflight(config, false); !checked.error.empty())
+        die(2, checked.error);
+    else
+        for (const std::string& warning : checked.warnings) spdlog::warn("{}", warning);
     shared->mime = http::MimeTable("/etc/mime.types");
     if (std::string error; !config.mime_types.empty() && !shared->mime.override_from(config.mime_types, error))
-        die(2, "--mime-types " + error);
+        die(2, config.where("mime-types") + " " + error);
 
     // The time zone is read now: after start-up /etc/localtime is out of reach.
     tzset();
@@ -251,12 +251,11 @@ int main(int argc, char** argv)
     if (identity || geteuid() != 0) fit_pipe_size(config);
 
     sys::UniqueFd root(::open(config.root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-    if (!root) die(2, fmt::format("--root {}: {}", config.root, std::strerror(errno)));
+    if (!root) die(2, fmt::format("{} {}: {}", config.where("root"), config.root, std::strerror(errno)));
     shared->root_fd = root.get();
-    refuse_log_inside_root(config);
 
-    auto address = server::parse_listen_address(config.listen, config.port);
-    if (!address) die(2, fmt::format("--listen {}: not an IPv4 or IPv6 address", config.listen));
+    // preflight: one TCP address (several listeners: issue 19).
+    server::ListenAddress address = config.listeners.front();
 
     // Peer resets surface as -EPIPE in CQEs; the signal would kill us.
     signal(SIGPIPE, SIG_IGN);
@@ -274,8 +273,8 @@ int main(int argc, char** argv)
     std::string urls;
     try {
         // Socket activation: the workers share the sockets systemd passed.
-        listeners = server::activated_listeners(*address, {config.threads});
-        if (listeners.empty()) listeners = server::open_listeners(*address, {config.threads});
+        listeners = server::activated_listeners(address, {config.threads});
+        if (listeners.empty()) listeners = server::open_listeners(address, {config.threads});
         config.threads = unsigned(listeners.size());
         // Every socket for the start line (the workers' may be copies of one).
         std::vector<std::string> seen;

@@ -17,56 +17,11 @@
 
 namespace splicehttpd::server {
 
-std::uint16_t ListenAddress::port() const noexcept
-{
-    if (addr.ss_family == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6&>(addr).sin6_port);
-    return ntohs(reinterpret_cast<const sockaddr_in&>(addr).sin_port);
-}
-
-void ListenAddress::set_port(std::uint16_t port) noexcept
-{
-    if (addr.ss_family == AF_INET6)
-        reinterpret_cast<sockaddr_in6&>(addr).sin6_port = htons(port);
-    else
-        reinterpret_cast<sockaddr_in&>(addr).sin_port = htons(port);
-}
-
-std::string ListenAddress::url() const
-{
-    char text[INET6_ADDRSTRLEN] = {};
-    if (addr.ss_family == AF_INET6) {
-        inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6&>(addr).sin6_addr, text, sizeof text);
-        return fmt::format("http://[{}]:{}", text, port());
-    }
-    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in&>(addr).sin_addr, text, sizeof text);
-    return fmt::format("http://{}:{}", text, port());
-}
-
 ListenAddress local_address(int fd)
 {
     ListenAddress a;
     a.len = sizeof a.addr;
     sys::check_libc(getsockname(fd, reinterpret_cast<sockaddr*>(&a.addr), &a.len), "getsockname");
-    return a;
-}
-
-std::optional<ListenAddress> parse_listen_address(const std::string& host, std::uint16_t port)
-{
-    ListenAddress a;
-    auto& v4 = reinterpret_cast<sockaddr_in&>(a.addr);
-    auto& v6 = reinterpret_cast<sockaddr_in6&>(a.addr);
-    std::string h = host;
-    if (h.size() > 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
-    if (inet_pton(AF_INET, h.c_str(), &v4.sin_addr) == 1) {
-        v4.sin_family = AF_INET;
-        a.len = sizeof v4;
-    } else if (inet_pton(AF_INET6, h.c_str(), &v6.sin6_addr) == 1) {
-        v6.sin6_family = AF_INET6;
-        a.len = sizeof v6;
-    } else {
-        return std::nullopt;
-    }
-    a.set_port(port);
     return a;
 }
 
@@ -89,7 +44,11 @@ sys::UniqueFd open_one(const ListenAddress& address, bool reuse_port)
     // the first second (then it is accepted and the header timeout applies).
     sys::check_libc(setsockopt(fd.get(), IPPROTO_TCP, TCP_DEFER_ACCEPT, &one, sizeof one), "TCP_DEFER_ACCEPT");
     // IPV6_V6ONLY is left to the system (net.ipv6.bindv6only, 0 by default):
-    // "::" takes IPv4 too, as other servers and clients expect of it.
+    // "::" takes IPv4 too, as other servers and clients expect of it; unless
+    // an IPv4 listener shares the port (plan_listeners), which it would
+    // collide with.
+    if (address.v6only)
+        sys::check_libc(setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one), "IPV6_V6ONLY");
     if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&address.addr), address.len) < 0)
         sys::throw_errno("bind " + address.url());
     sys::check_libc(::listen(fd.get(), SOMAXCONN), "listen");

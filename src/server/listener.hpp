@@ -2,31 +2,15 @@
 // the kernel spreads connections across rings.
 #pragma once
 
+#include "server/listen_address.hpp"
 #include "sys/unique_fd.hpp"
 
-#include <sys/socket.h>
-
-#include <cstdint>
-#include <optional>
-#include <string>
 #include <vector>
 
 namespace splicehttpd::server {
 
-struct ListenAddress {
-    sockaddr_storage addr{};
-    socklen_t len = 0;
-
-    [[nodiscard]] std::uint16_t port() const noexcept;
-    void set_port(std::uint16_t port) noexcept;
-    [[nodiscard]] std::string url() const; // "http://127.0.0.1:8080", "http://[::1]:8080"
-};
-
 // The address a socket is bound to. Throws std::system_error.
 ListenAddress local_address(int fd);
-
-// An IPv4 or IPv6 literal; nullopt for anything else.
-std::optional<ListenAddress> parse_listen_address(const std::string& host, std::uint16_t port);
 
 struct ListenOptions {
     unsigned count = 1;

@@ -43,7 +43,7 @@ std::string problem_with(int root_fd, const std::string& root, const std::string
 
 } // namespace
 
-std::vector<std::string> check_site_files(int root_fd, const Config& config)
+std::vector<std::string> check_site_files(int root_fd, const SiteSettings& config)
 {
     std::vector<std::string> problems;
     if (!config.fallback.empty()) {

@@ -4,7 +4,7 @@
 // place.
 #pragma once
 
-#include "config.hpp"
+#include "site_settings.hpp"
 
 #include <string>
 #include <vector>
@@ -15,6 +15,6 @@ namespace splicehttpd::server {
 // (a symlink that leaves it), not a regular file, or not readable by this
 // process (call it as the user that serves). Opened the way a request opens
 // it (openat2 RESOLVE_BENEATH from root_fd). Empty: all is well.
-std::vector<std::string> check_site_files(int root_fd, const Config& config);
+std::vector<std::string> check_site_files(int root_fd, const SiteSettings& config);
 
 } // namespace splicehttpd::server

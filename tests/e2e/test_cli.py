@@ -115,10 +115,41 @@ class Cli(harness.unittest.TestCase):
             second_root.cleanup()
 
     def test_listen_given_twice_is_an_error(self):
-        """The last one used to win without a word."""
+        """The last one used to win without a word. Several addresses are
+        parsed and checked now (test_config), but one is served."""
         line = self.assertOneLineExit2("--listen", "127.0.0.1", "--port", "0", "--listen", "::1")
-        self.assertEqual(line, "splicehttpd: --listen given twice; one address per server (several listeners: "
-                         "issue 19)")
+        self.assertEqual(line, "splicehttpd: --listen: 2 addresses (http://127.0.0.1:0, http://[::1]:0); this build "
+                         "serves one (several listeners: issue 19)")
+
+    def test_tls_flags_go_together(self):
+        """--tls-port, --tls-cert/--tls-key (paired in order) and
+        --https-redirect: each wrong combination is one line naming what is
+        missing. Until HTTPS is served, a right one says so rather than
+        start a server without the port asked for."""
+        cert, key = ("--tls-cert", "/etc/site.crt"), ("--tls-key", "/etc/site.key")
+        cases = [
+            (("--tls-port", "8443"), "splicehttpd: --tls-port needs --tls-cert and --tls-key"),
+            ((*cert, *key), "splicehttpd: --tls-cert and --tls-key need --tls-port"),
+            (("--https-redirect",), "splicehttpd: --https-redirect needs --tls-port"),
+            (("--tls-port", "8443", *cert), "splicehttpd: --tls-cert given 1 time but --tls-key 0 times: one key for "
+             "each certificate, in the same order"),
+            (("--tls-port", "8443", *cert, *key, *cert), "splicehttpd: --tls-cert given 2 times but --tls-key 1 time: "
+             "one key for each certificate, in the same order"),
+            (("--tls-port", "8443", "--tls-cert", "", *key), "splicehttpd: --tls-cert: a file name, not an empty "
+             "string"),
+            (("--port", "8443", "--tls-port", "8443", *cert, *key), "splicehttpd: --tls-port 8443 is --port too: "
+             "HTTPS needs a port of its own"),
+            (("--tls-port", "8443", *cert, *key, *cert, *key, "--https-redirect"),
+             "splicehttpd: --tls-port: HTTPS is not served by this build yet (issue 18)"),
+        ]
+        for args, expect in cases:
+            with self.subTest(args=args):
+                self.assertEqual(self.assertOneLineExit2(*args), expect)
+        self.assertOneLineExit2("--tls-port", "65536", *cert, *key)
+        self.assertOneLineExit2("--tls-port", "x", *cert, *key)
+        help_text = run("--help").stdout
+        for flag in (b"--tls-port", b"--tls-cert", b"--tls-key", b"--https-redirect"):
+            self.assertIn(flag, help_text)
 
     def test_listen_any_ipv6_follows_bindv6only(self):
         """--listen :: takes IPv4 clients too where the system's default is

@@ -9,6 +9,10 @@ through the real binary, the man page, and what `meson install` puts where.
 - Socket activation (LISTEN_PID/LISTEN_FDS) by hand and through
   systemd-socket-activate: the inherited socket is served by every worker,
   --listen/--port are not used, bad descriptors are one line and exit 1.
+- The shipped configuration (contrib/splicehttpd.toml, the unit's --config
+  file) holds every setting with its default commented out and passes
+  --check-config as shipped and with every default uncommented; meson
+  installs it where the installed unit looks.
 - splicehttpd.1 renders without groff warnings and names every flag of --help.
 
 Tests that run the server skip where io_uring is unavailable; tests that need
@@ -34,6 +38,38 @@ BUILD = os.path.dirname(BINARY)
 MAN_PAGE = os.path.join(BUILD, "doc", "splicehttpd.1")
 UNITS = ("splicehttpd.service", "splicehttpd.socket")
 PACKAGED_BINARY = "/usr/bin/splicehttpd"
+PACKAGED_CONFIG = "/etc/splicehttpd/splicehttpd.toml"
+SHIPPED_CONFIG = os.path.join(CONTRIB, "splicehttpd.toml")
+# "# key = value": a default, commented out (examples are indented further).
+COMMENTED = re.compile(r"^# ([a-z][a-z0-9-]*) = (.*)$")
+
+
+def help_defaults():
+    """{key: default as --help shows it, or None} for every option a
+    config file may hold (not --help, --version, --config, --check-config)."""
+    out = {}
+    text = subprocess.run([BINARY, "--help"], capture_output=True, text=True, timeout=10).stdout
+    for line in text.splitlines():
+        m = re.match(r"^  --([a-z][a-z0-9-]*)(.*)$", line)
+        if not m or m.group(1) in ("version", "config", "check-config"):
+            continue
+        spec = re.split(r"\s{2,}", m.group(2).strip())[0]  # the type, before the description
+        default = spec.rsplit("=", 1)[1] if "=" in spec else None
+        out[m.group(1)] = default[:-4] if default and default.endswith(" ...") else default
+    return out
+
+
+def shipped_settings():
+    """What the shipped file sets, with the commented defaults filled in."""
+    import tomllib
+    with open(SHIPPED_CONFIG, "rb") as f:
+        settings = tomllib.load(f)
+    with open(SHIPPED_CONFIG) as f:
+        for line in f:
+            m = COMMENTED.match(line.rstrip("\n"))
+            if m and m.group(1) not in settings:
+                settings.update(tomllib.loads(f"{m.group(1)} = {m.group(2)}"))
+    return settings
 
 
 def io_uring_usable():
@@ -159,14 +195,16 @@ class Units(harness.unittest.TestCase):
         allowed = " ".join(v for v in s[("Service", "SystemCallFilter")] if not v.startswith("~")).split()
         for call in ("io_uring_setup", "io_uring_enter", "io_uring_register"):
             self.assertIn(call, allowed)
-        exec_start = one("ExecStart").split()
-        self.assertEqual(exec_start[0], PACKAGED_BINARY)
-        self.assertEqual(exec_start[exec_start.index("--root") + 1], "/var/www/splicehttpd")
+        # Everything else is in the configuration file, a conffile the
+        # administrator edits; flags here would silently win over it.
+        self.assertEqual(one("ExecStart").split(), [PACKAGED_BINARY, "--config", PACKAGED_CONFIG])
+        settings = shipped_settings()
+        self.assertEqual(settings["root"], "/var/www/splicehttpd")
+        self.assertIn("-" + settings["root"], one("ReadOnlyPaths").split())
         # The socket unit listens where the service would bind on its own.
-        listen = exec_start[exec_start.index("--listen") + 1]
-        port = exec_start[exec_start.index("--port") + 1]
+        self.assertEqual(settings["listen"], ["127.0.0.1"])
         sock = unit_settings(os.path.join(CONTRIB, "splicehttpd.socket"))
-        self.assertEqual(sock[("Socket", "ListenStream")], [f"{listen}:{port}"])
+        self.assertEqual(sock[("Socket", "ListenStream")], [f"{settings['listen'][0]}:{settings['port']}"])
         self.assertEqual(sock[("Install", "WantedBy")], ["sockets.target"])
         self.assertEqual(s[("Install", "WantedBy")], ["multi-user.target"])
         # Started together (package installation), the socket comes first.
@@ -555,6 +593,74 @@ class Activation(harness.unittest.TestCase):
             proc.stderr.close()
 
 
+# ---------------------------------------------------------------- the shipped configuration
+
+class ShippedConfig(harness.unittest.TestCase):
+    """contrib/splicehttpd.toml, /etc/splicehttpd/splicehttpd.toml of the
+    package: every setting there with its default commented out, and the
+    file as shipped (and with every default uncommented) passes
+    --check-config."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="splicehttpd-shipped-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+
+    def check(self, path):
+        # The packaged root may not exist here: the command line's wins.
+        return run([BINARY, "--config", path, "--root", self.tmp, "--check-config"])
+
+    def test_as_shipped(self):
+        out = self.check(SHIPPED_CONFIG)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(out.stderr, "")
+        self.assertEqual(out.stdout, f"splicehttpd: {SHIPPED_CONFIG}: ok (1 site, 1 listener)\n")
+
+    def test_every_setting_with_its_default(self):
+        defaults = help_defaults()
+        self.assertGreater(len(defaults), 40, defaults)
+        with open(SHIPPED_CONFIG) as f:
+            text = f.read()
+        commented = {}
+        for line in text.splitlines():
+            m = COMMENTED.match(line)
+            if m:
+                self.assertNotIn(m.group(1), commented, f"{m.group(1)} twice")
+                commented[m.group(1)] = m.group(2)
+        import tomllib
+        active = tomllib.loads(text)
+        self.assertEqual(set(active), {"root"})  # the package's own; the rest are defaults
+        for key, default in defaults.items():
+            with self.subTest(key=key):
+                # Shown, as a default or (no default to show) as an example.
+                self.assertTrue(re.search(r"(?m)^(# |#   )?" + re.escape(key) + " = ", text), f"{key} is not in the file")
+                if key in active:
+                    continue
+                if key not in commented:
+                    self.assertIsNone(default, f"{key}: its default {default} is not written out")
+                    continue
+                value = tomllib.loads(f"v = {commented[key]}")["v"]
+                if isinstance(value, bool):
+                    self.assertIsNone(default)  # a flag: off unless given
+                    self.assertFalse(value)
+                elif isinstance(value, list):
+                    self.assertEqual(f"[{','.join(value)}]" if value else None, default)
+                else:
+                    self.assertEqual(str(value), default)
+        for key in commented:
+            self.assertIn(key, defaults, f"{key}: no such option")
+
+    def test_every_default_uncommented_checks(self):
+        with open(SHIPPED_CONFIG) as f:
+            lines = [COMMENTED.sub(r"\1 = \2", line.rstrip("\n")) for line in f]
+        path = os.path.join(self.tmp, "uncommented.toml")
+        with open(path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        self.assertGreaterEqual(sum(1 for l in lines if re.match(r"^[a-z][a-z0-9-]* = ", l)), 35)
+        out = self.check(path)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn(": ok (1 site, 1 listener)", out.stdout)
+
+
 # ---------------------------------------------------------------- man page
 
 class ManPage(harness.unittest.TestCase):
@@ -591,7 +697,8 @@ class ManPage(harness.unittest.TestCase):
         self.assertGreater(len(flags), 15, flags)
         for flag in flags:
             self.assertRegex(text, r"(?<![\w-])" + re.escape(flag) + r"(?![\w-])", f"{flag} not in the man page")
-        for section in ("NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS", "SOCKET ACTIVATION", "SIGNALS",
+        for section in ("NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS", "CONFIGURATION FILE", "SOCKET ACTIVATION",
+                        "SIGNALS",
                         "ENVIRONMENT", "FILES", "EXAMPLES", "SEE ALSO"):
             self.assertRegex(text, r"(?m)^" + section + r"$")
         version = run([BINARY, "--version"]).stdout.strip()
@@ -620,7 +727,8 @@ class ManPage(harness.unittest.TestCase):
         description = self.section(text, "DESCRIPTION")
         self.assertIn("without one it is 403, or an HTML listing with --autoindex", description)
         self.assertIn("--add-header, --expires and --error-page may be repeated and add up", description)
-        self.assertIn("--listen may be given once", description)
+        self.assertIn("--listen may be given several times, and each address is checked, but one TCP address is "
+                      "served for now", description)
         self.assertIn("by default nobody", description)
         with open(os.path.join(ROOT, "README.md")) as f:
             self.assertIn("man -l build/doc/splicehttpd.1", f.read())
@@ -691,6 +799,11 @@ class Install(harness.unittest.TestCase):
             with open(dest + files["splicehttpd.service"][0]) as f:
                 service = f.read()
             self.assertIn(f"ExecStart={binary[0]} ", service)
+            # The file the installed unit names, installed where it names it.
+            self.assertEqual(len(files.get("splicehttpd.toml", [])), 1, files)
+            config = files["splicehttpd.toml"][0]
+            self.assertTrue(config.endswith("/etc/splicehttpd/splicehttpd.toml"), config)
+            self.assertIn(f"ExecStart={binary[0]} --config {config}\n", service)
             if os.path.exists(MAN_PAGE):
                 self.assertEqual(len(files.get("splicehttpd.1", [])), 1, files)
                 self.assertTrue(files["splicehttpd.1"][0].endswith("/man1/splicehttpd.1"))

@@ -1,3 +1,4 @@
+#include "config.hpp"
 #include "server/site_files.hpp"
 
 #include <doctest/doctest.h>

@@ -1,0 +1,134 @@
+#include "preflight.hpp"
+
+#include "http/mime.hpp"
+#include "plural.hpp"
+#include "server/site_files.hpp"
+#include "sys/sandbox.hpp"
+#include "sys/unique_fd.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+namespace splicehttpd {
+
+namespace {
+
+struct Served {
+    const SiteSettings* settings;
+    std::string name;       // "" for a configuration without [[site]]; else "site a.example"
+    std::string root_where; // how messages name its root
+};
+
+// Every site a request can reach, and how to name its root.
+std::vector<Served> served_sites(const Config& config)
+{
+    std::vector<Served> out;
+    const auto& sites = config.site_table->all();
+    for (std::size_t i = 0; i < sites.size(); ++i) {
+        const Site& site = sites[i];
+        if (i >= config.sites.size()) { // the top level, as the default site
+            out.push_back({&site.settings, config.sites.empty() ? "" : "the default site", config.where("root")});
+            continue;
+        }
+        const SiteConfig& table = config.sites[i];
+        const auto it = table.origins.find("root");
+        std::string where = it != table.origins.end()
+                                ? fmt::format("{}: root", it->second)
+                                : fmt::format("{}: [[site]] {}: root (the top level's)", table.origin, site.label);
+        out.push_back({&site.settings, "site " + site.label, std::move(where)});
+    }
+    return out;
+}
+
+std::string resolved(const std::string& path)
+{
+    char* real = ::realpath(path.c_str(), nullptr);
+    std::string out = real ? real : "";
+    std::free(real);
+    return out;
+}
+
+// A log beneath a root would be served, and Landlock would let the server
+// create and write files there.
+std::string log_inside(const Config& config, const Served& site)
+{
+    if (config.access_log.empty() || config.access_log == "-") return {};
+    std::string log = resolved(config.access_log);
+    if (log.empty()) { // not there yet: where it will be made
+        const auto slash = config.access_log.rfind('/');
+        const std::string dir = slash == std::string::npos ? "." : config.access_log.substr(0, slash + 1);
+        log = resolved(dir);
+        if (log.empty()) return {}; // opening it fails with its own message
+        log += "/" + config.access_log.substr(slash + 1);
+    }
+    const std::string root = resolved(site.settings->root);
+    if (root.empty() || !log.starts_with(root == "/" ? root : root + "/")) return {};
+    return fmt::format("{} {}: inside {}{} {}: it would be served, and the sandbox would let the server write "
+                       "there; put it outside",
+                       config.where("access-log"), config.access_log, site.name.empty() ? "" : site.name + "'s ",
+                       site.name.empty() ? "--root" : "root", site.settings->root);
+}
+
+} // namespace
+
+Preflight preflight(const Config& config, bool site_files)
+{
+    Preflight out;
+    const auto fail = [&](std::string error) {
+        out.error = std::move(error);
+        out.warnings.clear();
+        return out;
+    };
+    // Several listeners and unix sockets are parsed and checked, but the
+    // workers accept on one TCP socket each (issue 19).
+    if (config.listeners.size() > 1) {
+        std::string list;
+        for (const auto& a : config.listeners) list += (list.empty() ? "" : ", ") + a.url();
+        return fail(fmt::format("{}: {} addresses ({}); this build serves one (several listeners: issue 19)",
+                                config.where("listen"), config.listeners.size(), list));
+    }
+    if (!config.listeners.empty() && config.listeners.front().is_unix())
+        return fail(fmt::format("{} {}: unix sockets are not served yet (issue 19)", config.where("listen"),
+                                config.listeners.front().url()));
+
+    const std::vector<Served> sites = served_sites(config);
+    for (const Served& site : sites) {
+        const sys::UniqueFd root(::open(site.settings->root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+        if (!root) return fail(fmt::format("{} {}: {}", site.root_where, site.settings->root, std::strerror(errno)));
+        if (std::string inside = log_inside(config, site); !inside.empty()) return fail(inside);
+        if (!site_files) continue;
+        for (const std::string& problem : server::check_site_files(root.get(), *site.settings))
+            out.warnings.push_back(site.name.empty() ? problem : site.name + ": " + problem);
+    }
+    if (!config.mime_types.empty()) {
+        http::MimeTable scratch;
+        if (std::string error; !scratch.override_from(config.mime_types, error))
+            return fail(fmt::format("{} {}", config.where("mime-types"), error));
+    }
+    if (!config.user.empty()) {
+        try {
+            (void)sys::lookup_user(config.user);
+        } catch (const std::exception& e) {
+            // "--user NAME: no such user", named as the setting was given.
+            const std::string what = e.what();
+            return fail(what.starts_with("--user") ? config.where("user") + what.substr(6) : what);
+        }
+    }
+    if (!config.sites.empty()) {
+        const Site* served = config.site_table->default_site();
+        out.warnings.push_back(
+            fmt::format("{} checked, not served yet: every request gets the {} (root {}) until virtual hosts are "
+                        "served (issue 19)",
+                        plural(config.sites.size(), "[[site]] table"), served ? "default site" : "top level's settings",
+                        served ? served->settings.root : config.root));
+    }
+    return out;
+}
+
+} // namespace splicehttpd

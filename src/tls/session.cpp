@@ -1,0 +1,336 @@
+#include "tls/session.hpp"
+
+#include "tls/detail.hpp"
+#include "tls/error.hpp"
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace splicehttpd::tls {
+
+namespace {
+
+int session_index()
+{
+    static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+    return index;
+}
+
+int hex_value(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+} // namespace
+
+// What the kernel hand-off needs, gathered during the handshake: the TLS 1.3
+// traffic secrets (from the key log callback: OpenSSL 3.0 has no other way
+// to give them), and per direction the records seen and the count when the
+// direction's keys last changed (TLS 1.2: its ChangeCipherSpec; TLS 1.3: its
+// Finished), so that rec_seq = records - base.
+struct Session::Capture {
+    std::array<std::uint8_t, 48> secret[2]{}; // [Direction::Rx], [Direction::Tx]
+    std::size_t secret_len[2]{};
+    std::uint64_t records[2]{};
+    std::uint64_t base[2]{};
+    bool key_update = false;
+    RecordScanner written; // the explicit nonce of the last record written (TLS 1.2 AES-GCM)
+
+    ~Capture() { OPENSSL_cleanse(secret, sizeof secret); }
+};
+
+struct SessionCallbacks {
+    static Session* of(BIO* b) { return static_cast<Session*>(BIO_get_data(b)); }
+
+    static int bio_write(BIO* b, const char* data, std::size_t len, std::size_t* written)
+    {
+        Session* s = of(b);
+        BIO_clear_retry_flags(b);
+        s->output_.append({data, len});
+        if (s->capture_) s->capture_->written.scan({data, len});
+        *written = len;
+        return 1;
+    }
+
+    static int bio_read(BIO* b, char* out, std::size_t len, std::size_t* got)
+    {
+        Session* s = of(b);
+        BIO_clear_retry_flags(b);
+        *got = s->input_.take({out, len});
+        if (*got > 0) return 1;
+        if (!s->eof_) BIO_set_retry_read(b); // not the end: wait for more
+        return 0;
+    }
+
+    static long bio_ctrl(BIO* b, int cmd, long, void*)
+    {
+        Session* s = of(b);
+        switch (cmd) {
+        case BIO_CTRL_FLUSH: return 1; // every write already landed in output_
+        case BIO_CTRL_PENDING: return long(s->input_.size());
+        case BIO_CTRL_EOF: return s->eof_ && s->input_.size() == 0;
+        default: return 0; // WPENDING (nothing is held inside the BIO), PUSH/POP, kTLS queries...
+        }
+    }
+
+    static int bio_create(BIO* b)
+    {
+        BIO_set_init(b, 1);
+        return 1;
+    }
+
+    static BIO_METHOD* bio_method()
+    {
+        static BIO_METHOD* const method = [] {
+            BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "splicehttpd session");
+            if (!m) return m;
+            BIO_meth_set_write_ex(m, bio_write);
+            BIO_meth_set_read_ex(m, bio_read);
+            BIO_meth_set_ctrl(m, bio_ctrl);
+            BIO_meth_set_create(m, bio_create);
+            return m;
+        }();
+        return method;
+    }
+
+    static void on_message(int write_p, int, int content_type, const void* buf, std::size_t len, SSL* ssl, void* arg)
+    {
+        auto* s = static_cast<Session*>(arg);
+        if (!s->capture_) return;
+        Session::Capture& c = *s->capture_;
+        const int dir = write_p ? 1 : 0;
+        const bool tls13 = SSL_version(ssl) == TLS1_3_VERSION;
+        switch (content_type) {
+        case SSL3_RT_HEADER:
+            // Every record, read or written; its header's first byte is its
+            // type. (OpenSSL 3.0 reports a ChangeCipherSpec it reads only as
+            // a record, not as a message.) TLS 1.3's is a no-op for middleboxes.
+            ++c.records[dir];
+            if (!tls13 && len >= 1 && *static_cast<const unsigned char*>(buf) == SSL3_RT_CHANGE_CIPHER_SPEC)
+                c.base[dir] = c.records[dir];
+            break;
+        case SSL3_RT_HANDSHAKE:
+            if (len == 0) break;
+            if (tls13 && *static_cast<const unsigned char*>(buf) == SSL3_MT_FINISHED) c.base[dir] = c.records[dir];
+            if (*static_cast<const unsigned char*>(buf) == SSL3_MT_KEY_UPDATE) c.key_update = true;
+            break;
+        default: break;
+        }
+    }
+
+    // "SERVER_TRAFFIC_SECRET_0 <client random> <secret>", in hex.
+    static void on_keylog(const SSL* ssl, const char* line)
+    {
+        auto* s = static_cast<Session*>(SSL_get_ex_data(ssl, session_index()));
+        if (!s || !s->capture_) return;
+        const std::string_view l(line);
+        int dir = -1;
+        if (l.starts_with("SERVER_TRAFFIC_SECRET_0 ")) dir = 1;
+        if (l.starts_with("CLIENT_TRAFFIC_SECRET_0 ")) dir = 0;
+        const auto space = l.rfind(' ');
+        if (dir < 0 || space == std::string_view::npos) return;
+        const std::string_view hex = l.substr(space + 1);
+        auto& out = s->capture_->secret[dir];
+        if (hex.size() % 2 != 0 || hex.size() / 2 > out.size()) return;
+        for (std::size_t i = 0; i < hex.size() / 2; ++i) {
+            const int hi = hex_value(hex[2 * i]);
+            const int lo = hex_value(hex[2 * i + 1]);
+            if (hi < 0 || lo < 0) return;
+            out[i] = std::uint8_t(hi << 4 | lo);
+        }
+        s->capture_->secret_len[dir] = hex.size() / 2;
+    }
+};
+
+void detail::on_keylog(const SSL* ssl, const char* line)
+{
+    SessionCallbacks::on_keylog(ssl, line);
+}
+
+Session::Session(std::shared_ptr<const ContextSet> contexts, bool capture_secrets) : contexts_(std::move(contexts))
+{
+    ssl_ = contexts_->new_ssl();
+    if (!ssl_) return;
+    BIO* bio = make_bio();
+    if (!bio) {
+        SSL_free(ssl_);
+        ssl_ = nullptr;
+        return;
+    }
+    SSL_set_bio(ssl_, bio, bio); // one BIO both ways: the SSL owns its one reference
+    SSL_set_accept_state(ssl_);
+    if (capture_secrets && SSL_set_ex_data(ssl_, session_index(), this) == 1) {
+        capture_ = std::make_unique<Capture>();
+        SSL_set_msg_callback(ssl_, SessionCallbacks::on_message);
+        SSL_set_msg_callback_arg(ssl_, this);
+    }
+    ERR_clear_error();
+}
+
+Session::~Session()
+{
+    if (ssl_) SSL_free(ssl_);
+}
+
+BIO* Session::make_bio()
+{
+    BIO_METHOD* method = SessionCallbacks::bio_method();
+    BIO* bio = method ? BIO_new(method) : nullptr;
+    if (bio) BIO_set_data(bio, this);
+    return bio;
+}
+
+bool Session::established() const
+{
+    return ssl_ && SSL_is_init_finished(ssl_);
+}
+
+Session::HandshakeResult Session::handshake()
+{
+    if (!ssl_) return {Handshake::Failed, "handshake: no SSL (out of memory)"};
+    if (SSL_is_init_finished(ssl_)) return {Handshake::Done, {}};
+    ERR_clear_error();
+    const int r = SSL_do_handshake(ssl_);
+    if (r == 1) return {Handshake::Done, {}};
+    const int e = SSL_get_error(ssl_, r);
+    if (e == SSL_ERROR_WANT_READ && !eof_) return {Handshake::NeedInput, {}};
+    HandshakeResult f{Handshake::Failed, {}};
+    const unsigned long code = ERR_peek_error();
+    f.plain_http = ERR_GET_LIB(code) == ERR_LIB_SSL &&
+                   (ERR_GET_REASON(code) == SSL_R_HTTP_REQUEST || ERR_GET_REASON(code) == SSL_R_HTTPS_PROXY_REQUEST);
+    if (code == 0 && eof_)
+        f.error = "handshake: the peer closed the connection";
+    else
+        f.error = take_errors("handshake");
+    return f;
+}
+
+Session::ReadResult Session::read(std::span<char> out)
+{
+    if (!established()) return {Read::Error, 0, "read: no established session"};
+    ERR_clear_error();
+    std::size_t got = 0;
+    const int r = SSL_read_ex(ssl_, out.data(), out.size(), &got);
+    if (r == 1) return {Read::Data, got, {}};
+    switch (SSL_get_error(ssl_, r)) {
+    case SSL_ERROR_WANT_READ: return {Read::NeedInput, 0, {}};
+    case SSL_ERROR_ZERO_RETURN: return {Read::Closed, 0, {}};
+    default:
+        if (ERR_peek_error() == 0 && eof_) return {Read::Error, 0, "read: the peer closed without close_notify"};
+        return {Read::Error, 0, take_errors("read")};
+    }
+}
+
+Session::WriteResult Session::write(std::span<const char> plain)
+{
+    WriteResult w;
+    if (!established()) {
+        w.error = "write: no established session";
+        return w;
+    }
+    while (w.taken < plain.size() && output_.size() < kOutputHighWater) {
+        // One SSL_write for what fits below the high water (OpenSSL cuts it
+        // into 16 KiB records and, with RELEASE_BUFFERS, allocates its
+        // record buffer once per call), but never a record smaller than one
+        // full one only because the output is nearly full.
+        const std::size_t room = std::max(kOutputHighWater - output_.size(), kMaxRecordPlaintext);
+        const std::size_t chunk = std::min(plain.size() - w.taken, room);
+        std::size_t done = 0;
+        ERR_clear_error();
+        if (SSL_write_ex(ssl_, plain.data() + w.taken, chunk, &done) != 1) {
+            w.error = take_errors("write");
+            return w;
+        }
+        w.taken += done;
+    }
+    return w;
+}
+
+void Session::shutdown()
+{
+    if (!established()) return;
+    ERR_clear_error();
+    SSL_shutdown(ssl_); // queues close_notify; the peer's is not waited for
+    ERR_clear_error();
+}
+
+std::string_view Session::protocol() const
+{
+    return ssl_ ? SSL_get_version(ssl_) : "";
+}
+
+std::string_view Session::cipher() const
+{
+    const SSL_CIPHER* c = ssl_ ? SSL_get_current_cipher(ssl_) : nullptr;
+    return c ? SSL_CIPHER_get_name(c) : "";
+}
+
+std::string_view Session::server_name() const
+{
+    const char* name = ssl_ ? SSL_get_servername(ssl_, TLSEXT_NAMETYPE_host_name) : nullptr;
+    return name ? name : "";
+}
+
+std::string_view Session::alpn() const
+{
+    const unsigned char* data = nullptr;
+    unsigned int len = 0;
+    if (ssl_) SSL_get0_alpn_selected(ssl_, &data, &len);
+    return data ? std::string_view(reinterpret_cast<const char*>(data), len) : std::string_view();
+}
+
+bool Session::resumed() const
+{
+    return ssl_ && SSL_session_reused(ssl_) == 1;
+}
+
+std::size_t Session::pair() const
+{
+    return ssl_ ? ContextSet::pair_of(ssl_) : 0;
+}
+
+std::optional<CryptoInfo> Session::kernel_crypto(Direction dir) const
+{
+    if (!capture_ || !established() || capture_->key_update) return std::nullopt;
+    const SSL_CIPHER* cipher = SSL_get_current_cipher(ssl_);
+    if (!cipher) return std::nullopt;
+    const auto suite = SSL_CIPHER_get_protocol_id(cipher);
+    const int d = dir == Direction::Tx ? 1 : 0;
+    const std::uint64_t seq = capture_->records[d] - capture_->base[d];
+    if (SSL_version(ssl_) == TLS1_3_VERSION) {
+        if (capture_->secret_len[d] == 0) return std::nullopt;
+        return tls13_crypto_info(suite, {capture_->secret[d].data(), capture_->secret_len[d]}, seq);
+    }
+    if (SSL_version(ssl_) != TLS1_2_VERSION) return std::nullopt;
+    std::array<std::uint8_t, 48> master{};
+    std::array<std::uint8_t, 32> client_random{};
+    std::array<std::uint8_t, 32> server_random{};
+    const std::size_t master_len = SSL_SESSION_get_master_key(SSL_get_session(ssl_), master.data(), master.size());
+    if (master_len == 0 || SSL_get_client_random(ssl_, client_random.data(), client_random.size()) != 32 ||
+        SSL_get_server_random(ssl_, server_random.data(), server_random.size()) != 32)
+        return std::nullopt;
+    // The kernel continues the explicit nonces where OpenSSL left off: the
+    // last record written carries the last one used.
+    std::array<std::uint8_t, 8> next{};
+    if (dir == Direction::Tx && capture_->written.last_prefix(next))
+        for (int i = 7; i >= 0 && ++next[std::size_t(i)] == 0; --i) {}
+    auto info = tls12_crypto_info(suite, {master.data(), master_len}, client_random, server_random, dir, seq, next);
+    OPENSSL_cleanse(master.data(), master.size());
+    return info;
+}
+
+void Session::forget_secrets()
+{
+    if (!capture_) return;
+    SSL_set_msg_callback(ssl_, nullptr);
+    SSL_set_ex_data(ssl_, session_index(), nullptr);
+    capture_.reset();
+}
+
+} // namespace splicehttpd::tls

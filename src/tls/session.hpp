@@ -1,0 +1,127 @@
+// One TLS connection, server side, over memory: it does no I/O of its own.
+// The connection hands it the ciphertext its ring recv got (feed), asks it
+// to advance (handshake, read, write, shutdown), and sends what it wrote
+// (pending_output, then consume_output once the send completed). Nothing
+// here blocks, sleeps or makes a syscall, so the worker's loop never waits
+// on OpenSSL (only on its CPU time).
+//
+// Memory: the SSL releases its record buffers between records
+// (SSL_MODE_RELEASE_BUFFERS), the input and output buffers give theirs back
+// when drained; an idle session after its handshake holds only OpenSSL's
+// SSL object and this one (test_tls_session.cpp measures it). write()
+// stops taking plaintext once kOutputHighWater bytes wait to be sent, so a
+// session holds at most that much plus one record.
+#pragma once
+
+#include "tls/buffers.hpp"
+#include "tls/context.hpp"
+#include "tls/ktls.hpp"
+
+#include <openssl/ssl.h>
+
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace splicehttpd::tls {
+
+class Session {
+public:
+    static constexpr std::size_t kOutputHighWater = 64 * 1024;
+    static constexpr std::size_t kMaxRecordPlaintext = 16 * 1024;
+
+    enum class Handshake {
+        Done,      // established: read and write may follow
+        NeedInput, // feed more ciphertext (after sending pending_output)
+        Failed,    // send pending_output (an alert, when OpenSSL made one), then close
+    };
+    struct HandshakeResult {
+        Handshake status;
+        std::string error;       // Failed: one line, OpenSSL's reasons
+        bool plain_http = false; // Failed because the peer spoke plain HTTP (worth a plain 400, as nginx does)
+    };
+
+    enum class Read {
+        Data,      // `size` bytes of plaintext
+        NeedInput, // nothing complete yet
+        Closed,    // the peer sent close_notify
+        Error,     // fatal (bad record, bad MAC, a peer's alert): send pending_output, then close
+    };
+    struct ReadResult {
+        Read status;
+        std::size_t size = 0;
+        std::string error;
+    };
+
+    struct WriteResult {
+        std::size_t taken = 0; // plaintext bytes now in records in the output
+        std::string error;     // not empty: the session is dead
+    };
+
+    // capture_secrets: keep what kernel_crypto() needs (the traffic secrets,
+    // record counts) until forget_secrets(); only worth it where the kernel
+    // offers kTLS.
+    explicit Session(std::shared_ptr<const ContextSet> contexts, bool capture_secrets = false);
+    ~Session();
+    Session(const Session&) = delete;
+    Session& operator=(const Session&) = delete;
+
+    // False when OpenSSL could not make the SSL (out of memory): close.
+    bool valid() const { return ssl_ != nullptr; }
+
+    // Ciphertext from the peer.
+    void feed(std::span<const char> ciphertext) { input_.append(ciphertext); }
+    // The peer closed its side: what is buffered is all there will be.
+    void feed_eof() { eof_ = true; }
+    std::size_t input_size() const { return input_.size(); }
+
+    HandshakeResult handshake();
+    bool established() const;
+
+    // Plaintext for the HTTP parser.
+    ReadResult read(std::span<char> out);
+    // Encrypts up to all of `plain` into records in the output, in records
+    // of at most 16 KiB, while less than kOutputHighWater waits to be sent.
+    WriteResult write(std::span<const char> plain);
+    // Queues close_notify (after the handshake; otherwise nothing).
+    void shutdown();
+
+    // The next bytes to send: they stay where they are, unchanged, until
+    // consume_output() or the session's end, whatever else is written.
+    std::span<const char> pending_output() const { return output_.front(); }
+    std::size_t output_size() const { return output_.size(); }
+    void consume_output(std::size_t n) { output_.consume(n); }
+
+    // After the handshake: what was agreed.
+    std::string_view protocol() const;    // "TLSv1.3", "TLSv1.2"
+    std::string_view cipher() const;      // OpenSSL's name, "TLS_AES_128_GCM_SHA256"
+    std::string_view server_name() const; // SNI as sent, "" without
+    std::string_view alpn() const;        // "http/1.1", "" without
+    bool resumed() const;
+    std::size_t pair() const; // which certificate/key pair answered
+
+    // The kernel TLS parameters (tls/ktls.hpp) for this connection's
+    // transmit (or receive) direction, right after handshake() said Done
+    // and before any write(); nullopt without capture_secrets, for a cipher
+    // the kernel has no struct for, or after a KeyUpdate.
+    std::optional<CryptoInfo> kernel_crypto(Direction dir) const;
+    void forget_secrets();
+
+private:
+    friend struct SessionCallbacks;
+    struct Capture;
+
+    BIO* make_bio();
+
+    std::shared_ptr<const ContextSet> contexts_;
+    SSL* ssl_ = nullptr;
+    InputBuffer input_;
+    OutputBuffer output_;
+    std::unique_ptr<Capture> capture_;
+    bool eof_ = false;
+};
+
+} // namespace splicehttpd::tls
