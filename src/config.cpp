@@ -296,7 +296,9 @@ std::optional<Problem> finish(const Args& a, const Keys& given, Config& c, const
     c.cache = a.cache == "on";
     c.unknown_host = a.unknown_host == "421" ? UnknownHost::Misdirected : UnknownHost::Default;
     if (auto e = check_tls_flags(c, a.tls_certs, a.tls_keys); !e.empty())
-        return Problem{e.starts_with("--tls-cert") ? "tls-cert" : e.starts_with("--https") ? "https-redirect" : "tls-port",
+        return Problem{e.starts_with("--tls-cert") ? "tls-cert"
+                       : e.starts_with("--https")  ? "https-redirect"
+                                                   : "tls-port",
                        e};
     if (c.listen.empty()) return Problem{"listen", "--listen: no address; give at least one"};
     std::size_t bad = 0;
