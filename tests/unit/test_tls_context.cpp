@@ -80,8 +80,10 @@ TEST_CASE("load_contexts: one error line naming the file and what is wrong")
     BIO* bio = BIO_new(BIO_s_mem());
     PEM_write_bio_PrivateKey(bio, f.a.key.get(), EVP_aes_128_cbc(), nullptr, 0, nullptr, const_cast<char*>("secret"));
     char* data = nullptr;
-    const std::string encrypted =
-        f.dir.write("encrypted.key", std::string(data, std::size_t(BIO_get_mem_data(bio, &data))));
+    // The length first: the order a call's arguments are evaluated in is the
+    // compiler's (clang reads data before BIO_get_mem_data sets it).
+    const auto length = std::size_t(BIO_get_mem_data(bio, &data));
+    const std::string encrypted = f.dir.write("encrypted.key", std::string(data, length));
     BIO_free(bio);
     const std::string dir_path = f.dir.path;
 
