@@ -315,7 +315,10 @@ void Connection::need_pipe() noexcept
 void Connection::on_pipe(uring::Pipe* pipe) noexcept
 {
     SPLICEHTTPD_ASSERT(state_ == State::WaitingPipe && exchange_);
-    progress_ns_ = services_.now_ns(); // waiting for a pipe is not the peer's fault
+    // Waiting for a pipe is not the peer's fault; and a stall check under way
+    // rejoins its queue now, at the tail (its question was asked before the
+    // wait, out of every queue: from then it would be out of order).
+    progress_ns_ = recheck_since_ns_ = services_.now_ns();
     on_send(exchange_->send.on_pipe(pipe, send_env()));
     settle();
 }

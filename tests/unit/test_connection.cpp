@@ -378,3 +378,55 @@ TEST_CASE("connection: a cached body sent from memory to a slow reader: short se
     hang_up(h, c);
     CHECK(h.leaks() == "");
 }
+
+// A stall check (SIOCOUTQ) under way when POLLOUT comes and no pipe is free:
+// the connection waits for one out of every deadline queue, and comes back
+// in the Recheck queue behind another connection's newer stall check. Its
+// second look runs from when it got the pipe, not from the question asked
+// before it waited (which would put it out of order in the queue).
+TEST_CASE("connection: a stall check interrupted by a wait for a pipe rejoins the recheck queue in order")
+{
+    HarnessOptions o;
+    o.inline_max = 0;
+    o.tcp = true;
+    o.conns = 2;
+    Harness h(o);
+    if (!h.options().send.queue_probe) return; // no SIOCOUTQ through the ring on this kernel
+    const int a = h.connect(0);
+    send_all(a, get("/big.bin"));
+    CHECK(h.run_until([&] { return h.conn(0).state() == State::WaitingWritable; }));
+    h.quiesce();
+    h.advance(Harness::kSec / 5);
+    // b takes the pipe (from a, if a held it) and stalls holding bytes in it.
+    const int b = h.connect(1);
+    send_all(b, get("/big.bin"));
+    CHECK(h.run_until([&] { return h.conn(1).state() == State::WaitingWritable && h.conn(1).holds_pipe(); }));
+    h.quiesce();
+    REQUIRE(h.conn(0).state() == State::WaitingWritable);
+    REQUIRE_FALSE(h.conn(0).holds_pipe());
+    // a's send timeout: its queue is looked at (the answer: look again).
+    h.advance(60 * Harness::kSec - Harness::kSec / 10);
+    h.quiesce();
+    REQUIRE(h.conn(0).state() == State::WaitingWritable);
+    // a's peer reads; before the worker sees the POLLOUT, b's send timeout
+    // starts b's stall check, then a waits for b's pipe.
+    std::string got;
+    for (int i = 0; i < 20; ++i) {
+        got += Harness::drain(a);
+        usleep(10'000);
+    }
+    h.advance(Harness::kSec / 5);
+    // a waits for the pipe, gets it back, and its response goes out whole.
+    bool waited = false;
+    for (int i = 0; i < 4000 && Harness::complete(got) < 1; ++i) {
+        h.turn(1);
+        waited = waited || h.conn(0).state() == State::WaitingPipe;
+        got += Harness::drain(a);
+    }
+    CHECK(waited);
+    CHECK(body_of(got) == Site::pattern(Site::kBig));
+    h.close_client(a);
+    h.close_client(b);
+    CHECK(h.run_until([&] { return h.conn(0).state() == State::Free && h.conn(1).state() == State::Free; }));
+    CHECK(h.leaks() == "");
+}
