@@ -2,6 +2,7 @@
 
 #include "config_file.hpp"
 #include "http/path.hpp"
+#include "https_flags.hpp"
 #include "options.hpp"
 #include "plural.hpp"
 
@@ -47,29 +48,6 @@ struct Args {
     std::vector<std::string> tls_certs;
     std::vector<std::string> tls_keys;
 };
-
-// The HTTPS flags go together; "" or what is wrong with them.
-std::string check_tls_flags(Config& c, const std::vector<std::string>& certs, const std::vector<std::string>& keys)
-{
-    if (certs.size() != keys.size())
-        return "--tls-cert given " + plural(certs.size(), "time") + " but --tls-key " + plural(keys.size(), "time") +
-               ": one key for each certificate, in the same order";
-    for (const std::string& f : certs)
-        if (f.empty()) return "--tls-cert: a file name, not an empty string";
-    for (const std::string& f : keys)
-        if (f.empty()) return "--tls-key: a file name, not an empty string";
-    if (c.tls_port < 0 && !certs.empty()) return "--tls-cert and --tls-key need --tls-port";
-    if (c.tls_port < 0 && c.https_redirect) return "--https-redirect needs --tls-port";
-    if (c.tls_port >= 0 && certs.empty()) return "--tls-port needs --tls-cert and --tls-key";
-    if (c.tls_port > 0 && c.tls_port == c.port)
-        return "--tls-port " + std::to_string(c.tls_port) + " is --port too: HTTPS needs a port of its own";
-    c.tls_pairs.clear();
-    for (std::size_t i = 0; i < certs.size(); ++i) c.tls_pairs.emplace_back(certs[i], keys[i]);
-    // Until the listener and the connection speak it, say so rather than
-    // start a server without the port asked for.
-    if (c.tls_port >= 0) return "--tls-port: HTTPS is not served by this build yet (issue 18)";
-    return {};
-}
 
 // The one table: every flag, and so every key of the config file.
 void add_options(OptionTable& t, Args& a)
@@ -295,7 +273,7 @@ std::optional<Problem> finish(const Args& a, const Keys& given, Config& c, const
     c.seccomp = !a.no_seccomp && !a.no_sandbox;
     c.cache = a.cache == "on";
     c.unknown_host = a.unknown_host == "421" ? UnknownHost::Misdirected : UnknownHost::Default;
-    if (auto e = check_tls_flags(c, a.tls_certs, a.tls_keys); !e.empty())
+    if (auto e = check_https_flags(c, a.tls_certs, a.tls_keys); !e.empty())
         return Problem{e.starts_with("--tls-cert") ? "tls-cert"
                        : e.starts_with("--https")  ? "https-redirect"
                                                    : "tls-port",

@@ -6,7 +6,7 @@
 #include "preflight.hpp"
 #include "server/access_log_file.hpp"
 #include "server/listener.hpp"
-#include "server/shared.hpp"
+#include "server/setup.hpp"
 #include "server/site_files.hpp"
 #include "server/worker.hpp"
 #include "sys/sandbox.hpp"
@@ -41,7 +41,8 @@
 namespace {
 
 // ASan's and LSan's runtimes make syscalls of their own (sigaltstack per
-// thread, ptrace at exit, pipes to probe memory) that no allow list of the
+// thread, ptrace at exit, pipes to probe memory), and so does TSan's (its
+// background thread sleeps and reads /proc), that no allow list of the
 // server's steady state can foresee: a sanitizer build serves without seccomp.
 #if defined(__SANITIZE_ADDRESS__)
 #define SPLICEHTTPD_ASAN 1
@@ -53,7 +54,17 @@ namespace {
 #ifndef SPLICEHTTPD_ASAN
 #define SPLICEHTTPD_ASAN 0
 #endif
-constexpr bool kSanitizerBuild = SPLICEHTTPD_ASAN;
+#if defined(__SANITIZE_THREAD__)
+#define SPLICEHTTPD_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SPLICEHTTPD_TSAN 1
+#endif
+#endif
+#ifndef SPLICEHTTPD_TSAN
+#define SPLICEHTTPD_TSAN 0
+#endif
+constexpr bool kSanitizerBuild = SPLICEHTTPD_ASAN || SPLICEHTTPD_TSAN;
 
 } // namespace
 
@@ -203,7 +214,7 @@ int main(int argc, char** argv)
         return 0;
     }
 
-    auto shared = std::make_unique<server::Shared>();
+    auto shared = std::make_unique<server::ServerSetup>();
     shared->config = *cli.config;
     Config& config = shared->config;
     // Until requests choose their site by Host (issue 19), the default site

@@ -49,7 +49,7 @@ std::string Route::slash_location() const
     return location;
 }
 
-bool fallback_applies(std::string_view rel_path, bool directory, const std::vector<std::string>& prefixes) noexcept
+bool fallback_applies(std::string_view rel_path, bool directory, std::span<const std::string> prefixes) noexcept
 {
     if (!directory) {
         const std::size_t slash = rel_path.rfind('/');

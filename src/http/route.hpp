@@ -8,6 +8,7 @@
 #include "http/path.hpp"
 #include "http/response.hpp"
 
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -59,7 +60,7 @@ struct Route {
 // beneath one of prefixes, path prefixes of the request path as --expires
 // matches them ("/app/"; none: the whole site), as nginx's try_files is
 // scoped by its location.
-bool fallback_applies(std::string_view rel_path, bool directory, const std::vector<std::string>& prefixes) noexcept;
+bool fallback_applies(std::string_view rel_path, bool directory, std::span<const std::string> prefixes) noexcept;
 
 Route route(const Request& req, const SitePolicy& site);
 // The same into `out`, whose strings keep their buffers (a connection routes

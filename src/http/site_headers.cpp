@@ -86,7 +86,7 @@ std::optional<ExpiresRule> parse_expires(std::string_view spec, std::string& err
     return rule;
 }
 
-const ExpiresRule* match_expires(const std::vector<ExpiresRule>& rules, std::string_view path) noexcept
+const ExpiresRule* match_expires(std::span<const ExpiresRule> rules, std::string_view path) noexcept
 {
     for (const ExpiresRule& r : rules) {
         if (r.by_extension ? path.ends_with(r.match) : path.starts_with(r.match)) return &r;

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,6 +27,6 @@ struct ExpiresRule {
 std::optional<ExpiresRule> parse_expires(std::string_view spec, std::string& error);
 
 // The first rule that matches path ("/css/site.css"); nullptr for none.
-const ExpiresRule* match_expires(const std::vector<ExpiresRule>& rules, std::string_view path) noexcept;
+const ExpiresRule* match_expires(std::span<const ExpiresRule> rules, std::string_view path) noexcept;
 
 } // namespace splicehttpd::http

@@ -1,22 +1,34 @@
-// Connections waiting on a timeout, one queue per kind of timeout (idle
-// keep-alive, request head, send progress, lingering close). Every entry of a
-// queue has the same timeout, and a connection (re)enters a queue with the
-// time of this loop turn, so appending at the tail keeps each queue ordered
-// by deadline: the tick looks at the expired heads only, never at every
-// connection.
+// Connections waiting on a timeout: one queue per kind of timeout, and the
+// queue owns its timeout (idle keep-alive, request head, send progress, the
+// second look at a stalled socket's queue, a listing, a lingering close).
+// A connection enters a queue at its tail with the time of this loop turn,
+// so every queue is in deadline order by construction (place() asserts it):
+// the tick looks at the expired heads only, never at every connection, and
+// calls the handler of each kind.
 //
 // Intrusive: the link lives in the connection, and entering, moving and
 // leaving a queue allocate nothing.
 #pragma once
 
+#include "sys/assert.hpp"
+
 #include <array>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 namespace splicehttpd::server {
 
-enum class Deadline : std::uint8_t { Idle, Request, Send, Linger, None };
-inline constexpr std::size_t kDeadlineQueues = std::size_t(Deadline::None);
+enum class Deadline : std::uint8_t {
+    Idle,    // between requests: --keepalive-timeout
+    Request, // a request head under way: --header-timeout
+    Send,    // a response whose socket took no byte: --send-timeout
+    Recheck, // a stalled socket's queue, looked at again a second later
+    Listing, // waiting for the lister thread: --send-timeout
+    Linger,  // our side shut, the peer's late input dropped: a few seconds
+    None
+};
+inline constexpr std::size_t kDeadlineKinds = std::size_t(Deadline::None);
 
 struct DeadlineLink {
     explicit DeadlineLink(std::uint32_t owner_index) noexcept : owner(owner_index) {}
@@ -32,24 +44,38 @@ struct DeadlineLink {
 
 class DeadlineQueues {
 public:
-    // Puts the link in `queue` with the timeout running from `since` (moving
-    // it if it was elsewhere); Deadline::None takes it out of all queues.
-    void place(DeadlineLink& link, Deadline queue, std::uint64_t since) noexcept
+    using Timeouts = std::array<std::uint64_t, kDeadlineKinds>; // nanoseconds, by kind
+
+    explicit DeadlineQueues(const Timeouts& timeouts_ns = {}) noexcept : timeouts_(timeouts_ns) {}
+
+    [[nodiscard]] std::uint64_t timeout(Deadline kind) const noexcept { return timeouts_[std::size_t(kind)]; }
+    // A kind's timeout from now on (stopping: lingering closes end at the
+    // next tick). Only ever shortened: the queue stays in deadline order.
+    void shorten_timeout(Deadline kind, std::uint64_t ns) noexcept
     {
-        if (link.queue == queue && (queue == Deadline::None || link.since == since)) return;
+        SPLICEHTTPD_ASSERT(ns <= timeouts_[std::size_t(kind)]);
+        timeouts_[std::size_t(kind)] = ns;
+    }
+
+    // Puts the link at the tail of `kind`'s queue with its timeout running
+    // from `since` (moving it if it was elsewhere, or leaving it where it is
+    // if nothing changed); Deadline::None takes it out of every queue.
+    // `since` is the time of this loop turn or the link's own: never older
+    // than the tail's.
+    void place(DeadlineLink& link, Deadline kind, std::uint64_t since) noexcept
+    {
+        if (link.queue == kind && (kind == Deadline::None || link.since == since)) return;
         remove(link);
-        if (queue == Deadline::None) return;
-        link.queue = queue;
+        if (kind == Deadline::None) return;
+        Ends& q = ends_[std::size_t(kind)];
+        SPLICEHTTPD_ASSERT(!q.tail || q.tail->since <= since);
+        link.queue = kind;
         link.since = since;
-        Ends& q = ends_[std::size_t(queue)];
-        // Almost always the tail; walk back only for an older start.
-        DeadlineLink* after = q.tail;
-        while (after && after->since > since) after = after->prev;
-        link.prev = after;
-        link.next = after ? after->next : q.head;
-        (link.next ? link.next->prev : q.tail) = &link;
-        (after ? after->next : q.head) = &link;
-        ++size_[std::size_t(queue)];
+        link.prev = q.tail;
+        link.next = nullptr;
+        (q.tail ? q.tail->next : q.head) = &link;
+        q.tail = &link;
+        ++size_[std::size_t(kind)];
     }
 
     void remove(DeadlineLink& link) noexcept
@@ -58,36 +84,42 @@ public:
         Ends& q = ends_[std::size_t(link.queue)];
         (link.prev ? link.prev->next : q.head) = link.next;
         (link.next ? link.next->prev : q.tail) = link.prev;
+        SPLICEHTTPD_ASSERT(size_[std::size_t(link.queue)] > 0);
         --size_[std::size_t(link.queue)];
         link.prev = link.next = nullptr;
         link.queue = Deadline::None;
     }
 
-    // Takes every link of `queue` whose timeout started before `cutoff` out
-    // of the queue, then calls on_expired(owner) for each, oldest first. The
+    // Takes every link whose timeout ran out by `now` (more than its kind's
+    // timeout since it was placed) out of its queue, then calls
+    // on_expired(kind, owner) for each, kind by kind, oldest first. The
     // callback may place links again (in any queue): they are not revisited.
     template <typename F>
-    void expire(Deadline queue, std::uint64_t cutoff, F&& on_expired)
+    void expire(std::uint64_t now, F&& on_expired)
     {
-        Ends& q = ends_[std::size_t(queue)];
         expired_.clear();
-        while (q.head && q.head->since < cutoff) {
-            expired_.push_back(q.head->owner);
-            remove(*q.head);
+        for (std::size_t k = 0; k < kDeadlineKinds; ++k) {
+            const std::uint64_t cutoff = now > timeouts_[k] ? now - timeouts_[k] : 0;
+            Ends& q = ends_[k];
+            while (q.head && q.head->since < cutoff) {
+                expired_.emplace_back(Deadline(k), q.head->owner);
+                remove(*q.head);
+            }
         }
-        for (std::uint32_t owner : expired_) on_expired(owner);
+        for (const auto& [kind, owner] : expired_) on_expired(kind, owner);
     }
 
-    [[nodiscard]] std::size_t size(Deadline queue) const noexcept { return size_[std::size_t(queue)]; }
+    [[nodiscard]] std::size_t size(Deadline kind) const noexcept { return size_[std::size_t(kind)]; }
 
 private:
     struct Ends {
         DeadlineLink* head = nullptr;
         DeadlineLink* tail = nullptr;
     };
-    std::array<Ends, kDeadlineQueues> ends_{};
-    std::array<std::size_t, kDeadlineQueues> size_{};
-    std::vector<std::uint32_t> expired_; // reused: no allocation once grown
+    Timeouts timeouts_;
+    std::array<Ends, kDeadlineKinds> ends_{};
+    std::array<std::size_t, kDeadlineKinds> size_{};
+    std::vector<std::pair<Deadline, std::uint32_t>> expired_; // reused: no allocation once grown
 };
 
 } // namespace splicehttpd::server

@@ -80,9 +80,11 @@ void FileCache::remember_missing(std::string_view path, int err, std::uint64_t n
     trim();
 }
 
-void FileCache::release(CachedFile* f) noexcept
+void FileCache::unref(CachedFile* f) noexcept
 {
-    if (!f || f->refs == 0) return;
+    if (!f) return;
+    SPLICEHTTPD_ASSERT(f->refs > 0); // one unref per reference taken
+    if (f->refs == 0) return;
     if (--f->refs > 0 || !f->retired) return;
     auto it = std::find_if(retired_.begin(), retired_.end(), [f](const auto& p) { return p.get() == f; });
     if (it == retired_.end()) return;
@@ -122,7 +124,7 @@ void FileCache::destroy(CachedFile* f) noexcept
 }
 
 // Least recently used first, skipping entries in use (they stay over the
-// bound until released: at most one per connection).
+// bound until let go: at most one per connection).
 void FileCache::trim() noexcept
 {
     auto it = lru_.end();

@@ -68,7 +68,7 @@ public:
     FileCache& operator=(const FileCache&) = delete;
     ~FileCache();
 
-    // A fresh entry for path, with a reference taken (release() it), or
+    // A fresh entry for path, with a reference taken (unref() it), or
     // nullptr: look it up.
     CachedFile* find(std::string_view path, std::uint64_t now_ns);
     // After a lookup found a regular file: the cache takes the descriptor
@@ -77,7 +77,8 @@ public:
     CachedFile* adopt(std::string_view path, int fd, const struct statx& stx, std::uint64_t now_ns);
     // After a lookup found nothing there (ENOENT).
     void remember_missing(std::string_view path, int err, std::uint64_t now_ns);
-    void release(CachedFile* file) noexcept;
+    // Lets go of a reference find() or adopt() took.
+    void unref(CachedFile* file) noexcept;
     // The file's bytes, read from its descriptor (size == stx_size).
     void set_body(CachedFile* file, std::string_view bytes);
 

@@ -1,18 +1,22 @@
 // What a connection may use of its worker, and nothing else: the ring and its
-// buffers, the pipes, the site, the clock. The worker implements it; the
-// connection never includes the worker.
+// buffers, the pipes and their queue, the file cache, the deadline queues,
+// the clock, the access log, the spare exchanges, the lister. The worker
+// implements it (the unit test and the fuzz target of the connection
+// implement it too); the connection never includes the worker. Nothing here
+// calls the connection back: each answer is a return value.
 #pragma once
 
 #include "server/deadlines.hpp"
 #include "server/dir_lister.hpp"
 #include "server/file_cache.hpp"
-#include "server/shared.hpp"
+#include "server/pipe_queue.hpp"
 #include "uring/pipe_pool.hpp"
 #include "uring/ring.hpp"
 
 #include <sys/stat.h>
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 namespace splicehttpd::server {
@@ -20,14 +24,12 @@ namespace splicehttpd::server {
 class Connection;
 struct Exchange;
 
-enum class PipeAnswer : std::uint8_t { Granted, Queued, Refused };
-
 class ConnectionServices {
 public:
     virtual uring::Ring& ring() noexcept = 0;
     virtual uring::BufRing& bufs() noexcept = 0;
     virtual uring::PipePool& pipes() noexcept = 0;
-    virtual FileCache& files() noexcept = 0;
+    virtual FileCache& file_cache() noexcept = 0;
     // Where a connection waits for its timeout; the tick visits expired ones only.
     virtual DeadlineQueues& deadlines() noexcept = 0;
     // Without --access-log: false. Else log_line() gives the worker's batch
@@ -38,27 +40,27 @@ public:
     virtual std::string& log_line() noexcept = 0;
     virtual void line_logged() noexcept = 0;
     virtual std::string_view log_time() = 0;
-    [[nodiscard]] virtual const Shared& shared() const noexcept = 0;
     // The Date text of this second; read it when building a response, never
     // keep the view across a wait.
     virtual std::string_view date() = 0;
     // The time of this loop turn (read once per turn, not per event).
     [[nodiscard]] virtual std::uint64_t now_ns() const noexcept = 0;
     [[nodiscard]] virtual bool stopping() const noexcept = 0;
-    [[nodiscard]] virtual bool debug() const noexcept = 0;
 
-    // Pipes are handed out first come, first served: a pipe now (c.on_pipe
-    // has run), a place in the queue, or — only for a response that has not
-    // started, when the queue is full — a refusal (503).
-    virtual PipeAnswer ask_pipe(Connection& c, bool may_refuse) = 0;
+    // Pipes are handed out first come, first served (server/pipe_queue): a
+    // pipe now, a place in the queue (the worker calls Connection::on_pipe
+    // later, from its loop), or — only for a response that has not started,
+    // when the queue is full — a refusal (503).
+    virtual PipeQueue::Answer ask_pipe(PipeTicket ticket, bool may_refuse) = 0;
     [[nodiscard]] virtual bool pipe_waiters() const noexcept = 0;
-    // c waits for POLLOUT holding a pipe: the worker may take it back.
-    virtual void park(Connection& c) = 0;
+    // The ticket waits for POLLOUT holding a pipe: the worker may take it back
+    // (Connection::yield_pipe).
+    virtual void park(PipeTicket ticket) = 0;
 
     // A request's working state, from the worker's spares (made when none is
     // spare); give it back with nothing in flight that points into it.
-    virtual Exchange* acquire_exchange() = 0;
-    virtual void release_exchange(Exchange* x) noexcept = 0;
+    virtual Exchange* lend_exchange() = 0;
+    virtual void return_exchange(Exchange* x) noexcept = 0;
 
     // --autoindex: the lookup of connection (index, gen) found a directory
     // (dir_fd, described by stx) without index.html. Ready: the cached page
@@ -69,7 +71,7 @@ public:
                                              const struct statx& stx, std::string_view rel_path) = 0;
 
     // c's socket slot is free again: its close completed, or its accept failed.
-    virtual void release(Connection& c) noexcept = 0;
+    virtual void slot_freed(Connection& c) noexcept = 0;
     virtual void on_accept_failed(Connection& c, int res) noexcept = 0;
 
 protected:

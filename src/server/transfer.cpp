@@ -8,9 +8,9 @@ namespace splicehttpd::server::transfer {
 
 using http::Segment;
 
-Chain next_chain(const http::ResponsePlan& plan, Cursor cursor, const Limits& limits) noexcept
+Steps next_chain(const http::ResponsePlan& plan, Cursor cursor, const Limits& limits) noexcept
 {
-    Chain chain;
+    Steps chain;
     const std::uint64_t total = plan.total();
     const unsigned max_steps = std::min(limits.steps, kMaxSteps);
     std::uint64_t pos = cursor.delivered + cursor.in_pipe; // next byte to source
@@ -68,9 +68,9 @@ Chain next_chain(const http::ResponsePlan& plan, Cursor cursor, const Limits& li
     return chain;
 }
 
-Chain inline_file_body(http::ResponsePlan& plan)
+Steps inline_file_body(http::ResponsePlan& plan)
 {
-    Chain reads;
+    Steps reads;
     const auto files = std::count_if(plan.segments.begin(), plan.segments.end(),
                                      [](const Segment& s) { return s.kind == Segment::Kind::File; });
     // No file bytes, or more holes than a chain holds beside its send (a

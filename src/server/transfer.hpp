@@ -1,6 +1,7 @@
 // The transfer: from a response plan and how far the socket has got, what the
 // next linked chain asks of the ring, and what its completions mean. Pure: the
-// connection only turns a Chain into SQEs and feeds each CQE to account().
+// sender only turns Steps into SQEs (uring::Chain links them) and feeds each
+// CQE to account().
 //
 // Kernel facts this encodes (docs/design.md has the long version):
 //  - a short splice breaks the link: what follows is cancelled, so every chain
@@ -19,6 +20,7 @@
 #pragma once
 
 #include "http/response.hpp"
+#include "sys/assert.hpp"
 
 #include <array>
 #include <cstdint>
@@ -45,11 +47,16 @@ struct Step {
     friend bool operator==(const Step&, const Step&) = default;
 };
 
-struct Chain {
+// The steps of one chain (or of an in-memory body's reads), in order.
+struct Steps {
     std::array<Step, kMaxSteps> steps{};
     unsigned count = 0;
 
-    void push(const Step& s) noexcept { steps[count++] = s; }
+    void push(const Step& s) noexcept
+    {
+        SPLICEHTTPD_ASSERT(count < kMaxSteps);
+        steps[count++] = s;
+    }
     [[nodiscard]] const Step* begin() const noexcept { return steps.data(); }
     [[nodiscard]] const Step* end() const noexcept { return steps.data() + count; }
 };
@@ -74,14 +81,14 @@ struct Limits {
 // The next chain, starting at the cursor: the bytes in the pipe first, then
 // the plan's segments in order, until the chain is full. Empty when the
 // response is complete.
-Chain next_chain(const http::ResponsePlan& plan, Cursor cursor, const Limits& limits) noexcept;
+Steps next_chain(const http::ResponsePlan& plan, Cursor cursor, const Limits& limits) noexcept;
 
 // A body small enough to go out from memory: the plan is rewritten to one
 // memory segment in wire order, with holes that reads from the file fill.
 // Returns the chain of those reads (empty when the plan has no file bytes).
 // A read runs inline in the ring when the page cache has the data, unlike a
 // splice, which always takes an io-wq hop; and no pipe is needed.
-Chain inline_file_body(http::ResponsePlan& plan);
+Steps inline_file_body(http::ResponsePlan& plan);
 
 // What one chain's completions added up to.
 struct Outcome {

@@ -43,30 +43,50 @@ std::string result_text(int res)
 
 } // namespace
 
-Worker::Worker(unsigned id, const Shared& shared, sys::UniqueFd listener, int wake_fd, std::atomic<unsigned>& commands)
+namespace {
+
+DeadlineQueues::Timeouts timeouts_of(const Config& c)
+{
+    constexpr std::uint64_t s = 1'000'000'000;
+    DeadlineQueues::Timeouts t{};
+    t[std::size_t(Deadline::Idle)] = c.keepalive_timeout * s;
+    t[std::size_t(Deadline::Request)] = c.header_timeout * s;
+    t[std::size_t(Deadline::Send)] = c.send_timeout * s;
+    t[std::size_t(Deadline::Recheck)] = Connection::kRecheckNs;
+    t[std::size_t(Deadline::Listing)] = c.send_timeout * s; // as long as a response may go without progress
+    t[std::size_t(Deadline::Linger)] = Connection::kLingerNs;
+    return t;
+}
+
+} // namespace
+
+Worker::Worker(unsigned id, const ServerSetup& setup, sys::UniqueFd listener, int wake_fd,
+               std::atomic<unsigned>& commands)
     : id_(id),
-      shared_(shared),
-      debug_(shared.config.debug),
-      max_conns_(shared.config.max_conns),
+      setup_(setup),
+      debug_(setup.config.debug),
+      max_conns_(setup.config.max_conns),
       listener_(std::move(listener)),
       wake_fd_(wake_fd),
-      commands_(commands)
+      commands_(commands),
+      deadlines_(timeouts_of(setup.config)),
+      pipe_queue_(setup.config.pipe_queue, setup.config.max_conns)
 {
+    const Config& c = setup.config;
     // Fixed-file table: one socket slot per connection, slot = connection
-    // index. Files are plain descriptors (see Connection::submit_lookup).
+    // index. Files are plain descriptors (see server/lookup).
     uring::RingOptions ro;
     ro.fixed_files = max_conns_;
     // Splices (and statx, and reads of cold files) run on io-wq. With
     // non-blocking sockets none of them sleeps on a peer, so a few workers
     // serve any number of connections.
-    ro.iowq_bounded = shared.config.io_workers;
-    ro.iowq_unbounded = shared.config.io_workers;
-    ro.sqpoll = shared.config.sqpoll;
-    ro.sqpoll_idle_ms = shared.config.sqpoll_idle_ms;
+    ro.iowq_bounded = c.io_workers;
+    ro.iowq_unbounded = c.io_workers;
+    ro.sqpoll = c.sqpoll;
+    ro.sqpoll_idle_ms = c.sqpoll_idle_ms;
     ring_ = std::make_unique<uring::Ring>(ro);
     bufs_ = std::make_unique<uring::BufRing>(*ring_, 0, kRecvBuffers, kRecvBufferSize);
 
-    const Config& c = shared.config;
     pipes_ = std::make_unique<uring::PipePool>(*ring_, uring::PipePoolOptions{c.pipes, c.pipes_max, c.pipe_size});
 
     if (id_ == 0) {
@@ -81,7 +101,7 @@ Worker::Worker(unsigned id, const Shared& shared, sys::UniqueFd listener, int wa
     fo.ttl_ns = std::uint64_t(c.cache_ttl_ms) * 1'000'000;
     fo.max_entries = c.cache_entries;
     fo.max_body_bytes = c.cache_bytes;
-    files_ = std::make_unique<FileCache>(fo, [this](int fd) {
+    file_cache_ = std::make_unique<FileCache>(fo, [this](int fd) {
         // Through the ring, like every close; a CQE only if it fails.
         io_uring_sqe* sqe = worker_sqe(Op::CloseFile);
         io_uring_prep_close(sqe, fd);
@@ -98,6 +118,28 @@ Worker::Worker(unsigned id, const Shared& shared, sys::UniqueFd listener, int wa
         lister_ = std::make_unique<DirLister>(lo);
     }
 
+    // All a connection knows of the configuration, typed, once.
+    ConnectionOptions& o = conn_options_;
+    o.max_input = c.max_input;
+    o.dotfiles = c.dotfiles;
+    o.precompressed = c.precompressed;
+    o.debug = debug_;
+    o.lookup.root_fd = setup.root_fd;
+    o.lookup.mime = &setup.mime;
+    o.lookup.precompressed = c.precompressed;
+    o.lookup.autoindex = c.autoindex;
+    o.lookup.fallback = c.fallback;
+    o.lookup.fallback_prefixes = c.fallback_prefixes;
+    o.lookup.debug = debug_;
+    o.lookup.error_pages = c.error_pages;
+    o.send.chain_pairs = c.chain_pairs;
+    o.send.inline_max = c.inline_max;
+    o.send.cork = ring_->supports(IORING_OP_URING_CMD);
+    o.send.queue_probe = ring_->supports(IORING_OP_URING_CMD);
+    o.plan.extra_headers = c.extra_headers;
+    o.plan.expires_rules = c.expires_rules;
+    o.plan.boundary = setup.boundary;
+
     // Connections are made when first needed, lowest index first, and kept
     // for reuse: memory follows the most clients ever at once, not the
     // --max-conns capacity.
@@ -105,7 +147,7 @@ Worker::Worker(unsigned id, const Shared& shared, sys::UniqueFd listener, int wa
     free_conns_.reserve(max_conns_);
     for (std::uint32_t i = max_conns_; i-- > 0;) free_conns_.push_back(i);
     spare_exchanges_.reserve(kSpareExchanges);
-    if (shared.access_log) access_batch_.reserve(kAccessBatch + 4096);
+    if (setup.access_log) access_batch_.reserve(kAccessBatch + 4096);
 }
 
 Worker::~Worker() = default;
@@ -138,21 +180,27 @@ void Worker::dispatch(const io_uring_cqe& cqe) noexcept
     const UserData ud = UserData::unpack(cqe.user_data);
     if (debug_) log_completion(ud, cqe);
 
-    switch (ud.op) {
-    // worker-level
-    case Op::Wake: return on_wake(cqe.res);
-    case Op::Timeout: return on_grace_timeout();
-    case Op::Tick: return on_tick();
-    case Op::Listing: return on_listings(cqe.res);
-    case Op::CancelAccept: return; // the accept itself completes with -ECANCELED
-    case Op::Cork: return;         // failed (only failures post a CQE): the response goes uncorked
-    case Op::Drain: return pipes_->on_drain(ud.index, cqe.res);
-    case Op::PipeCreate: return pipes_->on_created(cqe.res);
-    case Op::CloseFile:
-        // Only failures post a CQE (IOSQE_CQE_SKIP_SUCCESS).
-        spdlog::warn("w{} close of a file failed: {}", id_, result_text(cqe.res));
-        return;
-    default: break;
+    switch (uring::op_def(ud.op).owner) {
+    case uring::Owner::Worker:
+        switch (ud.op) {
+        case Op::Wake: return on_wake(cqe.res);
+        case Op::Timeout: return on_grace_timeout();
+        case Op::Tick: return on_tick();
+        case Op::Listing: return on_listings(cqe.res);
+        case Op::CancelAccept: return; // the accept itself completes with -ECANCELED
+        case Op::Cork: return;         // failed (only failures post a CQE): the response goes uncorked
+        case Op::CloseFile:
+            // Only failures post a CQE (IOSQE_CQE_SKIP_SUCCESS).
+            spdlog::warn("w{} close of a file failed: {}", id_, result_text(cqe.res));
+            return;
+        default: SPLICEHTTPD_ASSERT(ud.op == Op::None); return;
+        }
+    case uring::Owner::Pool:
+        if (ud.op == Op::Drain) return pipes_->on_drain(ud.index, cqe.res);
+        return pipes_->on_created(cqe.res);
+    case uring::Owner::Connection:
+    case uring::Owner::Lookup:
+    case uring::Owner::Sender: break;
     }
     if (ud.index >= conns_.size() || !conns_[ud.index]) return;
     Connection& c = *conns_[ud.index];
@@ -216,7 +264,7 @@ void Worker::fill_accepts() noexcept
     while (!stopping_ && !accept_paused_ && accepts_armed_ < kAcceptsArmed && !free_conns_.empty()) {
         auto& slot = conns_[free_conns_.back()];
         free_conns_.pop_back();
-        if (!slot) slot = std::make_unique<Connection>(*this, std::uint32_t(&slot - conns_.data()));
+        if (!slot) slot = std::make_unique<Connection>(*this, conn_options_, std::uint32_t(&slot - conns_.data()));
         Connection& c = *slot;
         c.arm_accept(listener_.get());
         ++accepts_armed_;
@@ -232,31 +280,31 @@ void Worker::on_accept_failed(Connection& c, int res) noexcept
     accept_paused_ = true;
 }
 
-void Worker::release(Connection& c) noexcept
+void Worker::slot_freed(Connection& c) noexcept
 {
     free_conns_.push_back(c.index());
     --live_;
 }
 
-Exchange* Worker::acquire_exchange()
+Exchange* Worker::lend_exchange()
 {
     if (spare_exchanges_.empty()) {
         ++exchanges_;
-        return new Exchange(shared_.config.limits);
+        return new Exchange(setup_.config.limits);
     }
     Exchange* x = spare_exchanges_.back().release();
     spare_exchanges_.pop_back();
     return x;
 }
 
-void Worker::release_exchange(Exchange* x) noexcept
+void Worker::return_exchange(Exchange* x) noexcept
 {
     std::unique_ptr<Exchange> owned(x);
     if (spare_exchanges_.size() >= kSpareExchanges) {
         --exchanges_;
         return; // destroyed
     }
-    owned->reset(std::min<std::size_t>(shared_.config.inline_max + 16 * 1024, kSparePlanBytes));
+    owned->reset(std::min<std::size_t>(setup_.config.inline_max + 16 * 1024, kSparePlanBytes));
     spare_exchanges_.push_back(std::move(owned));
 }
 
@@ -267,8 +315,8 @@ void Worker::line_logged() noexcept
 
 void Worker::hand_over_access_lines() noexcept
 {
-    if (access_batch_.empty() || !shared_.access_log) return;
-    shared_.access_log->write(access_batch_);
+    if (access_batch_.empty() || !setup_.access_log) return;
+    setup_.access_log->write(access_batch_);
     access_batch_.clear();
 }
 
@@ -284,67 +332,26 @@ std::string_view Worker::log_time()
 
 // ---------------------------------------------------------------- pipes
 
-PipeAnswer Worker::ask_pipe(Connection& c, bool may_refuse)
+PipeQueue::Answer Worker::ask_pipe(PipeTicket ticket, bool may_refuse)
 {
-    if (pipe_waiters_.empty()) {
-        if (uring::Pipe* pipe = pipes_->acquire()) { // grows the pool if it may
-            c.on_pipe(pipe);
-            return PipeAnswer::Granted;
-        }
-    }
-    if (may_refuse && pipe_waiters_.size() >= shared_.config.pipe_queue) return PipeAnswer::Refused;
-    pipe_waiters_.emplace_back(c.index(), c.gen());
-    return PipeAnswer::Queued;
+    return pipe_queue_.ask(ticket, may_refuse, *pipes_);
 }
 
-void Worker::park(Connection& c)
-{
-    // Once per connection: an entry stays until taken, and is checked then.
-    if (c.parked) return;
-    // Entries of connections that closed are skipped when taken; drop them
-    // when they pile up.
-    if (parked_.size() >= max_conns_) {
-        std::erase_if(parked_, [this](const Ticket& t) { return conns_[t.first]->gen() != t.second; });
-    }
-    c.parked = true;
-    parked_.emplace_back(c.index(), c.gen());
-}
-
+// Each loop turn: free pipes to the connections that wait, first come first
+// served; none free, one taken back from a connection stalled on its peer.
 void Worker::serve_pipe_waiters() noexcept
 {
-    while (!pipe_waiters_.empty()) {
-        auto [index, gen] = pipe_waiters_.front();
-        Connection& c = *conns_[index];
-        if (c.gen() != gen || c.state() != Connection::State::WaitingPipe) {
-            pipe_waiters_.pop_front(); // closed while it waited
-            continue;
-        }
-        uring::Pipe* pipe = pipes_->acquire(); // grows the pool if it may
-        if (!pipe) return take_back_pipe();
-        pipe_waiters_.pop_front();
-        c.on_pipe(pipe);
-    }
-}
-
-// Someone waits for a pipe and none is free: take one back from the
-// connection that has waited longest for its peer to read. Its bytes in the
-// pipe are dropped (the pipe is drained) and spliced from the file again
-// when the peer is ready. One at a time, and only while no pipe is already
-// on its way back.
-void Worker::take_back_pipe() noexcept
-{
-    if (pipes_->incoming()) return;
-    while (!parked_.empty()) {
-        auto [index, gen] = parked_.front();
-        parked_.pop_front();
-        Connection& c = *conns_[index];
-        if (c.gen() != gen) continue; // closed since
-        c.parked = false;
-        if (c.state() == Connection::State::WaitingWritable && c.holds_pipe()) {
-            c.yield_pipe();
-            return;
-        }
-    }
+    pipe_queue_.serve(
+        *pipes_,
+        [this](PipeTicket t) {
+            const Connection& c = *conns_[t.index];
+            return c.gen() == t.gen && c.waits_for_pipe();
+        },
+        [this](PipeTicket t, uring::Pipe* pipe) { conns_[t.index]->on_pipe(pipe); },
+        [this](PipeTicket t) {
+            Connection& c = *conns_[t.index];
+            return c.gen() == t.gen && c.yield_pipe();
+        });
 }
 
 // ---------------------------------------------------------------- commands
@@ -415,7 +422,10 @@ void Worker::begin_stop() noexcept
     for (auto& c : conns_)
         if (c) c->stop();
 
-    grace_.tv_sec = shared_.config.shutdown_timeout; // --shutdown-timeout
+    // Lingering closes end at the next tick, not after their few seconds.
+    deadlines_.shorten_timeout(Deadline::Linger, 0);
+
+    grace_.tv_sec = setup_.config.shutdown_timeout; // --shutdown-timeout
     io_uring_prep_timeout(worker_sqe(Op::Timeout), &grace_, 0, 0);
 }
 
@@ -429,19 +439,12 @@ void Worker::arm_tick() noexcept
 void Worker::on_tick() noexcept
 {
     accept_paused_ = false;
-    // Only connections whose timeout ran out: each queue is in deadline order.
-    const Config& config = shared_.config;
-    const std::uint64_t s = 1'000'000'000;
-    auto cutoff = [this](std::uint64_t timeout_ns) { return now_ns_ > timeout_ns ? now_ns_ - timeout_ns : 0; };
-    auto expired = [this](std::uint32_t index) { conns_[index]->on_deadline(now_ns_); };
-    deadlines_.expire(Deadline::Idle, cutoff(config.keepalive_timeout * s), expired);
-    deadlines_.expire(Deadline::Request, cutoff(config.header_timeout * s), expired);
-    deadlines_.expire(Deadline::Send, cutoff(config.send_timeout * s), expired);
-    // Stopping: lingering closes end now, not after their few seconds.
-    deadlines_.expire(Deadline::Linger, stopping_ ? UINT64_MAX : cutoff(Connection::kLingerNs), expired);
-    files_->sweep(now_ns_);
+    // Only connections whose timeout ran out: each queue is in deadline
+    // order, and owns its timeout.
+    deadlines_.expire(now_ns_, [this](Deadline kind, std::uint32_t index) { conns_[index]->on_timeout(kind); });
+    file_cache_->sweep(now_ns_);
     hand_over_access_lines();
-    if (shared_.access_log) shared_.access_log->flush(); // lines reach the file within a second
+    if (setup_.access_log) setup_.access_log->flush(); // lines reach the file within a second
     arm_tick();
 }
 
@@ -449,7 +452,7 @@ void Worker::on_grace_timeout() noexcept
 {
     if (live_ > 0)
         spdlog::warn("w{} {} still busy after {}s: closing {}", id_, plural(live_, "connection"),
-                     shared_.config.shutdown_timeout, live_ == 1 ? "it" : "them");
+                     setup_.config.shutdown_timeout, live_ == 1 ? "it" : "them");
     for (auto& c : conns_)
         if (c) c->abort();
 }
@@ -468,13 +471,13 @@ void Worker::log_stats() const
         waiting_writable += c->state() == Connection::State::WaitingWritable;
     }
     const uring::PipePoolStats p = pipes_->stats();
-    const FileCacheStats fc = files_->stats();
+    const FileCacheStats fc = file_cache_->stats();
     spdlog::info("w{} stats: connections={} accepted={} accepts_armed={} open_files={} pipes={} pipes_free={} "
                  "pipes_draining={} pipes_drained={} pipes_replaced={} pipe_waiters={} waiting_writable={} "
                  "parked={} connection_objects={} exchanges={} cached_files={} cache_retired={} cache_bytes={} "
                  "cache_hits={} cache_misses={}",
                  id_, live_, accepted_, accepts_armed_, files, p.total, p.free, p.draining, p.drained, p.replaced,
-                 waiting_pipe, waiting_writable, parked_.size(), made, exchanges_, fc.entries, fc.retired,
+                 waiting_pipe, waiting_writable, pipe_queue_.parked(), made, exchanges_, fc.entries, fc.retired,
                  fc.body_bytes, fc.hits, fc.misses);
 }
 

@@ -6,8 +6,9 @@
 #include "http/date.hpp"
 #include "server/connection.hpp"
 #include "server/dir_lister.hpp"
+#include "server/pipe_queue.hpp"
 #include "server/services.hpp"
-#include "server/shared.hpp"
+#include "server/setup.hpp"
 #include "sys/unique_fd.hpp"
 #include "uring/pipe_pool.hpp"
 #include "uring/ring.hpp"
@@ -27,7 +28,7 @@ enum Command : unsigned { kCommandStop = 1, kCommandStats = 2 };
 
 class Worker final : public ConnectionServices {
 public:
-    Worker(unsigned id, const Shared& shared, sys::UniqueFd listener, int wake_fd, std::atomic<unsigned>& commands);
+    Worker(unsigned id, const ServerSetup& setup, sys::UniqueFd listener, int wake_fd, std::atomic<unsigned>& commands);
     Worker(const Worker&) = delete;
     Worker& operator=(const Worker&) = delete;
     ~Worker();
@@ -39,24 +40,22 @@ public:
     uring::Ring& ring() noexcept override { return *ring_; }
     uring::BufRing& bufs() noexcept override { return *bufs_; }
     uring::PipePool& pipes() noexcept override { return *pipes_; }
-    FileCache& files() noexcept override { return *files_; }
+    FileCache& file_cache() noexcept override { return *file_cache_; }
     DeadlineQueues& deadlines() noexcept override { return deadlines_; }
-    [[nodiscard]] bool access_log_on() const noexcept override { return shared_.access_log != nullptr; }
+    [[nodiscard]] bool access_log_on() const noexcept override { return setup_.access_log != nullptr; }
     std::string& log_line() noexcept override { return access_batch_; }
     void line_logged() noexcept override;
     std::string_view log_time() override;
-    const Shared& shared() const noexcept override { return shared_; }
     std::string_view date() override { return dates_.now(); }
     [[nodiscard]] std::uint64_t now_ns() const noexcept override { return now_ns_; }
     [[nodiscard]] bool stopping() const noexcept override { return stopping_; }
-    [[nodiscard]] bool debug() const noexcept override { return debug_; }
-    PipeAnswer ask_pipe(Connection& c, bool may_refuse) override;
-    [[nodiscard]] bool pipe_waiters() const noexcept override { return !pipe_waiters_.empty(); }
-    void park(Connection& c) override;
-    void release(Connection& c) noexcept override;
+    PipeQueue::Answer ask_pipe(PipeTicket ticket, bool may_refuse) override;
+    [[nodiscard]] bool pipe_waiters() const noexcept override { return pipe_queue_.has_waiters(); }
+    void park(PipeTicket ticket) override { pipe_queue_.park(ticket); }
+    void slot_freed(Connection& c) noexcept override;
     void on_accept_failed(Connection& c, int res) noexcept override;
-    Exchange* acquire_exchange() override;
-    void release_exchange(Exchange* x) noexcept override;
+    Exchange* lend_exchange() override;
+    void return_exchange(Exchange* x) noexcept override;
     DirLister::Answer list_directory(std::uint32_t index, std::uint16_t gen, int& dir_fd, const struct statx& stx,
                                      std::string_view rel_path) override;
 
@@ -76,11 +75,10 @@ private:
     void arm_tick() noexcept;
     void on_tick() noexcept;
     void serve_pipe_waiters() noexcept;
-    void take_back_pipe() noexcept;
     void log_stats() const;
 
     const unsigned id_;
-    const Shared& shared_;
+    const ServerSetup& setup_;
     const bool debug_;
     const unsigned max_conns_;
     sys::UniqueFd listener_;
@@ -90,17 +88,16 @@ private:
     std::unique_ptr<uring::Ring> ring_;
     std::unique_ptr<uring::BufRing> bufs_;
     std::unique_ptr<uring::PipePool> pipes_;
-    std::unique_ptr<FileCache> files_;  // before conns_: connections release into it
-    std::unique_ptr<DirLister> lister_; // --autoindex only
-    DeadlineQueues deadlines_;          // before conns_: connections leave it as they go
+    std::unique_ptr<FileCache> file_cache_; // before conns_: connections let go of entries into it
+    std::unique_ptr<DirLister> lister_;     // --autoindex only
+    DeadlineQueues deadlines_;              // before conns_: connections leave it as they go
+    ConnectionOptions conn_options_;        // built once; every connection reads it
+    PipeQueue pipe_queue_;
     std::vector<std::unique_ptr<Connection>> conns_;
     std::vector<std::uint32_t> free_conns_;
     // Exchanges not in use, kept for the next request (at most kSpareExchanges).
     std::vector<std::unique_ptr<Exchange>> spare_exchanges_;
-    unsigned exchanges_ = 0;                                // made and not yet destroyed
-    using Ticket = std::pair<std::uint32_t, std::uint16_t>; // (index, gen): stale once gen moves on
-    std::deque<Ticket> pipe_waiters_;
-    std::deque<Ticket> parked_; // waiting for POLLOUT with a pipe, oldest first
+    unsigned exchanges_ = 0; // made and not yet destroyed
     http::DateCache dates_;
     // Access log lines not yet handed to the writer thread: one hand-over per
     // kAccessBatch bytes or per tick, not per line (each is a queue lock and

@@ -1,5 +1,6 @@
 #include "uring/pipe_pool.hpp"
 
+#include "sys/assert.hpp"
 #include "sys/clock.hpp"
 #include "sys/error.hpp"
 #include "uring/user_data.hpp"
@@ -48,7 +49,7 @@ void PipePool::adopt(int read_fd, int write_fd)
     *slot = std::move(pipe);
 }
 
-Pipe* PipePool::acquire()
+Pipe* PipePool::take()
 {
     if (free_.empty()) {
         grow();
@@ -94,8 +95,10 @@ void PipePool::on_created(int res) noexcept
     }
 }
 
-void PipePool::release(Pipe* pipe, bool maybe_dirty) noexcept
+void PipePool::give_back(Pipe* pipe, bool maybe_dirty) noexcept
 {
+    // Given back once: a pipe in the free list twice would serve two chains.
+    SPLICEHTTPD_ASSERT(pipe && std::find(free_.begin(), free_.end(), pipe) == free_.end());
     if (!maybe_dirty) {
         free_.push_back(pipe);
         return;

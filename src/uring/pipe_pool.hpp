@@ -46,8 +46,9 @@ public:
     // A clean pipe, or nullptr when none is free: then the pool starts growing
     // if it may, and the caller asks again later (the worker's pipe queue
     // does, each loop turn).
-    Pipe* acquire();
-    void release(Pipe* pipe, bool maybe_dirty) noexcept;
+    Pipe* take();
+    // Back to the pool: at once when known to be empty, else drained first.
+    void give_back(Pipe* pipe, bool maybe_dirty) noexcept;
     // A pipe is on its way back to the free list (being drained or created).
     [[nodiscard]] bool incoming() const noexcept { return draining_ > 0 || creating_; }
 

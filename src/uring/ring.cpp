@@ -2,6 +2,7 @@
 
 #include "sys/clock.hpp"
 #include "sys/error.hpp"
+#include "uring/user_data.hpp"
 
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -68,6 +69,19 @@ constexpr Opcode kOpcodes[] = {
     // response that ends its connection (else MSG_MORE alone)
     {IORING_OP_URING_CMD, "IORING_OP_URING_CMD", "6.7", false},
 };
+// Every op the server submits is allowed (the op table names its opcode).
+static_assert(
+    [] {
+        for (const OpDef& d : kOps) {
+            if (d.op == Op::None) continue;
+            bool listed = false;
+            for (const Opcode& o : kOpcodes) listed = listed || o.op == d.opcode;
+            if (!listed) return false;
+        }
+        return true;
+    }(),
+    "an op of kOps submits an opcode the ring restrictions refuse");
+static_assert(op_def(Op::PipeCreate).opcode == kOpPipe);
 constexpr std::uint8_t kSqeFlags =
     IOSQE_FIXED_FILE | IOSQE_IO_LINK | IOSQE_IO_HARDLINK | IOSQE_BUFFER_SELECT | IOSQE_CQE_SKIP_SUCCESS;
 // Register operations after the ring is enabled (everything in Ring's

@@ -1,69 +1,131 @@
 // Every SQE's user_data is a packed (op, seq, generation, index), made and
-// unmade only here. The generation lets a completion that arrives for a connection
-// slot which has since been reused be recognised and dropped.
+// unmade only here, and every op has one row in kOps. The generation lets a
+// completion that arrives for a connection slot which has since been reused
+// be recognised and dropped.
 #pragma once
 
+#include <liburing.h>
+
 #include <cstdint>
+#include <iterator>
 #include <string_view>
 
 namespace splicehttpd::uring {
 
 enum class Op : std::uint8_t {
     None = 0,
-    Accept,       // accept into the connection's own fixed-file slot
-    CancelAccept, // stopping: cancel of an armed accept
-    Recv,         // multishot recv with provided buffers
-    Openat,       // lookup: openat2 (seq: which variant)
-    Statx,        // lookup: statx of the opened descriptor (seq: which variant)
-    Read,         // a small body read into memory
-    Send,         // response headers or in-memory body
-    SpliceIn,     // file -> pipe
-    SpliceOut,    // pipe -> socket
-    PollOut,      // the socket was full: wait for room
-    OutQ,         // SIOCOUTQ of a stalled socket: is its queue still draining?
-    Cork,         // TCP_CORK of a response that ends its connection (CQE only on failure)
-    CloseFile,    // close of a file descriptor (CQE only on failure)
-    CloseSocket,  // close of the connection's socket slot
-    Shutdown,     // shutdown(SHUT_RDWR): ends all of a connection's socket work
-    Cancel,       // async cancel of a multishot recv (input back-pressure)
-    Drain,        // pipe -> /dev/null before a pipe returns to the pool
-    PipeCreate,   // IORING_OP_PIPE growing the pool
-    Wake,         // eventfd read: a command from the main thread
-    Timeout,      // shutdown grace period
-    Tick,         // once a second: idle and stalled connections
-    Listing,      // eventfd read: --autoindex listings rendered off the ring thread
+    Accept,
+    CancelAccept,
+    Recv,
+    Openat,
+    Statx,
+    Read,
+    Send,
+    SpliceIn,
+    SpliceOut,
+    PollOut,
+    OutQ,
+    Cork,
+    CloseFile,
+    CloseSocket,
+    Shutdown,
+    CancelRecv,
+    Drain,
+    PipeCreate,
+    Wake,
+    Timeout,
+    Tick,
+    Listing,
     Count_
 };
 
+// Who handles an op's completion. A connection's ops are counted in flight
+// (it is freed only when none is left); the others are not.
+enum class Owner : std::uint8_t {
+    Worker,     // the worker's own, and failures of ops that post no CQE on success
+    Pool,       // the pipe pool: drains, growth
+    Connection, // the state machine: the socket's accept, recv, shutdown, close
+    Lookup,     // server/lookup: openat2, statx
+    Sender,     // server/sender: the steps of a response, POLLOUT, the queue probe
+};
+
+// One row per op (as the kernel's io_uring/opdef.c): what --debug calls it,
+// who handles its completion, the opcode it submits and whether it counts
+// as in flight for its connection. The enum, the names, the dispatch and the
+// accounting are all read from here.
+struct OpDef {
+    Op op;
+    std::string_view name;
+    Owner owner;
+    std::uint8_t opcode;
+    bool in_flight;
+};
+
+inline constexpr OpDef kOps[] = {
+    {Op::None, "none", Owner::Worker, IORING_OP_NOP, false},
+    // accept into the connection's own fixed-file slot
+    {Op::Accept, "accept", Owner::Connection, IORING_OP_ACCEPT, true},
+    // stopping: the cancel of an armed accept (the accept completes with -ECANCELED)
+    {Op::CancelAccept, "cancel-accept", Owner::Worker, IORING_OP_ASYNC_CANCEL, false},
+    // the first recv (linked to the accept), then a multishot one, provided buffers
+    {Op::Recv, "recv", Owner::Connection, IORING_OP_RECV, true},
+    // the lookup's openat2 and statx of the opened descriptor (seq: which variant)
+    {Op::Openat, "openat", Owner::Lookup, IORING_OP_OPENAT2, true},
+    {Op::Statx, "statx", Owner::Lookup, IORING_OP_STATX, true},
+    // the steps of a response (seq: position in its chain)
+    {Op::Read, "read", Owner::Sender, IORING_OP_READ, true},
+    {Op::Send, "send", Owner::Sender, IORING_OP_SEND, true},
+    {Op::SpliceIn, "splice", Owner::Sender, IORING_OP_SPLICE, true},  // file -> pipe
+    {Op::SpliceOut, "splice", Owner::Sender, IORING_OP_SPLICE, true}, // pipe -> socket
+    // the socket was full: wait for room
+    {Op::PollOut, "poll", Owner::Sender, IORING_OP_POLL_ADD, true},
+    // SIOCOUTQ of a stalled socket: is its queue still draining?
+    {Op::OutQ, "outq", Owner::Sender, IORING_OP_URING_CMD, true},
+    // TCP_CORK of a response that ends its connection: a CQE only on failure
+    {Op::Cork, "cork", Owner::Worker, IORING_OP_URING_CMD, false},
+    // close of a file descriptor: a CQE only on failure
+    {Op::CloseFile, "close-file", Owner::Worker, IORING_OP_CLOSE, false},
+    // close of the connection's socket slot
+    {Op::CloseSocket, "close", Owner::Connection, IORING_OP_CLOSE, true},
+    // shutdown: ends all of a connection's socket work (abort), or SHUT_WR to linger
+    {Op::Shutdown, "shutdown", Owner::Connection, IORING_OP_SHUTDOWN, true},
+    // cancel of the multishot recv (input back-pressure, a graceful close)
+    {Op::CancelRecv, "cancel-recv", Owner::Connection, IORING_OP_ASYNC_CANCEL, true},
+    // pipe -> /dev/null before a pipe returns to the pool
+    {Op::Drain, "drain", Owner::Pool, IORING_OP_SPLICE, false},
+    // IORING_OP_PIPE (62) growing the pool
+    {Op::PipeCreate, "pipe", Owner::Pool, 62, false},
+    // eventfd read: a command from the main thread
+    {Op::Wake, "wake", Owner::Worker, IORING_OP_READ, false},
+    // the shutdown grace period
+    {Op::Timeout, "timeout", Owner::Worker, IORING_OP_TIMEOUT, false},
+    // once a second: the deadline queues, the cache sweep
+    {Op::Tick, "tick", Owner::Worker, IORING_OP_TIMEOUT, false},
+    // eventfd read: --autoindex listings rendered off the ring thread
+    {Op::Listing, "listing", Owner::Worker, IORING_OP_READ, false},
+};
+static_assert(std::size(kOps) == std::size_t(Op::Count_), "one row per op");
+static_assert(
+    [] {
+        for (std::size_t i = 0; i < std::size(kOps); ++i) {
+            if (std::size_t(kOps[i].op) != i) return false;
+            // Counted exactly when a connection's unit handles the completion.
+            const bool connection =
+                kOps[i].owner == Owner::Connection || kOps[i].owner == Owner::Lookup || kOps[i].owner == Owner::Sender;
+            if (kOps[i].in_flight != connection) return false;
+        }
+        return true;
+    }(),
+    "rows in enum order; in flight exactly for a connection's ops");
+
+constexpr const OpDef& op_def(Op op) noexcept
+{
+    return kOps[std::size_t(op) < std::size(kOps) ? std::size_t(op) : 0];
+}
+
 constexpr std::string_view op_name(Op op) noexcept
 {
-    switch (op) {
-    case Op::None: return "none";
-    case Op::Accept: return "accept";
-    case Op::CancelAccept: return "cancel";
-    case Op::Recv: return "recv";
-    case Op::Statx: return "statx";
-    case Op::Openat: return "openat";
-    case Op::Read: return "read";
-    case Op::Send: return "send";
-    case Op::SpliceIn: return "splice";
-    case Op::SpliceOut: return "splice";
-    case Op::PollOut: return "poll";
-    case Op::OutQ: return "outq";
-    case Op::Cork: return "cork";
-    case Op::CloseFile: return "close";
-    case Op::CloseSocket: return "close";
-    case Op::Shutdown: return "shutdown";
-    case Op::Cancel: return "cancel";
-    case Op::Drain: return "drain";
-    case Op::PipeCreate: return "pipe";
-    case Op::Wake: return "wake";
-    case Op::Timeout: return "timeout";
-    case Op::Tick: return "tick";
-    case Op::Listing: return "listing";
-    case Op::Count_: break;
-    }
-    return "?";
+    return std::size_t(op) < std::size(kOps) ? kOps[std::size_t(op)].name : "?";
 }
 
 // Layout: op (8 bits) | seq (8) | generation (16) | index (32).

@@ -224,9 +224,10 @@ def traced_env():
 
 
 def sanitized():
-    """A tools/test --sanitize run: the sanitizer runtimes make syscalls of
-    their own (pipe2 among them, to probe memory)."""
-    return "ASAN_OPTIONS" in os.environ
+    """A tools/test --sanitize or --tsan run: the sanitizer runtimes make
+    syscalls of their own (pipe2 among them, to probe memory) and hold
+    memory of their own."""
+    return "ASAN_OPTIONS" in os.environ or "TSAN_OPTIONS" in os.environ
 
 
 # The tests run as root and serve temporary trees, so the servers they
@@ -371,7 +372,7 @@ class Server:
         """An ASan/UBSan build (tools/test --sanitize) reports on stderr and
         may carry on: any report fails the test class."""
         reports = [l for l in self.log() if "AddressSanitizer" in l or "runtime error:" in l
-                   or "LeakSanitizer" in l or "assertion failed" in l]
+                   or "LeakSanitizer" in l or "ThreadSanitizer" in l or "assertion failed" in l]
         if reports:
             raise AssertionError("sanitizer report:\n" + "\n".join(self.log()[-40:]))
 

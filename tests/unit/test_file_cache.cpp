@@ -39,11 +39,11 @@ TEST_CASE("file cache: a fresh entry answers; an old one does not")
     CachedFile* a = cache.adopt("a", 110, stx_of(5), 0);
     REQUIRE(a != nullptr);
     CHECK(a->refs == 1);
-    cache.release(a);
+    cache.unref(a);
     CachedFile* hit = cache.find("a", kSec / 2);
     CHECK(hit == a);
     CHECK(hit->fd == 110);
-    cache.release(hit);
+    cache.unref(hit);
     CHECK(cache.find("a", kSec + 1) == nullptr); // older than the ttl: look it up again
     CHECK(cache.stats().hits == 1);
     CHECK(cache.stats().misses == 2);
@@ -60,11 +60,11 @@ TEST_CASE("file cache: a newer lookup retires the old entry, closed when its las
     CHECK(cache.stats().retired == 1);
     CachedFile* hit = cache.find("a", 2 * kSec);
     CHECK(hit == fresh);
-    cache.release(hit);
-    cache.release(old);
+    cache.unref(hit);
+    cache.unref(old);
     CHECK(fx.closed == std::vector<int>{110});
     CHECK(cache.stats().retired == 0);
-    cache.release(fresh);
+    cache.unref(fresh);
     // Unused and replaced: closed at once.
     cache.adopt("a", 112, stx_of(7), 4 * kSec);
     CHECK(fx.closed == std::vector<int>{110, 111});
@@ -79,16 +79,16 @@ TEST_CASE("file cache: remembered failures, sweep, disabled")
     REQUIRE(miss != nullptr);
     CHECK(miss->fd == -1);
     CHECK(miss->err == ENOENT);
-    cache.release(miss);
+    cache.unref(miss);
 
     CachedFile* used = cache.adopt("used", 120, stx_of(1), 0);
-    cache.release(cache.adopt("idle", 121, stx_of(1), 0));
+    cache.unref(cache.adopt("idle", 121, stx_of(1), 0));
     cache.sweep(kSec / 2); // nothing expired yet
     CHECK(cache.stats().entries == 3);
     cache.sweep(2 * kSec); // expired and unused: closed; in use: kept
     CHECK(fx.closed == std::vector<int>{121});
     CHECK(cache.stats().entries == 1);
-    cache.release(used);
+    cache.unref(used);
     cache.sweep(2 * kSec);
     CHECK(fx.closed == std::vector<int>{121, 120});
     CHECK(cache.stats().entries == 0);
@@ -107,10 +107,10 @@ TEST_CASE("file cache: bounded by entries and bytes, least recently used first")
     fx.options.max_entries = 2;
     fx.options.max_body_bytes = 10;
     FileCache cache = fx.make();
-    cache.release(cache.adopt("a", 101, stx_of(4), 0));
-    cache.release(cache.adopt("b", 102, stx_of(4), 0));
-    cache.release(cache.find("a", 1)); // a is now the most recently used
-    cache.release(cache.adopt("c", 103, stx_of(4), 2));
+    cache.unref(cache.adopt("a", 101, stx_of(4), 0));
+    cache.unref(cache.adopt("b", 102, stx_of(4), 0));
+    cache.unref(cache.find("a", 1)); // a is now the most recently used
+    cache.unref(cache.adopt("c", 103, stx_of(4), 2));
     CHECK(fx.closed == std::vector<int>{102}); // b went
     CHECK(cache.stats().entries == 2);
 
@@ -124,15 +124,15 @@ TEST_CASE("file cache: bounded by entries and bytes, least recently used first")
     CHECK_FALSE(c->has_body);
     cache.set_body(c, "CCCC");
     CHECK(cache.stats().body_bytes == 8);
-    cache.release(c);
+    cache.unref(c);
     // Over the byte bound: the least recently used unused entry goes.
-    cache.release(cache.adopt("d", 104, stx_of(8), 4));
+    cache.unref(cache.adopt("d", 104, stx_of(8), 4));
     CachedFile* d = cache.find("d", 5);
     cache.set_body(d, "DDDDDDDD");
-    cache.release(d);
+    cache.unref(d);
     CHECK(cache.stats().body_bytes <= 10 + 4); // a is in use and stays
     CHECK(std::find(fx.closed.begin(), fx.closed.end(), 103) != fx.closed.end());
-    cache.release(a);
+    cache.unref(a);
 }
 
 TEST_CASE("file cache: a body larger than the whole byte bound is never kept")
@@ -148,8 +148,8 @@ TEST_CASE("file cache: a body larger than the whole byte bound is never kept")
     cache.set_body(fits, "0123456789"); // exactly the bound: kept
     CHECK(fits->has_body);
     CHECK(cache.stats().body_bytes == 10);
-    cache.release(big);
-    cache.release(fits);
+    cache.unref(big);
+    cache.unref(fits);
 }
 
 TEST_CASE("file cache: every entry in use, then one more: the new entry survives its own install")
@@ -171,7 +171,7 @@ TEST_CASE("file cache: every entry in use, then one more: the new entry survives
     CHECK(cache.stats().entries == 3); // over the bound while in use: at most one per response
     CachedFile* hit = cache.find("c", 1);
     CHECK(hit == c);
-    cache.release(hit);
+    cache.unref(hit);
 
     // A remembered failure with everything in use: kept or dropped, never a
     // dangling entry, and the bound holds again once it is unused.
@@ -179,13 +179,13 @@ TEST_CASE("file cache: every entry in use, then one more: the new entry survives
     CHECK(cache.stats().entries <= 3);
     if (CachedFile* m = cache.find("m", 1)) {
         CHECK(m->err == ENOENT);
-        cache.release(m);
+        cache.unref(m);
     }
 
-    for (CachedFile* f : {a, b, c}) cache.release(f);
+    for (CachedFile* f : {a, b, c}) cache.unref(f);
     // Released entries go as new ones come: back to the bound, each
     // descriptor closed exactly once.
-    cache.release(cache.adopt("d", 104, stx_of(1), 2));
+    cache.unref(cache.adopt("d", 104, stx_of(1), 2));
     CHECK(cache.stats().entries == 2);
     std::vector<int> closed = fx.closed;
     std::sort(closed.begin(), closed.end());

@@ -1,6 +1,6 @@
 // The ring under SQPOLL (reserve makes room for a whole chain) and what a
 // spare exchange keeps.
-#include "server/connection.hpp"
+#include "server/exchange.hpp"
 #include "uring/ring.hpp"
 
 #include <doctest/doctest.h>
@@ -71,17 +71,18 @@ TEST_CASE("Ring::reserve makes room under SQPOLL")
 TEST_CASE("Exchange::reset gives a large plan's memory back")
 {
     splicehttpd::server::Exchange x{splicehttpd::http::ParseLimits{}};
-    x.plan.status = 200;
-    x.plan.memory.assign(1 << 20, 'x');
-    x.plan.segments.push_back({splicehttpd::http::Segment::Kind::Memory, 0, 1 << 20});
+    splicehttpd::http::ResponsePlan& plan = x.send.plan();
+    plan.status = 200;
+    plan.memory.assign(1 << 20, 'x');
+    plan.segments.push_back({splicehttpd::http::Segment::Kind::Memory, 0, 1 << 20});
     x.reset(80 * 1024);
-    CHECK(x.plan.memory.empty());
-    CHECK(x.plan.memory.capacity() <= 80 * 1024);
-    CHECK(x.plan.segments.empty());
+    CHECK(plan.memory.empty());
+    CHECK(plan.memory.capacity() <= 80 * 1024);
+    CHECK(plan.segments.empty());
 
     // Below the bound the buffer stays, for the next response.
-    x.plan.memory.assign(4096, 'y');
-    const std::size_t kept = x.plan.memory.capacity();
+    plan.memory.assign(4096, 'y');
+    const std::size_t kept = plan.memory.capacity();
     x.reset(80 * 1024);
-    CHECK(x.plan.memory.capacity() == kept);
+    CHECK(plan.memory.capacity() == kept);
 }

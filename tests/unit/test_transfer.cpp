@@ -79,7 +79,7 @@ Step read(std::uint64_t mem, std::uint64_t file, std::uint32_t len)
     return {.kind = Kind::Read, .mem = mem, .file = file, .len = len, .more = true};
 }
 
-std::vector<Step> steps(const Chain& c)
+std::vector<Step> steps(const Steps& c)
 {
     return {c.begin(), c.end()};
 }
@@ -172,7 +172,7 @@ TEST_CASE("inline_file_body lays the body out in memory with holes for reads")
 {
     ResponsePlan p = multipart_plan();
     p.memory = std::string(100, 'H') + std::string(10, 'a') + std::string(10, 'b') + std::string(5, 't');
-    const Chain reads = inline_file_body(p);
+    const Steps reads = inline_file_body(p);
     CHECK(steps(reads) == std::vector<Step>{read(110, 0, 50), read(170, 8000, 20)});
     REQUIRE(p.segments.size() == 1);
     CHECK(p.segments[0] == Segment{Segment::Kind::Memory, 0, 195});

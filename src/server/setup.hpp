@@ -1,4 +1,4 @@
-// What every worker reads and nobody changes after start-up.
+// What every worker is given at start-up and nobody changes afterwards.
 #pragma once
 
 #include "config.hpp"
@@ -10,7 +10,7 @@ namespace splicehttpd::server {
 
 class AccessLogFile;
 
-struct Shared {
+struct ServerSetup {
     Config config;
     int root_fd = -1; // O_PATH directory every lookup is relative to
     http::MimeTable mime;

@@ -1,0 +1,29 @@
+#include "https_flags.hpp"
+
+#include "plural.hpp"
+
+namespace splicehttpd {
+
+std::string check_https_flags(Config& c, const std::vector<std::string>& certs, const std::vector<std::string>& keys)
+{
+    if (certs.size() != keys.size())
+        return "--tls-cert given " + plural(certs.size(), "time") + " but --tls-key " + plural(keys.size(), "time") +
+               ": one key for each certificate, in the same order";
+    for (const std::string& f : certs)
+        if (f.empty()) return "--tls-cert: a file name, not an empty string";
+    for (const std::string& f : keys)
+        if (f.empty()) return "--tls-key: a file name, not an empty string";
+    if (c.tls_port < 0 && !certs.empty()) return "--tls-cert and --tls-key need --tls-port";
+    if (c.tls_port < 0 && c.https_redirect) return "--https-redirect needs --tls-port";
+    if (c.tls_port >= 0 && certs.empty()) return "--tls-port needs --tls-cert and --tls-key";
+    if (c.tls_port > 0 && c.tls_port == c.port)
+        return "--tls-port " + std::to_string(c.tls_port) + " is --port too: HTTPS needs a port of its own";
+    c.tls_pairs.clear();
+    for (std::size_t i = 0; i < certs.size(); ++i) c.tls_pairs.emplace_back(certs[i], keys[i]);
+    // Until the listener and the connection speak it, say so rather than
+    // start a server without the port asked for.
+    if (c.tls_port >= 0) return "--tls-port: HTTPS is not served by this build yet (issue 18)";
+    return {};
+}
+
+} // namespace splicehttpd

@@ -1,0 +1,102 @@
+#include "server/respond.hpp"
+
+#include "http/access_log.hpp"
+#include "http/file_response.hpp"
+#include "http/route.hpp"
+
+#include <arpa/inet.h>
+
+#include <ctime>
+
+namespace splicehttpd::server {
+
+namespace {
+
+void start_context(http::ResponseContext& ctx, const PlanOptions& options, std::string_view date)
+{
+    ctx.date = date;
+    ctx.now = std::time(nullptr);
+    ctx.extra_headers = options.extra_headers;
+    ctx.max_age = -1;
+}
+
+} // namespace
+
+void plan_file_response(Exchange& x, const FoundFile& file, const PlanOptions& options, std::string_view date)
+{
+    start_context(x.ctx, options, date);
+    if (!options.expires_rules.empty()) {
+        std::string path = "/";
+        path += file.path;
+        if (const http::ExpiresRule* rule = http::match_expires(options.expires_rules, path))
+            x.ctx.max_age = rule->seconds;
+    }
+    if (file.as_status != 0)
+        http::plan_file_as(x.send.plan(), file.as_status, file.meta, x.ctx);
+    else
+        http::plan_file(x.send.plan(), x.input.request(), file.meta, x.ctx, options.boundary);
+}
+
+void plan_listing_response(Exchange& x, const http::Listing& page, const PlanOptions& options, std::string_view date)
+{
+    start_context(x.ctx, options, date);
+    http::plan_listing(x.send.plan(), x.input.request(), page, x.ctx);
+}
+
+void plan_status_response(Exchange& x, int status, const http::ErrorExtras& extras, const PlanOptions& options,
+                          std::string_view date)
+{
+    start_context(x.ctx, options, date);
+    http::plan_status(x.send.plan(), status, x.ctx, extras);
+}
+
+void plan_busy_response(Exchange& x, const PlanOptions& options, std::string_view date)
+{
+    http::ErrorExtras extras;
+    extras.retry_after = 1;
+    plan_status_response(x, http::kStatusNoPipe, extras, options, date);
+}
+
+void plan_redirect_response(Exchange& x, int status, const PlanOptions& options, std::string_view date)
+{
+    const std::string location = x.route.slash_location();
+    http::ErrorExtras extras;
+    extras.location = location;
+    plan_status_response(x, status, extras, options, date);
+}
+
+void plan_unparsed_response(Exchange& x, int status, const PlanOptions& options, std::string_view date)
+{
+    x.ctx = http::ResponseContext{};
+    x.ctx.keep_alive = false;
+    x.request_parsed = false;
+    plan_status_response(x, status, {}, options, date);
+}
+
+void append_access_line(std::string& out, const Exchange& x, const sockaddr_in6& peer, std::string_view time)
+{
+    char client[INET6_ADDRSTRLEN] = "";
+    if (peer.sin6_family == AF_INET6)
+        inet_ntop(AF_INET6, &peer.sin6_addr, client, sizeof client);
+    else if (peer.sin6_family == AF_INET)
+        inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in&>(peer).sin_addr, client, sizeof client);
+    http::AccessRecord r;
+    r.client = client;
+    r.time = time;
+    if (x.request_parsed) {
+        const http::Request& req = x.input.request();
+        r.method = req.method_name;
+        r.target = req.target;
+        r.http_major = req.http_major;
+        r.http_minor = req.http_minor;
+        if (req.referer) r.referer = *req.referer;
+        if (req.user_agent) r.user_agent = *req.user_agent;
+    }
+    const http::ResponsePlan& plan = x.send.plan();
+    r.status = plan.status;
+    const std::uint64_t head = plan.head().size();
+    r.body_bytes = x.send.delivered() > head ? x.send.delivered() - head : 0;
+    http::append_access_line(out, r);
+}
+
+} // namespace splicehttpd::server

@@ -1,0 +1,336 @@
+#include "server/sender.hpp"
+
+#include "sys/assert.hpp"
+#include "uring/chain.hpp"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <cstring>
+#include <utility>
+
+namespace splicehttpd::server {
+
+namespace {
+
+using uring::Op;
+using Kind = transfer::Step::Kind;
+
+// A cached body at least this large is sent from the cache's copy, after
+// the head, instead of being copied into the plan first: the copy costs
+// more than the second send from here on.
+constexpr std::uint64_t kSendFromCacheMin = 16 * 1024;
+
+Op op_of(Kind kind) noexcept
+{
+    switch (kind) {
+    case Kind::Read: return Op::Read;
+    case Kind::Send: return Op::Send;
+    case Kind::SpliceIn: return Op::SpliceIn;
+    case Kind::SpliceOut: return Op::SpliceOut;
+    }
+    return Op::None;
+}
+
+} // namespace
+
+void Sender::reset(std::size_t keep_bytes) noexcept
+{
+    SPLICEHTTPD_ASSERT(in_flight() == 0 && !pipe_ && fd_ < 0 && !cached_ && !listing_);
+    if (plan_.memory.capacity() > keep_bytes) {
+        // Not `plan = {}`: a string moved from an empty (SSO) one keeps its
+        // own buffer, and the memory would stay with the spare.
+        plan_.clear();
+        std::string().swap(plan_.memory);
+        std::vector<http::Segment>().swap(plan_.segments);
+    }
+    source_ = {};
+    body_in_memory_ = false;
+    fill_cache_ = false;
+    reads_.count = 0;
+    chain_.count = 0;
+    cursor_ = {};
+    chain_pending_ = 0;
+    corked_ = false;
+    polling_ = false;
+    probing_ = false;
+    stall_check_ = false;
+    outq_ = -1;
+}
+
+void Sender::set_file(const FoundFile& file) noexcept
+{
+    SPLICEHTTPD_ASSERT(fd_ < 0 && !cached_ && !listing_);
+    fd_ = file.fd;
+    cached_ = file.cached;
+}
+
+void Sender::set_listing(std::shared_ptr<const http::Listing> listing) noexcept
+{
+    SPLICEHTTPD_ASSERT(fd_ < 0 && !cached_ && !listing_);
+    listing_ = std::move(listing);
+}
+
+// A small body goes out from memory: no pipe, no io-wq hop, and nobody to
+// wait behind for a pipe. One already in memory (the cache's copy, a listing
+// page) is sent from there when a second send costs less than copying it
+// into the plan; else it is copied (or read) into the plan and goes out with
+// the head in one send.
+Sender::Next Sender::start(const Env& env) noexcept
+{
+    SPLICEHTTPD_ASSERT(chain_pending_ == 0 && !pipe_);
+    cursor_ = {};
+    reads_.count = 0;
+    corked_ = false;
+    std::uint64_t file_bytes = 0;
+    for (const http::Segment& s : plan_.segments)
+        if (s.kind == http::Segment::Kind::File) file_bytes += s.length;
+    const std::uint64_t inline_max = env.options.inline_max;
+    if (listing_)
+        source_ = listing_->body;
+    else if (cached_ && cached_->has_body)
+        source_ = cached_->body;
+    const bool in_memory = listing_ || (cached_ && cached_->has_body);
+    body_in_memory_ = in_memory && (file_bytes >= kSendFromCacheMin || file_bytes > inline_max);
+    if (!body_in_memory_ && file_bytes > 0 && file_bytes <= inline_max) {
+        reads_ = transfer::inline_file_body(plan_);
+        fill_inline_body();
+    }
+    if (uses_pipe()) return Next::NeedPipe;
+    return submit(env);
+}
+
+// A small body in memory needs no read; one the cache does not hold yet is
+// kept when the first chain reads all of it.
+void Sender::fill_inline_body() noexcept
+{
+    if (listing_ || (cached_ && cached_->has_body)) {
+        for (const transfer::Step& r : reads_) std::memcpy(plan_.memory.data() + r.mem, source_.data() + r.file, r.len);
+        reads_.count = 0;
+        return;
+    }
+    if (!cached_) return;
+    const transfer::Step& r = reads_.steps[0];
+    fill_cache_ = reads_.count == 1 && r.file == 0 && r.len == cached_->stx.stx_size;
+    body_hole_ = r.mem;
+}
+
+Sender::Next Sender::on_pipe(uring::Pipe* pipe, const Env& env) noexcept
+{
+    SPLICEHTTPD_ASSERT(pipe && !pipe_);
+    pipe_ = pipe;
+    return submit(env);
+}
+
+Sender::Next Sender::resume(const Env& env) noexcept
+{
+    // Fairness: with others queued for a pipe, an empty one goes to the
+    // first of them and this response queues behind.
+    if (pipe_ && cursor_.in_pipe == 0 && env.pipe_waiters) {
+        return_pipe(env.pipes, false);
+        return Next::NeedPipe;
+    }
+    // Waiting for room, the pipe went back (or was taken back).
+    if (uses_pipe() && !pipe_ && cursor_.delivered < plan_.total()) return Next::NeedPipe;
+    return submit(env);
+}
+
+Sender::Next Sender::submit(const Env& env) noexcept
+{
+    SPLICEHTTPD_ASSERT(chain_pending_ == 0);
+    transfer::Limits limits;
+    limits.pipe_capacity = pipe_ ? pipe_->capacity : 0;
+    limits.pairs = env.options.chain_pairs;
+    limits.steps = transfer::kMaxSteps - reads_.count;
+    limits.file_in_memory = body_in_memory_;
+    const transfer::Steps next = transfer::next_chain(plan_, cursor_, limits);
+
+    chain_ = reads_;
+    reads_.count = 0;
+    for (const transfer::Step& s : next) chain_.push(s);
+    chain_start_ = cursor_;
+    outcome_ = {};
+    chain_pending_ = chain_.count;
+    // Nothing left to send cannot happen here (the response would be done),
+    // but never hang on it.
+    SPLICEHTTPD_ASSERT(chain_.count > 0);
+    if (chain_.count == 0) return Next::Abort;
+
+    // Close first: a response that ends the connection is corked before its
+    // first bytes, so that its last partial frame waits for the close and
+    // leaves with the FIN. MSG_MORE on its last step (transfer::next_chain)
+    // holds the tail only during that send: on loopback the peer's ACK comes
+    // back at once and pushes it out, the client reads it and closes first
+    // (tests/kernel/cork_until_close.c). Hard-linked: where the kernel
+    // refuses, the response goes out uncorked.
+    const bool cork = plan_.close && !corked_ && env.options.cork;
+    uring::Chain chain(env.ops.ring(), chain_.count + (cork ? 1 : 0));
+    if (cork) {
+        submit_cork(chain.next(), env);
+        chain.hard_link();
+        corked_ = true;
+    }
+    for (unsigned seq = 0; seq < chain_.count; ++seq) {
+        const transfer::Step& s = chain_.steps[seq];
+        io_uring_sqe* sqe = chain.next();
+        switch (s.kind) {
+        case Kind::Read: io_uring_prep_read(sqe, fd_, plan_.memory.data() + s.mem, s.len, s.file); break;
+        case Kind::Send:
+            io_uring_prep_send(sqe, env.socket, s.from_file ? source_.data() + s.file : plan_.memory.data() + s.mem,
+                               s.len,
+                               MSG_NOSIGNAL | MSG_DONTWAIT | (s.wait_all ? MSG_WAITALL : 0) | (s.more ? MSG_MORE : 0));
+            sqe->flags |= IOSQE_FIXED_FILE;
+            break;
+        case Kind::SpliceIn:
+            // Explicit offset always: the file's own position is never used.
+            io_uring_prep_splice(sqe, fd_, std::int64_t(s.file), pipe_->write.get(), -1, s.len, 0);
+            break;
+        case Kind::SpliceOut:
+            io_uring_prep_splice(sqe, pipe_->read.get(), -1, env.socket, -1, s.len, s.more ? SPLICE_F_MORE : 0);
+            sqe->flags |= IOSQE_FIXED_FILE; // applies to fd_out, the socket
+            break;
+        }
+        env.ops.tag(sqe, op_of(s.kind), std::uint8_t(seq));
+    }
+    return Next::Submitted;
+}
+
+// setsockopt(TCP_CORK, 1) through the ring (SOCKET_URING_OP_SETSOCKOPT,
+// Linux 6.7). liburing 2.3 has no io_uring_prep_cmd_sock: the fields are
+// filled by hand (level and optname share the addr field, optlen is in
+// file_index's place, optval in addr3's). Read when the SQE is issued, so
+// the value can be a constant. No CQE unless it fails (worker: Op::Cork).
+void Sender::submit_cork(io_uring_sqe* sqe, const Env& env) noexcept
+{
+    constexpr std::uint32_t kSocketUringOpSetsockopt = 3; // SOCKET_URING_OP_SETSOCKOPT
+    static const int kOn = 1;
+    io_uring_prep_rw(IORING_OP_URING_CMD, sqe, env.socket, nullptr, 0, 0);
+    sqe->cmd_op = kSocketUringOpSetsockopt;
+    sqe->addr = (std::uint64_t(TCP_CORK) << 32) | std::uint32_t(IPPROTO_TCP); // level, optname
+    sqe->splice_fd_in = int(sizeof kOn);                                      // optlen
+    sqe->addr3 = reinterpret_cast<std::uintptr_t>(&kOn);                      // optval
+    sqe->flags |= IOSQE_FIXED_FILE | IOSQE_CQE_SKIP_SUCCESS;
+    env.ops.tag_uncounted(sqe, Op::Cork);
+}
+
+Sender::Next Sender::on_cqe(Op op, std::uint8_t seq, int res) noexcept
+{
+    switch (op) {
+    case Op::PollOut:
+        // An error or hang-up shows in the next send or splice, so the
+        // result itself says nothing new.
+        SPLICEHTTPD_ASSERT(polling_);
+        polling_ = false;
+        return Next::Continue;
+    case Op::OutQ: {
+        SPLICEHTTPD_ASSERT(probing_);
+        probing_ = false;
+        // Progress since the question, or no longer waiting for room: the
+        // answer is about a stall that is over.
+        if (!stall_check_ || !polling_) return Next::InFlight;
+        if (res < 0) return Next::Abort; // the kernel cannot tell: the timeout stands
+        // The first look remembers the queue and looks again about a second
+        // later; a queue that shrank in between is progress (the peer is
+        // reading, the link is slow), one that did not is a stalled peer.
+        if (outq_ < 0) {
+            outq_ = res;
+            return Next::LookAgain;
+        }
+        if (res < outq_) {
+            outq_ = res;
+            stall_check_ = false;
+            return Next::QueueDrained;
+        }
+        return Next::Abort;
+    }
+    default: break;
+    }
+    // A step of the chain in flight: seq is its position, and every step
+    // completes exactly once (a broken link with -ECANCELED).
+    SPLICEHTTPD_ASSERT(seq < chain_.count && chain_pending_ > 0);
+    if (seq >= chain_.count || chain_pending_ == 0) return Next::InFlight;
+    SPLICEHTTPD_ASSERT(op == op_of(chain_.steps[seq].kind));
+    const std::uint64_t before = cursor_.delivered;
+    transfer::account(chain_.steps[seq], res, cursor_, outcome_);
+    if (cursor_.delivered != before) {
+        outq_ = -1; // a stall check starts afresh
+        stall_check_ = false;
+    }
+    if (--chain_pending_ > 0) return Next::InFlight;
+    switch (transfer::after_chain(chain_start_, cursor_, plan_.total(), outcome_)) {
+    case transfer::Next::Done: return Next::Done;
+    case transfer::Next::Abort: return Next::Abort;
+    case transfer::Next::WaitWritable: return Next::WaitWritable;
+    case transfer::Next::Continue: return Next::Continue;
+    }
+    return Next::Abort;
+}
+
+void Sender::wait_writable(const Env& env) noexcept
+{
+    SPLICEHTTPD_ASSERT(!polling_ && chain_pending_ == 0);
+    io_uring_sqe* sqe = env.ops.sqe(Op::PollOut);
+    io_uring_prep_poll_add(sqe, env.socket, POLLOUT);
+    sqe->flags |= IOSQE_FIXED_FILE;
+    polling_ = true;
+    if (pipe_ && cursor_.in_pipe == 0) return_pipe(env.pipes, false);
+}
+
+void Sender::yield_pipe(uring::PipePool& pipes) noexcept
+{
+    SPLICEHTTPD_ASSERT(polling_ && chain_pending_ == 0);
+    return_pipe(pipes, cursor_.in_pipe != 0);
+}
+
+// SIOCOUTQ through the ring (a socket uring_cmd, Linux 6.7): the bytes the
+// socket still holds unsent or unacknowledged.
+void Sender::probe_queue(Submitter& ops, int socket) noexcept
+{
+    stall_check_ = true;
+    if (probing_) return;
+    constexpr std::uint32_t kSocketUringOpSiocOutq = 1; // SOCKET_URING_OP_SIOCOUTQ
+    io_uring_sqe* sqe = ops.sqe(Op::OutQ);
+    io_uring_prep_rw(IORING_OP_URING_CMD, sqe, socket, nullptr, 0, 0);
+    sqe->cmd_op = kSocketUringOpSiocOutq;
+    sqe->flags |= IOSQE_FIXED_FILE;
+    probing_ = true;
+}
+
+void Sender::finish(const Env& env) noexcept
+{
+    SPLICEHTTPD_ASSERT(chain_pending_ == 0 && cursor_.in_pipe == 0);
+    if (fill_cache_)
+        env.cache.set_body(cached_, std::string_view(plan_.memory).substr(body_hole_, cached_->stx.stx_size));
+    close_body(env.ops, env.cache);
+    return_pipe(env.pipes, false);
+}
+
+void Sender::close_body(Submitter& ops, FileCache& cache) noexcept
+{
+    source_ = {};
+    listing_.reset();
+    if (cached_)
+        cache.unref(std::exchange(cached_, nullptr));
+    else if (fd_ >= 0)
+        ops.close_file(fd_);
+    fd_ = -1;
+    fill_cache_ = false;
+}
+
+void Sender::give_back_pipe(uring::PipePool& pipes, bool maybe_dirty) noexcept
+{
+    return_pipe(pipes, maybe_dirty || cursor_.in_pipe != 0);
+}
+
+// A pipe that may hold bytes (an aborted or yielded transfer) is drained
+// before anyone gets it again; its bytes will be spliced from the file anew.
+void Sender::return_pipe(uring::PipePool& pipes, bool maybe_dirty) noexcept
+{
+    if (!pipe_) return;
+    pipes.give_back(std::exchange(pipe_, nullptr), maybe_dirty);
+    cursor_.in_pipe = 0;
+}
+
+} // namespace splicehttpd::server
