@@ -25,16 +25,8 @@ int main(void)
     if (ret == -EINVAL) probe_skip("no sparse fixed-file tables");
     probe_check(ret == 0, "io_uring_register_files_sparse");
 
-    int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    probe_check(ls >= 0, "socket");
     struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    probe_check(bind(ls, (struct sockaddr*)&a, sizeof a) == 0, "bind");
-    socklen_t len = sizeof a;
-    probe_check(getsockname(ls, (struct sockaddr*)&a, &len) == 0, "getsockname");
-    probe_check(listen(ls, 8) == 0, "listen");
+    int ls = probe_listener(&a, 8);
 
     struct io_uring_sqe* sqe = io_uring_get_sqe(&ring);
     io_uring_prep_multishot_accept_direct(sqe, ls, NULL, NULL, 0);

@@ -70,22 +70,29 @@ static inline void probe_need_op(struct io_uring* ring, int op, const char* name
     io_uring_free_probe(p);
 }
 
+/* A listening socket on a free loopback port; *a is its address. */
+static inline int probe_listener(struct sockaddr_in* a, int backlog)
+{
+    int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    probe_check(ls >= 0, "socket");
+    memset(a, 0, sizeof *a);
+    a->sin_family = AF_INET;
+    a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    probe_check(bind(ls, (struct sockaddr*)a, sizeof *a) == 0, "bind");
+    socklen_t len = sizeof *a;
+    probe_check(getsockname(ls, (struct sockaddr*)a, &len) == 0, "getsockname");
+    probe_check(listen(ls, backlog) == 0, "listen");
+    return ls;
+}
+
 /* A connected TCP pair on loopback: *server non-blocking, as the server's
  * accepted sockets are; the client's receive window kept small so that the
  * server's side fills after a few KiB (loopback otherwise grows buffers to
  * MiBs). */
 static inline void probe_tcp_pair(int* server, int* client)
 {
-    int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    probe_check(ls >= 0, "socket");
     struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    probe_check(bind(ls, (struct sockaddr*)&a, sizeof a) == 0, "bind");
-    socklen_t len = sizeof a;
-    probe_check(getsockname(ls, (struct sockaddr*)&a, &len) == 0, "getsockname");
-    probe_check(listen(ls, 4) == 0, "listen");
+    int ls = probe_listener(&a, 4);
     int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     probe_check(c >= 0, "socket");
     int small = 4096;
