@@ -71,40 +71,21 @@ CryptoInfo make_info(Aead aead, bool tls13, std::span<const std::uint8_t> key, s
                      std::span<const std::uint8_t> iv, std::uint64_t seq)
 {
     CryptoInfo c;
-    const unsigned short version = tls13 ? TLS_1_3_VERSION : TLS_1_2_VERSION;
+    // The three linux/tls.h structs differ only in their sizes and ChaCha20's
+    // lack of a salt.
+    const auto fill = [&](auto& s, unsigned short cipher) {
+        s.info.version = tls13 ? TLS_1_3_VERSION : TLS_1_2_VERSION;
+        s.info.cipher_type = cipher;
+        std::memcpy(s.key, key.data(), sizeof s.key);
+        if constexpr (requires { s.salt; }) std::memcpy(s.salt, salt.data(), sizeof s.salt);
+        std::memcpy(s.iv, iv.data(), sizeof s.iv);
+        put_seq(s.rec_seq, seq);
+        c.size = sizeof s;
+    };
     switch (aead) {
-    case Aead::AesGcm128: {
-        auto& s = c.u.aes_gcm_128;
-        s.info.version = version;
-        s.info.cipher_type = TLS_CIPHER_AES_GCM_128;
-        std::memcpy(s.key, key.data(), sizeof s.key);
-        std::memcpy(s.salt, salt.data(), sizeof s.salt);
-        std::memcpy(s.iv, iv.data(), sizeof s.iv);
-        put_seq(s.rec_seq, seq);
-        c.size = sizeof s;
-        break;
-    }
-    case Aead::AesGcm256: {
-        auto& s = c.u.aes_gcm_256;
-        s.info.version = version;
-        s.info.cipher_type = TLS_CIPHER_AES_GCM_256;
-        std::memcpy(s.key, key.data(), sizeof s.key);
-        std::memcpy(s.salt, salt.data(), sizeof s.salt);
-        std::memcpy(s.iv, iv.data(), sizeof s.iv);
-        put_seq(s.rec_seq, seq);
-        c.size = sizeof s;
-        break;
-    }
-    case Aead::Chacha20Poly1305: {
-        auto& s = c.u.chacha20_poly1305;
-        s.info.version = version;
-        s.info.cipher_type = TLS_CIPHER_CHACHA20_POLY1305;
-        std::memcpy(s.key, key.data(), sizeof s.key);
-        std::memcpy(s.iv, iv.data(), sizeof s.iv);
-        put_seq(s.rec_seq, seq);
-        c.size = sizeof s;
-        break;
-    }
+    case Aead::AesGcm128: fill(c.u.aes_gcm_128, TLS_CIPHER_AES_GCM_128); break;
+    case Aead::AesGcm256: fill(c.u.aes_gcm_256, TLS_CIPHER_AES_GCM_256); break;
+    case Aead::Chacha20Poly1305: fill(c.u.chacha20_poly1305, TLS_CIPHER_CHACHA20_POLY1305); break;
     }
     return c;
 }
