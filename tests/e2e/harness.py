@@ -27,15 +27,14 @@ BINARY = os.environ.get("SPLICEHTTPD") or os.path.join(
 SKIP = 77  # meson's "skipped" exit status
 
 
-def require_io_uring():
-    """Exit 77 (skip) where io_uring cannot be used: old kernel (ENOSYS),
-    seccomp or kernel.io_uring_disabled (EPERM). Any other failure of the
-    probe is an error, not a reason to skip."""
+def io_uring_problem():
+    """None where io_uring can be used; else (why, skip): skip is True for
+    an old kernel (ENOSYS), seccomp or kernel.io_uring_disabled (EPERM), the
+    reasons to skip, and False for any other failure of the probe."""
     try:
         with open("/proc/sys/kernel/io_uring_disabled") as f:
             if f.read().strip() == "2":
-                print("io_uring disabled by sysctl: skipping")
-                sys.exit(SKIP)
+                return "io_uring disabled by sysctl", True
     except OSError:
         pass
     libc = ctypes.CDLL(None, use_errno=True)
@@ -44,11 +43,24 @@ def require_io_uring():
     if fd < 0:
         err = ctypes.get_errno()
         if err in (errno.ENOSYS, errno.EPERM):
-            print(f"io_uring_setup: {os.strerror(err)}: io_uring unavailable here: skipping")
-            sys.exit(SKIP)
-        print(f"io_uring_setup: {os.strerror(err)}: the probe failed")
-        sys.exit(1)
+            return f"io_uring_setup: {os.strerror(err)}: io_uring unavailable here", True
+        return f"io_uring_setup: {os.strerror(err)}: the probe failed", False
     os.close(fd)
+    return None
+
+
+def io_uring_usable():
+    return io_uring_problem() is None
+
+
+def require_io_uring():
+    """Exit 77 (skip) where io_uring cannot be used; any other failure of
+    the probe is an error, not a reason to skip."""
+    problem = io_uring_problem()
+    if problem:
+        why, skip = problem
+        print(f"{why}: skipping" if skip else why)
+        sys.exit(SKIP if skip else 1)
 
 
 def require_program(name):

@@ -30,23 +30,7 @@ import textwrap
 import harness
 
 
-def io_uring_usable():
-    try:
-        with open("/proc/sys/kernel/io_uring_disabled") as f:
-            if f.read().strip() == "2":
-                return False
-    except OSError:
-        pass
-    import ctypes
-    libc = ctypes.CDLL(None, use_errno=True)
-    fd = libc.syscall(425, 1, ctypes.create_string_buffer(120))
-    if fd < 0:
-        return False
-    os.close(fd)
-    return True
-
-
-needs_io_uring = harness.unittest.skipUnless(io_uring_usable(), "io_uring unavailable")
+needs_io_uring = harness.unittest.skipUnless(harness.io_uring_usable(), "io_uring unavailable")
 
 
 def run(*args, timeout=20):

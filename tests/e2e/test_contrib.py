@@ -72,23 +72,7 @@ def shipped_settings():
     return settings
 
 
-def io_uring_usable():
-    try:
-        with open("/proc/sys/kernel/io_uring_disabled") as f:
-            if f.read().strip() == "2":
-                return False
-    except OSError:
-        pass
-    import ctypes
-    libc = ctypes.CDLL(None, use_errno=True)
-    fd = libc.syscall(425, 1, ctypes.create_string_buffer(120))
-    if fd < 0:
-        return False
-    os.close(fd)
-    return True
-
-
-IO_URING = io_uring_usable()
+IO_URING = harness.io_uring_usable()
 needs_io_uring = harness.unittest.skipUnless(IO_URING, "io_uring unavailable")
 
 
