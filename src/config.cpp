@@ -163,6 +163,8 @@ void add_options(OptionTable& t, Args& a)
            "PEM certificate chain for --tls-port (repeatable: each with the --tls-key in the same place; chosen by "
            "server name, the first for other names)");
     t.list("tls-key", a.tls_keys, "PEM private key of the --tls-cert in the same place (repeatable)");
+    t.bounded("tls-handshake-timeout", c.tls_handshake_timeout, 1u, 3600u,
+              "Seconds a client of --tls-port has to finish the TLS handshake");
     t.flag("https-redirect", c.https_redirect,
            "Answer plain HTTP with 308 to https:// on --tls-port (except /.well-known/acme-challenge/)");
 }

@@ -20,9 +20,6 @@ std::string check_https_flags(Config& c, const std::vector<std::string>& certs, 
         return "--tls-port " + std::to_string(c.tls_port) + " is --port too: HTTPS needs a port of its own";
     c.tls_pairs.clear();
     for (std::size_t i = 0; i < certs.size(); ++i) c.tls_pairs.emplace_back(certs[i], keys[i]);
-    // Until the listener and the connection speak it, say so rather than
-    // start a server without the port asked for.
-    if (c.tls_port >= 0) return "--tls-port: HTTPS is not served by this build yet (issue 18)";
     return {};
 }
 

@@ -2,6 +2,7 @@
 // per ring, the sandbox, and the signal loop (SIGTERM/SIGINT stop, a second
 // one exits at once, SIGUSR1 logs per-worker stats).
 #include "config.hpp"
+#include "https_setup.hpp"
 #include "plural.hpp"
 #include "preflight.hpp"
 #include "server/access_log_file.hpp"
@@ -287,6 +288,21 @@ int main(int argc, char** argv)
     } catch (const std::system_error& e) {
         die(1, e.what());
     }
+    // HTTPS: still as root (keys are often root-only), before Landlock.
+    std::optional<HttpsStart> https;
+    if (config.tls_port >= 0) {
+        try {
+            https = start_https(config, address, config.threads);
+        } catch (const std::system_error& e) {
+            die(1, e.what());
+        } catch (const std::exception& e) {
+            die(2, e.what()); // a pair that cannot serve is a bad flag
+        }
+        for (const std::string& w : https->warnings) spdlog::warn("{}", w);
+        spdlog::info("{}", https->body_path);
+        urls += ", " + https->url;
+        shared->tls = https->contexts.get();
+    }
     fit_fixed_file_tables(config);
 
     shared->boundary = make_boundary();
@@ -296,7 +312,7 @@ int main(int argc, char** argv)
         // (and every open they submit) inherit the domain.
         try {
             sys::set_no_new_privs();
-            sys::LandlockPolicy policy{root.get(), {"/dev/null"}, {}};
+            sys::LandlockPolicy policy{root.get(), {"/dev/null"}, {}, {}};
             if (!config.access_log.empty() && config.access_log != "-") {
                 // Its directory: logrotate moves the file, SIGHUP creates a new one.
                 const auto slash = config.access_log.rfind('/');
@@ -304,6 +320,7 @@ int main(int argc, char** argv)
                                             : slash == 0               ? "/"
                                                                        : config.access_log.substr(0, slash));
             }
+            if (https) policy.read_dirs = https_reload_dirs(config);
             const sys::LandlockOutcome ll = sys::landlock_restrict(policy);
             if (ll.abi > 0)
                 spdlog::info("landlock: {}", ll.summary);
@@ -363,11 +380,13 @@ int main(int argc, char** argv)
         ready.push_back(promise->get_future());
         // The ring is created inside its thread: with SINGLE_ISSUER and
         // DEFER_TASKRUN only the creating task may submit and wait.
-        w->thread = std::thread([i, &shared = *shared, fd = std::move(listeners[i]), wake = w->wake.get(),
-                                 &commands = w->commands, promise, may_serve, &finished]() mutable {
+        sys::UniqueFd tls_fd = https ? std::move(https->listeners[i]) : sys::UniqueFd();
+        w->thread = std::thread([i, &shared = *shared, fd = std::move(listeners[i]), tls_fd = std::move(tls_fd),
+                                 wake = w->wake.get(), &commands = w->commands, promise, may_serve,
+                                 &finished]() mutable {
             std::unique_ptr<server::Worker> worker;
             try {
-                worker = std::make_unique<server::Worker>(i, shared, std::move(fd), wake, commands);
+                worker = std::make_unique<server::Worker>(i, shared, std::move(fd), std::move(tls_fd), wake, commands);
             } catch (...) {
                 promise->set_exception(std::current_exception());
                 return;
@@ -402,9 +421,9 @@ int main(int argc, char** argv)
             spdlog::warn("seccomp: not in a sanitizer build (its runtime makes syscalls of its own)");
         } else if (config.seccomp) {
             const bool reopen_logs = access_log != nullptr;
-            sys::seccomp_restrict(reopen_logs, config.autoindex);
+            sys::seccomp_restrict(reopen_logs, config.autoindex, https.has_value());
             spdlog::info("seccomp: {} syscalls allowed, anything else kills the process",
-                         sys::seccomp_allowed(reopen_logs, config.autoindex).size());
+                         sys::seccomp_allowed(reopen_logs, config.autoindex, https.has_value()).size());
         } else if (config.sandbox) {
             spdlog::warn("--no-seccomp: no syscall filter");
         }
@@ -430,10 +449,11 @@ int main(int argc, char** argv)
             for (auto& w : workers) w->post(server::kCommandStats);
             continue;
         }
-        if (sig == SIGHUP) { // logrotate moved the access log
-            if (!access_log || config.access_log == "-")
-                spdlog::info("SIGHUP: nothing to reopen");
-            else if (const int err = access_log->reopen(); err != 0)
+        if (sig == SIGHUP) { // logrotate moved the access log; certbot renewed a certificate
+            if (https) reload_https(*https->contexts);
+            if (!access_log || config.access_log == "-") {
+                if (!https) spdlog::info("SIGHUP: nothing to reopen");
+            } else if (const int err = access_log->reopen(); err != 0)
                 spdlog::error("SIGHUP: cannot reopen the access log {}: {}; still writing to the file open before",
                               config.access_log, std::strerror(err));
             else

@@ -2,8 +2,10 @@
 
 #include "sys/assert.hpp"
 
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
+#include <array>
 #include <utility>
 
 namespace splicehttpd::server {
@@ -67,6 +69,7 @@ void Connection::on_cqe(Op op, std::uint8_t seq, const io_uring_cqe& cqe) noexce
         case Op::Recv: on_recv(cqe); break;
         case Op::CancelRecv: socket_.on_cancelled(); break;
         case Op::Shutdown: break;
+        case Op::TlsSend: on_tls_sent(cqe.res); break;
         default: SPLICEHTTPD_ASSERT(false); break; // the op table says it is ours
         }
         break;
@@ -78,10 +81,11 @@ void Connection::on_cqe(Op op, std::uint8_t seq, const io_uring_cqe& cqe) noexce
 
 // ---------------------------------------------------------------- input
 
-void Connection::arm_accept(int listen_fd) noexcept
+void Connection::arm_accept(int listen_fd, bool tls) noexcept
 {
     SPLICEHTTPD_ASSERT(state_ == State::Free && ops_.in_flight() == 0);
     state_ = State::Accepting;
+    tls_listener_ = tls;
     socket_.arm_accept(listen_fd, socket_env());
 }
 
@@ -97,13 +101,17 @@ void Connection::on_accept(int res) noexcept
         return;
     }
     open();
+    if (tls_listener_) {
+        tls_ = std::make_unique<TlsStream>(services_.tls_contexts());
+        if (!tls_->valid()) return begin_close(true); // out of memory
+    }
     if (services_.stopping()) stop();
 }
 
 void Connection::open() noexcept
 {
     state_ = State::Reading;
-    idle_since_ns_ = services_.now_ns();
+    accepted_ns_ = idle_since_ns_ = services_.now_ns();
     socket_.accepted();
 }
 
@@ -115,13 +123,14 @@ void Connection::reset_for_reuse() noexcept
     socket_.reset();
     aborted_ = false;
     give_back_exchange();
+    tls_.reset();
+    tls_close_after_ = false;
 }
 
 void Connection::maybe_arm_recv() noexcept
 {
     if (socket_.armed() || socket_.at_end() || !traits(state_).open) return;
-    const std::size_t buffered = exchange_ ? exchange_->input.buffered() : 0;
-    if (buffered >= options_.max_input || !wants_input()) return;
+    if (input_backlog() >= options_.max_input || !wants_input()) return;
     socket_.arm(socket_env());
 }
 
@@ -144,6 +153,13 @@ void Connection::on_recv(const io_uring_cqe& cqe) noexcept
     switch (r.kind) {
     case Socket::Received::Kind::Bytes:
         // Lingering or closing: what the peer still sends is dropped.
+        if (tls_) {
+            // Copied into the session: the buffer goes back at once.
+            if (traits(state_).keeps_input && !tls_close_after_) tls_->feed(r.bytes);
+            socket_.recycle(r, socket_env());
+            pump_tls();
+            break;
+        }
         if (traits(state_).keeps_input) ingest(r.bytes);
         socket_.recycle(r, socket_env());
         break;
@@ -168,7 +184,68 @@ void Connection::ingest(std::string_view bytes) noexcept
     on_parsed(in.take(bytes, parse));
     // Back-pressure: past --max-input, reading stops until the backlog is
     // answered.
-    if (in.buffered() >= options_.max_input) socket_.cancel(socket_env(), true);
+    if (input_backlog() >= options_.max_input) socket_.cancel(socket_env(), true);
+}
+
+// Input received and not answered yet: plaintext kept, and ciphertext the
+// session has not decrypted.
+std::size_t Connection::input_backlog() const noexcept
+{
+    return (exchange_ ? exchange_->input.buffered() : 0) + (tls_ ? tls_->buffered() : 0);
+}
+
+// The session's plaintext goes to the parser as a recv's bytes would, while
+// less than --max-input is kept (the rest stays ciphertext until the
+// backlog is answered); what the session wrote (handshake flights,
+// tickets, alerts) is sent.
+void Connection::pump_tls() noexcept
+{
+    // Plaintext is copied out of here by the request buffer before the next
+    // call (as a recv's provided buffer is recycled after ingest()).
+    thread_local std::array<char, tls::Session::kMaxRecordPlaintext> scratch;
+    while (traits(state_).keeps_input && !tls_close_after_) {
+        if (tls_->established() && exchange_ && exchange_->input.buffered() >= options_.max_input) break;
+        const TlsStream::Step step = tls_->advance(scratch);
+        if (step.kind == TlsStream::Step::Kind::Plain) {
+            ingest(step.plain);
+            continue;
+        }
+        if (step.kind == TlsStream::Step::Kind::Established) {
+            idle_since_ns_ = services_.now_ns(); // from the handshake deadline to the keep-alive one
+            continue;
+        }
+        if (step.kind == TlsStream::Step::Kind::Failed) return tls_failed(step);
+        // The peer's close_notify is its end of input.
+        if (step.kind == TlsStream::Step::Kind::Closed && (state_ == State::Reading || state_ == State::Lingering))
+            begin_close(false);
+        break;
+    }
+    if (!traits(state_).open) return;
+    tls_->flush(tls_env());
+    if (input_backlog() >= options_.max_input && socket_.armed() && !socket_.cancelling())
+        socket_.cancel(socket_env(), true);
+}
+
+// A failed handshake, or a bad record: the alert OpenSSL wrote (if any) goes
+// out, then the connection closes; a response in flight is cut.
+void Connection::tls_failed(const TlsStream::Step& step) noexcept
+{
+    if (options_.debug) spdlog::debug("conn={} tls: {}", index_, step.error);
+    if (traits(state_).responding || !tls_->flush(tls_env())) return begin_close(true);
+    tls_close_after_ = true;
+}
+
+void Connection::on_tls_sent(int res) noexcept
+{
+    if (!tls_->on_sent(res)) return begin_close(true);
+    progress_ns_ = services_.now_ns();
+    if (tls_close_after_) {
+        if (!tls_->flush(tls_env())) begin_close(true);
+        return;
+    }
+    // A response's records: it writes and sends on.
+    if (state_ == State::Sending) return on_send(exchange_->send.resume(send_env()));
+    if (traits(state_).open) tls_->flush(tls_env());
 }
 
 void Connection::on_parsed(RequestBuffer::Parsed p) noexcept
@@ -185,6 +262,8 @@ void Connection::process_buffered() noexcept
     RequestBuffer& in = exchange_->input;
     request_since_ns_ = idle_since_ns_ = services_.now_ns();
     while (state_ == State::Reading && in.buffered() > 0) on_parsed(in.parse_kept());
+    // Plaintext left in the session while the backlog was full.
+    if (tls_ && state_ == State::Reading) pump_tls();
     if (state_ != State::Reading) return;
     // Idle: nothing buffered, no request begun, nothing in flight but the recv.
     if (in.buffered() == 0 && !in.mid_request()) give_back_exchange();
@@ -354,6 +433,9 @@ Connection::Wait Connection::deadline_wanted() const noexcept
 {
     switch (state_) {
     case State::Reading:
+        // HTTPS: the handshake must be done in its own time, counted from
+        // the accept (a client that sends nothing, or half a ClientHello).
+        if (tls_ && !tls_->established()) return {Deadline::Handshake, accepted_ns_};
         // A request under way must be complete within the header timeout
         // (counted from its first byte, so dribbling does not extend it); an
         // idle connection closes after the keep-alive timeout.
@@ -392,6 +474,7 @@ void Connection::on_timeout(Deadline kind) noexcept
     switch (kind) {
     case Deadline::Idle:
     case Deadline::Linger: begin_close(false); break;
+    case Deadline::Handshake: begin_close(true); break; // no keys yet: no alert, no response
     case Deadline::Request: respond_and_close(http::kStatusHeaderTimeout); break;
     case Deadline::Send:
     case Deadline::Recheck:
@@ -438,8 +521,7 @@ void Connection::begin_close(bool abort) noexcept
     if (!traits(state_).open) return; // closing already
     // A response cut short is logged with what the peer got of it.
     if (abort && traits(state_).responding) log_access();
-    const std::size_t kept = exchange_ ? exchange_->input.buffered() : 0;
-    if (!abort && state_ != State::Lingering && socket_.peer_may_send(kept)) return start_lingering();
+    if (!abort && state_ != State::Lingering && socket_.peer_may_send(input_backlog())) return start_lingering();
     state_ = State::Closing;
     aborted_ = abort;
     // A graceful close finds only the multishot recv in flight: cancel it.

@@ -26,6 +26,7 @@
 #include "server/services.hpp"
 #include "server/socket.hpp"
 #include "server/submitter.hpp"
+#include "server/tls_stream.hpp"
 #include "uring/pipe_pool.hpp"
 #include "uring/user_data.hpp"
 
@@ -99,8 +100,10 @@ public:
     // The socket slot of this connection is its index in the fixed-file table.
     [[nodiscard]] unsigned socket_slot() const noexcept { return index_; }
 
-    // Arms an accept into this connection's socket slot.
-    void arm_accept(int listen_fd) noexcept;
+    // Arms an accept into this connection's socket slot; tls: the listener
+    // is --tls-port's, and the connection speaks HTTPS.
+    void arm_accept(int listen_fd, bool tls = false) noexcept;
+    [[nodiscard]] bool tls() const noexcept { return tls_listener_; }
 
     // Every completion of this connection's SQEs (seq: position in a chain,
     // or which lookup variant).
@@ -138,6 +141,7 @@ private:
     void on_accept(int res) noexcept;
     void on_recv(const io_uring_cqe& cqe) noexcept;
     void on_close_socket() noexcept;
+    void on_tls_sent(int res) noexcept;
     // what the units report
     void on_lookup(Lookup::Result r) noexcept;
     void on_send(Sender::Next next) noexcept;
@@ -150,6 +154,10 @@ private:
     void ingest(std::string_view bytes) noexcept;
     void on_parsed(RequestBuffer::Parsed p) noexcept;
     void process_buffered() noexcept;
+    // HTTPS: the handshake, then the session's plaintext into ingest().
+    void pump_tls() noexcept;
+    void tls_failed(const TlsStream::Step& step) noexcept;
+    [[nodiscard]] std::size_t input_backlog() const noexcept;
 
     // request -> plan
     void on_request() noexcept;
@@ -179,6 +187,7 @@ private:
     Socket::Env socket_env() noexcept;
     Lookup::Env lookup_env() noexcept;
     Sender::Env send_env() noexcept;
+    TlsStream::Env tls_env() noexcept { return {ops_, int(socket_slot())}; }
 
     ConnectionServices& services_;
     const ConnectionOptions& options_;
@@ -189,7 +198,13 @@ private:
     Socket socket_; // accept, reads, shutdown, close (the bytes read are in the exchange)
     bool aborted_ = false;
 
+    // HTTPS: the session, from the accept to the close.
+    std::unique_ptr<TlsStream> tls_;
+    bool tls_listener_ = false;    // accepted on --tls-port
+    bool tls_close_after_ = false; // a failed handshake or record: the alert goes out, then the close
+
     // where each deadline's timeout runs from (the queues own the timeouts)
+    std::uint64_t accepted_ns_ = 0;      // HTTPS: the handshake runs from the accept
     std::uint64_t idle_since_ns_ = 0;    // between requests: since the last response
     std::uint64_t request_since_ns_ = 0; // the first bytes of the request being read
     std::uint64_t progress_ns_ = 0;      // while sending: the socket last took bytes
@@ -214,7 +229,8 @@ inline Lookup::Env Connection::lookup_env() noexcept
 inline Sender::Env Connection::send_env() noexcept
 {
     return {ops_,          services_.pipes(),  services_.file_cache(),
-            options_.send, int(socket_slot()), services_.pipe_waiters()};
+            options_.send, int(socket_slot()), services_.pipe_waiters(),
+            tls_.get()};
 }
 
 } // namespace splicehttpd::server

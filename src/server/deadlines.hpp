@@ -20,12 +20,13 @@
 namespace splicehttpd::server {
 
 enum class Deadline : std::uint8_t {
-    Idle,    // between requests: --keepalive-timeout
-    Request, // a request head under way: --header-timeout
-    Send,    // a response whose socket took no byte: --send-timeout
-    Recheck, // a stalled socket's queue, looked at again a second later
-    Listing, // waiting for the lister thread: --send-timeout
-    Linger,  // our side shut, the peer's late input dropped: a few seconds
+    Idle,      // between requests: --keepalive-timeout
+    Request,   // a request head under way: --header-timeout
+    Send,      // a response whose socket took no byte: --send-timeout
+    Recheck,   // a stalled socket's queue, looked at again a second later
+    Listing,   // waiting for the lister thread: --send-timeout
+    Linger,    // our side shut, the peer's late input dropped: a few seconds
+    Handshake, // HTTPS: from the accept until the TLS handshake is done: --tls-handshake-timeout
     None
 };
 inline constexpr std::size_t kDeadlineKinds = std::size_t(Deadline::None);

@@ -22,6 +22,9 @@ using Kind = transfer::Step::Kind;
 // the head, instead of being copied into the plan first: the copy costs
 // more than the second send from here on.
 constexpr std::uint64_t kSendFromCacheMin = 16 * 1024;
+// HTTPS in user space: the file is read in chunks of this size, each
+// written into the session (four records) before the next is read.
+constexpr std::uint64_t kTlsChunk = 64 * 1024;
 
 Op op_of(Kind kind) noexcept
 {
@@ -58,6 +61,11 @@ void Sender::reset(std::size_t keep_bytes) noexcept
     probing_ = false;
     stall_check_ = false;
     outq_ = -1;
+    tls_ = nullptr;
+    plain_pos_ = 0;
+    chunk_file_ = chunk_len_ = 0;
+    tls_fill_cache_ = false;
+    tls_shut_ = false;
 }
 
 void Sender::set_file(const FoundFile& file) noexcept
@@ -93,6 +101,14 @@ Sender::Next Sender::start(const Env& env) noexcept
     else if (cached_ && cached_->has_body)
         source_ = cached_->body;
     const bool in_memory = listing_ || (cached_ && cached_->has_body);
+    if (env.tls) {
+        // Whatever the size, bytes in memory are written from there.
+        tls_ = env.tls;
+        plain_pos_ = chunk_file_ = chunk_len_ = 0;
+        tls_fill_cache_ = tls_shut_ = false;
+        body_in_memory_ = in_memory;
+        return tls_pump(env);
+    }
     body_in_memory_ = in_memory && (file_bytes >= kSendFromCacheMin || file_bytes > inline_max);
     if (!body_in_memory_ && file_bytes > 0 && file_bytes <= inline_max) {
         reads_ = transfer::inline_file_body(plan_);
@@ -126,6 +142,7 @@ Sender::Next Sender::on_pipe(uring::Pipe* pipe, const Env& env) noexcept
 
 Sender::Next Sender::resume(const Env& env) noexcept
 {
+    if (tls_) return tls_pump(env);
     // Fairness: with others queued for a pipe, an empty one goes to the
     // first of them and this response queues behind.
     if (pipe_ && cursor_.in_pipe == 0 && env.pipe_waiters) {
@@ -247,6 +264,16 @@ Sender::Next Sender::on_cqe(Op op, std::uint8_t seq, int res) noexcept
     }
     default: break;
     }
+    if (tls_ && op == Op::Read) {
+        // The chunk tls_next_piece asked for: a short read is fine (the
+        // next piece reads on from there), none at all means the file
+        // shrank under us.
+        SPLICEHTTPD_ASSERT(chain_pending_ == 1);
+        chain_pending_ = 0;
+        if (res <= 0) return Next::Abort;
+        chunk_len_ = std::uint64_t(res);
+        return Next::Continue;
+    }
     // A step of the chain in flight: seq is its position, and every step
     // completes exactly once (a broken link with -ECANCELED).
     SPLICEHTTPD_ASSERT(seq < chain_.count && chain_pending_ > 0);
@@ -301,6 +328,8 @@ void Sender::probe_queue(Submitter& ops, int socket) noexcept
 void Sender::finish(const Env& env) noexcept
 {
     SPLICEHTTPD_ASSERT(chain_pending_ == 0 && cursor_.in_pipe == 0);
+    if (tls_fill_cache_ && chunk_len_ == cached_->stx.stx_size)
+        env.cache.set_body(cached_, std::string_view(chunk_).substr(0, chunk_len_));
     if (fill_cache_)
         env.cache.set_body(cached_, std::string_view(plan_.memory).substr(body_hole_, cached_->stx.stx_size));
     close_body(env.ops, env.cache);
@@ -331,6 +360,75 @@ void Sender::return_pipe(uring::PipePool& pipes, bool maybe_dirty) noexcept
     if (!pipe_) return;
     pipes.give_back(std::exchange(pipe_, nullptr), maybe_dirty);
     cursor_.in_pipe = 0;
+}
+
+// ---------------------------------------------------------------- HTTPS
+
+// Writes the plan into the session while its output is below the high
+// water and nothing is being read, then sends what it wrote: one send and
+// at most one read in flight, per connection at most a chunk, 64 KiB of
+// output and a record. A response that ends the connection ends with
+// close_notify. Done once every byte is written and sent.
+Sender::Next Sender::tls_pump(const Env& env) noexcept
+{
+    tls::Session& session = tls_->session();
+    const std::uint64_t total = plan_.total();
+    while (chain_pending_ == 0 && plain_pos_ < total && session.output_size() < tls::Session::kOutputHighWater) {
+        const std::string_view piece = tls_next_piece(env);
+        if (piece.empty()) break;
+        const tls::Session::WriteResult w = session.write({piece.data(), piece.size()});
+        if (!w.error.empty()) return Next::Abort;
+        plain_pos_ += w.taken;
+        if (w.taken == 0) break;
+    }
+    if (plain_pos_ == total && plan_.close && !tls_shut_) {
+        session.shutdown();
+        tls_shut_ = true;
+    }
+    tls_->flush({env.ops, env.socket});
+    // What the peer has: the plaintext written, less what may still sit in
+    // the unsent records (close enough for the log and for progress).
+    const std::uint64_t unsent = std::min<std::uint64_t>(plain_pos_, session.output_size());
+    cursor_.delivered = std::max(cursor_.delivered, plain_pos_ - unsent);
+    if (plain_pos_ == total && chain_pending_ == 0 && tls_->idle()) {
+        cursor_.delivered = total;
+        return Next::Done;
+    }
+    return Next::Submitted;
+}
+
+// The plan's bytes at plain_pos_, as far as they are in memory: the plan's
+// own, the cache's copy or the listing, or the chunk read last. Else a read
+// of the next chunk goes out, and the answer is empty.
+std::string_view Sender::tls_next_piece(const Env& env) noexcept
+{
+    std::uint64_t at = 0;
+    for (const http::Segment& seg : plan_.segments) {
+        if (plain_pos_ >= at + seg.length) {
+            at += seg.length;
+            continue;
+        }
+        const std::uint64_t off = plain_pos_ - at;
+        const std::uint64_t left = seg.length - off;
+        if (seg.kind == http::Segment::Kind::Memory)
+            return std::string_view(plan_.memory).substr(seg.offset + off, left);
+        const std::uint64_t file = seg.offset + off;
+        if (body_in_memory_) return source_.substr(file, left);
+        if (file >= chunk_file_ && file < chunk_file_ + chunk_len_)
+            return std::string_view(chunk_).substr(file - chunk_file_, std::min(left, chunk_file_ + chunk_len_ - file));
+        const std::uint64_t len = std::min(left, kTlsChunk);
+        if (chunk_.size() < len) chunk_.resize(kTlsChunk);
+        // A small file read whole is kept, as the plain path keeps it.
+        tls_fill_cache_ =
+            cached_ && !cached_->has_body && file == 0 && len == cached_->stx.stx_size && len <= env.options.inline_max;
+        chunk_file_ = file;
+        chunk_len_ = 0;
+        io_uring_sqe* sqe = env.ops.sqe(Op::Read);
+        io_uring_prep_read(sqe, fd_, chunk_.data(), unsigned(len), file);
+        chain_pending_ = 1;
+        return {};
+    }
+    return {};
 }
 
 } // namespace splicehttpd::server

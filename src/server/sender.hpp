@@ -15,6 +15,7 @@
 #include "server/file_cache.hpp"
 #include "server/lookup.hpp"
 #include "server/submitter.hpp"
+#include "server/tls_stream.hpp"
 #include "server/transfer.hpp"
 #include "uring/pipe_pool.hpp"
 
@@ -42,6 +43,10 @@ public:
         const SenderOptions& options;
         int socket;        // the connection's fixed slot
         bool pipe_waiters; // others wait for a pipe: an empty one goes to them
+        // HTTPS without kernel TLS: the plan is written into this session
+        // (from memory, the cache's copy, or the file read in chunks) and
+        // its records are sent; no pipe, no splice. nullptr: plain.
+        TlsStream* tls = nullptr;
     };
 
     enum class Next : std::uint8_t {
@@ -101,7 +106,7 @@ public:
     [[nodiscard]] bool holds_pipe() const noexcept { return pipe_ != nullptr; }
     [[nodiscard]] bool pipe_holds_bytes() const noexcept { return cursor_.in_pipe != 0; }
     // The body goes through a pipe (a file's bytes not in memory).
-    [[nodiscard]] bool uses_pipe() const noexcept { return plan_.uses_file() && !body_in_memory_; }
+    [[nodiscard]] bool uses_pipe() const noexcept { return !tls_ && plan_.uses_file() && !body_in_memory_; }
     [[nodiscard]] bool started() const noexcept { return cursor_.delivered > 0; }
     [[nodiscard]] std::uint64_t delivered() const noexcept { return cursor_.delivered; }
     [[nodiscard]] unsigned in_flight() const noexcept
@@ -119,6 +124,10 @@ private:
     void submit_cork(io_uring_sqe* sqe, const Env& env) noexcept;
     void fill_inline_body() noexcept;
     void return_pipe(uring::PipePool& pipes, bool maybe_dirty) noexcept;
+    // HTTPS in user space: the plan's next plaintext into the session, its
+    // records to the socket.
+    Next tls_pump(const Env& env) noexcept;
+    std::string_view tls_next_piece(const Env& env) noexcept; // empty: a read was submitted
 
     http::ResponsePlan plan_;
 
@@ -148,6 +157,16 @@ private:
     bool probing_ = false;     // a query is in flight
     bool stall_check_ = false; // under way since the send timeout, until progress
     std::int64_t outq_ = -1;   // unsent bytes at the last look (-1: none yet)
+
+    // HTTPS in user space (tls_pump): at most one read of the file in
+    // flight, into chunk_ (kept by the spare exchange, at most kTlsChunk).
+    TlsStream* tls_ = nullptr;
+    std::uint64_t plain_pos_ = 0;  // bytes of the plan written into the session
+    std::string chunk_;            // file bytes at chunk_file_
+    std::uint64_t chunk_file_ = 0; // file offset of chunk_[0]
+    std::uint64_t chunk_len_ = 0;  // bytes of chunk_ read
+    bool tls_fill_cache_ = false;  // chunk_ is the whole small file: keep it in the cache
+    bool tls_shut_ = false;        // close_notify written (a response that ends the connection)
 };
 
 } // namespace splicehttpd::server

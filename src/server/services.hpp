@@ -10,12 +10,14 @@
 #include "server/dir_lister.hpp"
 #include "server/file_cache.hpp"
 #include "server/pipe_queue.hpp"
+#include "tls/context.hpp"
 #include "uring/pipe_pool.hpp"
 #include "uring/ring.hpp"
 
 #include <sys/stat.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -69,6 +71,11 @@ public:
     // Refused: the lister's queue or its memory budget is full (503).
     virtual DirLister::Answer list_directory(std::uint32_t index, std::uint16_t gen, int& dir_fd,
                                              const struct statx& stx, std::string_view rel_path) = 0;
+
+    // HTTPS: the certificates a new TLS connection starts with (a reload
+    // publishes a new set; a session keeps the one it started with).
+    // nullptr without --tls-port.
+    virtual std::shared_ptr<const tls::ContextSet> tls_contexts() { return nullptr; }
 
     // c's socket slot is free again: its close completed, or its accept failed.
     virtual void slot_freed(Connection& c) noexcept = 0;

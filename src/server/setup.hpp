@@ -3,12 +3,36 @@
 
 #include "config.hpp"
 #include "http/mime.hpp"
+#include "tls/context.hpp"
 
+#include <memory>
+#include <mutex>
 #include <string>
 
 namespace splicehttpd::server {
 
 class AccessLogFile;
+
+// HTTPS: the certificate set new TLS connections start with. SIGHUP's reload
+// publishes a new one; a session holds the set it started with, so open
+// connections finish on the old pair. Read once per TLS accept.
+class TlsContextHolder {
+public:
+    [[nodiscard]] std::shared_ptr<const tls::ContextSet> get() const
+    {
+        std::lock_guard lock(mutex_);
+        return set_;
+    }
+    void set(std::shared_ptr<const tls::ContextSet> set)
+    {
+        std::lock_guard lock(mutex_);
+        set_ = std::move(set);
+    }
+
+private:
+    mutable std::mutex mutex_;
+    std::shared_ptr<const tls::ContextSet> set_;
+};
 
 struct ServerSetup {
     Config config;
@@ -16,6 +40,7 @@ struct ServerSetup {
     http::MimeTable mime;
     std::string boundary;                // multipart/byteranges
     AccessLogFile* access_log = nullptr; // --access-log, owned by main()
+    TlsContextHolder* tls = nullptr;     // --tls-port, owned by main()
 };
 
 } // namespace splicehttpd::server

@@ -55,18 +55,20 @@ DeadlineQueues::Timeouts timeouts_of(const Config& c)
     t[std::size_t(Deadline::Recheck)] = Connection::kRecheckNs;
     t[std::size_t(Deadline::Listing)] = c.send_timeout * s; // as long as a response may go without progress
     t[std::size_t(Deadline::Linger)] = Connection::kLingerNs;
+    t[std::size_t(Deadline::Handshake)] = c.tls_handshake_timeout * s;
     return t;
 }
 
 } // namespace
 
-Worker::Worker(unsigned id, const ServerSetup& setup, sys::UniqueFd listener, int wake_fd,
+Worker::Worker(unsigned id, const ServerSetup& setup, sys::UniqueFd listener, sys::UniqueFd tls_listener, int wake_fd,
                std::atomic<unsigned>& commands)
     : id_(id),
       setup_(setup),
       debug_(setup.config.debug),
       max_conns_(setup.config.max_conns),
       listener_(std::move(listener)),
+      tls_listener_(std::move(tls_listener)),
       wake_fd_(wake_fd),
       commands_(commands),
       deadlines_(timeouts_of(setup.config)),
@@ -208,6 +210,7 @@ void Worker::dispatch(const io_uring_cqe& cqe) noexcept
 
     if (ud.op == Op::Accept) {
         --accepts_armed_;
+        if (c.tls()) --tls_accepts_armed_;
         if (cqe.res >= 0) {
             ++live_;
             ++accepted_;
@@ -259,15 +262,23 @@ void Worker::log_completion(const UserData& ud, const io_uring_cqe& cqe) const
 // Keeps a few accepts armed, each into the socket slot of a free connection.
 // When every connection is taken none is armed, and new clients wait in the
 // listen backlog until a slot frees: never accepted only to be dropped.
+// With --tls-port, each listener has its own few.
 void Worker::fill_accepts() noexcept
 {
-    while (!stopping_ && !accept_paused_ && accepts_armed_ < kAcceptsArmed && !free_conns_.empty()) {
+    if (stopping_) return;
+    fill_accepts_on(listener_.get(), false, accepts_armed_ - tls_accepts_armed_);
+    if (tls_listener_) fill_accepts_on(tls_listener_.get(), true, tls_accepts_armed_);
+}
+
+void Worker::fill_accepts_on(int listen_fd, bool tls, unsigned armed) noexcept
+{
+    for (; !accept_paused_ && armed < kAcceptsArmed && !free_conns_.empty(); ++armed) {
         auto& slot = conns_[free_conns_.back()];
         free_conns_.pop_back();
         if (!slot) slot = std::make_unique<Connection>(*this, conn_options_, std::uint32_t(&slot - conns_.data()));
-        Connection& c = *slot;
-        c.arm_accept(listener_.get());
+        slot->arm_accept(listen_fd, tls);
         ++accepts_armed_;
+        if (tls) ++tls_accepts_armed_;
     }
 }
 
@@ -419,6 +430,7 @@ void Worker::begin_stop() noexcept
     // New connections go nowhere; the kernel refuses them once every worker
     // has closed its listener.
     listener_.reset();
+    tls_listener_.reset();
     for (auto& c : conns_)
         if (c) c->stop();
 

@@ -28,7 +28,9 @@ enum Command : unsigned { kCommandStop = 1, kCommandStats = 2 };
 
 class Worker final : public ConnectionServices {
 public:
-    Worker(unsigned id, const ServerSetup& setup, sys::UniqueFd listener, int wake_fd, std::atomic<unsigned>& commands);
+    // tls_listener: --tls-port's socket for this worker, or none.
+    Worker(unsigned id, const ServerSetup& setup, sys::UniqueFd listener, sys::UniqueFd tls_listener, int wake_fd,
+           std::atomic<unsigned>& commands);
     Worker(const Worker&) = delete;
     Worker& operator=(const Worker&) = delete;
     ~Worker();
@@ -54,6 +56,7 @@ public:
     void park(PipeTicket ticket) override { pipe_queue_.park(ticket); }
     void slot_freed(Connection& c) noexcept override;
     void on_accept_failed(Connection& c, int res) noexcept override;
+    std::shared_ptr<const tls::ContextSet> tls_contexts() override { return setup_.tls ? setup_.tls->get() : nullptr; }
     Exchange* lend_exchange() override;
     void return_exchange(Exchange* x) noexcept override;
     DirLister::Answer list_directory(std::uint32_t index, std::uint16_t gen, int& dir_fd, const struct statx& stx,
@@ -65,6 +68,7 @@ private:
     void dispatch(const io_uring_cqe& cqe) noexcept;
     void log_completion(const uring::UserData& ud, const io_uring_cqe& cqe) const;
     void fill_accepts() noexcept;
+    void fill_accepts_on(int listen_fd, bool tls, unsigned armed) noexcept;
     void arm_wake() noexcept;
     io_uring_sqe* worker_sqe(uring::Op op) noexcept; // an SQE whose completion is the worker's
     void on_wake(int res) noexcept;
@@ -82,6 +86,7 @@ private:
     const bool debug_;
     const unsigned max_conns_;
     sys::UniqueFd listener_;
+    sys::UniqueFd tls_listener_;
     int wake_fd_;
     std::atomic<unsigned>& commands_;
 
@@ -107,9 +112,10 @@ private:
     std::string log_time_; // the access log's time text, formatted once a second
     std::time_t log_time_sec_ = -1;
 
-    unsigned live_ = 0;          // connections with a socket
-    unsigned accepts_armed_ = 0; // connections waiting in an accept
-    bool accept_paused_ = false; // an accept failed: try again on the next tick
+    unsigned live_ = 0;              // connections with a socket
+    unsigned accepts_armed_ = 0;     // connections waiting in an accept
+    unsigned tls_accepts_armed_ = 0; // ... of them, on the TLS listener
+    bool accept_paused_ = false;     // an accept failed: try again on the next tick
     bool stopping_ = false;
     std::uint64_t wake_buf_ = 0;
     __kernel_timespec grace_{};

@@ -149,6 +149,11 @@ LandlockOutcome landlock_restrict(const LandlockPolicy& policy)
         if (!fd) throw_errno("landlock: open " + path);
         add_path_rule(ruleset.get(), fd.get(), LANDLOCK_ACCESS_FS_WRITE_FILE, path);
     }
+    for (const std::string& path : policy.read_dirs) {
+        UniqueFd fd(::open(path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+        if (!fd) continue; // a reload from there fails with its own message
+        add_path_rule(ruleset.get(), fd.get(), LANDLOCK_ACCESS_FS_READ_FILE, path);
+    }
     for (const std::string& path : policy.write_dirs) {
         // Missing: no rule, and opening the log fails with its own message.
         UniqueFd fd(::open(path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
@@ -160,7 +165,9 @@ LandlockOutcome landlock_restrict(const LandlockPolicy& policy)
     std::string writes;
     for (const std::string& path : policy.write_files) writes += (writes.empty() ? "" : ", ") + path;
     for (const std::string& path : policy.write_dirs) writes += (writes.empty() ? "" : ", ") + path + "/*";
-    return {abi, fmt::format("ABI {} enforced: read only beneath --root, write only {}{}{}", abi,
+    std::string reads;
+    for (const std::string& path : policy.read_dirs) reads += ", " + path + "/*";
+    return {abi, fmt::format("ABI {} enforced: read only beneath --root{}, write only {}{}{}", abi, reads,
                              writes.empty() ? "nothing" : writes, abi >= 4 ? ", no TCP bind or connect" : "",
                              abi >= 6 ? ", signals and abstract sockets scoped" : "")};
 }
@@ -227,7 +234,7 @@ struct Rule {
 #pragma clang diagnostic push
 #pragma clang diagnostic ignored "-Wmissing-field-initializers"
 #endif
-std::vector<Rule> rules(bool reopen_logs, bool autoindex)
+std::vector<Rule> rules(bool reopen_logs, bool autoindex, bool pem_reload)
 {
     const auto pid = scmp_datum_t(getpid());
     std::vector<Rule> r = {
@@ -275,6 +282,13 @@ std::vector<Rule> rules(bool reopen_logs, bool autoindex)
         r.push_back({"getdents64"});
         r.push_back({"newfstatat"});
     }
+    if (pem_reload) {
+        // SIGHUP reloads the certificates: open (not openat: the rules above
+        // cover every openat), fstat, read, close.
+        r.push_back({"open", 1, {SCMP_A1(SCMP_CMP_EQ, scmp_datum_t(kPemOpenFlags))}});
+        if (!autoindex) r.push_back({"newfstatat"});
+        r.push_back({"read"});
+    }
     return r;
 }
 #if defined(__clang__)
@@ -283,15 +297,15 @@ std::vector<Rule> rules(bool reopen_logs, bool autoindex)
 
 } // namespace
 
-std::vector<std::string> seccomp_allowed(bool reopen_logs, bool autoindex)
+std::vector<std::string> seccomp_allowed(bool reopen_logs, bool autoindex, bool pem_reload)
 {
     std::vector<std::string> names;
-    for (const Rule& r : rules(reopen_logs, autoindex))
+    for (const Rule& r : rules(reopen_logs, autoindex, pem_reload))
         if (r.fail_with == 0 && (names.empty() || names.back() != r.name)) names.emplace_back(r.name);
     return names;
 }
 
-void seccomp_restrict(bool reopen_logs, bool autoindex)
+void seccomp_restrict(bool reopen_logs, bool autoindex, bool pem_reload)
 {
     for (int nr = 0; nr < kNamedSyscalls; ++nr)
         if (!g_syscall_names[nr]) g_syscall_names[nr] = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr);
@@ -310,7 +324,7 @@ void seccomp_restrict(bool reopen_logs, bool autoindex)
     };
     int rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
     if (rc < 0) fail(rc, "TSYNC");
-    for (const Rule& r : rules(reopen_logs, autoindex)) {
+    for (const Rule& r : rules(reopen_logs, autoindex, pem_reload)) {
         const int nr = seccomp_syscall_resolve_name(r.name);
         if (nr == __NR_SCMP_ERROR) fail(-ENOSYS, std::string("unknown syscall ") + r.name);
         const std::uint32_t action = r.fail_with ? SCMP_ACT_ERRNO(std::uint32_t(r.fail_with)) : SCMP_ACT_ALLOW;
@@ -321,5 +335,7 @@ void seccomp_restrict(bool reopen_logs, bool autoindex)
     if (rc < 0) fail(rc, "load");
     seccomp_release(ctx);
 }
+
+static_assert(kPemOpenFlags == (O_RDONLY | O_CLOEXEC | O_NOCTTY));
 
 } // namespace splicehttpd::sys

@@ -5,7 +5,10 @@
 // workers are ready; --no-sandbox skips all but the user switch.
 #pragma once
 
+#include <fcntl.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include <string>
 #include <vector>
@@ -36,6 +39,7 @@ struct LandlockPolicy {
     std::vector<std::string> write_files; // files it may open for writing (/dev/null)
     std::vector<std::string> write_dirs;  // directories whose files it may create and write (log files,
                                           // re-created after rotation)
+    std::vector<std::string> read_dirs;   // directories whose files it may read (certificates, reloaded)
 };
 
 struct LandlockOutcome {
@@ -52,15 +56,32 @@ LandlockOutcome landlock_restrict(const LandlockPolicy& policy);
 // The log-file flags openat may be called with when reopen_logs is set.
 inline constexpr int kLogOpenFlags = 01 /*O_WRONLY*/ | 02000 /*O_APPEND*/ | 0100 /*O_CREAT*/ | 02000000 /*O_CLOEXEC*/;
 
+// The flags a certificate or key is opened with (O_RDONLY | O_CLOEXEC |
+// O_NOCTTY), through open(2) where the architecture has it: the filter
+// allows open with exactly these when pem_reload is set, and openat for the
+// access log only, so neither rule overlaps the other.
+inline constexpr int kPemOpenFlags = 0 | 02000000 /*O_CLOEXEC*/ | 0400 /*O_NOCTTY*/;
+// open(path, kPemOpenFlags): -1 and errno on failure.
+inline int open_pem(const char* path) noexcept
+{
+#ifdef SYS_open
+    return int(syscall(SYS_open, path, kPemOpenFlags));
+#else
+    return ::open(path, kPemOpenFlags);
+#endif
+}
+
 // Installs the steady-state syscall filter on every thread of the process
 // (SECCOMP_FILTER_FLAG_TSYNC). Anything else logs the syscall's name on
 // stderr and kills the process with SIGSYS. reopen_logs: openat with exactly
 // kLogOpenFlags is allowed (SIGHUP reopens the access log; Landlock decides
 // where). autoindex: getdents64 and newfstatat are allowed (the --autoindex
-// lister threads). Throws std::runtime_error.
-void seccomp_restrict(bool reopen_logs, bool autoindex);
+// lister threads). pem_reload: open with kPemOpenFlags, fstat and read
+// (SIGHUP reloads --tls-cert and --tls-key; Landlock decides where).
+// Throws std::runtime_error.
+void seccomp_restrict(bool reopen_logs, bool autoindex, bool pem_reload = false);
 
 // The syscall names seccomp_restrict() allows, for the log and the README.
-std::vector<std::string> seccomp_allowed(bool reopen_logs, bool autoindex);
+std::vector<std::string> seccomp_allowed(bool reopen_logs, bool autoindex, bool pem_reload = false);
 
 } // namespace splicehttpd::sys

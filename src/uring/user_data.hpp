@@ -30,6 +30,7 @@ enum class Op : std::uint8_t {
     CloseSocket,
     Shutdown,
     CancelRecv,
+    TlsSend,
     Drain,
     PipeCreate,
     Wake,
@@ -91,6 +92,8 @@ inline constexpr OpDef kOps[] = {
     {Op::Shutdown, "shutdown", Owner::Connection, IORING_OP_SHUTDOWN, true},
     // cancel of the multishot recv (input back-pressure, a graceful close)
     {Op::CancelRecv, "cancel-recv", Owner::Connection, IORING_OP_ASYNC_CANCEL, true},
+    // HTTPS: records (handshake, responses, alerts) from the connection's TLS session
+    {Op::TlsSend, "tls-send", Owner::Connection, IORING_OP_SEND, true},
     // pipe -> /dev/null before a pipe returns to the pool
     {Op::Drain, "drain", Owner::Pool, IORING_OP_SPLICE, false},
     // IORING_OP_PIPE (62) growing the pool

@@ -124,8 +124,8 @@ class Cli(harness.unittest.TestCase):
     def test_tls_flags_go_together(self):
         """--tls-port, --tls-cert/--tls-key (paired in order) and
         --https-redirect: each wrong combination is one line naming what is
-        missing. Until HTTPS is served, a right one says so rather than
-        start a server without the port asked for."""
+        missing; a right one goes on to read the files (test_https has
+        the bad pairs)."""
         cert, key = ("--tls-cert", "/etc/site.crt"), ("--tls-key", "/etc/site.key")
         cases = [
             (("--tls-port", "8443"), "splicehttpd: --tls-port needs --tls-cert and --tls-key"),
@@ -139,8 +139,9 @@ class Cli(harness.unittest.TestCase):
              "string"),
             (("--port", "8443", "--tls-port", "8443", *cert, *key), "splicehttpd: --tls-port 8443 is --port too: "
              "HTTPS needs a port of its own"),
+            # Right together: then the files are read, and a missing one named.
             (("--tls-port", "8443", *cert, *key, *cert, *key, "--https-redirect"),
-             "splicehttpd: --tls-port: HTTPS is not served by this build yet (issue 18)"),
+             "splicehttpd: certificate /etc/site.crt: No such file or directory"),
         ]
         for args, expect in cases:
             with self.subTest(args=args):

@@ -69,6 +69,7 @@ def make_ca(directory, days=30):
 def make_leaf(directory, names, days=30, key_mode=0o600):
     """A leaf for `names` (a list, or one comma-separated string), signed by
     the CA in `directory`. Returns (cert chain path, key path)."""
+    directory = os.path.abspath(directory)  # openssl runs in it; the paths it is given are absolute
     if isinstance(names, str):
         names = names.split(",")
     make_ca(directory, days)

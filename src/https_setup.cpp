@@ -1,0 +1,80 @@
+#include "https_setup.hpp"
+
+#include "plural.hpp"
+#include "server/listener.hpp"
+#include "tls/ktls.hpp"
+#include "tls/ticket_keys.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <stdexcept>
+
+namespace splicehttpd {
+
+HttpsStart start_https(const Config& config, const server::ListenAddress& address, unsigned workers)
+{
+    HttpsStart h;
+    std::vector<tls::CertKeyPaths> pairs;
+    for (const auto& [cert, key] : config.tls_pairs) pairs.push_back({cert, key});
+    // The ticket keys live in memory only, from here on: they outlive
+    // reloads, and a restart forgets every ticket.
+    tls::LoadResult loaded = tls::load_contexts(pairs, std::make_shared<tls::TicketKeys>());
+    if (!loaded.set) throw std::runtime_error(loaded.error);
+    h.warnings = std::move(loaded.warnings);
+    h.contexts = std::make_unique<server::TlsContextHolder>();
+    h.contexts->set(std::move(loaded.set));
+
+    // Bodies are encrypted in user space. Where the kernel offers kTLS the
+    // keys could go to the socket and files keep their splice chain
+    // (docs/design.md, "TLS"); the hand-off is tested, its use on the ring
+    // is not built yet, so the probe's answer is reported, not acted on.
+    const tls::KernelTls ktls = tls::probe_kernel_tls();
+    h.body_path = ktls.available ? "HTTPS bodies are encrypted in user space (the kernel offers kTLS: " + ktls.detail +
+                                       "; this build does not hand keys to it yet)"
+                                 : "HTTPS: " + ktls.detail;
+
+    server::ListenAddress tls_address = address;
+    tls_address.set_port(std::uint16_t(config.tls_port));
+    h.listeners = server::open_listeners(tls_address, {workers});
+    h.url = server::local_address(h.listeners.front().get()).url();
+    h.url.replace(0, 4, "https"); // "http://..." from the socket
+    return h;
+}
+
+std::vector<std::string> https_reload_dirs(const Config& config)
+{
+    std::vector<std::string> dirs;
+    auto add = [&dirs](const std::filesystem::path& file) {
+        std::string dir = file.parent_path().string();
+        if (dir.empty()) dir = ".";
+        if (std::find(dirs.begin(), dirs.end(), dir) == dirs.end()) dirs.push_back(std::move(dir));
+    };
+    for (const auto& [cert, key] : config.tls_pairs) {
+        for (const std::string& file : {cert, key}) {
+            add(std::filesystem::absolute(file));
+            std::error_code ec;
+            const std::filesystem::path real = std::filesystem::canonical(file, ec);
+            if (!ec) add(real);
+        }
+    }
+    return dirs;
+}
+
+void reload_https(server::TlsContextHolder& contexts)
+{
+    const std::shared_ptr<const tls::ContextSet> current = contexts.get();
+    tls::LoadResult loaded = tls::reload_contexts(*current);
+    if (!loaded.set) {
+        spdlog::error("SIGHUP: certificates not reloaded, the old ones keep serving: {}", loaded.error);
+        return;
+    }
+    for (const std::string& w : loaded.warnings) spdlog::warn("SIGHUP: {}", w);
+    const std::size_t pairs = loaded.set->size();
+    contexts.set(std::move(loaded.set));
+    spdlog::info("SIGHUP: {} reloaded; new TLS connections use them, open ones finish on the old",
+                 plural(pairs, "certificate pair"));
+}
+
+} // namespace splicehttpd

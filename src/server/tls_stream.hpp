@@ -1,0 +1,80 @@
+// A connection's TLS (HTTPS): its session (tls/session: OpenSSL over memory)
+// and the sends of the records it writes. The ring's recv hands ciphertext
+// to feed(); advance() runs the handshake, then yields the plaintext for the
+// request parser; whatever the session wrote (handshake flights, tickets,
+// response records, alerts, close_notify) goes out by one send SQE at a
+// time from the front of its output, which does not move while the send
+// points at it. It never calls its connection: every entry returns what
+// happened.
+//
+// The sends carry no MSG_DONTWAIT (unlike the plain path's): no pipe is held
+// while one waits in the kernel for room, and the send deadline (progress)
+// or a SHUT_RDWR ends a send that a peer never lets complete.
+#pragma once
+
+#include "server/submitter.hpp"
+#include "tls/session.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace splicehttpd::server {
+
+class TlsStream {
+public:
+    struct Env {
+        Submitter& ops;
+        int socket; // the connection's fixed slot
+    };
+
+    explicit TlsStream(std::shared_ptr<const tls::ContextSet> contexts) : session_(std::move(contexts)) {}
+
+    [[nodiscard]] bool valid() const noexcept { return session_.valid(); }
+    [[nodiscard]] tls::Session& session() noexcept { return session_; }
+    [[nodiscard]] const tls::Session& session() const noexcept { return session_; }
+    [[nodiscard]] bool established() const noexcept { return established_; }
+
+    void feed(std::string_view ciphertext) { session_.feed({ciphertext.data(), ciphertext.size()}); }
+    void feed_eof() { session_.feed_eof(); }
+    // Ciphertext received and not yet turned into plaintext: counts against
+    // --max-input as buffered plaintext does.
+    [[nodiscard]] std::size_t buffered() const noexcept { return session_.input_size(); }
+
+    struct Step {
+        enum class Kind : std::uint8_t {
+            Plain,       // `plain` holds request bytes (valid until the next call)
+            NeedInput,   // nothing more until the peer sends
+            Established, // the handshake just finished: advance again for plaintext
+            Closed,      // the peer's close_notify
+            Failed,      // a failed handshake or a bad record: send what is pending (an alert), then close
+        };
+        Kind kind = Kind::NeedInput;
+        std::string_view plain;
+        std::string error;       // Failed: one line
+        bool plain_http = false; // Failed: the peer spoke plain HTTP to the TLS port
+    };
+    // The handshake until it is done, then one piece of plaintext per call.
+    Step advance(std::span<char> scratch);
+
+    // A send of the session's pending output, unless one is in flight or
+    // nothing is pending. Says whether a send is in flight now.
+    bool flush(const Env& env) noexcept;
+    // The send completed: what it took leaves the output. False: the peer
+    // is gone (the connection aborts).
+    bool on_sent(int res) noexcept;
+
+    [[nodiscard]] bool sending() const noexcept { return sending_; }
+    [[nodiscard]] bool idle() const noexcept { return !sending_ && session_.output_size() == 0; }
+    [[nodiscard]] std::uint64_t bytes_sent() const noexcept { return sent_; }
+
+private:
+    tls::Session session_;
+    bool established_ = false;
+    bool sending_ = false;
+    std::uint64_t sent_ = 0;
+};
+
+} // namespace splicehttpd::server

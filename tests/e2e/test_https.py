@@ -1,0 +1,326 @@
+"""HTTPS through the real binary (issue 18): --tls-port beside the plain
+port, certificates made at test time (tls_certs.py, the `openssl` command).
+TLS 1.3 and 1.2 from Python's ssl (OpenSSL), curl and `openssl s_client`;
+bodies of 0 B to 32 MiB byte-exact (in memory, from the open-file cache's
+copy, read in chunks); Range, HEAD, 304, keep-alive and pipelining; SNI;
+resumption; the handshake deadline; hostile bytes; a reset mid-body; a
+client that never reads; the reload on SIGHUP. The sandbox is on (Landlock,
+seccomp) as in production."""
+
+import hashlib
+import os
+import re
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+import harness
+import tls_certs
+from harness import Client, ServerTest, payload
+
+SIZES = {"empty": 0, "k1": 1000, "k70": 70_000, "m1": (1 << 20) + 1, "m32": 32 << 20}
+
+
+def tls_port_of(server):
+    line = server.wait_log(r"listening on .*https://")
+    return int(re.search(r"https://\S+:(\d+)", line).group(1))
+
+
+class TlsClient(Client):
+    """harness.Client over TLS: requests may be pipelined as on the plain port."""
+
+    def __init__(self, port, ctx, server_hostname="localhost", timeout=30, session=None):
+        raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.sock = ctx.wrap_socket(raw, server_hostname=server_hostname, session=session)
+        self.buf = b""
+
+
+class Https(ServerTest):
+    @classmethod
+    def setUpClass(cls):
+        harness.require_program("openssl")
+        cls.certs = tempfile.mkdtemp(prefix="splicehttpd-https-")
+        cls.pair = tls_certs.make_leaf(cls.certs, "localhost")
+        cls.other = tls_certs.make_leaf(cls.certs, "a.example,*.b.example")
+        cls.server_args = ("--tls-port", "0", "--tls-cert", cls.pair[0], "--tls-key", cls.pair[1],
+                           "--tls-cert", cls.other[0], "--tls-key", cls.other[1], "--tls-handshake-timeout", "2",
+                           "--send-timeout", "3")
+        super().setUpClass()
+        cls.tls_port = tls_port_of(cls.server)
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            shutil.rmtree(cls.certs)
+
+    @classmethod
+    def populate(cls, root):
+        for name, size in SIZES.items():
+            root.write(name, payload(size))
+
+    def context(self, version=None):
+        ctx = ssl.create_default_context(cafile=os.path.join(self.certs, "ca.crt"))
+        if version:
+            ctx.minimum_version = ctx.maximum_version = version
+        return ctx
+
+    def client(self, version=None, **kw):
+        return TlsClient(self.tls_port, self.context(version), **kw)
+
+    def get_tls(self, path):
+        c = self.client()
+        try:
+            return c.request("GET", path)
+        finally:
+            c.close()
+
+    def test_files_byte_exact_tls13_and_tls12(self):
+        for version in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
+            c = self.client(version)
+            try:
+                self.assertEqual(c.sock.version(), version.name.replace("v1_", "v1."))
+                self.assertEqual(c.sock.selected_alpn_protocol(), None)  # none offered: served anyway
+                # Twice each: the second small ones come from the cache's copy.
+                for _ in range(2):
+                    for name, size in SIZES.items():
+                        with self.subTest(version=version.name, name=name):
+                            r = c.request("GET", "/" + name)
+                            self.assertEqual(r.status, 200)
+                            self.assertEqual(len(r.body), size)
+                            self.assertEqual(hashlib.sha256(r.body).digest(), hashlib.sha256(payload(size)).digest())
+            finally:
+                c.close()
+        self.assertServerAlive()
+
+    def test_range_head_304_pipelined(self):
+        c = self.client()
+        try:
+            etag = c.request("GET", "/k70").header("etag")
+            reqs = (b"GET /m1 HTTP/1.1\r\nHost: t\r\nRange: bytes=100-199,1048000-\r\n\r\n"
+                    b"HEAD /m32 HTTP/1.1\r\nHost: t\r\n\r\n"
+                    b"GET /k70 HTTP/1.1\r\nHost: t\r\nIf-None-Match: " + etag.encode() + b"\r\n\r\n"
+                    b"GET /k1 HTTP/1.1\r\nHost: t\r\nRange: bytes=-10\r\n\r\n")
+            c.send(reqs)
+            multi = c.read_response()
+            self.assertEqual(multi.status, 206)
+            self.assertIn(payload(SIZES["m1"])[100:200], multi.body)
+            self.assertIn(payload(SIZES["m1"])[1048000:], multi.body)
+            head = c.read_response(head_request=True)
+            self.assertEqual((head.status, head.header("content-length")), (200, str(32 << 20)))
+            self.assertEqual(c.read_response().status, 304)
+            tail = c.read_response()
+            self.assertEqual((tail.status, tail.body), (206, payload(1000)[-10:]))
+        finally:
+            c.close()
+
+    def test_curl_and_s_client(self):
+        curl = harness.require_program("curl")
+        ca = os.path.join(self.certs, "ca.crt")
+        for flags, proto in ((["--tlsv1.3"], "TLSv1.3"), (["--tlsv1.2", "--tls-max", "1.2"], "TLSv1.2")):
+            out = subprocess.run([curl, "-sS", "-v", "--cacert", ca, *flags, "-o", "-",
+                                  f"https://localhost:{self.tls_port}/k70"], capture_output=True, timeout=30)
+            self.assertEqual(out.returncode, 0, out.stderr.decode())
+            self.assertEqual(out.stdout, payload(70_000))
+            err = out.stderr.decode()
+            self.assertIn(f"SSL connection using {proto}", err)
+            self.assertIn("ALPN: server accepted http/1.1", err)
+        # Plain HTTP still on its own port.
+        self.assertEqual(self.server.get("/k1").body, payload(1000))
+        out = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{self.tls_port}", "-servername",
+                              "localhost", "-CAfile", ca, "-verify_return_error", "-quiet", "-ign_eof"],
+                             input=b"GET /k1 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+                             capture_output=True, timeout=30)
+        self.assertEqual(out.returncode, 0, out.stderr.decode())
+        self.assertTrue(out.stdout.startswith(b"HTTP/1.1 200 OK\r\n"), out.stdout[:200])
+        self.assertTrue(out.stdout.endswith(payload(1000)))
+
+    def test_sni_picks_the_certificate(self):
+        for name, san in (("localhost", "localhost"), ("x.b.example", "a.example"), ("a.example", "a.example")):
+            with self.subTest(name=name):
+                c = self.client(server_hostname=name)
+                try:
+                    sans = [v for k, v in c.sock.getpeercert()["subjectAltName"] if k == "DNS"]
+                    self.assertEqual(sans[0], san)
+                    self.assertEqual(c.request("GET", "/k1").status, 200)
+                finally:
+                    c.close()
+
+    def test_resumption(self):
+        for version in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
+            with self.subTest(version=version.name):
+                ctx = self.context(version)
+                first = TlsClient(self.tls_port, ctx)
+                first.request("GET", "/k1")  # TLS 1.3 tickets come after the handshake
+                session = first.sock.session
+                first.close()
+                self.assertFalse(first.sock.session_reused)
+                second = TlsClient(self.tls_port, ctx, session=session)
+                try:
+                    self.assertTrue(second.sock.session_reused)
+                    self.assertEqual(second.request("GET", "/k1").body, payload(1000))
+                finally:
+                    second.close()
+
+    def closes_within(self, sock, seconds):
+        """True when the server closes (or resets) sock within `seconds`."""
+        sock.settimeout(seconds)
+        try:
+            while sock.recv(65536):
+                pass
+            return True
+        except (ConnectionResetError, BrokenPipeError):
+            return True
+        except socket.timeout:
+            return False
+
+    def test_handshake_deadline(self):
+        silent = socket.create_connection(("127.0.0.1", self.tls_port))
+        half = socket.create_connection(("127.0.0.1", self.tls_port))
+        # A ClientHello record header promising 512 bytes, and 20 of them.
+        half.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 9)
+        start = time.monotonic()
+        self.assertTrue(self.closes_within(silent, 6))
+        self.assertTrue(self.closes_within(half, 6))
+        self.assertGreater(time.monotonic() - start, 1.5)  # --tls-handshake-timeout 2, not at once
+        silent.close()
+        half.close()
+        self.assertEqual(self.get_tls("/k1").status, 200)
+
+    def test_hostile_bytes(self):
+        cases = {
+            "plain http": b"GET / HTTP/1.1\r\nHost: t\r\n\r\n",
+            "garbage": bytes(range(256)) * 4,
+            "zero-length records": b"\x16\x03\x03\x00\x00" * 50,
+            "oversized record": b"\x16\x03\x03\xff\xff" + b"\x00" * 100,
+            "alert first": b"\x15\x03\x03\x00\x02\x02\x28",
+        }
+        for name, data in cases.items():
+            with self.subTest(case=name):
+                s = socket.create_connection(("127.0.0.1", self.tls_port))
+                try:
+                    s.sendall(data)
+                    s.shutdown(socket.SHUT_WR) if name == "zero-length records" else None
+                    self.assertTrue(self.closes_within(s, 6), name)
+                finally:
+                    s.close()
+        # After a finished handshake, a record the session never wrote (bad_record_mac).
+        c = self.client()
+        raw = socket.socket(fileno=os.dup(c.sock.fileno()))
+        raw.sendall(b"\x17\x03\x03\x00\x20" + b"\x00" * 32)
+        self.assertTrue(self.closes_within(raw, 6))
+        raw.close()
+        c.close()
+        self.assertServerAlive()
+        self.assertEqual(self.get_tls("/k1").status, 200)
+
+    def test_reset_mid_body_and_never_reading(self):
+        c = self.client()
+        c.send(b"GET /m32 HTTP/1.1\r\nHost: t\r\n\r\n")
+        c.sock.recv(1000)
+        harness.reset(socket.socket(fileno=os.dup(c.sock.fileno())))
+        c.sock.close()
+        # A client that asks for 32 MiB through a small window and never reads:
+        # --send-timeout 3 ends it.
+        raw = harness.small_window_socket(self.tls_port)
+        s = self.context().wrap_socket(raw, server_hostname="localhost")
+        s.sendall(b"GET /m32 HTTP/1.1\r\nHost: t\r\n\r\n")
+        time.sleep(5)
+        self.assertTrue(self.closes_within(s, 10))
+        s.close()
+        self.server.wait_idle()
+        self.assertServerAlive()
+
+
+class HttpsReload(unittest.TestCase):
+    """SIGHUP: a new pair for new handshakes, open connections finish on the
+    old one; a bad pair is refused with one line and the old keeps serving."""
+
+    def setUp(self):
+        harness.require_program("openssl")
+        self.certs = tempfile.mkdtemp(prefix="splicehttpd-reload-")
+        self.root = harness.Root()
+        self.root.write("k1", payload(1000))
+        cert, key = tls_certs.make_leaf(self.certs, "localhost")
+        self.cert = os.path.join(self.certs, "live.crt")
+        self.key = os.path.join(self.certs, "live.key")
+        shutil.copy(cert, self.cert)
+        shutil.copy(key, self.key)
+        os.chmod(self.key, 0o600)
+        self.server = harness.Server(self.root.path, "--tls-port", "0", "--tls-cert", self.cert, "--tls-key", self.key)
+        self.port = tls_port_of(self.server)
+        self.ctx = ssl.create_default_context(cafile=os.path.join(self.certs, "ca.crt"))
+
+    def tearDown(self):
+        try:
+            self.server.stop_checked()
+        finally:
+            self.root.cleanup()
+            shutil.rmtree(self.certs)
+
+    def serial(self, c):
+        return c.sock.getpeercert()["serialNumber"]
+
+    def test_reload(self):
+        old = TlsClient(self.port, self.ctx)
+        old_serial = self.serial(old)
+        self.assertEqual(old.request("GET", "/k1").status, 200)
+        # certbot renews: a new leaf from the same CA, written over the live files.
+        new_cert, new_key = tls_certs.make_leaf(self.certs, "localhost,renewed.example")
+        shutil.copy(new_cert, self.cert)
+        shutil.copy(new_key, self.key)
+        start = len(self.server.log())
+        os.kill(self.server.pid, signal.SIGHUP)
+        self.server.wait_log(r"SIGHUP: 1 certificate pair reloaded", start=start)
+        new = TlsClient(self.port, self.ctx)
+        new_serial = self.serial(new)
+        self.assertNotEqual(new_serial, old_serial)
+        self.assertEqual(new.request("GET", "/k1").status, 200)
+        self.assertEqual(old.request("GET", "/k1").body, payload(1000))  # still on the old pair
+        old.close()
+        new.close()
+
+        # A key that does not match the certificate: refused, the renewed pair serves on.
+        other_cert, _ = tls_certs.make_leaf(self.certs, "other.example")
+        shutil.copy(other_cert, self.cert)
+        start = len(self.server.log())
+        os.kill(self.server.pid, signal.SIGHUP)
+        line = self.server.wait_log(r"SIGHUP: certificates not reloaded", start=start)
+        self.assertIn(self.cert if "does not match" not in line else "match", line)
+        again = TlsClient(self.port, self.ctx)
+        try:
+            self.assertEqual(self.serial(again), new_serial)
+            self.assertEqual(again.request("GET", "/k1").status, 200)
+        finally:
+            again.close()
+
+
+class HttpsFlags(unittest.TestCase):
+    def test_bad_pairs_exit_2_with_one_line(self):
+        certs = tempfile.mkdtemp(prefix="splicehttpd-flags-")
+        try:
+            cert, key = tls_certs.make_leaf(certs, "localhost")
+            other_cert, _ = tls_certs.make_leaf(certs, "other.example")
+            for args, word in (([cert, os.path.join(certs, "missing.key")], "missing.key"),
+                               ([other_cert, key], "match"),
+                               ([key, key], "certificate")):
+                out = subprocess.run([harness.BINARY, "--root", certs, "--port", "0", "--tls-port", "0",
+                                      "--tls-cert", args[0],
+                                      "--tls-key", args[1], "--no-sandbox", "--allow-root"],
+                                     capture_output=True, text=True, timeout=10)
+                self.assertEqual(out.returncode, 2, out.stderr)
+                self.assertEqual(len(out.stderr.strip().splitlines()), 1, out.stderr)
+                self.assertIn(word, out.stderr)
+        finally:
+            shutil.rmtree(certs)
+
+
+if __name__ == "__main__":
+    harness.main()
