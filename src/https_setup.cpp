@@ -38,7 +38,9 @@ HttpsStart start_https(const Config& config, const server::ListenAddress& addres
     server::ListenAddress tls_address = address;
     tls_address.set_port(std::uint16_t(config.tls_port));
     h.listeners = server::open_listeners(tls_address, {workers});
-    h.url = server::local_address(h.listeners.front().get()).url();
+    const server::ListenAddress bound = server::local_address(h.listeners.front().get());
+    h.port = bound.port();
+    h.url = bound.url();
     h.url.replace(0, 4, "https"); // "http://..." from the socket
     return h;
 }

@@ -19,6 +19,7 @@ struct HttpsStart {
     std::unique_ptr<server::TlsContextHolder> contexts;
     std::vector<sys::UniqueFd> listeners; // one per worker
     std::string url;                      // "https://127.0.0.1:8443"
+    std::uint16_t port = 0;               // the one bound (--tls-port 0: the kernel's choice)
     std::vector<std::string> warnings;    // one line each, for the log
     std::string body_path;                // which body path serves, and why: one line
 };

@@ -301,6 +301,7 @@ int main(int argc, char** argv)
         for (const std::string& w : https->warnings) spdlog::warn("{}", w);
         spdlog::info("{}", https->body_path);
         urls += ", " + https->url;
+        config.tls_port = https->port; // --tls-port 0: the redirects name the real one
         shared->tls = https->contexts.get();
     }
     fit_fixed_file_tables(config);

@@ -65,7 +65,7 @@ void Request::clear() noexcept
     keep_alive = true;
     host_count = 0;
     for (Field* f : {&range, &if_range, &if_match, &if_none_match, &if_modified_since, &if_unmodified_since,
-                     &accept_encoding, &referer, &user_agent})
+                     &accept_encoding, &referer, &user_agent, &host})
         f->reset();
 }
 
@@ -176,6 +176,7 @@ void RequestParser::store_header()
     auto set = [&](Field& slot) { slot.add(value); };
     if (iequals(name, "host")) {
         ++request_.host_count;
+        set(request_.host);
     } else if (iequals(name, "range")) {
         set(request_.range);
     } else if (iequals(name, "if-range")) {

@@ -69,6 +69,7 @@ struct Request {
     std::uint8_t http_minor = 1;
     bool keep_alive = true;
     unsigned host_count = 0; // exactly one is required of HTTP/1.1 (see route)
+    Field host;
     Field range;
     Field if_range;
     Field if_match;

@@ -170,8 +170,13 @@ bool normalize_path(std::string_view raw_path, NormalizedPath& out, std::string&
     }
 
     out.directory = directory || out.rel.empty();
-    // A dot segment among those left (one removed by ".." does not count).
-    out.dotfile = out.rel.starts_with('.') || out.rel.find("/.") != std::string::npos;
+    // A dot segment among those left (one removed by ".." does not count);
+    // but /.well-known/ (RFC 8615: certbot's webroot answers its ACME
+    // challenges from there) is no hidden file, what lies in it may be.
+    std::string_view rest = out.rel;
+    constexpr std::string_view kWellKnown = ".well-known";
+    if (rest == kWellKnown || rest.starts_with(".well-known/")) rest.remove_prefix(kWellKnown.size());
+    out.dotfile = rest.starts_with('.') || rest.find("/.") != std::string_view::npos;
     return true;
 }
 

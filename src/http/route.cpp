@@ -49,6 +49,44 @@ std::string Route::slash_location() const
     return location;
 }
 
+std::optional<std::string> Route::https_location(std::string_view host, std::uint16_t port) const
+{
+    // host = uri-host [ ":" port ]; uri-host: a reg-name of letters, digits,
+    // '-' and '.', or an IPv6 literal in brackets (RFC 3986, no escapes).
+    std::string_view name = host;
+    if (name.starts_with('[')) {
+        const std::size_t close = name.find(']');
+        if (close == std::string_view::npos) return std::nullopt;
+        const std::string_view inside = name.substr(1, close - 1);
+        if (inside.empty() || inside.find_first_not_of("0123456789abcdefABCDEF:.") != std::string_view::npos)
+            return std::nullopt;
+        name = name.substr(0, close + 1);
+        host.remove_prefix(close + 1);
+    } else {
+        const std::size_t colon = name.find(':');
+        name = name.substr(0, colon);
+        host.remove_prefix(name.size());
+        if (name.empty() || name.size() > 253) return std::nullopt;
+        for (const char c : name)
+            if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.'))
+                return std::nullopt;
+    }
+    // What may follow the name: nothing, or ":" and digits.
+    if (!host.empty() && (host.front() != ':' || host.find_first_not_of("0123456789", 1) != std::string_view::npos))
+        return std::nullopt;
+    std::string location = "https://";
+    location.append(name);
+    if (port != 443) location.append(":").append(std::to_string(port));
+    location.push_back('/');
+    append_escaped(location, rel_path, false);
+    if (directory && !rel_path.empty()) location.push_back('/');
+    if (has_query) {
+        location.push_back('?');
+        append_escaped(location, query, true);
+    }
+    return location;
+}
+
 bool fallback_applies(std::string_view rel_path, bool directory, std::span<const std::string> prefixes) noexcept
 {
     if (!directory) {

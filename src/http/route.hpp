@@ -8,6 +8,8 @@
 #include "http/path.hpp"
 #include "http/response.hpp"
 
+#include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -47,6 +49,13 @@ struct Route {
     // never starts with "//" and holds no '\', control or non-ASCII byte),
     // with the query kept.
     [[nodiscard]] std::string slash_location() const;
+    // --https-redirect: the same path (and query) on https://, at `host`
+    // (the request's Host, its port replaced by `port`, left out for 443).
+    // nullopt when the Host is no name or address literal (the client gets
+    // a 400, and no Location built from what it sent).
+    [[nodiscard]] std::optional<std::string> https_location(std::string_view host, std::uint16_t port) const;
+    // ACME HTTP-01 challenges (certbot's webroot) stay on plain HTTP.
+    [[nodiscard]] bool acme_challenge() const noexcept { return rel_path.starts_with(".well-known/acme-challenge/"); }
 
     NormalizedPath path; // working space of route(): its buffers are reused
     std::string decoded;

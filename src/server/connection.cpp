@@ -284,12 +284,29 @@ void Connection::on_request() noexcept
         x.route);
     x.ctx = x.route.context;
     x.request_parsed = true;
+    if (options_.https_redirect && !tls_ && x.route.kind == http::Route::Kind::Lookup && !x.route.acme_challenge())
+        return redirect_to_https();
     if (x.route.kind == http::Route::Kind::Respond) {
         plan_status_response(x, x.route.status, x.route.extras, options_.plan, services_.date());
         return start_response();
     }
     state_ = State::Looking;
     on_lookup(x.lookup.start(lookup_env()));
+}
+
+// --https-redirect: 308 to the same path on the TLS port, but for ACME
+// challenges (certbot's webroot mode works against the plain port); a Host
+// that is no name or address gets 400, never a Location built from it.
+void Connection::redirect_to_https() noexcept
+{
+    Exchange& x = *exchange_;
+    const std::optional<std::string_view> host = x.input.request().host;
+    const std::optional<std::string> location =
+        host ? x.route.https_location(*host, options_.https_redirect) : std::nullopt;
+    http::ErrorExtras extras;
+    if (location) extras.location = *location;
+    plan_status_response(x, location ? 308 : 400, extras, options_.plan, services_.date());
+    start_response();
 }
 
 // A lookup's verdict -> the next state.

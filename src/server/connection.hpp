@@ -42,6 +42,7 @@ struct ConnectionOptions {
     bool dotfiles = false;             // serve paths with a segment starting with '.'
     bool precompressed = true;         // look for x.br / x.gz
     bool debug = false;                // --debug: SQE submission times, for the completion log
+    std::uint16_t https_redirect = 0;  // --https-redirect: plain requests go to https:// on this port
     LookupOptions lookup;
     SenderOptions send;
     PlanOptions plan;
@@ -162,6 +163,7 @@ private:
     // request -> plan
     void on_request() noexcept;
     void respond_busy() noexcept; // 503 with Retry-After: 1
+    void redirect_to_https() noexcept;
     void respond_and_close(int status) noexcept;
 
     // plan -> wire

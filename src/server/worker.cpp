@@ -126,6 +126,7 @@ Worker::Worker(unsigned id, const ServerSetup& setup, sys::UniqueFd listener, sy
     o.dotfiles = c.dotfiles;
     o.precompressed = c.precompressed;
     o.debug = debug_;
+    if (c.https_redirect) o.https_redirect = std::uint16_t(c.tls_port);
     o.lookup.root_fd = setup.root_fd;
     o.lookup.mime = &setup.mime;
     o.lookup.precompressed = c.precompressed;

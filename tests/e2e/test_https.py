@@ -38,7 +38,9 @@ class TlsClient(Client):
     def __init__(self, port, ctx, server_hostname="localhost", timeout=30, session=None):
         raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
         self.sock = ctx.wrap_socket(raw, server_hostname=server_hostname, session=session)
-        self.buf = b""
+        # A bytearray: TLS hands over 16 KiB at a time, and appending to bytes
+        # would copy 32 MiB thousands of times (past --send-timeout).
+        self.buf = bytearray()
 
 
 class Https(ServerTest):
@@ -50,7 +52,7 @@ class Https(ServerTest):
         cls.other = tls_certs.make_leaf(cls.certs, "a.example,*.b.example")
         cls.server_args = ("--tls-port", "0", "--tls-cert", cls.pair[0], "--tls-key", cls.pair[1],
                            "--tls-cert", cls.other[0], "--tls-key", cls.other[1], "--tls-handshake-timeout", "2",
-                           "--send-timeout", "3")
+                           "--send-timeout", "3", "--https-redirect")
         super().setUpClass()
         cls.tls_port = tls_port_of(cls.server)
 
@@ -65,6 +67,7 @@ class Https(ServerTest):
     def populate(cls, root):
         for name, size in SIZES.items():
             root.write(name, payload(size))
+        root.write(".well-known/acme-challenge/token", b"challenge\n")
 
     def context(self, version=None):
         ctx = ssl.create_default_context(cafile=os.path.join(self.certs, "ca.crt"))
@@ -132,8 +135,6 @@ class Https(ServerTest):
             err = out.stderr.decode()
             self.assertIn(f"SSL connection using {proto}", err)
             self.assertIn("ALPN: server accepted http/1.1", err)
-        # Plain HTTP still on its own port.
-        self.assertEqual(self.server.get("/k1").body, payload(1000))
         out = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{self.tls_port}", "-servername",
                               "localhost", "-CAfile", ca, "-verify_return_error", "-quiet", "-ign_eof"],
                              input=b"GET /k1 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
@@ -141,6 +142,21 @@ class Https(ServerTest):
         self.assertEqual(out.returncode, 0, out.stderr.decode())
         self.assertTrue(out.stdout.startswith(b"HTTP/1.1 200 OK\r\n"), out.stdout[:200])
         self.assertTrue(out.stdout.endswith(payload(1000)))
+
+    def test_plain_port_redirects_but_for_acme(self):
+        """--https-redirect: 308 to the same path and query on the TLS port;
+        certbot's webroot challenge is served on plain HTTP."""
+        r = self.server.get("/dir/../k1?a=b%20c", headers={"Host": "www.example:8080"})
+        self.assertEqual(r.status, 308)
+        self.assertEqual(r.header("location"), f"https://www.example:{self.tls_port}/k1?a=b%20c")
+        self.assertEqual(self.server.get("/.well-known/acme-challenge/token").body, b"challenge\n")
+        self.assertEqual(self.server.get("/.well-known/acme-challenge/other").status, 404)
+        # A Host that is no name: 400, nothing of it echoed back.
+        bad = self.server.get("/k1", headers={"Host": "evil.example/x"})
+        self.assertEqual((bad.status, bad.header("location")), (400, None))
+        # Over TLS the file itself.
+        self.assertEqual(self.get_tls("/.well-known/acme-challenge/token").body, b"challenge\n")
+        self.assertEqual(self.get_tls("/k1").body, payload(1000))
 
     def test_sni_picks_the_certificate(self):
         for name, san in (("localhost", "localhost"), ("x.b.example", "a.example"), ("a.example", "a.example")):

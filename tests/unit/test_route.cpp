@@ -66,6 +66,13 @@ TEST_CASE("route: a status at once, or a lookup")
         {__LINE__, req(Method::Get, "/.git/config"), dflt, 404, "", false, ""},
         {__LINE__, req(Method::Get, "/a/%2eenv"), dflt, 404, "", false, ""},
         {__LINE__, req(Method::Get, "/.well-known/x"), dotfiles, 0, ".well-known/x", false, ""},
+        // RFC 8615's /.well-known/ is no hidden file; a dot segment within it is
+        {__LINE__, req(Method::Get, "/.well-known/acme-challenge/tok"), dflt, 0, ".well-known/acme-challenge/tok",
+         false, ""},
+        {__LINE__, req(Method::Get, "/.well-known/"), dflt, 0, ".well-known", true, ""},
+        {__LINE__, req(Method::Get, "/.well-known/.git/x"), dflt, 404, "", false, ""},
+        {__LINE__, req(Method::Get, "/a/.well-known/x"), dflt, 404, "", false, ""},
+        {__LINE__, req(Method::Get, "/.well-knownx"), dflt, 404, "", false, ""},
     };
     for (const Row& r : rows) {
         CAPTURE(r.line);
@@ -166,6 +173,24 @@ TEST_CASE("route: acceptable codings only when precompressed variants are on")
     CHECK_FALSE(off.accepts_gzip);
     r.accept_encoding = "br;q=0";
     CHECK_FALSE(route(r, {}).accepts_br);
+}
+
+TEST_CASE("route: the --https-redirect Location keeps path and query, checks the Host, names the port")
+{
+    const Route dir = route(req(Method::Get, "/docs/a%20b/?x=1&y"), {});
+    CHECK(dir.https_location("example.com", 443) == "https://example.com/docs/a%20b/?x=1&y");
+    CHECK(dir.https_location("example.com:8080", 8443) == "https://example.com:8443/docs/a%20b/?x=1&y");
+    CHECK(dir.https_location("[::1]:8080", 8443) == "https://[::1]:8443/docs/a%20b/?x=1&y");
+    const Route file = route(req(Method::Get, "//x/../f.html"), {});
+    CHECK(file.https_location("127.0.0.1", 443) == "https://127.0.0.1/f.html");
+    CHECK(route(req(Method::Get, "/"), {}).https_location("h", 443) == "https://h/");
+    // What could turn the Location into another URL or a second header
+    for (const char* bad : {"", "evil.example/x", "a@b", "a b", "h:80x", "[::1", "[x]", "h\\x", "h?", "h#", ":80"}) {
+        CAPTURE(bad);
+        CHECK_FALSE(file.https_location(bad, 443).has_value());
+    }
+    CHECK(file.acme_challenge() == false);
+    CHECK(route(req(Method::Get, "/.well-known/acme-challenge/t"), {}).acme_challenge());
 }
 
 TEST_CASE("fallback_applies: app routes, not missing assets, and only beneath the prefixes")
