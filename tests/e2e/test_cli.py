@@ -140,7 +140,7 @@ class Cli(harness.unittest.TestCase):
             (("--port", "8443", "--tls-port", "8443", *cert, *key), "splicehttpd: --tls-port 8443 is --port too: "
              "HTTPS needs a port of its own"),
             # Right together: then the files are read, and a missing one named.
-            (("--tls-port", "8443", *cert, *key, *cert, *key, "--https-redirect"),
+            (("--root", "/", "--port", "0", "--tls-port", "0", *cert, *key, *cert, *key, "--https-redirect"),
              "splicehttpd: certificate /etc/site.crt: No such file or directory"),
         ]
         for args, expect in cases:
