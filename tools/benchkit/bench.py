@@ -26,15 +26,21 @@ import servers as S  # noqa: E402
 
 FILES = {"1k.bin": 1024, "64k.bin": 64 << 10, "1m.bin": 1 << 20, "64m.bin": 64 << 20}
 
-# id: (file, connections, Connection: close, default seconds, what it measures)
+# id: (file, connections, Connection: close, default seconds, what it measures, HTTPS)
 # (connections are per worker: --workers N multiplies them, --conns replaces them)
 CASES = {
-    "1k-ka": ("1k.bin", 50, False, 5, "1 KiB, keep-alive: per-request overhead"),
-    "64k-ka": ("64k.bin", 50, False, 5, "64 KiB, keep-alive: medium bodies"),
-    "1m-ka": ("1m.bin", 10, False, 5, "1 MiB, keep-alive: bulk transfer"),
-    "64m-ka": ("64m.bin", 4, False, 15, "64 MiB, keep-alive: streaming (few requests, so longer)"),
-    "1k-close": ("1k.bin", 50, True, 5, "1 KiB, Connection: close: accept/close cost"),
+    "1k-ka": ("1k.bin", 50, False, 5, "1 KiB, keep-alive: per-request overhead", False),
+    "64k-ka": ("64k.bin", 50, False, 5, "64 KiB, keep-alive: medium bodies", False),
+    "1m-ka": ("1m.bin", 10, False, 5, "1 MiB, keep-alive: bulk transfer", False),
+    "64m-ka": ("64m.bin", 4, False, 15, "64 MiB, keep-alive: streaming (few requests, so longer)", False),
+    "1k-close": ("1k.bin", 50, True, 5, "1 KiB, Connection: close: accept/close cost", False),
+    "tls-1k-ka": ("1k.bin", 50, False, 5, "HTTPS, 1 KiB, keep-alive: per-request overhead with TLS records", True),
+    "tls-1m-ka": ("1m.bin", 10, False, 5, "HTTPS, 1 MiB, keep-alive: bulk encryption", True),
+    "tls-1k-close": ("1k.bin", 50, True, 5,
+                     "HTTPS, 1 KiB, Connection: close: a (resumed) TLS handshake per request", True),
 }
+# --cases shorthands
+CASE_GROUPS = {"plain": [c for c, v in CASES.items() if not v[5]], "tls": [c for c, v in CASES.items() if v[5]]}
 # The probe that is the "limit" for each 1 KiB case (they answer 1 KiB to anything).
 CEILING_PROBE = {"1k-ka": "ceiling", "1k-close": "ceiling_close"}
 
@@ -78,9 +84,14 @@ def parse_args(argv, bundle=None):
     p = argparse.ArgumentParser(prog=f"{bundle}/run" if bundle else "tools/bench",
                                 description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog="cases:\n" + "\n".join(f"  {k:9} {v[4]} ({v[1]} connections, {v[3]} s)"
+                                epilog="cases:\n" + "\n".join(f"  {k:12} {v[4]} ({v[1]} connections, {v[3]} s)"
                                                             for k, v in CASES.items()))
-    p.add_argument("--cases", default=",".join(CASES), help="comma-separated case ids (default: all five)")
+    p.add_argument("--cases", default="plain",
+                   help="comma-separated case ids, or 'plain' (the five over HTTP, the default) or 'tls' "
+                        "(the three over HTTPS)")
+    p.add_argument("--tls", action="store_true",
+                   help="add the HTTPS cases (tls-1k-ka,tls-1m-ka,tls-1k-close) to --cases; the ceiling "
+                        "probes have no TLS and are left out of them")
     p.add_argument("--servers", default="splicehttpd,nginx,h2o,lighttpd,ceiling",
                    help="comma-separated subset of splicehttpd,nginx,h2o,lighttpd,ceiling")
     p.add_argument("--secs", "--seconds", dest="secs", type=int,
@@ -118,7 +129,8 @@ def parse_args(argv, bundle=None):
     a = p.parse_args(argv)
     if bundle:
         a.bundle = None
-    a.cases = [c for c in a.cases.split(",") if c]
+    a.cases = [c for c in a.cases.split(",") if c] + (["tls"] if a.tls else [])
+    a.cases = list(dict.fromkeys(x for c in a.cases for x in CASE_GROUPS.get(c, [c])))
     a.servers = [s for s in a.servers.split(",") if s]
     for flag in ("workers", "wrk_threads", "conns"):
         if getattr(a, flag) is not None and getattr(a, flag) < 1:
@@ -135,7 +147,7 @@ def parse_args(argv, bundle=None):
         p.error(str(e))
     for c in a.cases:
         if c not in CASES:
-            p.error(f"unknown case {c!r}; known: {', '.join(CASES)}")
+            p.error(f"unknown case {c!r}; known: {', '.join(CASES)}, or {' / '.join(CASE_GROUPS)}")
     for s in a.servers:
         if s not in ("splicehttpd", "ceiling", *S.PEERS):
             p.error(f"unknown server {s!r}")
@@ -189,7 +201,7 @@ def run_wrk(url, conns, secs, close, cpus, threads, lua, logf, nice):
 
 def measure(r, case, warmup, pl, lua, logf, nice):
     """One measured wrk run of `case` (a cases entry) against the running server r."""
-    url, close, secs = r.url(case["file"]), case["close"], case["secs"]
+    url, close, secs = r.url(case["file"], https=case.get("tls", False)), case["close"], case["secs"]
     conns, threads = case["conns"], case["wrk_threads"]
     server_cpus, client_cpus = pl.server_cpus, pl.client_cpus
     if warmup:
@@ -201,7 +213,8 @@ def measure(r, case, warmup, pl, lua, logf, nice):
     w, wrk_cpu_s, wall = run_wrk(url, conns, secs, close, client_cpus, threads, lua, logf, nice)
     ticks1, sys1 = S.tree_cpu_ticks(r.pid), S.system_cpu_ticks()
     tasks1 = S.tree_task_ticks(r.pid)
-    tw = S.time_wait_sides(r.port, start) if close else None  # right away: they last 60 s
+    port = r.tls.port if case.get("tls") else r.port
+    tw = S.time_wait_sides(port, start) if close else None  # right away: they last 60 s
     net1 = S.tcp_ext_counters()
     if r.proc.poll() is not None:
         raise RuntimeError(f"{r.name} exited during {case['id']} (status {r.proc.returncode}); see {r.logfile}")
@@ -404,6 +417,20 @@ def write_markdown(data, path):
         conns = c.get("conns")
         wrk = f", wrk -t{c['wrk_threads']}" if c.get("wrk_threads") not in (None, m.get("wrk_threads")) else ""
         return f"`{c['id']}` {c['what']} ({c['secs']} s" + (f", {conns} connections" if conns else "") + f"{wrk})"
+    tls_rows = [n for n in names if n in m.get("tls", {})]
+    if tls_rows and any(c.get("tls") for c in cases):
+        lines += ["", "## HTTPS", "",
+                  "The `tls-` cases: every server with the same ECDSA P-256 certificate, TLS 1.3 as negotiated "
+                  "with a Python client that checks the certificate, session tickets / resumption as each ships. "
+                  "\"resumes\": a second connection offering the first one's session was resumed (wrk keeps each "
+                  "connection's session across its reconnects, so in `tls-1k-close` such a server does "
+                  "resumptions, not full handshakes). Body path: how the server sent the bodies (splicehttpd's "
+                  "own start-up line).", "",
+                  "| server | protocol | cipher | resumes | body path |", "| --- | --- | --- | --- | --- |"]
+        for n in tls_rows:
+            t = m["tls"][n]
+            lines.append(f"| {n} | {t['version']} | {t['cipher']} | {'yes' if t['resumes'] else 'no'} | "
+                         f"{t['body_path']} |")
     lines += ["", "Cases: " + "; ".join(case_text(c) for c in cases) + ".", "",
               "Versions: " + "; ".join(f"{k}: {v}" for k, v in m["versions"].items()) + "."]
     if m.get("skipped"):
@@ -506,7 +533,7 @@ def main(argv, bundle=None):
         conns = a.conns or CASES[c][1] * pl.workers
         cases.append({"id": c, "file": CASES[c][0], "size": FILES[CASES[c][0]], "conns": conns,
                       "wrk_threads": min(pl.wrk_threads, conns), "close": CASES[c][2],
-                      "secs": a.secs or CASES[c][3], "what": CASES[c][4]})
+                      "secs": a.secs or CASES[c][3], "what": CASES[c][4], "tls": CASES[c][5]})
     raise_nofile(max(c["conns"] for c in cases) * 2 + 64)
     if any(c["close"] and c["secs"] > S.TIME_WAIT_S - 5 for c in cases):
         meta["warnings"].append(f"TIME_WAIT counts cover only the last {S.TIME_WAIT_S} s of a run "
@@ -548,9 +575,21 @@ def main(argv, bundle=None):
     samples = {}
     try:
         docroot = S.make_docroot(work / "docroot", {c["file"]: c["size"] for c in cases})
+        tls = None
+        tls_names = sorted({c["file"] for c in cases if c["tls"]})
+        if tls_names:
+            tls, why = S.tls_files(work)
+            if tls is None:
+                for c in [c for c in cases if c["tls"]]:
+                    meta["skipped"][c["id"]] = why
+                    cases.remove(c)
+                    del results[c["id"]]
+                S.log(f"bench: no HTTPS cases: {why}")
+            else:
+                meta["tls"] = {}
         lua = work / "report.lua"
         lua.write_text(WRK_LUA)
-        with S.Fleet(work, docroot, pl.server_cpus, a.nice, pl.workers) as fleet, \
+        with S.Fleet(work, docroot, pl.server_cpus, a.nice, pl.workers, tls) as fleet, \
                 open(logs / "wrk.log", "w") as logf:
             running = {}
             for name, spec in {**specs, **probes}.items():
@@ -564,6 +603,18 @@ def main(argv, bundle=None):
                     S.log(f"bench: skipping {name}: {why}")
                     r.stop()
                     continue
+                if r.tls:
+                    why, info = S.verify_tls(r, docroot, tls_names)
+                    if why:
+                        meta["skipped"][f"{name} over HTTPS"] = why
+                        S.log(f"bench: no HTTPS rows of {name}: {why}")
+                        r.tls = None
+                    else:
+                        info["body_path"] = (S.tls_body_path(r) or "not logged") if name == "splicehttpd" \
+                            else S.PEER_TLS_BODY
+                        meta["tls"][name] = info
+                        S.log(f"bench: {name} HTTPS on port {r.tls.port}: {info['version']} {info['cipher']}, "
+                              f"resumes a session: {'yes' if info['resumes'] else 'no'}; {info['body_path']}")
                 pin = S.check_pinning(r, pl.server_cpus)
                 if pin:
                     meta["warnings"].append(f"{name}: {pin}")
@@ -578,7 +629,7 @@ def main(argv, bundle=None):
                         probe = CEILING_PROBE.get(c["id"])
                         if probe in running:
                             plan.append((c, name, running[probe]))
-                    elif name in running:
+                    elif name in running and (not c["tls"] or running[name].tls):
                         plan.append((c, name, running[name]))
             total = sum(c["secs"] + a.warmup for c, _, _ in plan) * a.reps
             S.log(f"bench: {len(plan) * a.reps} measurements, about {total // 60} min {total % 60} s")
@@ -600,6 +651,9 @@ def main(argv, bundle=None):
                 results[case][name] = summarize(ss)
                 if name == "ceiling":
                     results[case][name]["probe"] = CEILING_PROBE[case]
+                if name in meta.get("tls", {}) and CASES[case][5]:
+                    results[case][name]["tls_body_path"] = meta["tls"][name]["body_path"]
+                    results[case][name]["tls_resumes"] = meta["tls"][name]["resumes"]
             for name, r in running.items():
                 if r.proc.poll() is not None:
                     meta["warnings"].append(f"{name} had exited by the end")

@@ -16,6 +16,7 @@ import shlex
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -208,9 +209,20 @@ def make_docroot(path, files):
 
 # ---------------------------------------------------------------- configs
 
-def nginx_config(work, docroot, port, workers=1, access_log=False):
+def nginx_config(work, docroot, port, workers=1, access_log=False, tls=None):
     conf = work / "nginx.conf"
     log = f"access_log {work}/access.log combined;" if access_log else "access_log off;"
+    # HTTPS: TLS 1.3 only; ssl_session_tickets and ssl_session_cache as shipped (tickets
+    # on, no server-side cache); without kTLS (ssl_conf_command Options KTLS, not set)
+    # sendfile does not apply to TLS and bodies go through SSL_write.
+    https = "" if tls is None else f"""
+    server {{
+        listen 127.0.0.1:{tls.port} ssl;
+        ssl_certificate {tls.cert};
+        ssl_certificate_key {tls.key};
+        ssl_protocols TLSv1.3;
+        root {docroot};
+    }}"""
     conf.write_text(f"""\
 daemon off;
 master_process on;
@@ -236,41 +248,70 @@ http {{
     server {{
         listen 127.0.0.1:{port};
         root {docroot};
-    }}
+    }}{https}
 }}
 """)
     return [exe("nginx"), "-p", str(work), "-e", f"{work}/nginx-error.log", "-c", str(conf)]
 
 
-def h2o_config(work, docroot, port, workers=1):
+def h2o_config(work, docroot, port, workers=1, tls=None):
     # h2o 2.2 has no sendfile: it answers files with pread + writev.  Its default
     # max-connections (1024, for all threads) would turn --conns 4000 away.
+    # HTTPS: 2.2 takes one listen per level, so each listener gets a host of its own
+    # (a listener's only host answers whatever Host a request names).  Its
+    # minimum-version knows no TLSv1.3 (OpenSSL negotiates 1.3 with a client offering
+    # it; tools/bench checks the version); ssl-session-resumption as shipped (mode all:
+    # an internal cache, and tickets with keys it makes itself); ocsp-update-interval 0
+    # keeps it from running fetch-ocsp-response for a certificate with no OCSP URI.
     conf = work / "h2o.conf"
+    paths = f"""\
+    paths:
+      /:
+        file.dir: {docroot}
+"""
+    https = "" if tls is None else f"""\
+  https:
+    listen:
+      host: 127.0.0.1
+      port: {tls.port}
+      ssl:
+        certificate-file: {tls.cert}
+        key-file: {tls.key}
+        ocsp-update-interval: 0
+{paths}"""
     conf.write_text(f"""\
 num-threads: {workers}
 max-connections: 16384
 user: root
 pid-file: {work}/h2o.pid
 error-log: {work}/h2o-error.log
-listen:
-  host: 127.0.0.1
-  port: {port}
 hosts:
   default:
-    paths:
-      /:
-        file.dir: {docroot}
-""")
+    listen:
+      host: 127.0.0.1
+      port: {port}
+{paths}{https}""")
     return [exe("h2o"), "-c", str(conf)]
 
 
-def lighttpd_config(work, docroot, port, workers=1):
+def lighttpd_config(work, docroot, port, workers=1, tls=None):
     # One worker: server.max-worker stays at its default 0, one process that serves
     # (1 would add a master that only watches it); N > 1: a master and N workers.  Its
     # default max-keep-alive-requests (1000) would reconnect like nginx's.  Its limits
     # scale with the workers, as nginx's worker_connections (per worker) do.
     conf = work / "lighttpd.conf"
     max_worker = f"server.max-worker = {workers}\n" if workers > 1 else ""
+    # HTTPS (mod_openssl, Debian's lighttpd-mod-openssl): TLS 1.3 only; session tickets as
+    # shipped (on, keys made and rotated by lighttpd); no kTLS (Options KTLS not set).
+    https = "" if tls is None else f"""\
+server.modules += ( "mod_openssl" )
+$SERVER["socket"] == "127.0.0.1:{tls.port}" {{
+    ssl.engine = "enable"
+    ssl.pemfile = "{tls.cert}"
+    ssl.privkey = "{tls.key}"
+    ssl.openssl.ssl-conf-cmd = ( "MinProtocol" => "TLSv1.3" )
+}}
+"""
     conf.write_text(f"""\
 server.document-root = "{docroot}"
 server.bind = "127.0.0.1"
@@ -281,18 +322,28 @@ server.max-keep-alive-requests = 1000000
 server.max-fds = {16384 * workers}
 server.max-connections = {4096 * workers}
 mimetype.assign = ( ".bin" => "application/octet-stream" )
-{max_worker}""")
+{max_worker}{https}""")
     modules = ["-m", str(LIGHTTPD_MODULES)] if LIGHTTPD_MODULES else []
     return [exe("lighttpd"), "-D", *modules, "-f", str(conf)]
 
 
-class Spec:
-    """How to start one server: argv_for(work, docroot, port, workers).  kind 'file'
-    serves the docroot; kind 'probe' answers every request with the same 1 KiB body
-    (the ceiling probes, one thread each: they have no worker setting)."""
+class Tls:
+    """What a server's HTTPS listener uses: its port, the certificate chain and key
+    (ECDSA P-256, the same for every server), and the CA that signed them."""
 
-    def __init__(self, name, argv_for, version, kind="file", note=""):
+    def __init__(self, port, cert, key, ca):
+        self.port, self.cert, self.key, self.ca = port, cert, key, ca
+
+
+class Spec:
+    """How to start one server: argv_for(work, docroot, port, workers), plus tls=Tls(...)
+    when it is to listen for HTTPS too (only specs made with tls=True take it).  kind
+    'file' serves the docroot; kind 'probe' answers every request with the same 1 KiB
+    body (the ceiling probes, one thread each: they have no worker setting)."""
+
+    def __init__(self, name, argv_for, version, kind="file", note="", tls=False):
         self.name, self.argv_for, self.version, self.kind, self.note = name, argv_for, version, kind, note
+        self.tls = tls
 
 
 def add_splicehttpd_args(p, rev=True):
@@ -340,11 +391,12 @@ def splicehttpd_spec(args, access_log=False):
                         binary, "--root", str(docroot), "--listen", "127.0.0.1", "--port", str(port),
                         "--threads", str(workers), "--access-log", str(work / "access.log"), *extra],
                     version + " --access-log FILE")
-    return Spec("splicehttpd",
-                lambda work, docroot, port, workers=1: [
-                    binary, "--root", str(docroot), "--listen", "127.0.0.1", "--port", str(port),
-                    "--threads", str(workers), *extra],
-                version)
+    def argv(work, docroot, port, workers=1, tls=None):
+        https = [] if tls is None else ["--tls-port", str(tls.port), "--tls-cert", str(tls.cert),
+                                        "--tls-key", str(tls.key)]
+        return [binary, "--root", str(docroot), "--listen", "127.0.0.1", "--port", str(port),
+                "--threads", str(workers), *https, *extra]
+    return Spec("splicehttpd", argv, version, tls=True)
 
 
 def log_specs(args):
@@ -359,9 +411,10 @@ def log_specs(args):
 
 def peer_specs():
     return {
-        "nginx": Spec("nginx", nginx_config, capture([exe("nginx"), "-v"]).replace("nginx version: ", "")),
-        "h2o": Spec("h2o", h2o_config, capture([exe("h2o"), "--version"]).splitlines()[0].replace(" version", "")),
-        "lighttpd": Spec("lighttpd", lighttpd_config, capture([exe("lighttpd"), "-v"]).split(" - ")[0]),
+        "nginx": Spec("nginx", nginx_config, capture([exe("nginx"), "-v"]).replace("nginx version: ", ""), tls=True),
+        "h2o": Spec("h2o", h2o_config, capture([exe("h2o"), "--version"]).splitlines()[0].replace(" version", ""),
+                    tls=True),
+        "lighttpd": Spec("lighttpd", lighttpd_config, capture([exe("lighttpd"), "-v"]).split(" - ")[0], tls=True),
     }
 
 
@@ -546,8 +599,8 @@ def wait_listening(port, proc, timeout=10.0):
 
 
 class Running:
-    def __init__(self, spec, proc, port, logfile):
-        self.spec, self.proc, self.port, self.logfile = spec, proc, port, logfile
+    def __init__(self, spec, proc, port, logfile, tls=None):
+        self.spec, self.proc, self.port, self.logfile, self.tls = spec, proc, port, logfile, tls
         self.stopped = False
 
     @property
@@ -558,8 +611,8 @@ class Running:
     def pid(self):
         return self.proc.pid
 
-    def url(self, path):
-        return f"http://127.0.0.1:{self.port}/{path}"
+    def url(self, path, https=False):
+        return f"https://127.0.0.1:{self.tls.port}/{path}" if https else f"http://127.0.0.1:{self.port}/{path}"
 
     def stop(self):
         """SIGTERM the server's process group, SIGKILL what is left after 10 s."""
@@ -602,8 +655,10 @@ class Fleet:
     `workers` workers, each in its own session, all stopped when the fleet closes
     (normal exit, exception, SIGINT/SIGTERM)."""
 
-    def __init__(self, work, docroot, cpus, nice=0, workers=1):
+    def __init__(self, work, docroot, cpus, nice=0, workers=1, tls_files=None):
+        """tls_files: (cert, key, ca) when the servers that can are to listen for HTTPS too."""
         self.work, self.docroot, self.nice, self.workers = work, docroot, nice, workers
+        self.tls_files = tls_files
         self.cpus = [cpus] if isinstance(cpus, int) else list(cpus)
         self.running = []
 
@@ -626,15 +681,21 @@ class Fleet:
             port = free_port()
             sdir = self.work / spec.name
             sdir.mkdir(exist_ok=True)
-            argv = spec.argv_for(sdir, self.docroot, port, self.workers)
+            tls = None
+            if self.tls_files and spec.tls:
+                tls = Tls(free_port(), *self.tls_files)
+                while tls.port == port:
+                    tls.port = free_port()
+            argv = (spec.argv_for(sdir, self.docroot, port, self.workers, tls=tls) if tls
+                    else spec.argv_for(sdir, self.docroot, port, self.workers))
             logfile = sdir / "stdout.log"
             with open(logfile, "ab") as out:
                 proc = subprocess.Popen(argv, cwd=sdir, stdin=subprocess.DEVNULL, stdout=out,
                                         stderr=subprocess.STDOUT, start_new_session=True, env=child_env(),
                                         preexec_fn=pinned(self.cpus, self.nice))
-            r = Running(spec, proc, port, logfile)
+            r = Running(spec, proc, port, logfile, tls)
             self.running.append(r)
-            if wait_listening(port, proc):
+            if wait_listening(port, proc) and (tls is None or wait_listening(tls.port, proc)):
                 return r
             r.stop()
             self.running.remove(r)
@@ -676,6 +737,106 @@ def verify(r, docroot, names, work):
             return f"GET /{name}: body differs from the file"
         if r.spec.kind == "probe":
             break
+    return ""
+
+
+def _https_get(r, name, ctx, session=None):
+    """GET /name over HTTPS with Connection: close, read to the end; returns (status line,
+    body, the TLS socket's facts).  Raw HTTP/1.1 on ssl, since http.client cannot hand
+    a session over for resumption."""
+    with socket.create_connection(("127.0.0.1", r.tls.port), timeout=30) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost", session=session) as s:
+            s.sendall(f"GET /{name} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".encode())
+            data = bytearray()
+            while True:
+                try:
+                    chunk = s.recv(1 << 20)
+                except ssl.SSLZeroReturnError:
+                    break
+                except (ssl.SSLEOFError, ConnectionResetError):
+                    break  # a server that closes without close_notify: the length check below decides
+                if not chunk:
+                    break
+                data += chunk
+            facts = {"version": s.version(), "cipher": s.cipher()[0], "resumed": s.session_reused}
+            session = s.session  # read after the response: TLS 1.3 tickets come after the handshake
+    head, _, body = bytes(data).partition(b"\r\n\r\n")
+    status = head.split(b"\r\n", 1)[0].decode(errors="replace")
+    return status, body, facts, session
+
+
+def verify_tls(r, docroot, names):
+    """Over r's HTTPS listener, verifying the certificate against the run's CA: GET each
+    file and compare it with the docroot, then GET the first again offering the session
+    of that connection.  Returns ('' or what is wrong, {version, cipher, resumes})."""
+    ctx = ssl.create_default_context(cafile=str(r.tls.ca))
+    info = {}
+    try:
+        session = None
+        for name in names:
+            status, body, facts, got = _https_get(r, name, ctx)
+            if status.split(" ")[1:2] != ["200"]:
+                return f"GET https /{name}: {status!r}", info
+            if body != (docroot / name).read_bytes():
+                return f"GET https /{name}: body differs from the file ({len(body)} bytes)", info
+            info.update(version=facts["version"], cipher=facts["cipher"])
+            session = session or got
+        _, _, facts, _ = _https_get(r, names[0], ctx, session)
+        info["resumes"] = facts["resumed"]
+    except (OSError, ssl.SSLError) as e:
+        return f"HTTPS: {e!r}", info
+    if info.get("version") != "TLSv1.3":
+        return f"HTTPS negotiated {info.get('version')}, not TLSv1.3", info
+    return "", info
+
+
+# How the peers send HTTPS bodies as configured here: none is given kTLS (nginx's
+# ssl_conf_command Options KTLS, lighttpd's ssl.openssl.ssl-conf-cmd; h2o 2.2 has none).
+PEER_TLS_BODY = "user space (SSL_write; kTLS not configured)"
+
+
+def make_certs(directory, days=30):
+    """A CA and an ECDSA P-256 leaf for localhost (and 127.0.0.1) in `directory`, made
+    by tests/e2e/tls_certs.py with the openssl command: (cert chain, key, ca), or
+    (None, why) when that cannot be done here."""
+    if shutil.which("openssl") is None:
+        return None, "no openssl command to make the certificate"
+    import importlib.util
+    path = ROOT / "tests" / "e2e" / "tls_certs.py"
+    spec = importlib.util.spec_from_file_location("tls_certs", path)
+    if spec is None or not path.is_file():
+        return None, f"{path} not found"
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    try:
+        cert, key = mod.make_leaf(str(directory), "localhost", days=days)
+    except RuntimeError as e:
+        return None, str(e)
+    return (Path(cert), Path(key), Path(directory) / "ca.crt"), ""
+
+
+def tls_files(work):
+    """(cert chain, key, ca) for the HTTPS cases: a bundle's certs/ (made when it was
+    built: its host may have no openssl), else new ones in work/certs; or (None, why)."""
+    if BUNDLE:
+        d = BUNDLE / "certs"
+        files = (d / "localhost.crt", d / "localhost.key", d / "ca.crt")
+        if all(f.is_file() for f in files):
+            return files, ""
+        return None, f"{d} lacks localhost.crt, localhost.key or ca.crt"
+    return make_certs(work / "certs")
+
+
+def tls_body_path(r):
+    """splicehttpd's own line on how HTTPS bodies are sent (kTLS or user space), from
+    its start-up log; '' when it wrote none."""
+    try:
+        lines = r.logfile.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    for line in lines:
+        if "HTTPS" in line and ("kernel TLS" in line or "kTLS" in line):
+            return line.split(" info ", 1)[-1].strip()
     return ""
 
 

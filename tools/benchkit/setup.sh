@@ -4,9 +4,10 @@
 
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"   # ROOT, PACKAGES (the build's dependencies)
 
-# Peers, load generators, the chart, and gcc + liburing-dev for the ceiling probes.
+# Peers, load generators, the chart, and gcc + liburing-dev for the ceiling probes;
+# lighttpd-mod-openssl and openssl (the certificate) for the HTTPS cases.
 BENCH_PACKAGES=("${PACKAGES[@]}" gcc liburing-dev python3 python3-matplotlib
-                wrk apache2-utils nginx-light h2o lighttpd)
+                wrk apache2-utils nginx-light h2o lighttpd lighttpd-mod-openssl openssl)
 BENCH_BUILD="$ROOT/build-bench"
 
 bench_ensure_packages() {
