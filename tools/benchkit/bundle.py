@@ -9,7 +9,10 @@ the host's libraries).  Everything else a run needs is made at run time: the
 files served, the configs (which put nginx's temp paths into the run's dir, so
 no /var/lib/nginx is needed), the wrk script.  No server reads /etc/mime.types
 for the .bin files served (lighttpd's config maps .bin itself; splicehttpd falls
-back to its built-in table), so none is shipped.
+back to its built-in table), so none is shipped.  The one exception is the HTTPS
+cases' certificate: the target may have no openssl command, so certs/ holds a CA
+and an ECDSA P-256 leaf for localhost made here (tests/e2e/tls_certs.py) when the
+bundle is built, valid for CERT_DAYS.
 """
 
 import datetime
@@ -25,6 +28,7 @@ import servers as S
 
 PROGRAMS = ("nginx", "h2o", "lighttpd", "wrk")
 PROBES = ("ceiling", "ceiling_close")
+CERT_DAYS = 365
 LIGHTTPD_MODULES = Path("/usr/lib/lighttpd")
 H2O_SHARE = Path("/usr/share/h2o")
 # glibc's own libraries stay the host's: they must match its ld-linux (dpkg names them
@@ -56,12 +60,15 @@ Run as root on an x86-64 Linux host with python3 (glibc {glibc} or newer):
     sudo ./run                      # five cases, every server; writes results/results.{{json,md}} here (+ .png with matplotlib)
     sudo ./run --workers 4          # four workers per server, wrk on other CPUs
     sudo ./run --seconds 2 --cases 1k-ka,1k-close   # a short look
+    sudo ./run --tls                # the five and the three HTTPS cases (tls-1k-ka, tls-1m-ka, tls-1k-close)
     ./run --help                    # placement (--server-cpus, --client-cpus, --wrk-threads), cases, servers
 
 bin/ the programs, lib/ their libraries (LD_LIBRARY_PATH for them only), lib/lighttpd/
-lighttpd's modules (none is loaded by the benchmark's config; there for -m), share/h2o/ h2o's,
-benchkit/ the runner's Python, bundle.json where each came from. See docs/BENCHMARKS.md in
-the splicehttpd repository for the method.
+lighttpd's modules (mod_openssl for the HTTPS cases; there for -m), share/h2o/ h2o's,
+certs/ the HTTPS cases' CA and localhost certificate (ECDSA P-256, made {made}, valid
+{cert_days} days; `./run --tls` or `--cases tls` runs those cases), benchkit/ the runner's
+Python, bundle.json where each came from. See docs/BENCHMARKS.md in the splicehttpd
+repository for the method.
 '''
 
 
@@ -162,6 +169,13 @@ def make(dest, args):
         shutil.copyfile(src, dest / "lib" / soname)  # the real file under the name the loader asks for
         strip(dest / "lib" / soname, library=True)
 
+    certs, why = S.make_certs(dest / "certs", days=CERT_DAYS)
+    if certs is None:
+        notes.append(f"HTTPS certificate: {why}; the HTTPS cases will be skipped")
+    else:
+        (dest / "certs" / "ca.key").unlink()  # nothing there signs anything
+        (dest / "certs" / "ca.srl").unlink(missing_ok=True)
+
     for module in ("bench.py", "servers.py"):
         (dest / "benchkit").mkdir(exist_ok=True)
         shutil.copyfile(Path(__file__).resolve().parent / module, dest / "benchkit" / module)
@@ -178,10 +192,12 @@ def make(dest, args):
         "splicehttpd": S.splicehttpd_label(args),
         "programs": {n: str(p) for n, p in programs.items()},
         "libraries": {n: str(p) for n, p in sorted(libs.items())},
+        "certs": f"certs/: CA and localhost ECDSA P-256 leaf, valid {CERT_DAYS} days" if certs else None,
         "notes": notes,
     }
     (dest / "bundle.json").write_text(json.dumps(manifest, indent=1) + "\n")
-    (dest / "README.txt").write_text(README.format(made=made, host=host, glibc=glibc.replace("glibc ", "")))
+    (dest / "README.txt").write_text(README.format(made=made, host=host, glibc=glibc.replace("glibc ", ""),
+                                                   cert_days=CERT_DAYS))
 
     size = du(dest)
     for n in notes:
