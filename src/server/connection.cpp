@@ -212,6 +212,13 @@ void Connection::pump_tls() noexcept
         }
         if (step.kind == TlsStream::Step::Kind::Established) {
             idle_since_ns_ = services_.now_ns(); // from the handshake deadline to the keep-alive one
+            if (options_.debug) {
+                const tls::Session& t = tls_->session();
+                spdlog::debug("conn={} tls: {} {}{} sni={} alpn={} pair={}; bodies encrypted in user space", index_,
+                              t.protocol(), t.cipher(), t.resumed() ? " resumed" : "",
+                              t.server_name().empty() ? "-" : t.server_name(), t.alpn().empty() ? "-" : t.alpn(),
+                              t.pair());
+            }
             continue;
         }
         if (step.kind == TlsStream::Step::Kind::Failed) return tls_failed(step);

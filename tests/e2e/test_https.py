@@ -318,6 +318,97 @@ class HttpsReload(unittest.TestCase):
             again.close()
 
 
+class HttpsSmallInput(unittest.TestCase):
+    """--max-input below a TLS record's size: none of a record is plaintext
+    before all of it is in, so a bound that counted a partial record's
+    ciphertext would stop reading short of it for good (OpenSSL takes a
+    partial record into its own buffer, which holds one record at most:
+    only what lies beyond it counts)."""
+
+    def test_a_record_larger_than_max_input(self):
+        harness.require_program("openssl")
+        certs = tempfile.mkdtemp(prefix="splicehttpd-input-")
+        root = harness.Root()
+        try:
+            root.write("k1", payload(1000))
+            cert, key = tls_certs.make_leaf(certs, "localhost")
+            server = harness.Server(root.path, "--tls-port", "0", "--tls-cert", cert, "--tls-key", key,
+                                    "--max-input", "1024", "--debug")
+            try:
+                ctx = ssl.create_default_context(cafile=os.path.join(certs, "ca.crt"))
+                sock = socket.create_connection(("127.0.0.1", tls_port_of(server)), timeout=10)
+                incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+                tls = ctx.wrap_bio(incoming, outgoing, server_hostname="localhost")
+                while True:
+                    try:
+                        tls.do_handshake()
+                        break
+                    except ssl.SSLWantReadError:
+                        sock.sendall(outgoing.read())
+                        incoming.write(sock.recv(65536))
+                sock.sendall(outgoing.read())
+                # One record of 6 KiB, sent in two parts: the first alone is
+                # past --max-input.
+                tls.write(b"GET /k1 HTTP/1.1\r\nHost: t\r\nX-Pad: " + b"p" * 6000 + b"\r\n\r\n")
+                record = outgoing.read()
+                sock.sendall(record[:2000])
+                time.sleep(0.3)
+                sock.sendall(record[2000:])
+                got = b""
+                while not got.endswith(payload(1000)):
+                    chunk = sock.recv(65536)
+                    self.assertTrue(chunk, "closed: " + got.decode(errors="replace")[:100])
+                    incoming.write(chunk)
+                    try:
+                        while True:
+                            got += tls.read(65536)
+                    except ssl.SSLWantReadError:
+                        pass
+                self.assertTrue(got.startswith(b"HTTP/1.1 200 OK\r\n"))
+                sock.close()
+                # --debug says what was agreed, and which body path serves.
+                server.wait_log(r"tls: TLSv1\.3 TLS_\S+ sni=localhost alpn=- pair=0; bodies encrypted in user space")
+            finally:
+                server.stop_checked()
+        finally:
+            root.cleanup()
+            shutil.rmtree(certs)
+
+
+class HttpsStop(unittest.TestCase):
+    """SIGTERM with a TLS response in flight and a handshake half done: the
+    response finishes byte-exact, the half handshake is closed, exit 0."""
+
+    def test_sigterm_finishes_the_response(self):
+        harness.require_program("openssl")
+        certs = tempfile.mkdtemp(prefix="splicehttpd-stop-")
+        root = harness.Root()
+        try:
+            root.write("m32", payload(32 << 20))
+            cert, key = tls_certs.make_leaf(certs, "localhost")
+            server = harness.Server(root.path, "--tls-port", "0", "--tls-cert", cert, "--tls-key", key)
+            port = tls_port_of(server)
+            ctx = ssl.create_default_context(cafile=os.path.join(certs, "ca.crt"))
+            c = TlsClient(port, ctx)
+            half = socket.create_connection(("127.0.0.1", port))
+            half.sendall(b"\x16\x03\x01\x02\x00\x01")
+            c.send(b"GET /m32 HTTP/1.1\r\nHost: t\r\n\r\n")
+            c._fill()  # the response has begun
+            os.kill(server.pid, signal.SIGTERM)
+            r = c.read_response()
+            self.assertEqual(r.status, 200)
+            self.assertEqual(hashlib.sha256(r.body).digest(), hashlib.sha256(payload(32 << 20)).digest())
+            self.assertEqual(server.proc.wait(30), 0)
+            half.settimeout(5)
+            self.assertEqual(half.recv(100), b"")
+            half.close()
+            c.close()
+            server.stop_checked()
+        finally:
+            root.cleanup()
+            shutil.rmtree(certs)
+
+
 class HttpsFlags(unittest.TestCase):
     def test_bad_pairs_exit_2_with_one_line(self):
         certs = tempfile.mkdtemp(prefix="splicehttpd-flags-")
