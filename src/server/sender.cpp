@@ -49,6 +49,7 @@ void Sender::reset(std::size_t keep_bytes) noexcept
         std::string().swap(plan_.memory);
         std::vector<http::Segment>().swap(plan_.segments);
     }
+    if (chunk_.capacity() > keep_bytes) std::string().swap(chunk_); // as the plan's memory
     source_ = {};
     body_in_memory_ = false;
     fill_cache_ = false;
