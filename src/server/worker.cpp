@@ -263,24 +263,30 @@ void Worker::log_completion(const UserData& ud, const io_uring_cqe& cqe) const
 // Keeps a few accepts armed, each into the socket slot of a free connection.
 // When every connection is taken none is armed, and new clients wait in the
 // listen backlog until a slot frees: never accepted only to be dropped.
-// With --tls-port, each listener has its own few.
+// With --tls-port, each listener has its own few, a free slot going to the
+// one with fewer armed: with fewer free slots than both want (--max-conns
+// below twice kAcceptsArmed), neither listener takes them all.
 void Worker::fill_accepts() noexcept
 {
-    if (stopping_) return;
-    fill_accepts_on(listener_.get(), false, accepts_armed_ - tls_accepts_armed_);
-    if (tls_listener_) fill_accepts_on(tls_listener_.get(), true, tls_accepts_armed_);
+    while (!stopping_ && !accept_paused_ && !free_conns_.empty()) {
+        const unsigned plain = accepts_armed_ - tls_accepts_armed_;
+        const unsigned tls = tls_listener_ ? tls_accepts_armed_ : kAcceptsArmed;
+        if (plain >= kAcceptsArmed && tls >= kAcceptsArmed) break;
+        if (tls < plain)
+            arm_accept_on(tls_listener_.get(), true);
+        else
+            arm_accept_on(listener_.get(), false);
+    }
 }
 
-void Worker::fill_accepts_on(int listen_fd, bool tls, unsigned armed) noexcept
+void Worker::arm_accept_on(int listen_fd, bool tls) noexcept
 {
-    for (; !accept_paused_ && armed < kAcceptsArmed && !free_conns_.empty(); ++armed) {
-        auto& slot = conns_[free_conns_.back()];
-        free_conns_.pop_back();
-        if (!slot) slot = std::make_unique<Connection>(*this, conn_options_, std::uint32_t(&slot - conns_.data()));
-        slot->arm_accept(listen_fd, tls);
-        ++accepts_armed_;
-        if (tls) ++tls_accepts_armed_;
-    }
+    auto& slot = conns_[free_conns_.back()];
+    free_conns_.pop_back();
+    if (!slot) slot = std::make_unique<Connection>(*this, conn_options_, std::uint32_t(&slot - conns_.data()));
+    slot->arm_accept(listen_fd, tls);
+    ++accepts_armed_;
+    if (tls) ++tls_accepts_armed_;
 }
 
 void Worker::on_accept_failed(Connection& c, int res) noexcept

@@ -68,7 +68,7 @@ private:
     void dispatch(const io_uring_cqe& cqe) noexcept;
     void log_completion(const uring::UserData& ud, const io_uring_cqe& cqe) const;
     void fill_accepts() noexcept;
-    void fill_accepts_on(int listen_fd, bool tls, unsigned armed) noexcept;
+    void arm_accept_on(int listen_fd, bool tls) noexcept; // into the last free slot
     void arm_wake() noexcept;
     io_uring_sqe* worker_sqe(uring::Op op) noexcept; // an SQE whose completion is the worker's
     void on_wake(int res) noexcept;
