@@ -55,8 +55,8 @@ void Connection::on_cqe(Op op, std::uint8_t seq, const io_uring_cqe& cqe) noexce
         if (exchange_->send.delivered() != before) progress_ns_ = services_.now_ns();
         // Only the wait this state is in goes on: a closing connection's
         // chain completes, and nothing more is sent.
-        const bool waits_for_room = op == Op::PollOut || op == Op::OutQ;
-        if (state_ == (waits_for_room ? State::WaitingWritable : State::Sending)) on_send(next);
+        const bool room_op = op == Op::PollOut || op == Op::OutQ;
+        if (room_op ? waits_for_room() : state_ == State::Sending) on_send(next);
         break;
     }
     case uring::Owner::Connection:
@@ -188,10 +188,16 @@ void Connection::ingest(std::string_view bytes) noexcept
 }
 
 // Input received and not answered yet: plaintext kept, and ciphertext the
-// session has not decrypted.
+// session has not decrypted. OpenSSL takes a partial record into a buffer
+// of its own (one record at most), which is not counted: a record larger
+// than --max-input still comes in whole. A lingering close drops input, and
+// what the session still holds must not keep its recv from draining the
+// peer (closing with unread input is a reset, which loses the response's
+// unsent tail).
 std::size_t Connection::input_backlog() const noexcept
 {
-    return (exchange_ ? exchange_->input.buffered() : 0) + (tls_ ? tls_->buffered() : 0);
+    const std::size_t plain = exchange_ ? exchange_->input.buffered() : 0;
+    return plain + (tls_ && traits(state_).keeps_input ? tls_->buffered() : 0);
 }
 
 // The session's plaintext goes to the parser as a recv's bytes would, while
@@ -507,7 +513,9 @@ void Connection::on_timeout(Deadline kind) noexcept
         // gone): the socket's queue is asked, and again a second later.
         // Sending (POLLOUT came, and the chain after it moved nothing), or
         // no SIOCOUTQ on this kernel: the peer took nothing for too long.
-        if (state_ == State::WaitingWritable && options_.send.queue_probe) {
+        // (An HTTPS record send waits inside the kernel for room, as POLLOUT
+        // would: the same look.)
+        if (waits_for_room() && options_.send.queue_probe) {
             exchange_->send.probe_queue(ops_, int(socket_slot()));
             recheck_since_ns_ = services_.now_ns();
         } else {

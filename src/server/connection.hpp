@@ -159,6 +159,12 @@ private:
     void pump_tls() noexcept;
     void tls_failed(const TlsStream::Step& step) noexcept;
     [[nodiscard]] std::size_t input_backlog() const noexcept;
+    // Waiting for the socket to take bytes: POLLOUT armed, or an HTTPS
+    // record send waiting in the kernel.
+    [[nodiscard]] bool waits_for_room() const noexcept
+    {
+        return state_ == State::WaitingWritable || (state_ == State::Sending && tls_ && tls_->sending());
+    }
 
     // request -> plan
     void on_request() noexcept;

@@ -67,6 +67,7 @@ void Sender::reset(std::size_t keep_bytes) noexcept
     chunk_file_ = chunk_len_ = 0;
     tls_fill_cache_ = false;
     tls_shut_ = false;
+    tls_sent_ = 0;
 }
 
 void Sender::set_file(const FoundFile& file) noexcept
@@ -107,6 +108,7 @@ Sender::Next Sender::start(const Env& env) noexcept
         tls_ = env.tls;
         plain_pos_ = chunk_file_ = chunk_len_ = 0;
         tls_fill_cache_ = tls_shut_ = false;
+        tls_sent_ = env.tls->bytes_sent();
         body_in_memory_ = in_memory;
         return tls_pump(env);
     }
@@ -247,7 +249,7 @@ Sender::Next Sender::on_cqe(Op op, std::uint8_t seq, int res) noexcept
         probing_ = false;
         // Progress since the question, or no longer waiting for room: the
         // answer is about a stall that is over.
-        if (!stall_check_ || !polling_) return Next::InFlight;
+        if (!stall_check_ || !(polling_ || (tls_ && tls_->sending()))) return Next::InFlight;
         if (res < 0) return Next::Abort; // the kernel cannot tell: the timeout stands
         // The first look remembers the queue and looks again about a second
         // later; a queue that shrank in between is progress (the peer is
@@ -387,6 +389,11 @@ Sender::Next Sender::tls_pump(const Env& env) noexcept
         tls_shut_ = true;
     }
     tls_->flush({env.ops, env.socket});
+    if (tls_->bytes_sent() != tls_sent_) {
+        tls_sent_ = tls_->bytes_sent();
+        outq_ = -1; // progress: a stall check starts afresh
+        stall_check_ = false;
+    }
     // What the peer has: the plaintext written, less what may still sit in
     // the unsent records (close enough for the log and for progress).
     const std::uint64_t unsent = std::min<std::uint64_t>(plain_pos_, session.output_size());

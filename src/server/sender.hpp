@@ -167,6 +167,7 @@ private:
     std::uint64_t chunk_len_ = 0;  // bytes of chunk_ read
     bool tls_fill_cache_ = false;  // chunk_ is the whole small file: keep it in the cache
     bool tls_shut_ = false;        // close_notify written (a response that ends the connection)
+    std::uint64_t tls_sent_ = 0;   // the stream's bytes_sent() at the last look: moved means progress
 };
 
 } // namespace splicehttpd::server
