@@ -33,6 +33,21 @@ constexpr std::size_t kAccessBatch = 16 * 1024;
 // --inline-max and its head; a larger one is given back, or a burst of large
 // inline bodies would stay resident (kSpareExchanges of them) for good.
 constexpr std::size_t kSparePlanBytes = 64 * 1024 + 16 * 1024;
+// The error log's rate limit, per kind of line and per worker: bursts of 50,
+// then 10 lines a second (a flood costs at most a few KiB a second of log).
+constexpr unsigned kErrorLinesPerSecond = 10;
+constexpr unsigned kErrorLineBurst = 50;
+
+spdlog::level::level_enum spdlog_level(LogLevel level) noexcept
+{
+    switch (level) {
+    case LogLevel::Error: return spdlog::level::err;
+    case LogLevel::Warn: return spdlog::level::warn;
+    case LogLevel::Info: return spdlog::level::info;
+    case LogLevel::Debug: return spdlog::level::debug;
+    }
+    return spdlog::level::err;
+}
 
 std::string result_text(int res)
 {
@@ -70,7 +85,8 @@ Worker::Worker(unsigned id, const ServerSetup& setup, sys::UniqueFd listener, in
       wake_fd_(wake_fd),
       commands_(commands),
       deadlines_(timeouts_of(setup.config)),
-      pipe_queue_(setup.config.pipe_queue, setup.config.max_conns)
+      pipe_queue_(setup.config.pipe_queue, setup.config.max_conns),
+      error_limiter_(kErrorLinesPerSecond, kErrorLineBurst)
 {
     const Config& c = setup.config;
     // Fixed-file table: one socket slot per connection, slot = connection
@@ -124,6 +140,7 @@ Worker::Worker(unsigned id, const ServerSetup& setup, sys::UniqueFd listener, in
     o.dotfiles = c.dotfiles;
     o.precompressed = c.precompressed;
     o.debug = debug_;
+    o.root = c.root;
     o.lookup.root_fd = setup.root_fd;
     o.lookup.mime = &setup.mime;
     o.lookup.precompressed = c.precompressed;
@@ -330,6 +347,32 @@ std::string_view Worker::log_time()
     return log_time_;
 }
 
+// ---------------------------------------------------------------- error log
+
+LogLimiter::Verdict Worker::error_log_admits(const ErrorKind& kind) noexcept
+{
+    if (!spdlog::should_log(spdlog_level(kind.level))) return {};
+    return error_limiter_.admit(kind.reason, now_ns_);
+}
+
+void Worker::error_log(const ErrorEntry& entry, const ErrorContext& context,
+                       const LogLimiter::Verdict& verdict) noexcept
+{
+    const spdlog::level::level_enum level = spdlog_level(entry.level);
+    if (verdict.suppressed > 0) spdlog::log(level, "{}", suppressed_line(entry.reason, verdict.suppressed));
+    spdlog::log(level, "{}", error_line(entry, context));
+}
+
+// Each tick: the counts of kinds that went quiet while limited, so that no
+// flood goes unmentioned (a warning: lines left out are worth knowing of at
+// any level that let them through).
+void Worker::log_suppressed() noexcept
+{
+    const auto level = spdlog::should_log(spdlog::level::warn) ? spdlog::level::warn : spdlog::level::err;
+    for (const LogLimiter::Suppressed& s : error_limiter_.take_suppressed())
+        spdlog::log(level, "{}", suppressed_line(s.key, s.count));
+}
+
 // ---------------------------------------------------------------- pipes
 
 PipeQueue::Answer Worker::ask_pipe(PipeTicket ticket, bool may_refuse)
@@ -443,6 +486,7 @@ void Worker::on_tick() noexcept
     // order, and owns its timeout.
     deadlines_.expire(now_ns_, [this](Deadline kind, std::uint32_t index) { conns_[index]->on_timeout(kind); });
     file_cache_->sweep(now_ns_);
+    log_suppressed();
     hand_over_access_lines();
     if (setup_.access_log) setup_.access_log->flush(); // lines reach the file within a second
     arm_tick();

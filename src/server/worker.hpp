@@ -6,6 +6,7 @@
 #include "http/date.hpp"
 #include "server/connection.hpp"
 #include "server/dir_lister.hpp"
+#include "server/error_log.hpp"
 #include "server/pipe_queue.hpp"
 #include "server/services.hpp"
 #include "server/setup.hpp"
@@ -46,6 +47,9 @@ public:
     std::string& log_line() noexcept override { return access_batch_; }
     void line_logged() noexcept override;
     std::string_view log_time() override;
+    LogLimiter::Verdict error_log_admits(const ErrorKind& kind) noexcept override;
+    void error_log(const ErrorEntry& entry, const ErrorContext& context,
+                   const LogLimiter::Verdict& verdict) noexcept override;
     std::string_view date() override { return dates_.now(); }
     [[nodiscard]] std::uint64_t now_ns() const noexcept override { return now_ns_; }
     [[nodiscard]] bool stopping() const noexcept override { return stopping_; }
@@ -104,6 +108,10 @@ private:
     // often a futex wake).
     std::string access_batch_;
     void hand_over_access_lines() noexcept;
+    // The error log's lines, per worker: a flood from one client that lands
+    // on every worker is let through once per worker.
+    LogLimiter error_limiter_;
+    void log_suppressed() noexcept;
     std::string log_time_; // the access log's time text, formatted once a second
     std::time_t log_time_sec_ = -1;
 
