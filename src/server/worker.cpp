@@ -164,6 +164,7 @@ Worker::Worker(unsigned id, const ServerSetup& setup, sys::UniqueFd listener, in
     free_conns_.reserve(max_conns_);
     for (std::uint32_t i = max_conns_; i-- > 0;) free_conns_.push_back(i);
     spare_exchanges_.reserve(kSpareExchanges);
+    if (setup.client_limit) client_keys_.resize(max_conns_);
     if (setup.access_log) access_batch_.reserve(kAccessBatch + 4096);
 }
 
@@ -231,6 +232,7 @@ void Worker::dispatch(const io_uring_cqe& cqe) noexcept
         }
     }
     c.on_cqe(ud.op, ud.seq, cqe);
+    if (ud.op == Op::Accept && cqe.res >= 0) limit_client(c);
 }
 
 void Worker::log_completion(const UserData& ud, const io_uring_cqe& cqe) const
@@ -288,6 +290,24 @@ void Worker::fill_accepts() noexcept
     }
 }
 
+// --max-conns-per-ip: a client past its limit is closed at once (shutdown
+// through the ring, then the slot's close), unanswered: it holds its slot
+// for the completions of its close, never for a request's read. No 503 as nginx's
+// limit_conn sends: that would mean reading the request first, a slot and
+// an exchange held for as long as the client takes to send it.
+void Worker::limit_client(Connection& c) noexcept
+{
+    if (!setup_.client_limit) return;
+    const std::optional<ClientKey> key = ClientKey::of_peer(c.peer());
+    if (!key) return; // no address to count by
+    if (setup_.client_limit->try_add(*key)) {
+        client_keys_[c.index()] = key;
+        return;
+    }
+    ++refused_per_ip_;
+    c.abort();
+}
+
 void Worker::on_accept_failed(Connection& c, int res) noexcept
 {
     free_conns_.push_back(c.index());
@@ -300,6 +320,10 @@ void Worker::on_accept_failed(Connection& c, int res) noexcept
 void Worker::slot_freed(Connection& c) noexcept
 {
     free_conns_.push_back(c.index());
+    if (setup_.client_limit) {
+        if (auto& key = client_keys_[c.index()]) setup_.client_limit->remove(*key);
+        client_keys_[c.index()].reset();
+    }
     --live_;
 }
 
@@ -519,10 +543,10 @@ void Worker::log_stats() const
     spdlog::info("w{} stats: connections={} accepted={} accepts_armed={} open_files={} pipes={} pipes_free={} "
                  "pipes_draining={} pipes_drained={} pipes_replaced={} pipe_waiters={} waiting_writable={} "
                  "parked={} connection_objects={} exchanges={} cached_files={} cache_retired={} cache_bytes={} "
-                 "cache_hits={} cache_misses={}",
+                 "cache_hits={} cache_misses={} refused_per_ip={}",
                  id_, live_, accepted_, accepts_armed_, files, p.total, p.free, p.draining, p.drained, p.replaced,
                  waiting_pipe, waiting_writable, pipe_queue_.parked(), made, exchanges_, fc.entries, fc.retired,
-                 fc.body_bytes, fc.hits, fc.misses);
+                 fc.body_bytes, fc.hits, fc.misses, refused_per_ip_);
 }
 
 } // namespace splicehttpd::server

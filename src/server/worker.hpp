@@ -4,6 +4,7 @@
 #pragma once
 
 #include "http/date.hpp"
+#include "server/client_limit.hpp"
 #include "server/connection.hpp"
 #include "server/dir_lister.hpp"
 #include "server/error_log.hpp"
@@ -79,6 +80,7 @@ private:
     void arm_tick() noexcept;
     void on_tick() noexcept;
     void serve_pipe_waiters() noexcept;
+    void limit_client(Connection& c) noexcept;
     void log_stats() const;
 
     const unsigned id_;
@@ -126,6 +128,10 @@ private:
     std::uint64_t wake_submitted_ns_ = 0;
     std::uint64_t tick_submitted_ns_ = 0;
     std::uint64_t accepted_ = 0;
+    // --max-conns-per-ip: the address each connection was counted under
+    // (by connection index), and the connections this worker refused.
+    std::vector<std::optional<ClientKey>> client_keys_;
+    std::uint64_t refused_per_ip_ = 0;
 };
 
 } // namespace splicehttpd::server

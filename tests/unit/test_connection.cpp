@@ -472,3 +472,26 @@ TEST_CASE("connection: a stall check interrupted by a wait for a pipe rejoins th
     CHECK(h.run_until([&] { return h.conn(0).state() == State::Free && h.conn(1).state() == State::Free; }));
     CHECK(h.leaks() == "");
 }
+
+TEST_CASE("connection: aborted as soon as it is accepted (--max-conns-per-ip): closed unanswered, nothing left")
+{
+    for (const bool request_first : {false, true}) {
+        CAPTURE(request_first);
+        HarnessOptions o;
+        o.tcp = true;
+        Harness h(o);
+        const int c = h.connect(0);
+        REQUIRE(h.conn(0).state() == State::Reading);
+        // As the worker does right after the accept's CQE; the request may
+        // be in the socket already, or come after.
+        if (request_first) send_all(c, get("/small.txt"));
+        h.conn(0).abort();
+        CHECK(h.run_until([&] { return h.conn(0).state() == State::Free; }));
+        CHECK(h.closed == 1);
+        char byte = 0;
+        const ssize_t n = recv(c, &byte, 1, 0);
+        CHECK((n == 0 || (n < 0 && errno == ECONNRESET))); // no byte of a response
+        CHECK(h.log_.empty());
+        CHECK(h.leaks() == "");
+    }
+}
