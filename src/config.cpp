@@ -93,6 +93,9 @@ void add_options(OptionTable& t, Args& a)
             return {};
         })
         ->capture_default_str();
+    t.bounded("max-conns-per-ip", c.max_conns_per_ip, 0u, 1u << 20,
+              "Connections at once from one client address, over all threads (0: no limit); past it a new "
+              "connection is closed at once, unanswered (nginx's limit_conn)");
     t.bounded("pipes", c.pipes, 1u, 4096u, "Pipes per thread created at start-up");
     t.bounded("pipes-max", c.pipes_max, 1u, 4096u, "Pipes per thread the pool may grow to");
     t.bounded("pipe-size", c.pipe_size, 4096u, 1u << 30, "Pipe capacity in bytes (F_SETPIPE_SZ)");

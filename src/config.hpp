@@ -29,9 +29,10 @@ struct Config : SiteSettings {
     std::string log_level = "info"; // error, warn, info, debug (debug: as --debug)
     std::string access_log;         // "": off; "-": stdout
 
-    unsigned max_conns = 0;  // per thread; 0 ("auto"): main() derives it from RLIMIT_NOFILE
-    unsigned pipes = 4;      // per thread, created at start-up
-    unsigned pipes_max = 64; // per thread, growth bound
+    unsigned max_conns = 0;        // per thread; 0 ("auto"): main() derives it from RLIMIT_NOFILE
+    unsigned max_conns_per_ip = 0; // connections at once per client address, all threads (0: no limit)
+    unsigned pipes = 4;            // per thread, created at start-up
+    unsigned pipes_max = 64;       // per thread, growth bound
     std::uint32_t pipe_size = 1u << 20;
     unsigned chain_pairs = 4;                // (file->pipe, pipe->socket) pairs per submit
     unsigned pipe_queue = 256;               // per thread: requests waiting for a pipe (more: 503)

@@ -6,6 +6,7 @@
 #include "plural.hpp"
 #include "preflight.hpp"
 #include "server/access_log_file.hpp"
+#include "server/client_limit.hpp"
 #include "server/listener.hpp"
 #include "server/setup.hpp"
 #include "server/site_files.hpp"
@@ -307,6 +308,20 @@ int main(int argc, char** argv)
     fit_fixed_file_tables(config);
 
     shared->boundary = make_boundary();
+
+    // One count for every worker: SO_REUSEPORT spreads a client's
+    // connections over all of them. Sized for every slot of every worker;
+    // keyed with random bytes, so that a client cannot choose addresses that
+    // collide in its table.
+    std::unique_ptr<server::SharedClientCounter> client_limit;
+    if (config.max_conns_per_ip > 0) {
+        std::uint64_t seed = 0;
+        if (getrandom(&seed, sizeof seed, 0) != ssize_t(sizeof seed))
+            seed = std::uint64_t(std::rand()) << 32 ^ std::uint64_t(std::rand());
+        client_limit = std::make_unique<server::SharedClientCounter>(std::size_t(config.threads) * config.max_conns,
+                                                                     config.max_conns_per_ip, seed);
+        shared->client_limit = client_limit.get();
+    }
 
     if (config.sandbox) {
         // Before the workers start, so that they and their io-wq threads

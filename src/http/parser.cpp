@@ -263,13 +263,23 @@ bool RequestParser::scan_head(const char* data, std::size_t len) noexcept
     return true;
 }
 
+ParseResult RequestParser::method_error(std::size_t used, int status) noexcept
+{
+    error_reason_ = status == 501 ? "unknown method" : "invalid method";
+    return {ParseStatus::Error, used, status};
+}
+
 ParseResult RequestParser::feed(const char* data, std::size_t len)
 {
     // Stay failed: llhttp would repeat its error with a position in an old
     // buffer, and the obs-fold scan would let the bytes after the fold through.
     if (failed_ != 0) return {ParseStatus::Error, len, failed_};
     ParseResult r = parse_more(data, len);
-    if (r.status == ParseStatus::Error) failed_ = r.error_status;
+    if (r.status == ParseStatus::Error) {
+        failed_ = r.error_status;
+        if (!error_reason_) error_reason_ = llhttp_get_error_reason(parser_.get());
+        if (!error_reason_) error_reason_ = "malformed request";
+    }
     return r;
 }
 
@@ -279,7 +289,7 @@ ParseResult RequestParser::parse_more(const char* data, std::size_t len)
         // The method was unknown before its end was seen: wait for the space
         // that tells a well-formed token (501) from garbage (400).
         method_prefix_.append(data, std::min(len, kMethodPrefix));
-        if (auto v = method_verdict(method_prefix_)) return {ParseStatus::Error, len, *v};
+        if (auto v = method_verdict(method_prefix_)) return method_error(len, *v);
         return {ParseStatus::NeedMore, len, 0};
     }
     if (method_prefix_.size() < kMethodPrefix && !complete_) {
@@ -290,7 +300,10 @@ ParseResult RequestParser::parse_more(const char* data, std::size_t len)
         method_prefix_.append(d.substr(0, kMethodPrefix - method_prefix_.size()));
     }
 
-    if (!scan_head(data, len)) return {ParseStatus::Error, len, 400};
+    if (!scan_head(data, len)) {
+        error_reason_ = "obsolete line folding";
+        return {ParseStatus::Error, len, 400};
+    }
 
     const char* pos = data;
     std::size_t left = len;
@@ -309,7 +322,7 @@ ParseResult RequestParser::parse_more(const char* data, std::size_t len)
             continue;
         }
         if (err == HPE_INVALID_METHOD) {
-            if (auto v = method_verdict(method_prefix_)) return {ParseStatus::Error, used, *v};
+            if (auto v = method_verdict(method_prefix_)) return method_error(used, *v);
             method_pending_ = true;
             return {ParseStatus::NeedMore, len, 0};
         }
@@ -333,6 +346,7 @@ void RequestParser::reset()
     method_prefix_.clear();
     scan_ = HeadScan::Start;
     failed_ = 0;
+    error_reason_ = nullptr;
 }
 
 void RequestParser::next()

@@ -69,7 +69,7 @@ struct Request {
     std::uint8_t http_minor = 1;
     bool keep_alive = true;
     unsigned host_count = 0; // exactly one is required of HTTP/1.1 (see route)
-    Field host;
+    Field host;              // for the error log
     Field range;
     Field if_range;
     Field if_match;
@@ -115,6 +115,9 @@ public:
     void reset();
 
     [[nodiscard]] const Request& request() const noexcept { return request_; }
+    // After an Error: what was wrong, for the error log ("URI too long",
+    // llhttp's "Invalid header value char"); static text.
+    [[nodiscard]] std::string_view error_reason() const noexcept { return error_reason_ ? error_reason_ : ""; }
     // Bytes of an unfinished request have been seen.
     [[nodiscard]] bool mid_request() const noexcept { return in_message_ && !complete_; }
 
@@ -132,6 +135,7 @@ private:
     enum class HeadScan : std::uint8_t { Start, Line, LineFeed, LineFeedCr, Done };
     bool scan_head(const char* data, std::size_t len) noexcept;
     ParseResult parse_more(const char* data, std::size_t len);
+    ParseResult method_error(std::size_t used, int status) noexcept;
     int fail(int status, const char* reason);
     int error_status_for(int llhttp_errno) const;
     void store_header();
@@ -150,6 +154,7 @@ private:
     std::string method_prefix_; // first bytes of a message, to tell 501 from 400
     HeadScan scan_ = HeadScan::Start;
     int failed_ = 0; // the status of the Error feed() returned; it repeats it from then on
+    const char* error_reason_ = nullptr;
 };
 
 } // namespace splicehttpd::http

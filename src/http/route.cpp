@@ -123,6 +123,7 @@ void route(const Request& req, const SitePolicy& site, Route& r)
     r.context.keep_alive = req.keep_alive && method != Method::Connect && !site.stopping;
     r.status = 0;
     r.extras = ErrorExtras{};
+    r.problem = {};
     r.rel_path.clear();
     r.directory = false;
     r.query.clear();
@@ -130,10 +131,15 @@ void route(const Request& req, const SitePolicy& site, Route& r)
     r.accepts_br = false;
     r.accepts_gzip = false;
     auto respond = [&r](int status) { r.status = status; };
+    auto refuse = [&r](std::string_view problem) {
+        r.status = 400;
+        r.problem = problem;
+    };
 
     // RFC 9112 §3.2: a 1.1 request needs exactly one Host; none at all may
     // come with 1.0, but never two.
-    if (req.host_count > 1 || (req.http_minor >= 1 && req.host_count == 0)) return respond(400);
+    if (req.host_count > 1) return refuse("more than one Host header");
+    if (req.http_minor >= 1 && req.host_count == 0) return refuse("no Host header in an HTTP/1.1 request");
 
     switch (classify_method(method)) {
     case MethodClass::NotImplemented: return respond(501);
@@ -144,8 +150,9 @@ void route(const Request& req, const SitePolicy& site, Route& r)
     }
 
     auto target = split_target(req.target);
-    if (!target || target->form == TargetForm::Asterisk) return respond(400);
-    if (!normalize_path(target->path, r.path, r.decoded)) return respond(400);
+    if (!target) return refuse("invalid request target");
+    if (target->form == TargetForm::Asterisk) return refuse("\"*\" as the target of a GET or HEAD");
+    if (!normalize_path(target->path, r.path, r.decoded)) return refuse("invalid path in the request target");
     if (r.path.dotfile && !site.dotfiles) return respond(404);
 
     r.kind = Route::Kind::Lookup;

@@ -34,7 +34,8 @@ struct Route {
 
     // Respond
     int status = 0;
-    ErrorExtras extras; // views into static text only
+    ErrorExtras extras;       // views into static text only
+    std::string_view problem; // a 400: what was wrong, for the error log (static text)
 
     // Lookup
     std::string rel_path;   // normalised, relative to the root; "" is the root

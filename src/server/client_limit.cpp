@@ -46,6 +46,13 @@ std::optional<ClientKey> ClientKey::from(const sockaddr* addr, socklen_t len) no
     }
 }
 
+std::optional<ClientKey> ClientKey::of_peer(const sockaddr_in6& peer) noexcept
+{
+    const socklen_t len = peer.sin6_family == AF_INET ? socklen_t(sizeof(sockaddr_in)) : socklen_t(sizeof peer);
+    // A unix peer's address is longer than sockaddr_in6, but only its family counts.
+    return from(reinterpret_cast<const sockaddr*>(&peer), len);
+}
+
 ClientCounter::ClientCounter(std::size_t capacity, unsigned limit, std::uint64_t seed)
     : capacity_(std::max<std::size_t>(capacity, 1)), limit_(limit), seed_(seed)
 {

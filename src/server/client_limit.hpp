@@ -1,18 +1,20 @@
 // Connections per client address, for --max-conns-per-ip N (nginx's
 // limit_conn): the accept path asks try_add for a new connection and gives
 // it back with remove when the connection closes; past N, the connection is
-// closed at once and counted, holding no slot (issue 19: the accept path
-// will consult it). Pure and single-threaded: one per process behind a
-// mutex, or sharded by key, is the integration's choice (SO_REUSEPORT
-// spreads one client's connections over every worker, so a per-worker
-// count would not be a per-client one).
+// closed at once and counted, holding no slot. ClientCounter is pure and
+// single-threaded; the workers share one SharedClientCounter (the same
+// behind a mutex): SO_REUSEPORT spreads one client's connections over
+// every worker, so a per-worker count would not be a per-client one.
 #pragma once
 
 #include <sys/socket.h>
 
 #include <array>
 #include <cstddef>
+#include <netinet/in.h>
+
 #include <cstdint>
+#include <mutex>
 #include <optional>
 #include <vector>
 
@@ -28,6 +30,9 @@ struct ClientKey {
 
     // nullopt for another family, or an address cut short.
     static std::optional<ClientKey> from(const sockaddr* addr, socklen_t len) noexcept;
+    // The address an accept filled into a sockaddr_in6 (an IPv4 peer's is a
+    // sockaddr_in at its start; a unix peer's family is AF_UNIX).
+    static std::optional<ClientKey> of_peer(const sockaddr_in6& peer) noexcept;
     friend bool operator==(const ClientKey&, const ClientKey&) = default;
 };
 
@@ -70,6 +75,38 @@ private:
     unsigned limit_ = 0;
     std::uint64_t seed_ = 0;
     std::uint64_t refused_ = 0;
+};
+
+// The process's one count, shared by the workers: the lock is taken once
+// when a connection is accepted and once when it closes, never per request.
+class SharedClientCounter {
+public:
+    SharedClientCounter(std::size_t capacity, unsigned limit, std::uint64_t seed) : counter_(capacity, limit, seed) {}
+
+    [[nodiscard]] bool try_add(const ClientKey& key) noexcept
+    {
+        const std::lock_guard lock(mutex_);
+        return counter_.try_add(key);
+    }
+    bool remove(const ClientKey& key) noexcept
+    {
+        const std::lock_guard lock(mutex_);
+        return counter_.remove(key);
+    }
+    [[nodiscard]] unsigned count(const ClientKey& key) const noexcept
+    {
+        const std::lock_guard lock(mutex_);
+        return counter_.count(key);
+    }
+    [[nodiscard]] std::size_t addresses() const noexcept
+    {
+        const std::lock_guard lock(mutex_);
+        return counter_.addresses();
+    }
+
+private:
+    mutable std::mutex mutex_;
+    ClientCounter counter_;
 };
 
 } // namespace splicehttpd::server

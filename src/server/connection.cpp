@@ -1,9 +1,12 @@
 #include "server/connection.hpp"
 
+#include "server/listen_address.hpp"
 #include "sys/assert.hpp"
 
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
+
+#include <fmt/format.h>
 
 #include <array>
 #include <utility>
@@ -266,7 +269,9 @@ void Connection::on_parsed(RequestBuffer::Parsed p) noexcept
     switch (p.kind) {
     case RequestBuffer::Parsed::Kind::NeedMore: return;
     case RequestBuffer::Parsed::Kind::Request: return on_request();
-    case RequestBuffer::Parsed::Kind::Error: return respond_and_close(p.status);
+    case RequestBuffer::Parsed::Kind::Error:
+        log_bad_request(exchange_->input.error_reason(), false);
+        return respond_and_close(p.status);
     }
 }
 
@@ -300,6 +305,7 @@ void Connection::on_request() noexcept
     if (options_.https_redirect && !tls_ && x.route.kind == http::Route::Kind::Lookup && !x.route.acme_challenge())
         return redirect_to_https();
     if (x.route.kind == http::Route::Kind::Respond) {
+        if (!x.route.problem.empty()) log_bad_request(x.route.problem, true);
         plan_status_response(x, x.route.status, x.route.extras, options_.plan, services_.date());
         return start_response();
     }
@@ -326,6 +332,8 @@ void Connection::redirect_to_https() noexcept
 void Connection::on_lookup(Lookup::Result r) noexcept
 {
     Exchange& x = *exchange_;
+    const bool answered = r.kind != Lookup::Result::Kind::Pending && r.kind != Lookup::Result::Kind::List;
+    if (answered && x.lookup.failure().kind != Lookup::Failure::Kind::None) log_lookup_failure();
     switch (r.kind) {
     case Lookup::Result::Kind::Pending: return; // still Looking
     case Lookup::Result::Kind::List: {
@@ -455,6 +463,58 @@ void Connection::log_access() noexcept
     if (!services_.access_log_on() || !exchange_ || exchange_->send.plan().status == 0) return;
     append_access_line(services_.log_line(), *exchange_, socket_.peer(), services_.log_time());
     services_.line_logged();
+}
+
+// ---------------------------------------------------------------- error log
+
+// Nothing is formatted unless the worker admits the line (its level is on,
+// the rate limiter lets it through): a flood of 404s costs a lookup in the
+// limiter's few keys each.
+void Connection::log_lookup_failure() noexcept
+{
+    const Lookup& lookup = exchange_->lookup;
+    const Lookup::Failure& f = lookup.failure();
+    ErrorKind kind;
+    switch (f.kind) {
+    case Lookup::Failure::Kind::None: return;
+    case Lookup::Failure::Kind::Errno: kind = open_failed_kind(f.err, true); break;
+    case Lookup::Failure::Kind::NotRegular: kind = kNotRegular; break;
+    case Lookup::Failure::Kind::DirectoryIndex: kind = kDirectoryForbidden; break;
+    }
+    const LogLimiter::Verdict verdict = services_.error_log_admits(kind);
+    if (!verdict.log) return;
+    std::string path = root_path(options_.root, lookup.failed_path());
+    switch (f.kind) {
+    case Lookup::Failure::Kind::Errno: return log_error(open_failed(path, f.err, options_.root), verdict, true);
+    case Lookup::Failure::Kind::NotRegular: return log_error(not_regular(path), verdict, true);
+    case Lookup::Failure::Kind::DirectoryIndex:
+        if (!path.ends_with('/')) path.push_back('/');
+        return log_error(directory_forbidden(path), verdict, true);
+    case Lookup::Failure::Kind::None: return;
+    }
+}
+
+void Connection::log_bad_request(std::string_view what, bool parsed) noexcept
+{
+    const LogLimiter::Verdict verdict = services_.error_log_admits(kBadRequest);
+    if (verdict.log) log_error(bad_request(what), verdict, parsed);
+}
+
+// With the request's context: the client, and the request line and Host of
+// a request that parsed.
+void Connection::log_error(const ErrorEntry& entry, const LogLimiter::Verdict& verdict, bool parsed) noexcept
+{
+    const sockaddr_in6& peer = socket_.peer();
+    const socklen_t len = peer.sin6_family == AF_INET ? socklen_t(sizeof(sockaddr_in)) : socklen_t(sizeof peer);
+    const std::string client = client_text(reinterpret_cast<const sockaddr*>(&peer), len);
+    std::string request;
+    std::string_view host;
+    if (parsed && exchange_) {
+        const http::Request& r = exchange_->input.request();
+        request = fmt::format("{} {} HTTP/{}.{}", r.method_name, r.target, r.http_major, r.http_minor);
+        if (r.host) host = *r.host;
+    }
+    services_.error_log(entry, {client, {}, request, host}, verdict);
 }
 
 // ---------------------------------------------------------------- deadlines

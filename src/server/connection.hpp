@@ -43,6 +43,7 @@ struct ConnectionOptions {
     bool precompressed = true;         // look for x.br / x.gz
     bool debug = false;                // --debug: SQE submission times, for the completion log
     std::uint16_t https_redirect = 0;  // --https-redirect: plain requests go to https:// on this port
+    std::string_view root;             // --root as given, for the error log's paths
     LookupOptions lookup;
     SenderOptions send;
     PlanOptions plan;
@@ -136,6 +137,8 @@ public:
     [[nodiscard]] bool has_exchange() const noexcept { return exchange_ != nullptr; }
     [[nodiscard]] unsigned open_files() const noexcept { return exchange_ ? exchange_->open_files() : 0; }
     [[nodiscard]] std::uint64_t submitted_ns(uring::Op op) const noexcept { return ops_.submitted_ns(op); }
+    // The peer's address, filled by the accept (AF_INET or AF_INET6).
+    [[nodiscard]] const sockaddr_in6& peer() const noexcept { return socket_.peer(); }
 
 private:
     // completions the connection handles itself
@@ -177,6 +180,10 @@ private:
     void need_pipe() noexcept;
     void finish_response() noexcept;
     void log_access() noexcept;
+    // the error log: built only when the worker admits the line
+    void log_lookup_failure() noexcept;
+    void log_bad_request(std::string_view what, bool parsed) noexcept; // parsed: the request line is known
+    void log_error(const ErrorEntry& entry, const LogLimiter::Verdict& verdict, bool parsed) noexcept;
 
     // teardown
     void begin_close(bool abort) noexcept;

@@ -24,57 +24,63 @@ std::string escaped(std::string_view s)
 
 } // namespace
 
-ErrorEntry open_failed(std::string_view path, int err, std::string_view root)
+ErrorKind open_failed_kind(int err, bool root_given) noexcept
 {
-    // RESOLVE_BENEATH says EXDEV when the path would leave the root: an
-    // error number that reads as nonsense there ("Invalid cross-device link").
-    if (err == EXDEV && !root.empty()) return outside_root(path, root);
-    ErrorEntry e;
-    e.message = fmt::format("open() \"{}\" failed ({}: {})", escaped(path), err, std::strerror(err));
     switch (err) {
     case ENOENT:
     case ENOTDIR:
-    case ENAMETOOLONG:
-        e.level = LogLevel::Info;
-        e.reason = "not-found";
-        break;
+    case ENAMETOOLONG: return {LogLevel::Info, "not-found"};
     case EACCES:
-    case EPERM:
-        e.level = LogLevel::Error;
-        e.reason = "denied";
-        break;
-    case EXDEV:
-        e.level = LogLevel::Error;
-        e.reason = "outside-root";
-        break;
+    case EPERM: return {LogLevel::Error, "denied"};
+    // RESOLVE_BENEATH says EXDEV when the path would leave the root: an
+    // error number that reads as nonsense there ("Invalid cross-device link").
+    case EXDEV: return root_given ? kOutsideRoot : ErrorKind{LogLevel::Error, "outside-root"};
     case EMFILE:
     case ENFILE:
-    case ENOMEM:
-        e.level = LogLevel::Error;
-        e.reason = "resources";
-        break;
-    default:
-        e.level = LogLevel::Error;
-        e.reason = "open-failed";
-        break;
+    case ENOMEM: return {LogLevel::Error, "resources"};
+    default: return {LogLevel::Error, "open-failed"};
     }
-    return e;
+}
+
+ErrorEntry open_failed(std::string_view path, int err, std::string_view root)
+{
+    if (err == EXDEV && !root.empty()) return outside_root(path, root);
+    const ErrorKind kind = open_failed_kind(err, false);
+    return {kind.level, kind.reason,
+            fmt::format("open() \"{}\" failed ({}: {})", escaped(path), err, std::strerror(err))};
 }
 
 ErrorEntry not_regular(std::string_view path)
 {
-    return {LogLevel::Error, "not-regular", fmt::format("\"{}\" is not a regular file", escaped(path))};
+    return {kNotRegular.level, kNotRegular.reason, fmt::format("\"{}\" is not a regular file", escaped(path))};
 }
 
 ErrorEntry outside_root(std::string_view path, std::string_view root)
 {
-    return {LogLevel::Error, "outside-root",
+    return {kOutsideRoot.level, kOutsideRoot.reason,
             fmt::format("\"{}\" leads outside the root {} (a symlink)", escaped(path), escaped(root))};
+}
+
+ErrorEntry directory_forbidden(std::string_view path)
+{
+    return {kDirectoryForbidden.level, kDirectoryForbidden.reason,
+            fmt::format("directory index of \"{}\" is forbidden", escaped(path))};
+}
+
+std::string root_path(std::string_view root, std::string_view rel)
+{
+    while (root.size() > 1 && root.back() == '/') root.remove_suffix(1);
+    if (rel == ".") rel = {};
+    std::string out(root);
+    if (out != "/" || rel.empty()) out.push_back('/');
+    if (out == "//") out.pop_back();
+    out.append(rel);
+    return out;
 }
 
 ErrorEntry bad_request(std::string_view what)
 {
-    return {LogLevel::Info, "bad-request", fmt::format("client sent a bad request: {}", escaped(what))};
+    return {kBadRequest.level, kBadRequest.reason, fmt::format("client sent a bad request: {}", escaped(what))};
 }
 
 std::string error_line(const ErrorEntry& entry, const ErrorContext& context)

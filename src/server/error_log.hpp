@@ -17,6 +17,23 @@ namespace splicehttpd::server {
 
 enum class LogLevel { Error, Warn, Info, Debug };
 
+// What a line will be, known before anything is formatted: its level and
+// the rate limiter's key. The connection asks the worker with it whether the
+// line would be written (its level on, the limiter letting it through), and
+// only then builds the entry: a flood of 404s formats nothing it drops.
+struct ErrorKind {
+    LogLevel level = LogLevel::Error;
+    std::string_view reason;
+    friend bool operator==(const ErrorKind&, const ErrorKind&) = default;
+};
+
+// open_failed's kind for err (root_given: as open_failed with a root).
+ErrorKind open_failed_kind(int err, bool root_given) noexcept;
+inline constexpr ErrorKind kNotRegular{LogLevel::Error, "not-regular"};
+inline constexpr ErrorKind kOutsideRoot{LogLevel::Error, "outside-root"};
+inline constexpr ErrorKind kDirectoryForbidden{LogLevel::Error, "forbidden"};
+inline constexpr ErrorKind kBadRequest{LogLevel::Info, "bad-request"};
+
 struct ErrorEntry {
     LogLevel level = LogLevel::Error;
     std::string_view reason; // a fixed word per kind of line, the rate limiter's key: "denied", "not-found", ...
@@ -44,6 +61,14 @@ ErrorEntry not_regular(std::string_view path);
 
 // "/srv/www/link" leads outside the root /srv/www (a symlink): 403.
 ErrorEntry outside_root(std::string_view path, std::string_view root);
+
+// directory index of "/srv/www/dir/" is forbidden (no index.html, no
+// --autoindex: 403), as nginx words it.
+ErrorEntry directory_forbidden(std::string_view path);
+
+// The path a line names: the root as given and the path below it ("." or
+// "": the root itself), joined by one '/': /srv/www + a/b -> /srv/www/a/b.
+std::string root_path(std::string_view root, std::string_view rel);
 
 // client sent a bad request: <what> (400, 414, 431...): info, as nginx's.
 ErrorEntry bad_request(std::string_view what);

@@ -29,6 +29,7 @@ void Lookup::reset() noexcept
     step_ = http::LookupStep::Primary;
     pending_status_ = 0;
     ticket_ = 0;
+    failure_ = {};
     fds_ = {-1, -1, -1};
     cached_ = {};
     opened_ = {};
@@ -42,6 +43,7 @@ unsigned Lookup::open_files() const noexcept
 Lookup::Result Lookup::start(const Env& env) noexcept
 {
     const http::Route& r = env.route;
+    failure_ = {};
     if (r.directory) return submit(http::LookupStep::DirIndex, r.rel_path, "index.html", env);
     return submit(http::LookupStep::Primary, r.rel_path, {}, env);
 }
@@ -159,6 +161,7 @@ Lookup::Result Lookup::decide(const Env& env) noexcept
         }
     }
     const http::LookupVerdict verdict = http::decide_lookup(step_, c, env.options.autoindex);
+    note_failure(c[http::kIdentity], verdict);
     if (env.options.debug && verdict.kind == http::LookupVerdict::Kind::Serve) {
         const std::string note = http::skipped_siblings_note(served_path_, c, verdict.variant);
         if (!note.empty()) spdlog::debug("conn={} {}", env.ops.index(), note);
@@ -175,6 +178,28 @@ Lookup::Result Lookup::decide(const Env& env) noexcept
     SPLICEHTTPD_ASSERT(false); // every verdict is handled above
     close_all(env.ops, env.cache);
     return {Kind::Respond, 500};
+}
+
+// Only the request's own path: the files --fallback and --error-page name
+// were checked at start-up, and a missing one answers with the status that
+// sent us looking.
+void Lookup::note_failure(const http::Candidate& file, const http::LookupVerdict& verdict)
+{
+    using FailureKind = Failure::Kind;
+    if (step_ == http::LookupStep::Fallback) {
+        if (verdict.kind == http::LookupVerdict::Kind::Serve) failure_ = {}; // answered, as try_files does
+        return;
+    }
+    if (step_ == http::LookupStep::ErrorPage || verdict.kind != http::LookupVerdict::Kind::Respond) return;
+    if (file.err != 0)
+        failure_ = {FailureKind::Errno, file.err};
+    else if (step_ == http::LookupStep::DirItself && file.directory)
+        failure_ = {FailureKind::DirectoryIndex, 0};
+    else if (step_ != http::LookupStep::DirItself && !file.regular)
+        failure_ = {FailureKind::NotRegular, 0};
+    else
+        return;
+    failed_path_.assign(served_path_);
 }
 
 Lookup::Result Lookup::answer(int status, const Env& env) noexcept

@@ -119,6 +119,23 @@ public:
     // its cache entries.
     void close_all(Submitter& ops, FileCache& cache) noexcept { close_all_but(-1, ops, cache); }
 
+    // Why the request's own path was not served, for the error log (a
+    // --fallback that answered it clears it; an --error-page sent for it
+    // does not, as nginx logs the failure behind its error_page).
+    struct Failure {
+        enum class Kind : std::uint8_t {
+            None,
+            Errno,          // openat2 (or statx) said err
+            NotRegular,     // a FIFO, socket or device
+            DirectoryIndex, // a directory without index.html, no --autoindex
+        };
+        Kind kind = Kind::None;
+        int err = 0;
+    };
+    [[nodiscard]] const Failure& failure() const noexcept { return failure_; }
+    // The path that failed, relative to the root ("." for the root).
+    [[nodiscard]] std::string_view failed_path() const noexcept { return failed_path_; }
+
     [[nodiscard]] unsigned in_flight() const noexcept { return pending_; }
     [[nodiscard]] unsigned open_files() const noexcept;
     // Ready for the next request (nothing in flight, nothing held).
@@ -130,6 +147,7 @@ private:
     Result submit_statx(const Env& env) noexcept;
     Result decide(const Env& env) noexcept;
     void close_all_but(int keep, Submitter& ops, FileCache& cache) noexcept;
+    void note_failure(const http::Candidate& file, const http::LookupVerdict& verdict);
 
     http::LookupStep step_ = http::LookupStep::Primary;
     int pending_status_ = 0;                                // Fallback, ErrorPage: the status that sent us looking
@@ -145,6 +163,8 @@ private:
     open_how how_{};                                        // read by the kernel at submit
     std::uint32_t ticket_ = 0;                              // --autoindex: the listing waited for (0: none)
     std::shared_ptr<const http::Listing> page_;             // Page: until taken
+    Failure failure_;
+    std::string failed_path_; // its buffer is reused request after request
 };
 
 } // namespace splicehttpd::server

@@ -35,6 +35,8 @@ public:
     [[nodiscard]] std::size_t buffered() const noexcept { return kept_.size() - kept_off_; }
     [[nodiscard]] bool mid_request() const noexcept { return parser_.mid_request(); }
     [[nodiscard]] const http::Request& request() const noexcept { return parser_.request(); }
+    // After an Error: what was wrong (static text), for the error log.
+    [[nodiscard]] std::string_view error_reason() const noexcept { return parser_.error_reason(); }
     // The request was answered: the parser moves on to the next one.
     void next() { parser_.next(); }
     // Lingering: what is kept is never answered.

@@ -8,6 +8,7 @@
 
 #include "server/deadlines.hpp"
 #include "server/dir_lister.hpp"
+#include "server/error_log.hpp"
 #include "server/file_cache.hpp"
 #include "server/pipe_queue.hpp"
 #include "tls/context.hpp"
@@ -42,6 +43,13 @@ public:
     virtual std::string& log_line() noexcept = 0;
     virtual void line_logged() noexcept = 0;
     virtual std::string_view log_time() = 0;
+    // The error log: error_log_admits() says whether a line of this kind is
+    // written now (its level is on, and the worker's rate limiter lets it
+    // through, counting it); only then is the line built and handed to
+    // error_log() with the verdict (the lines the limiter left out before it).
+    virtual LogLimiter::Verdict error_log_admits(const ErrorKind& kind) noexcept = 0;
+    virtual void error_log(const ErrorEntry& entry, const ErrorContext& context,
+                           const LogLimiter::Verdict& verdict) noexcept = 0;
     // The Date text of this second; read it when building a response, never
     // keep the view across a wait.
     virtual std::string_view date() = 0;

@@ -12,6 +12,7 @@
 namespace splicehttpd::server {
 
 class AccessLogFile;
+class SharedClientCounter;
 
 // HTTPS: the certificate set new TLS connections start with. SIGHUP's reload
 // publishes a new one; a session holds the set it started with, so open
@@ -38,9 +39,10 @@ struct ServerSetup {
     Config config;
     int root_fd = -1; // O_PATH directory every lookup is relative to
     http::MimeTable mime;
-    std::string boundary;                // multipart/byteranges
-    AccessLogFile* access_log = nullptr; // --access-log, owned by main()
-    TlsContextHolder* tls = nullptr;     // --tls-port, owned by main()
+    std::string boundary;                        // multipart/byteranges
+    AccessLogFile* access_log = nullptr;         // --access-log, owned by main()
+    TlsContextHolder* tls = nullptr;             // --tls-port, owned by main()
+    SharedClientCounter* client_limit = nullptr; // --max-conns-per-ip, owned by main(); shared by the workers
 };
 
 } // namespace splicehttpd::server

@@ -33,6 +33,21 @@ constexpr std::size_t kAccessBatch = 16 * 1024;
 // --inline-max and its head; a larger one is given back, or a burst of large
 // inline bodies would stay resident (kSpareExchanges of them) for good.
 constexpr std::size_t kSparePlanBytes = 64 * 1024 + 16 * 1024;
+// The error log's rate limit, per kind of line and per worker: bursts of 50,
+// then 10 lines a second (a flood costs at most a few KiB a second of log).
+constexpr unsigned kErrorLinesPerSecond = 10;
+constexpr unsigned kErrorLineBurst = 50;
+
+spdlog::level::level_enum spdlog_level(LogLevel level) noexcept
+{
+    switch (level) {
+    case LogLevel::Error: return spdlog::level::err;
+    case LogLevel::Warn: return spdlog::level::warn;
+    case LogLevel::Info: return spdlog::level::info;
+    case LogLevel::Debug: return spdlog::level::debug;
+    }
+    return spdlog::level::err;
+}
 
 std::string result_text(int res)
 {
@@ -72,7 +87,8 @@ Worker::Worker(unsigned id, const ServerSetup& setup, sys::UniqueFd listener, sy
       wake_fd_(wake_fd),
       commands_(commands),
       deadlines_(timeouts_of(setup.config)),
-      pipe_queue_(setup.config.pipe_queue, setup.config.max_conns)
+      pipe_queue_(setup.config.pipe_queue, setup.config.max_conns),
+      error_limiter_(kErrorLinesPerSecond, kErrorLineBurst)
 {
     const Config& c = setup.config;
     // Fixed-file table: one socket slot per connection, slot = connection
@@ -127,6 +143,7 @@ Worker::Worker(unsigned id, const ServerSetup& setup, sys::UniqueFd listener, sy
     o.precompressed = c.precompressed;
     o.debug = debug_;
     if (c.https_redirect) o.https_redirect = std::uint16_t(c.tls_port);
+    o.root = c.root;
     o.lookup.root_fd = setup.root_fd;
     o.lookup.mime = &setup.mime;
     o.lookup.precompressed = c.precompressed;
@@ -150,6 +167,7 @@ Worker::Worker(unsigned id, const ServerSetup& setup, sys::UniqueFd listener, sy
     free_conns_.reserve(max_conns_);
     for (std::uint32_t i = max_conns_; i-- > 0;) free_conns_.push_back(i);
     spare_exchanges_.reserve(kSpareExchanges);
+    if (setup.client_limit) client_keys_.resize(max_conns_);
     if (setup.access_log) access_batch_.reserve(kAccessBatch + 4096);
 }
 
@@ -218,6 +236,7 @@ void Worker::dispatch(const io_uring_cqe& cqe) noexcept
         }
     }
     c.on_cqe(ud.op, ud.seq, cqe);
+    if (ud.op == Op::Accept && cqe.res >= 0) limit_client(c);
 }
 
 void Worker::log_completion(const UserData& ud, const io_uring_cqe& cqe) const
@@ -289,6 +308,24 @@ void Worker::arm_accept_on(int listen_fd, bool tls) noexcept
     if (tls) ++tls_accepts_armed_;
 }
 
+// --max-conns-per-ip: a client past its limit is closed at once (shutdown
+// through the ring, then the slot's close), unanswered: it holds its slot
+// for the completions of its close, never for a request's read. No 503 as nginx's
+// limit_conn sends: that would mean reading the request first, a slot and
+// an exchange held for as long as the client takes to send it.
+void Worker::limit_client(Connection& c) noexcept
+{
+    if (!setup_.client_limit) return;
+    const std::optional<ClientKey> key = ClientKey::of_peer(c.peer());
+    if (!key) return; // no address to count by
+    if (setup_.client_limit->try_add(*key)) {
+        client_keys_[c.index()] = key;
+        return;
+    }
+    ++refused_per_ip_;
+    c.abort();
+}
+
 void Worker::on_accept_failed(Connection& c, int res) noexcept
 {
     free_conns_.push_back(c.index());
@@ -301,6 +338,10 @@ void Worker::on_accept_failed(Connection& c, int res) noexcept
 void Worker::slot_freed(Connection& c) noexcept
 {
     free_conns_.push_back(c.index());
+    if (setup_.client_limit) {
+        if (auto& key = client_keys_[c.index()]) setup_.client_limit->remove(*key);
+        client_keys_[c.index()].reset();
+    }
     --live_;
 }
 
@@ -346,6 +387,32 @@ std::string_view Worker::log_time()
         log_time_sec_ = now;
     }
     return log_time_;
+}
+
+// ---------------------------------------------------------------- error log
+
+LogLimiter::Verdict Worker::error_log_admits(const ErrorKind& kind) noexcept
+{
+    if (!spdlog::should_log(spdlog_level(kind.level))) return {};
+    return error_limiter_.admit(kind.reason, now_ns_);
+}
+
+void Worker::error_log(const ErrorEntry& entry, const ErrorContext& context,
+                       const LogLimiter::Verdict& verdict) noexcept
+{
+    const spdlog::level::level_enum level = spdlog_level(entry.level);
+    if (verdict.suppressed > 0) spdlog::log(level, "{}", suppressed_line(entry.reason, verdict.suppressed));
+    spdlog::log(level, "{}", error_line(entry, context));
+}
+
+// Each tick: the counts of kinds that went quiet while limited, so that no
+// flood goes unmentioned (a warning: lines left out are worth knowing of at
+// any level that let them through).
+void Worker::log_suppressed() noexcept
+{
+    const auto level = spdlog::should_log(spdlog::level::warn) ? spdlog::level::warn : spdlog::level::err;
+    for (const LogLimiter::Suppressed& s : error_limiter_.take_suppressed())
+        spdlog::log(level, "{}", suppressed_line(s.key, s.count));
 }
 
 // ---------------------------------------------------------------- pipes
@@ -462,6 +529,7 @@ void Worker::on_tick() noexcept
     // order, and owns its timeout.
     deadlines_.expire(now_ns_, [this](Deadline kind, std::uint32_t index) { conns_[index]->on_timeout(kind); });
     file_cache_->sweep(now_ns_);
+    log_suppressed();
     hand_over_access_lines();
     if (setup_.access_log) setup_.access_log->flush(); // lines reach the file within a second
     arm_tick();
@@ -494,10 +562,10 @@ void Worker::log_stats() const
     spdlog::info("w{} stats: connections={} accepted={} accepts_armed={} open_files={} pipes={} pipes_free={} "
                  "pipes_draining={} pipes_drained={} pipes_replaced={} pipe_waiters={} waiting_writable={} "
                  "parked={} connection_objects={} exchanges={} cached_files={} cache_retired={} cache_bytes={} "
-                 "cache_hits={} cache_misses={}",
+                 "cache_hits={} cache_misses={} refused_per_ip={}",
                  id_, live_, accepted_, accepts_armed_, files, p.total, p.free, p.draining, p.drained, p.replaced,
                  waiting_pipe, waiting_writable, pipe_queue_.parked(), made, exchanges_, fc.entries, fc.retired,
-                 fc.body_bytes, fc.hits, fc.misses);
+                 fc.body_bytes, fc.hits, fc.misses, refused_per_ip_);
 }
 
 } // namespace splicehttpd::server

@@ -4,8 +4,10 @@
 #pragma once
 
 #include "http/date.hpp"
+#include "server/client_limit.hpp"
 #include "server/connection.hpp"
 #include "server/dir_lister.hpp"
+#include "server/error_log.hpp"
 #include "server/pipe_queue.hpp"
 #include "server/services.hpp"
 #include "server/setup.hpp"
@@ -48,6 +50,9 @@ public:
     std::string& log_line() noexcept override { return access_batch_; }
     void line_logged() noexcept override;
     std::string_view log_time() override;
+    LogLimiter::Verdict error_log_admits(const ErrorKind& kind) noexcept override;
+    void error_log(const ErrorEntry& entry, const ErrorContext& context,
+                   const LogLimiter::Verdict& verdict) noexcept override;
     std::string_view date() override { return dates_.now(); }
     [[nodiscard]] std::uint64_t now_ns() const noexcept override { return now_ns_; }
     [[nodiscard]] bool stopping() const noexcept override { return stopping_; }
@@ -79,6 +84,7 @@ private:
     void arm_tick() noexcept;
     void on_tick() noexcept;
     void serve_pipe_waiters() noexcept;
+    void limit_client(Connection& c) noexcept;
     void log_stats() const;
 
     const unsigned id_;
@@ -109,6 +115,10 @@ private:
     // often a futex wake).
     std::string access_batch_;
     void hand_over_access_lines() noexcept;
+    // The error log's lines, per worker: a flood from one client that lands
+    // on every worker is let through once per worker.
+    LogLimiter error_limiter_;
+    void log_suppressed() noexcept;
     std::string log_time_; // the access log's time text, formatted once a second
     std::time_t log_time_sec_ = -1;
 
@@ -124,6 +134,10 @@ private:
     std::uint64_t wake_submitted_ns_ = 0;
     std::uint64_t tick_submitted_ns_ = 0;
     std::uint64_t accepted_ = 0;
+    // --max-conns-per-ip: the address each connection was counted under
+    // (by connection index), and the connections this worker refused.
+    std::vector<std::optional<ClientKey>> client_keys_;
+    std::uint64_t refused_per_ip_ = 0;
 };
 
 } // namespace splicehttpd::server

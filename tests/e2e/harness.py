@@ -248,6 +248,13 @@ def sanitized():
 ROOT_ARGS = ["--allow-root"] if os.geteuid() == 0 else []
 
 
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def root_args(args):
     """ROOT_ARGS, unless args choose already (--user or --allow-root)."""
     return [] if "--user" in args or "--allow-root" in args else ROOT_ARGS
@@ -258,20 +265,37 @@ class Server:
     (--port 0). As root it stays root unless args say --user, or allow_root
     is False (then it serves as nobody)."""
 
-    def __init__(self, root, *args, threads=1, start_timeout=10, env=None, listen="127.0.0.1", allow_root=True):
-        self.args = [BINARY, "--root", root, "--listen", listen, "--port", "0",
+    def __init__(self, root, *args, threads=1, start_timeout=10, env=None, listen="127.0.0.1", allow_root=True,
+                 quiet=False):
+        """quiet: args hide the "listening on" line (--log-level warn or
+        error): the server gets a free port chosen here, and is ready once
+        it accepts a connection (on 127.0.0.1 only)."""
+        port = free_port() if quiet else 0
+        self.args = [BINARY, "--root", root, "--listen", listen, "--port", str(port),
                      "--threads", str(threads), *(root_args(args) if allow_root else []), *args]
-        self._start(self.args, start_timeout, env=env)
+        self._start(self.args, start_timeout, env=env, port=port or None)
 
-    def _start(self, command, start_timeout, **popen):
-        """Runs command and waits for its "listening on" line."""
+    def _start(self, command, start_timeout, port=None, **popen):
+        """Runs command and waits for its "listening on" line, or with port
+        given, until that port accepts a connection."""
         self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **popen)
         self.lines = []
         self.lock = threading.Lock()
-        self.port = None
+        self.port = port
         self.listening = threading.Event()
         self.reader = threading.Thread(target=self._read_log, daemon=True)
         self.reader.start()
+        if port is not None:
+            deadline = time.time() + start_timeout
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    return
+                except OSError:
+                    if time.time() > deadline or self.proc.poll() is not None:
+                        self.proc.kill()
+                        raise AssertionError("server did not start:\n" + "\n".join(self.lines))
+                    time.sleep(0.05)
         if not self.listening.wait(start_timeout):
             self.proc.kill()
             raise AssertionError("server did not start:\n" + "\n".join(self.lines))

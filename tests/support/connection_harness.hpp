@@ -146,6 +146,7 @@ public:
         server::ConnectionOptions& c = options_;
         c.max_input = o.max_input;
         c.lookup.root_fd = site_.root_fd;
+        c.root = site_.dir;
         c.lookup.mime = &mime_;
         c.lookup.autoindex = o.autoindex;
         c.lookup.fallback = opts_.fallback;
@@ -184,6 +185,16 @@ public:
     std::string& log_line() noexcept override { return log_; }
     void line_logged() noexcept override {}
     std::string_view log_time() override { return "01/Jan/2026:00:00:00 +0000"; }
+    server::LogLimiter::Verdict error_log_admits(const server::ErrorKind& kind) noexcept override
+    {
+        ++error_asks;
+        return {kind.level <= error_log_level, 0};
+    }
+    void error_log(const server::ErrorEntry& entry, const server::ErrorContext& context,
+                   const server::LogLimiter::Verdict&) noexcept override
+    {
+        errors.push_back(server::error_line(entry, context));
+    }
     std::string_view date() override { return "Thu, 01 Jan 2026 00:00:00 GMT"; }
     [[nodiscard]] std::uint64_t now_ns() const noexcept override { return now_; }
     [[nodiscard]] bool stopping() const noexcept override { return stopping_; }
@@ -431,6 +442,11 @@ public:
     // are gone).
     std::function<void(const uring::UserData&, io_uring_sqe&)> mutate;
     std::function<void(const uring::UserData&, io_uring_cqe&)> rewrite;
+    // The error log: lines up to this level are admitted (no rate limit
+    // here), and kept whole; error_asks counts the questions.
+    server::LogLevel error_log_level = server::LogLevel::Debug;
+    std::vector<std::string> errors;
+    unsigned error_asks = 0;
     unsigned closed = 0;          // sockets closed (slot_freed)
     unsigned accept_failures = 0; // on_accept_failed
     unsigned close_failures = 0;  // a CloseFile CQE: a close failed (EBADF: closed twice)

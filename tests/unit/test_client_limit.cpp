@@ -6,8 +6,11 @@
 #include <netinet/in.h>
 #include <sys/un.h>
 
+#include <atomic>
 #include <map>
 #include <random>
+#include <thread>
+#include <vector>
 
 using namespace splicehttpd::server;
 
@@ -131,4 +134,46 @@ TEST_CASE("ClientCounter: agrees with a map through churn on a crowded table")
             REQUIRE(c.addresses() == in_model);
         }
     }
+}
+
+TEST_CASE("ClientKey::of_peer: the address an accept filled into a sockaddr_in6")
+{
+    sockaddr_in6 peer{};
+    auto* in4 = reinterpret_cast<sockaddr_in*>(&peer);
+    in4->sin_family = AF_INET;
+    inet_pton(AF_INET, "192.0.2.7", &in4->sin_addr);
+    CHECK(ClientKey::of_peer(peer) == v4("192.0.2.7"));
+    peer = {};
+    peer.sin6_family = AF_INET6;
+    inet_pton(AF_INET6, "2001:db8::7", &peer.sin6_addr);
+    CHECK(ClientKey::of_peer(peer) == v6("2001:db8::7"));
+    peer = {};
+    peer.sin6_family = AF_UNIX;
+    CHECK(ClientKey::of_peer(peer) == unix_peer());
+}
+
+TEST_CASE("SharedClientCounter: the workers' adds and removes meet in one count")
+{
+    SharedClientCounter shared(64, 4, 99);
+    const ClientKey a = v4("192.0.2.1");
+    // As two workers would: each takes what the limit leaves, from its thread.
+    std::vector<std::thread> workers;
+    std::atomic<unsigned> admitted{0};
+    for (int w = 0; w < 2; ++w)
+        workers.emplace_back([&] {
+            for (int i = 0; i < 1000; ++i) {
+                if (!shared.try_add(a)) continue;
+                ++admitted;
+                shared.remove(a);
+            }
+            for (int i = 0; i < 3; ++i) admitted += shared.try_add(a);
+        });
+    for (auto& t : workers) t.join();
+    CHECK(shared.count(a) == 4); // the limit, whoever got there first
+    CHECK(shared.addresses() == 1);
+    CHECK_FALSE(shared.try_add(a));
+    CHECK(shared.try_add(v4("192.0.2.2"))); // another address is not affected
+    for (int i = 0; i < 4; ++i) CHECK(shared.remove(a));
+    CHECK_FALSE(shared.remove(a));
+    CHECK(shared.addresses() == 1);
 }

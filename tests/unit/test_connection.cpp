@@ -256,6 +256,48 @@ TEST_CASE("connection: --fallback and --error-page look again; a directory witho
     CHECK(h.leaks() == "");
 }
 
+TEST_CASE("connection: a failed lookup and a bad request reach the error log with their context")
+{
+    Harness h;
+    const std::string& root = h.site().dir;
+    const int c = h.connect(0);
+    send_all(c, get("/no-such-page") + get("/fifo") + get("/list/") + "GET /x HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n");
+    REQUIRE(Harness::complete(h.read_responses(c, 4)) == 4);
+    REQUIRE(h.errors.size() == 4);
+    CHECK(h.errors[0] == "open() \"" + root +
+                             "/no-such-page\" failed (2: No such file or directory), client: unix:, "
+                             "request: \"GET /no-such-page HTTP/1.1\", host: \"x\"");
+    CHECK(h.errors[1] == "\"" + root +
+                             "/fifo\" is not a regular file, client: unix:, request: \"GET /fifo HTTP/1.1\", "
+                             "host: \"x\"");
+    CHECK(h.errors[2] == "directory index of \"" + root +
+                             "/list/\" is forbidden, client: unix:, request: \"GET /list/ "
+                             "HTTP/1.1\", host: \"x\"");
+    CHECK(h.errors[3] == "client sent a bad request: more than one Host header, client: unix:, request: \"GET /x "
+                         "HTTP/1.1\", host: \"a, b\"");
+    // Unparsable: no request line to give.
+    send_all(c, "GET / HTTP/1.1\r\nHost: x\r\nX-Folded: a\r\n b\r\n\r\n");
+    CHECK(h.read_responses(c).starts_with("HTTP/1.1 400 "));
+    REQUIRE(h.errors.size() == 5);
+    CHECK(h.errors[4] == "client sent a bad request: obsolete line folding, client: unix:");
+    CHECK(h.run_until([&] { return h.conn(0).state() == State::Free; }));
+    CHECK(h.leaks() == "");
+}
+
+TEST_CASE("connection: a line whose level is off is asked about, never built")
+{
+    Harness h;
+    h.error_log_level = splicehttpd::server::LogLevel::Error;
+    const int c = h.connect(0);
+    send_all(c, get("/no-such-page") + get("/fifo") + get("/small.txt"));
+    REQUIRE(Harness::complete(h.read_responses(c, 3)) == 3);
+    CHECK(h.error_asks == 2); // the 404 and the 403; a 200 asks nothing
+    REQUIRE(h.errors.size() == 1);
+    CHECK(h.errors[0].starts_with("\"" + h.site().dir + "/fifo\" is not a regular file"));
+    hang_up(h, c);
+    CHECK(h.leaks() == "");
+}
+
 TEST_CASE("connection: a closing response is sent whole, then the socket closes")
 {
     Harness h;
@@ -429,4 +471,27 @@ TEST_CASE("connection: a stall check interrupted by a wait for a pipe rejoins th
     h.close_client(b);
     CHECK(h.run_until([&] { return h.conn(0).state() == State::Free && h.conn(1).state() == State::Free; }));
     CHECK(h.leaks() == "");
+}
+
+TEST_CASE("connection: aborted as soon as it is accepted (--max-conns-per-ip): closed unanswered, nothing left")
+{
+    for (const bool request_first : {false, true}) {
+        CAPTURE(request_first);
+        HarnessOptions o;
+        o.tcp = true;
+        Harness h(o);
+        const int c = h.connect(0);
+        REQUIRE(h.conn(0).state() == State::Reading);
+        // As the worker does right after the accept's CQE; the request may
+        // be in the socket already, or come after.
+        if (request_first) send_all(c, get("/small.txt"));
+        h.conn(0).abort();
+        CHECK(h.run_until([&] { return h.conn(0).state() == State::Free; }));
+        CHECK(h.closed == 1);
+        char byte = 0;
+        const ssize_t n = recv(c, &byte, 1, 0);
+        CHECK((n == 0 || (n < 0 && errno == ECONNRESET))); // no byte of a response
+        CHECK(h.log_.empty());
+        CHECK(h.leaks() == "");
+    }
 }

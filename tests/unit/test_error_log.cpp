@@ -54,6 +54,40 @@ TEST_CASE("error log lines, worded as nginx's, at a level per kind")
     }
 }
 
+TEST_CASE("open_failed_kind: the level and key of open_failed's line, known before formatting it")
+{
+    for (const int err : {EACCES, EPERM, ENOENT, ENOTDIR, ENAMETOOLONG, ELOOP, EXDEV, EMFILE, ENFILE, ENOMEM, EIO}) {
+        CAPTURE(err);
+        for (const char* root : {"", "/srv/www"}) {
+            const ErrorEntry e = open_failed("/srv/www/x", err, root);
+            const ErrorKind k = open_failed_kind(err, *root != 0);
+            CHECK(k.level == e.level);
+            CHECK(k.reason == e.reason);
+        }
+    }
+    CHECK(open_failed_kind(ENOENT, true) == ErrorKind{LogLevel::Info, "not-found"});
+    CHECK(open_failed_kind(EACCES, true) == ErrorKind{LogLevel::Error, "denied"});
+    CHECK(not_regular("/x").reason == kNotRegular.reason);
+    CHECK(outside_root("/x", "/").reason == kOutsideRoot.reason);
+    CHECK(bad_request("x").level == kBadRequest.level);
+    const ErrorEntry d = directory_forbidden("/srv/www/dir/");
+    CHECK(d.level == kDirectoryForbidden.level);
+    CHECK(d.reason == kDirectoryForbidden.reason);
+    CHECK(d.message == "directory index of \"/srv/www/dir/\" is forbidden");
+}
+
+TEST_CASE("root_path: the root as given and the path below it, one slash between")
+{
+    CHECK(root_path("/srv/www", "a/b") == "/srv/www/a/b");
+    CHECK(root_path("/srv/www/", "a") == "/srv/www/a");
+    CHECK(root_path("/srv/www//", "a") == "/srv/www/a");
+    CHECK(root_path("/srv/www", ".") == "/srv/www/");
+    CHECK(root_path("/srv/www", "") == "/srv/www/");
+    CHECK(root_path("./htdocs", "x") == "./htdocs/x");
+    CHECK(root_path("/", "x") == "/x");
+    CHECK(root_path("/", ".") == "/");
+}
+
 TEST_CASE("error_line: the request's context, escaped, empty fields left out")
 {
     const ErrorEntry e = open_failed("/srv/www/secret", EACCES);

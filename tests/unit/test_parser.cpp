@@ -389,3 +389,36 @@ TEST_CASE("every byte that is not a tchar in a header name or the method is 400"
         }
     }
 }
+
+TEST_CASE("an error says what was wrong (for the error log); the Host value is kept")
+{
+    struct Row {
+        int line;
+        std::string input;
+        int status;
+        const char* reason;
+    };
+    const std::string long_uri = "GET /" + std::string(9000, 'a') + " HTTP/1.1\r\nHost: h\r\n\r\n";
+    const Row rows[] = {
+        {__LINE__, long_uri, 414, "URI too long"},
+        {__LINE__, "FOO / HTTP/1.1\r\nHost: h\r\n\r\n", 501, "unknown method"},
+        {__LINE__, "\x01\x02\x03 garbage\r\n\r\n", 400, "invalid method"},
+        {__LINE__, "GET / HTTP/1.1\r\nHost: h\r\nX-Folded: a\r\n b\r\n\r\n", 400, "obsolete line folding"},
+        {__LINE__, "GET / HTTP/3.0\r\nHost: h\r\n\r\n", 505, "Invalid HTTP version"},
+        {__LINE__, "GET / HTTP/1.1\r\nHo\x01st: h\r\n\r\n", 400, "Invalid header token"},
+    };
+    for (const Row& r : rows) {
+        CAPTURE(r.line);
+        RequestParser p(ParseLimits{});
+        const ParseResult res = p.feed(r.input.data(), r.input.size());
+        CHECK(res.status == ParseStatus::Error);
+        CHECK(res.error_status == r.status);
+        CHECK(p.error_reason() == r.reason);
+        p.reset();
+        CHECK(p.error_reason().empty());
+    }
+    Outcome ok = run("GET / HTTP/1.1\r\nHost: example.com:8080\r\n\r\nGET / HTTP/1.0\r\n\r\n");
+    REQUIRE(ok.requests.size() == 2);
+    CHECK(ok.requests[0].host == "example.com:8080");
+    CHECK(!ok.requests[1].host);
+}

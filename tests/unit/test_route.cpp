@@ -232,3 +232,33 @@ TEST_CASE("fallback_applies: app routes, not missing assets, and only beneath th
         CHECK(fallback_applies(out.rel_path, out.directory, r.prefixes) == r.applies);
     }
 }
+
+TEST_CASE("route: each 400 says what was wrong, for the error log")
+{
+    const SitePolicy dflt;
+    struct Row {
+        int line;
+        Request request;
+        const char* problem;
+    };
+    const Row rows[] = {
+        {__LINE__, req(Method::Get, "/", 1, 2), "more than one Host header"},
+        {__LINE__, req(Method::Get, "/", 1, 0), "no Host header in an HTTP/1.1 request"},
+        {__LINE__, req(Method::Get, "*"), "\"*\" as the target of a GET or HEAD"},
+        {__LINE__, req(Method::Get, "x.html"), "invalid request target"},
+        {__LINE__, req(Method::Get, "/a%00b"), "invalid path in the request target"},
+    };
+    Route r;
+    for (const Row& row : rows) {
+        CAPTURE(row.line);
+        route(row.request, dflt, r);
+        CHECK(r.status == 400);
+        CHECK(r.problem == row.problem);
+    }
+    route(req(Method::Get, "/x"), dflt, r); // reused: the last problem is gone
+    CHECK(r.kind == Route::Kind::Lookup);
+    CHECK(r.problem.empty());
+    route(req(Method::Post, "/x"), dflt, r);
+    CHECK(r.status == 405);
+    CHECK(r.problem.empty());
+}
