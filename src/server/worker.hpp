@@ -28,6 +28,9 @@ namespace splicehttpd::server {
 // worker's eventfd.
 enum Command : unsigned { kCommandStop = 1, kCommandStats = 2 };
 
+// A completion's result for the logs: "42", or "-EAGAIN".
+std::string cqe_result_text(int res);
+
 class Worker final : public ConnectionServices {
 public:
     // tls_listener: --tls-port's socket for this worker, or none.

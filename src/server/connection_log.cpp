@@ -1,0 +1,69 @@
+// What a connection writes to the logs: its access line, and the error
+// log's line for a denied or failed request (built only when the worker's
+// level and rate limiter let it through).
+#include "server/connection.hpp"
+
+#include "server/listen_address.hpp"
+
+#include <fmt/format.h>
+
+namespace splicehttpd::server {
+
+void Connection::log_access() noexcept
+{
+    if (!services_.access_log_on() || !exchange_ || exchange_->send.plan().status == 0) return;
+    append_access_line(services_.log_line(), *exchange_, socket_.peer(), services_.log_time());
+    services_.line_logged();
+}
+
+// Nothing is formatted unless the worker admits the line (its level is on,
+// the rate limiter lets it through): a flood of 404s costs a lookup in the
+// limiter's few keys each.
+void Connection::log_lookup_failure() noexcept
+{
+    const Lookup& lookup = exchange_->lookup;
+    const Lookup::Failure& f = lookup.failure();
+    ErrorKind kind;
+    switch (f.kind) {
+    case Lookup::Failure::Kind::None: return;
+    case Lookup::Failure::Kind::Errno: kind = open_failed_kind(f.err, true); break;
+    case Lookup::Failure::Kind::NotRegular: kind = kNotRegular; break;
+    case Lookup::Failure::Kind::DirectoryIndex: kind = kDirectoryForbidden; break;
+    }
+    const LogLimiter::Verdict verdict = services_.error_log_admits(kind);
+    if (!verdict.log) return;
+    std::string path = root_path(options_.root, lookup.failed_path());
+    switch (f.kind) {
+    case Lookup::Failure::Kind::Errno: return log_error(open_failed(path, f.err, options_.root), verdict, true);
+    case Lookup::Failure::Kind::NotRegular: return log_error(not_regular(path), verdict, true);
+    case Lookup::Failure::Kind::DirectoryIndex:
+        if (!path.ends_with('/')) path.push_back('/');
+        return log_error(directory_forbidden(path), verdict, true);
+    case Lookup::Failure::Kind::None: return;
+    }
+}
+
+void Connection::log_bad_request(std::string_view what, bool parsed) noexcept
+{
+    const LogLimiter::Verdict verdict = services_.error_log_admits(kBadRequest);
+    if (verdict.log) log_error(bad_request(what), verdict, parsed);
+}
+
+// With the request's context: the client, and the request line and Host of
+// a request that parsed.
+void Connection::log_error(const ErrorEntry& entry, const LogLimiter::Verdict& verdict, bool parsed) noexcept
+{
+    const sockaddr_in6& peer = socket_.peer();
+    const socklen_t len = peer.sin6_family == AF_INET ? socklen_t(sizeof(sockaddr_in)) : socklen_t(sizeof peer);
+    const std::string client = client_text(reinterpret_cast<const sockaddr*>(&peer), len);
+    std::string request;
+    std::string_view host;
+    if (parsed && exchange_) {
+        const http::Request& r = exchange_->input.request();
+        request = fmt::format("{} {} HTTP/{}.{}", r.method_name, r.target, r.http_major, r.http_minor);
+        if (r.host) host = *r.host;
+    }
+    services_.error_log(entry, {client, {}, request, host}, verdict);
+}
+
+} // namespace splicehttpd::server

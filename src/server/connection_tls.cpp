@@ -1,0 +1,89 @@
+// HTTPS, the connection's side (the state machine is connection.cpp; these
+// are its TLS steps): the session's plaintext into the request buffer, what
+// the session wrote onto the socket, a failed handshake or record, and the
+// --https-redirect answer of the plain port.
+#include "server/connection.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <array>
+
+namespace splicehttpd::server {
+
+// The session's plaintext goes to the parser as a recv's bytes would, while
+// less than --max-input is kept (the rest stays ciphertext until the
+// backlog is answered); what the session wrote (handshake flights,
+// tickets, alerts) is sent.
+void Connection::pump_tls() noexcept
+{
+    // Plaintext is copied out of here by the request buffer before the next
+    // call (as a recv's provided buffer is recycled after ingest()).
+    thread_local std::array<char, tls::Session::kMaxRecordPlaintext> scratch;
+    while (traits(state_).keeps_input && !tls_close_after_) {
+        if (tls_->established() && exchange_ && exchange_->input.buffered() >= options_.max_input) break;
+        const TlsStream::Step step = tls_->advance(scratch);
+        if (step.kind == TlsStream::Step::Kind::Plain) {
+            ingest(step.plain);
+            continue;
+        }
+        if (step.kind == TlsStream::Step::Kind::Established) {
+            idle_since_ns_ = services_.now_ns(); // from the handshake deadline to the keep-alive one
+            if (options_.debug) {
+                const tls::Session& t = tls_->session();
+                spdlog::debug("conn={} tls: {} {}{} sni={} alpn={} pair={}; bodies encrypted in user space", index_,
+                              t.protocol(), t.cipher(), t.resumed() ? " resumed" : "",
+                              t.server_name().empty() ? "-" : t.server_name(), t.alpn().empty() ? "-" : t.alpn(),
+                              t.pair());
+            }
+            continue;
+        }
+        if (step.kind == TlsStream::Step::Kind::Failed) return tls_failed(step);
+        // The peer's close_notify is its end of input.
+        if (step.kind == TlsStream::Step::Kind::Closed && (state_ == State::Reading || state_ == State::Lingering))
+            begin_close(false);
+        break;
+    }
+    if (!traits(state_).open) return;
+    tls_->flush(tls_env());
+    if (input_backlog() >= options_.max_input && socket_.armed() && !socket_.cancelling())
+        socket_.cancel(socket_env(), true);
+}
+
+// A failed handshake, or a bad record: the alert OpenSSL wrote (if any) goes
+// out, then the connection closes; a response in flight is cut.
+void Connection::tls_failed(const TlsStream::Step& step) noexcept
+{
+    if (options_.debug) spdlog::debug("conn={} tls: {}", index_, step.error);
+    if (traits(state_).responding || !tls_->flush(tls_env())) return begin_close(true);
+    tls_close_after_ = true;
+}
+
+void Connection::on_tls_sent(int res) noexcept
+{
+    if (!tls_->on_sent(res)) return begin_close(true);
+    progress_ns_ = services_.now_ns();
+    if (tls_close_after_) {
+        if (!tls_->flush(tls_env())) begin_close(true);
+        return;
+    }
+    // A response's records: it writes and sends on.
+    if (state_ == State::Sending) return on_send(exchange_->send.resume(send_env()));
+    if (traits(state_).open) tls_->flush(tls_env());
+}
+
+// --https-redirect: 308 to the same path on the TLS port, but for ACME
+// challenges (certbot's webroot mode works against the plain port); a Host
+// that is no name or address gets 400, never a Location built from it.
+void Connection::redirect_to_https() noexcept
+{
+    Exchange& x = *exchange_;
+    const std::optional<std::string_view> host = x.input.request().host;
+    const std::optional<std::string> location =
+        host ? x.route.https_location(*host, options_.https_redirect) : std::nullopt;
+    http::ErrorExtras extras;
+    if (location) extras.location = *location;
+    plan_status_response(x, location ? 308 : 400, extras, options_.plan, services_.date());
+    start_response();
+}
+
+} // namespace splicehttpd::server
