@@ -71,8 +71,8 @@ void Worker::log_completion(const UserData& ud, const io_uring_cqe& cqe) const
     if (ud.index == kWorkerIndex)
         spdlog::debug("w{} {}({}) {} {}us{}", id_, uring::op_name(ud.op), cqe_result_text(cqe.res), who, us, detail);
     else
-        spdlog::debug("w{} {}({}) {}={} {}us{}", id_, uring::op_name(ud.op), cqe_result_text(cqe.res), who, ud.index, us,
-                      detail);
+        spdlog::debug("w{} {}({}) {}={} {}us{}", id_, uring::op_name(ud.op), cqe_result_text(cqe.res), who, ud.index,
+                      us, detail);
 }
 
 LogLimiter::Verdict Worker::error_log_admits(const ErrorKind& kind) noexcept
