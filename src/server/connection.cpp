@@ -382,6 +382,8 @@ void Connection::finish_response() noexcept
     process_buffered();
 }
 
+// ---------------------------------------------------------------- teardown
+
 void Connection::stop() noexcept
 {
     // Responses in flight finish (finish_response closes when stopping);

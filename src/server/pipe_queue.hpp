@@ -43,11 +43,18 @@ public:
     {
     }
 
-    Answer ask(PipeTicket t, bool may_refuse, uring::PipePool& pool)
+    // still_waits(ticket): as for serve().
+    template <typename StillWaits>
+    Answer ask(PipeTicket t, bool may_refuse, uring::PipePool& pool, StillWaits&& still_waits)
     {
         if (waiters_.empty()) {
             if (uring::Pipe* pipe = pool.take()) return {Answer::Kind::Granted, pipe}; // grows the pool if it may
         }
+        // Before a refusal, the tickets of connections that closed while they
+        // waited go: serve() drops them only when it reaches them, and until
+        // then they would count against --pipe-queue (503s with room left).
+        if (may_refuse && waiters_.size() >= max_waiters_)
+            std::erase_if(waiters_, [&still_waits](const PipeTicket& w) { return !still_waits(w); });
         if (may_refuse && waiters_.size() >= max_waiters_) return {Answer::Kind::Refused, nullptr};
         waiters_.push_back(t);
         return {Answer::Kind::Queued, nullptr};

@@ -331,11 +331,17 @@ std::string_view Worker::log_time()
     return log_time_;
 }
 
-// ---------------------------------------------------------------- error log
+// ---------------------------------------------------------------- pipes
 
 PipeQueue::Answer Worker::ask_pipe(PipeTicket ticket, bool may_refuse)
 {
-    return pipe_queue_.ask(ticket, may_refuse, *pipes_);
+    return pipe_queue_.ask(ticket, may_refuse, *pipes_, [this](PipeTicket t) { return waits_for_pipe(t); });
+}
+
+bool Worker::waits_for_pipe(PipeTicket t) const noexcept
+{
+    const Connection& c = *conns_[t.index];
+    return c.gen() == t.gen && c.waits_for_pipe();
 }
 
 // Each loop turn: free pipes to the connections that wait, first come first
@@ -343,11 +349,7 @@ PipeQueue::Answer Worker::ask_pipe(PipeTicket ticket, bool may_refuse)
 void Worker::serve_pipe_waiters() noexcept
 {
     pipe_queue_.serve(
-        *pipes_,
-        [this](PipeTicket t) {
-            const Connection& c = *conns_[t.index];
-            return c.gen() == t.gen && c.waits_for_pipe();
-        },
+        *pipes_, [this](PipeTicket t) { return waits_for_pipe(t); },
         [this](PipeTicket t, uring::Pipe* pipe) { conns_[t.index]->on_pipe(pipe); },
         [this](PipeTicket t) {
             Connection& c = *conns_[t.index];

@@ -87,6 +87,7 @@ private:
     void arm_tick() noexcept;
     void on_tick() noexcept;
     void serve_pipe_waiters() noexcept;
+    [[nodiscard]] bool waits_for_pipe(PipeTicket t) const noexcept; // the ticket is live and waits
     void limit_client(Connection& c) noexcept;
     void log_stats() const;
 

@@ -200,7 +200,7 @@ public:
     [[nodiscard]] bool stopping() const noexcept override { return stopping_; }
     server::PipeQueue::Answer ask_pipe(server::PipeTicket t, bool may_refuse) override
     {
-        return queue_->ask(t, may_refuse, *pipes_);
+        return queue_->ask(t, may_refuse, *pipes_, [this](server::PipeTicket w) { return still_waits(w); });
     }
     [[nodiscard]] bool pipe_waiters() const noexcept override { return queue_->has_waiters(); }
     void park(server::PipeTicket t) override { queue_->park(t); }
@@ -490,13 +490,15 @@ private:
         c.on_cqe(ud.op, ud.seq, cqe);
     }
 
+    bool still_waits(server::PipeTicket t) const
+    {
+        return conns_[t.index]->gen() == t.gen && conns_[t.index]->waits_for_pipe();
+    }
+
     void serve_pipe_waiters()
     {
         queue_->serve(
-            *pipes_,
-            [this](server::PipeTicket t) {
-                return conns_[t.index]->gen() == t.gen && conns_[t.index]->waits_for_pipe();
-            },
+            *pipes_, [this](server::PipeTicket t) { return still_waits(t); },
             [this](server::PipeTicket t, uring::Pipe* p) { conns_[t.index]->on_pipe(p); },
             [this](server::PipeTicket t) { return conns_[t.index]->gen() == t.gen && conns_[t.index]->yield_pipe(); });
     }

@@ -181,6 +181,29 @@ TEST_CASE("connection: with the pipe queue full, a response not started gets 503
     CHECK(h.leaks() == "");
 }
 
+TEST_CASE("pipe queue: tickets of connections that stopped waiting do not fill --pipe-queue")
+{
+    // Review leftover (fixed): a connection that closed while it waited left
+    // its ticket in the queue until serve() reached it, and the ticket counted
+    // against --pipe-queue meanwhile: responses got 503 with room left.
+    HarnessOptions o;
+    o.pipes = 1;
+    o.pipes_max = 1;
+    o.pipe_queue = 1;
+    o.conns = 3;
+    Harness h(o);
+    using Answer = splicehttpd::server::PipeQueue::Answer;
+    const Answer first = h.ask_pipe({0, h.conn(0).gen()}, true);
+    REQUIRE(first.kind == Answer::Kind::Granted);
+    // Connection 1 queues, then is gone (it is Free: it waits for nothing).
+    CHECK(h.ask_pipe({1, h.conn(1).gen()}, true).kind == Answer::Kind::Queued);
+    // Was refused: the queue's one place held connection 1's ticket.
+    CHECK(h.ask_pipe({2, h.conn(2).gen()}, true).kind == Answer::Kind::Queued);
+    h.pipes().give_back(first.pipe, false);
+    CHECK(h.run_until([&] { return !h.pipe_waiters(); })); // both stale: dropped, the pipe stays in the pool
+    CHECK(h.leaks() == "");
+}
+
 TEST_CASE("connection: a peer that takes nothing is aborted after the send timeout")
 {
     HarnessOptions o;
