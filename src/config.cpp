@@ -80,6 +80,8 @@ void add_options(OptionTable& t, Args& a)
     t.text("log-level", c.log_level, "error, warn, info or debug (debug: as --debug)")
         ->check(CLI::IsMember({"error", "warn", "info", "debug"}))
         ->capture_default_str();
+    t.text("metrics-listen", c.metrics_listen,
+           "Serve /metrics (Prometheus text) on this address, ADDR[:PORT] (port 9145 if none); off by default");
     t.text("access-log", c.access_log,
            "Combined-format access log: a file outside --root (reopened on SIGHUP) or - for stdout; off by default");
     // One fixed-file slot per connection; io_uring allows 2^20 per ring.

@@ -47,6 +47,7 @@ struct Config : SiteSettings {
     unsigned sqpoll_idle_ms = 1000;          // ... and sleeps after this long without work
     unsigned send_timeout = 60;              // seconds the socket may take no byte of a response
     unsigned keepalive_timeout = 75;         // seconds an idle connection stays open
+    std::string metrics_listen;              // --metrics-listen: ADDR[:PORT] of /metrics; "" off
     unsigned tls_handshake_timeout = 10;     // seconds from a TLS accept to the end of its handshake
     unsigned header_timeout = 60;            // seconds a client has to send a whole request head
     unsigned shutdown_timeout = 10;          // seconds in-flight responses may take after SIGTERM/SIGINT

@@ -2,7 +2,9 @@
 // per ring, the sandbox, and the signal loop (SIGTERM/SIGINT stop, a second
 // one exits at once, SIGUSR1 logs per-worker stats).
 #include "config.hpp"
+#include "fit_limits.hpp"
 #include "https_setup.hpp"
+#include "metrics/board.hpp"
 #include "plural.hpp"
 #include "preflight.hpp"
 #include "server/access_log_file.hpp"
@@ -113,61 +115,6 @@ std::string make_boundary()
     std::string out;
     for (unsigned char b : bytes) out += fmt::format("{:02x}", b);
     return out;
-}
-
-// Each ring's fixed-file table (one socket slot per connection) must fit in
-// RLIMIT_NOFILE: raise the soft limit to the hard one. An idle connection
-// holds no descriptor (its socket is a fixed slot), a busy one holds the file
-// it serves; --max-conns auto gives every connection of every thread room for
-// that file next to what the process keeps open (pipes, listeners, rings),
-// and a number that does not fit in one ring's table is lowered with a
-// warning rather than fail to start.
-constexpr rlim_t kReserve = 64;         // listeners, eventfds, rings, /dev/null, stdio
-constexpr rlim_t kAutoMaxConns = 16384; // per thread: each slot costs memory up front
-
-void fit_fixed_file_tables(Config& config)
-{
-    rlimit rl{};
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
-        if (config.max_conns == 0) config.max_conns = 1024;
-        return;
-    }
-    if (rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
-    const rlim_t threads = std::max(1u, config.threads);
-    if (config.max_conns == 0) {
-        const rlim_t reserve = kReserve + threads * 2 * config.pipes_max;
-        rlim_t per = kAutoMaxConns;
-        if (rl.rlim_cur != RLIM_INFINITY) per = rl.rlim_cur > reserve + threads ? (rl.rlim_cur - reserve) / threads : 1;
-        config.max_conns = unsigned(std::clamp<rlim_t>(per, 1, kAutoMaxConns));
-        spdlog::info("--max-conns auto: {} per thread (RLIMIT_NOFILE {}, {}, {} each)",
-                     plural(config.max_conns, "connection"), rl.rlim_cur, plural(threads, "thread"),
-                     plural(config.pipes_max, "pipe"));
-        return;
-    }
-    const rlim_t most = rl.rlim_cur > 2 * kReserve ? rl.rlim_cur - kReserve : rl.rlim_cur / 2;
-    if (rl.rlim_cur != RLIM_INFINITY && config.max_conns > most) {
-        spdlog::warn("RLIMIT_NOFILE {} holds {} per thread, not --max-conns {}", rl.rlim_cur,
-                     plural(most, "connection"), config.max_conns);
-        config.max_conns = unsigned(std::max<rlim_t>(most, 1));
-    }
-}
-
-// Unprivileged, F_SETPIPE_SZ refuses more than fs.pipe-max-size, and the
-// pipe would keep the kernel's default (64 KiB): ask for what will be given.
-// Read now: Landlock later hides /proc.
-void fit_pipe_size(Config& config)
-{
-    unsigned long most = 0;
-    if (FILE* f = std::fopen("/proc/sys/fs/pipe-max-size", "re")) {
-        if (std::fscanf(f, "%lu", &most) != 1) most = 0;
-        std::fclose(f);
-    }
-    if (most < 4096 || config.pipe_size <= most) return;
-    spdlog::warn("--pipe-size {}: an unprivileged process gets at most {} (fs.pipe-max-size)", config.pipe_size, most);
-    config.pipe_size = std::uint32_t(most);
 }
 
 // Root reads every file beneath --root, a mode-000 one too: started as root
@@ -305,6 +252,22 @@ int main(int argc, char** argv)
         config.tls_port = https->port; // --tls-port 0: the redirects name the real one
         shared->tls = https->contexts.get();
     }
+    // --metrics-listen: one socket, the first worker's.
+    std::unique_ptr<metrics::Board> board;
+    sys::UniqueFd metrics_fd;
+    if (!config.metrics_listen.empty()) {
+        std::string url;
+        try {
+            metrics_fd = server::open_metrics_listener(config.metrics_listen, url);
+        } catch (const std::invalid_argument& e) {
+            die(2, e.what());
+        } catch (const std::exception& e) {
+            die(1, e.what());
+        }
+        urls += ", metrics " + url;
+        board = std::make_unique<metrics::Board>(config.threads);
+        shared->metrics = board.get();
+    }
     fit_fixed_file_tables(config);
 
     shared->boundary = make_boundary();
@@ -397,12 +360,14 @@ int main(int argc, char** argv)
         // The ring is created inside its thread: with SINGLE_ISSUER and
         // DEFER_TASKRUN only the creating task may submit and wait.
         sys::UniqueFd tls_fd = https ? std::move(https->listeners[i]) : sys::UniqueFd();
+        sys::UniqueFd m_fd = i == 0 ? std::move(metrics_fd) : sys::UniqueFd();
         w->thread = std::thread([i, &shared = *shared, fd = std::move(listeners[i]), tls_fd = std::move(tls_fd),
-                                 wake = w->wake.get(), &commands = w->commands, promise, may_serve,
-                                 &finished]() mutable {
+                                 m_fd = std::move(m_fd), wake = w->wake.get(), &commands = w->commands, promise,
+                                 may_serve, &finished]() mutable {
             std::unique_ptr<server::Worker> worker;
             try {
-                worker = std::make_unique<server::Worker>(i, shared, std::move(fd), std::move(tls_fd), wake, commands);
+                worker = std::make_unique<server::Worker>(i, shared, std::move(fd), std::move(tls_fd), std::move(m_fd),
+                                                          wake, commands);
             } catch (...) {
                 promise->set_exception(std::current_exception());
                 return;

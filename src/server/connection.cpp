@@ -84,11 +84,11 @@ void Connection::on_cqe(Op op, std::uint8_t seq, const io_uring_cqe& cqe) noexce
 
 // ---------------------------------------------------------------- input
 
-void Connection::arm_accept(int listen_fd, bool tls) noexcept
+void Connection::arm_accept(int listen_fd, Listener from) noexcept
 {
     SPLICEHTTPD_ASSERT(state_ == State::Free && ops_.in_flight() == 0);
     state_ = State::Accepting;
-    tls_listener_ = tls;
+    listener_ = from;
     socket_.arm_accept(listen_fd, socket_env());
 }
 
@@ -104,7 +104,7 @@ void Connection::on_accept(int res) noexcept
         return;
     }
     open();
-    if (tls_listener_) {
+    if (listener_ == Listener::Tls) {
         tls_ = std::make_unique<TlsStream>(services_.tls_contexts());
         if (!tls_->valid()) return begin_close(true); // out of memory
     }
@@ -241,6 +241,7 @@ void Connection::on_request() noexcept
         x.route);
     x.ctx = x.route.context;
     x.request_parsed = true;
+    if (listener_ == Listener::Metrics) return respond_metrics();
     if (options_.https_redirect && !tls_ && x.route.kind == http::Route::Kind::Lookup && !x.route.acme_challenge())
         return redirect_to_https();
     if (x.route.kind == http::Route::Kind::Respond) {

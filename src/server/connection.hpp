@@ -102,10 +102,12 @@ public:
     // The socket slot of this connection is its index in the fixed-file table.
     [[nodiscard]] unsigned socket_slot() const noexcept { return index_; }
 
-    // Arms an accept into this connection's socket slot; tls: the listener
-    // is --tls-port's, and the connection speaks HTTPS.
-    void arm_accept(int listen_fd, bool tls = false) noexcept;
-    [[nodiscard]] bool tls() const noexcept { return tls_listener_; }
+    // Which listener a connection came from: the plain one, --tls-port's
+    // (it speaks HTTPS), or --metrics-listen's (it answers /metrics only).
+    enum class Listener : std::uint8_t { Plain, Tls, Metrics };
+    // Arms an accept into this connection's socket slot.
+    void arm_accept(int listen_fd, Listener from = Listener::Plain) noexcept;
+    [[nodiscard]] Listener listener() const noexcept { return listener_; }
 
     // Every completion of this connection's SQEs (seq: position in a chain,
     // or which lookup variant).
@@ -173,6 +175,7 @@ private:
     void on_request() noexcept;
     void respond_busy() noexcept; // 503 with Retry-After: 1
     void redirect_to_https() noexcept;
+    void respond_metrics() noexcept;
     void respond_and_close(int status) noexcept;
 
     // plan -> wire
@@ -215,7 +218,7 @@ private:
 
     // HTTPS: the session, from the accept to the close.
     std::unique_ptr<TlsStream> tls_;
-    bool tls_listener_ = false;    // accepted on --tls-port
+    Listener listener_ = Listener::Plain;
     bool tls_close_after_ = false; // a failed handshake or record: the alert goes out, then the close
 
     // where each deadline's timeout runs from (the queues own the timeouts)

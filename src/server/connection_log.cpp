@@ -11,6 +11,19 @@ namespace splicehttpd::server {
 
 void Connection::log_access() noexcept
 {
+    // Scrapes of /metrics are not counted in what they report.
+    if (exchange_ && exchange_->send.plan().status != 0 && listener_ != Listener::Metrics) {
+        const Sender& send = exchange_->send;
+        const http::Method m = exchange_->input.request().method;
+        const unsigned method = !exchange_->request_parsed ? 2
+                                : m == http::Method::Get   ? 0
+                                : m == http::Method::Head  ? 1
+                                                           : 2;
+        using Body = ConnectionServices::Body;
+        const bool body_of_file = send.of_file() && !exchange_->ctx.head_request && send.plan().status / 100 == 2;
+        const Body body = !body_of_file ? Body::None : send.uses_pipe() ? Body::Spliced : Body::Inline;
+        services_.response_done(send.plan().status, method, send.delivered(), body);
+    }
     if (!services_.access_log_on() || !exchange_ || exchange_->send.plan().status == 0) return;
     append_access_line(services_.log_line(), *exchange_, socket_.peer(), services_.log_time());
     services_.line_logged();

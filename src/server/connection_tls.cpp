@@ -71,6 +71,23 @@ void Connection::on_tls_sent(int res) noexcept
     if (traits(state_).open) tls_->flush(tls_env());
 }
 
+// --metrics-listen: /metrics (GET or HEAD) is the Prometheus text of every
+// worker, anything else 404; the port serves no file.
+void Connection::respond_metrics() noexcept
+{
+    Exchange& x = *exchange_;
+    if (x.route.kind == http::Route::Kind::Respond) { // 400, 405, ...: as on the plain port
+        plan_status_response(x, x.route.status, x.route.extras, options_.plan, services_.date());
+        return start_response();
+    }
+    if (x.route.rel_path != "metrics" || x.route.directory) {
+        plan_status_response(x, 404, {}, options_.plan, services_.date());
+        return start_response();
+    }
+    plan_metrics_response(x, services_.metrics_text(), options_.plan, services_.date());
+    start_response();
+}
+
 // --https-redirect: 308 to the same path on the TLS port, but for ACME
 // challenges (certbot's webroot mode works against the plain port); a Host
 // that is no name or address gets 400, never a Location built from it.

@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <stdexcept>
 
 namespace splicehttpd::server {
 
@@ -156,6 +157,16 @@ std::vector<sys::UniqueFd> activated_listeners(ListenAddress& address, const Lis
     spdlog::info("socket activation: {} ({}) for {}; --listen and --port are not used",
                  plural(sockets, "inherited socket"), urls, plural(workers, "worker"));
     return fds;
+}
+
+sys::UniqueFd open_metrics_listener(const std::string& text, std::string& url)
+{
+    std::string error;
+    std::optional<ListenAddress> address = parse_listen(text, kMetricsPort, error);
+    if (!address) throw std::invalid_argument("--metrics-listen " + text + ": " + error);
+    std::vector<sys::UniqueFd> fds = open_listeners(*address, {1});
+    url = local_address(fds.front().get()).url() + "/metrics";
+    return std::move(fds.front());
 }
 
 } // namespace splicehttpd::server

@@ -5,6 +5,8 @@
 #include "server/listen_address.hpp"
 #include "sys/unique_fd.hpp"
 
+#include <cstdint>
+#include <string>
 #include <vector>
 
 namespace splicehttpd::server {
@@ -21,6 +23,12 @@ struct ListenOptions {
 // splicehttpd); with port 0 the kernel picks a free port for all of them
 // (address.port() is then the real one). Throws std::system_error.
 std::vector<sys::UniqueFd> open_listeners(ListenAddress& address, const ListenOptions& options);
+
+// --metrics-listen ADDR[:PORT] (port 9145 when none is given): one socket,
+// whose url() goes to `url`. Throws std::invalid_argument for an address
+// that does not parse (a bad flag), std::system_error when it cannot bind.
+inline constexpr std::uint16_t kMetricsPort = 9145;
+sys::UniqueFd open_metrics_listener(const std::string& text, std::string& url);
 
 // Socket activation (systemd's LISTEN_PID/LISTEN_FDS protocol, by hand):
 // when LISTEN_PID is this process, the LISTEN_FDS listening TCP sockets at

@@ -1,5 +1,7 @@
 #include "server/respond.hpp"
 
+#include "metrics/prometheus.hpp"
+
 #include "http/access_log.hpp"
 #include "http/file_response.hpp"
 #include "http/route.hpp"
@@ -41,6 +43,18 @@ void plan_listing_response(Exchange& x, const http::Listing& page, const PlanOpt
 {
     start_context(x.ctx, options, date);
     http::plan_listing(x.send.plan(), x.input.request(), page, x.ctx);
+}
+
+void plan_metrics_response(Exchange& x, std::string_view text, const PlanOptions& options, std::string_view date)
+{
+    start_context(x.ctx, options, date);
+    http::ResponsePlan& plan = x.send.plan();
+    http::HeadWriter(plan, 200, x.ctx)
+        .add("Content-Type", metrics::kContentType)
+        .add("Content-Length", std::uint64_t(text.size()))
+        .add("Cache-Control", "no-store")
+        .end();
+    if (!x.ctx.head_request) plan.append_memory(text);
 }
 
 void plan_status_response(Exchange& x, int status, const http::ErrorExtras& extras, const PlanOptions& options,

@@ -29,6 +29,8 @@ struct PlanOptions {
 // of this second: read when the plan is built, never held across a wait.
 void plan_file_response(Exchange& x, const FoundFile& file, const PlanOptions& options, std::string_view date);
 void plan_listing_response(Exchange& x, const http::Listing& page, const PlanOptions& options, std::string_view date);
+// /metrics: the Prometheus text, not cached by anyone.
+void plan_metrics_response(Exchange& x, std::string_view text, const PlanOptions& options, std::string_view date);
 void plan_status_response(Exchange& x, int status, const http::ErrorExtras& extras, const PlanOptions& options,
                           std::string_view date);
 // No pipe, or no room for a listing: 503 with Retry-After: 1.

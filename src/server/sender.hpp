@@ -108,6 +108,8 @@ public:
     // The body goes through a pipe (a file's bytes not in memory).
     [[nodiscard]] bool uses_pipe() const noexcept { return !tls_ && plan_.uses_file() && !body_in_memory_; }
     [[nodiscard]] bool started() const noexcept { return cursor_.delivered > 0; }
+    // The response is of a file (its body, or a HEAD's or 304's head).
+    [[nodiscard]] bool of_file() const noexcept { return fd_ >= 0 || cached_ != nullptr; }
     [[nodiscard]] std::uint64_t delivered() const noexcept { return cursor_.delivered; }
     [[nodiscard]] unsigned in_flight() const noexcept
     {

@@ -85,6 +85,14 @@ public:
     // nullptr without --tls-port.
     virtual std::shared_ptr<const tls::ContextSet> tls_contexts() { return nullptr; }
 
+    // A response is done (or cut short): its status, method (0 GET, 1 HEAD,
+    // 2 other or unparsed), the bytes the peer took, where its file body came
+    // from. For the metrics: nothing is counted where none are kept.
+    enum class Body : std::uint8_t { None, Inline, Spliced };
+    virtual void response_done(int /*status*/, unsigned /*method*/, std::uint64_t /*bytes*/, Body /*body*/) noexcept {}
+    // --metrics-listen: the /metrics text of every worker.
+    virtual std::string metrics_text() { return {}; }
+
     // c's socket slot is free again: its close completed, or its accept failed.
     virtual void slot_freed(Connection& c) noexcept = 0;
     virtual void on_accept_failed(Connection& c, int res) noexcept = 0;

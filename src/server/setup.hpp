@@ -12,6 +12,11 @@
 namespace splicehttpd::server {
 
 class AccessLogFile;
+}
+namespace splicehttpd::metrics {
+class Board;
+}
+namespace splicehttpd::server {
 class SharedClientCounter;
 
 // HTTPS: the certificate set new TLS connections start with. SIGHUP's reload
@@ -42,6 +47,7 @@ struct ServerSetup {
     std::string boundary;                        // multipart/byteranges
     AccessLogFile* access_log = nullptr;         // --access-log, owned by main()
     TlsContextHolder* tls = nullptr;             // --tls-port, owned by main()
+    metrics::Board* metrics = nullptr;           // --metrics-listen, owned by main()
     SharedClientCounter* client_limit = nullptr; // --max-conns-per-ip, owned by main(); shared by the workers
 };
 

@@ -58,14 +58,15 @@ DeadlineQueues::Timeouts timeouts_of(const Config& c)
 
 } // namespace
 
-Worker::Worker(unsigned id, const ServerSetup& setup, sys::UniqueFd listener, sys::UniqueFd tls_listener, int wake_fd,
-               std::atomic<unsigned>& commands)
+Worker::Worker(unsigned id, const ServerSetup& setup, sys::UniqueFd listener, sys::UniqueFd tls_listener,
+               sys::UniqueFd metrics_listener, int wake_fd, std::atomic<unsigned>& commands)
     : id_(id),
       setup_(setup),
       debug_(setup.config.debug),
       max_conns_(setup.config.max_conns),
       listener_(std::move(listener)),
       tls_listener_(std::move(tls_listener)),
+      metrics_listener_(std::move(metrics_listener)),
       wake_fd_(wake_fd),
       commands_(commands),
       deadlines_(timeouts_of(setup.config)),
@@ -176,6 +177,7 @@ void Worker::run()
     // Let the last closes reach the kernel before the ring goes away.
     ring_->submit_and_wait(0);
     hand_over_access_lines();
+    publish_metrics();
 }
 
 void Worker::dispatch(const io_uring_cqe& cqe) noexcept
@@ -211,7 +213,8 @@ void Worker::dispatch(const io_uring_cqe& cqe) noexcept
 
     if (ud.op == Op::Accept) {
         --accepts_armed_;
-        if (c.tls()) --tls_accepts_armed_;
+        if (c.listener() == Connection::Listener::Tls) --tls_accepts_armed_;
+        if (c.listener() == Connection::Listener::Metrics) --metrics_accepts_armed_;
         if (cqe.res >= 0) {
             ++live_;
             ++accepted_;
@@ -229,25 +232,29 @@ void Worker::dispatch(const io_uring_cqe& cqe) noexcept
 // below twice kAcceptsArmed), neither listener takes them all.
 void Worker::fill_accepts() noexcept
 {
+    // A scrape is rare: one accept armed for it.
+    if (metrics_listener_ && metrics_accepts_armed_ == 0 && !stopping_ && !accept_paused_ && !free_conns_.empty())
+        arm_accept_on(metrics_listener_.get(), Connection::Listener::Metrics);
     while (!stopping_ && !accept_paused_ && !free_conns_.empty()) {
-        const unsigned plain = accepts_armed_ - tls_accepts_armed_;
+        const unsigned plain = accepts_armed_ - tls_accepts_armed_ - metrics_accepts_armed_;
         const unsigned tls = tls_listener_ ? tls_accepts_armed_ : kAcceptsArmed;
         if (plain >= kAcceptsArmed && tls >= kAcceptsArmed) break;
         if (tls < plain)
-            arm_accept_on(tls_listener_.get(), true);
+            arm_accept_on(tls_listener_.get(), Connection::Listener::Tls);
         else
-            arm_accept_on(listener_.get(), false);
+            arm_accept_on(listener_.get(), Connection::Listener::Plain);
     }
 }
 
-void Worker::arm_accept_on(int listen_fd, bool tls) noexcept
+void Worker::arm_accept_on(int listen_fd, Connection::Listener from) noexcept
 {
     auto& slot = conns_[free_conns_.back()];
     free_conns_.pop_back();
     if (!slot) slot = std::make_unique<Connection>(*this, conn_options_, std::uint32_t(&slot - conns_.data()));
-    slot->arm_accept(listen_fd, tls);
+    slot->arm_accept(listen_fd, from);
     ++accepts_armed_;
-    if (tls) ++tls_accepts_armed_;
+    if (from == Connection::Listener::Tls) ++tls_accepts_armed_;
+    if (from == Connection::Listener::Metrics) ++metrics_accepts_armed_;
 }
 
 // --max-conns-per-ip: a client past its limit is closed at once (shutdown
@@ -423,6 +430,7 @@ void Worker::begin_stop() noexcept
     // has closed its listener.
     listener_.reset();
     tls_listener_.reset();
+    metrics_listener_.reset();
     for (auto& c : conns_)
         if (c) c->stop();
 
@@ -450,6 +458,7 @@ void Worker::on_tick() noexcept
     log_suppressed();
     hand_over_access_lines();
     if (setup_.access_log) setup_.access_log->flush(); // lines reach the file within a second
+    publish_metrics();
     arm_tick();
 }
 

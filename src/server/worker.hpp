@@ -4,6 +4,7 @@
 #pragma once
 
 #include "http/date.hpp"
+#include "metrics/board.hpp"
 #include "server/client_limit.hpp"
 #include "server/connection.hpp"
 #include "server/dir_lister.hpp"
@@ -33,9 +34,10 @@ std::string cqe_result_text(int res);
 
 class Worker final : public ConnectionServices {
 public:
-    // tls_listener: --tls-port's socket for this worker, or none.
-    Worker(unsigned id, const ServerSetup& setup, sys::UniqueFd listener, sys::UniqueFd tls_listener, int wake_fd,
-           std::atomic<unsigned>& commands);
+    // tls_listener: --tls-port's socket for this worker, or none;
+    // metrics_listener: --metrics-listen's (one worker has it), or none.
+    Worker(unsigned id, const ServerSetup& setup, sys::UniqueFd listener, sys::UniqueFd tls_listener,
+           sys::UniqueFd metrics_listener, int wake_fd, std::atomic<unsigned>& commands);
     Worker(const Worker&) = delete;
     Worker& operator=(const Worker&) = delete;
     ~Worker();
@@ -64,6 +66,8 @@ public:
     void park(PipeTicket ticket) override { pipe_queue_.park(ticket); }
     void slot_freed(Connection& c) noexcept override;
     void on_accept_failed(Connection& c, int res) noexcept override;
+    void response_done(int status, unsigned method, std::uint64_t bytes, Body body) noexcept override;
+    std::string metrics_text() override;
     std::shared_ptr<const tls::ContextSet> tls_contexts() override { return setup_.tls ? setup_.tls->get() : nullptr; }
     Exchange* lend_exchange() override;
     void return_exchange(Exchange* x) noexcept override;
@@ -76,7 +80,8 @@ private:
     void dispatch(const io_uring_cqe& cqe) noexcept;
     void log_completion(const uring::UserData& ud, const io_uring_cqe& cqe) const;
     void fill_accepts() noexcept;
-    void arm_accept_on(int listen_fd, bool tls) noexcept; // into the last free slot
+    void arm_accept_on(int listen_fd, Connection::Listener from) noexcept; // into the last free slot
+    void publish_metrics() noexcept;
     void arm_wake() noexcept;
     io_uring_sqe* worker_sqe(uring::Op op) noexcept; // an SQE whose completion is the worker's
     void on_wake(int res) noexcept;
@@ -97,6 +102,8 @@ private:
     const unsigned max_conns_;
     sys::UniqueFd listener_;
     sys::UniqueFd tls_listener_;
+    sys::UniqueFd metrics_listener_;
+    metrics::WorkerSample sample_; // counted here, published to setup_.metrics once a second
     int wake_fd_;
     std::atomic<unsigned>& commands_;
 
@@ -126,10 +133,11 @@ private:
     std::string log_time_; // the access log's time text, formatted once a second
     std::time_t log_time_sec_ = -1;
 
-    unsigned live_ = 0;              // connections with a socket
-    unsigned accepts_armed_ = 0;     // connections waiting in an accept
-    unsigned tls_accepts_armed_ = 0; // ... of them, on the TLS listener
-    bool accept_paused_ = false;     // an accept failed: try again on the next tick
+    unsigned live_ = 0;                  // connections with a socket
+    unsigned accepts_armed_ = 0;         // connections waiting in an accept
+    unsigned tls_accepts_armed_ = 0;     // ... of them, on the TLS listener
+    unsigned metrics_accepts_armed_ = 0; // ... on the metrics listener
+    bool accept_paused_ = false;         // an accept failed: try again on the next tick
     bool stopping_ = false;
     std::uint64_t wake_buf_ = 0;
     __kernel_timespec grace_{};

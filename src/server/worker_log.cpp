@@ -1,5 +1,6 @@
-// What a worker logs: one --debug line per completion, the error log's
-// lines through its rate limiter, and the SIGUSR1 stats line.
+// What a worker reports: one --debug line per completion, the error log's
+// lines through its rate limiter, the SIGUSR1 stats line, and its metrics
+// (--metrics-listen).
 #include "server/worker.hpp"
 
 #include "sys/clock.hpp"
@@ -121,6 +122,43 @@ void Worker::log_stats() const
                  id_, live_, accepted_, accepts_armed_, files, p.total, p.free, p.draining, p.drained, p.replaced,
                  waiting_pipe, waiting_writable, pipe_queue_.parked(), made, exchanges_, fc.entries, fc.retired,
                  fc.body_bytes, fc.hits, fc.misses, refused_per_ip_);
+}
+
+// ---------------------------------------------------------------- metrics
+
+void Worker::response_done(int status, unsigned method, std::uint64_t bytes, Body body) noexcept
+{
+    sample_.count_response(status, method, bytes);
+    sample_.bodies_inline += body == Body::Inline;
+    sample_.bodies_spliced += body == Body::Spliced;
+}
+
+// Once a second, and at the end: the counters and what is true now, for a
+// scrape (any worker's) to render.
+void Worker::publish_metrics() noexcept
+{
+    if (!setup_.metrics) return;
+    const uring::PipePoolStats p = pipes_->stats();
+    const FileCacheStats fc = file_cache_->stats();
+    sample_.accepted = accepted_;
+    sample_.refused_per_ip = refused_per_ip_;
+    sample_.cache_hits = fc.hits;
+    sample_.cache_misses = fc.misses;
+    sample_.connections = live_;
+    sample_.pipes = p.total;
+    sample_.pipes_in_use = p.total - p.free;
+    sample_.pipe_waiters = 0;
+    for (const auto& c : conns_) sample_.pipe_waiters += c && c->waits_for_pipe();
+    sample_.cached_files = fc.entries;
+    sample_.io_workers = setup_.config.io_workers;
+    setup_.metrics->publish(id_, sample_);
+}
+
+std::string Worker::metrics_text()
+{
+    if (!setup_.metrics) return {};
+    publish_metrics(); // this worker's own values as of now
+    return setup_.metrics->render();
 }
 
 } // namespace splicehttpd::server

@@ -1,3 +1,4 @@
+#include "metrics/board.hpp"
 #include "metrics/prometheus.hpp"
 
 #include <doctest/doctest.h>
@@ -127,4 +128,37 @@ TEST_CASE("Exposition: what would break the format throws")
     e.sample({}, std::uint64_t{2});
     e.family("b_total", MetricType::Counter, "");
     CHECK_NOTHROW(e.sample({{"k", "1"}}, std::uint64_t{1}));
+}
+
+TEST_CASE("Board: each worker's last copy, its responses by class and method")
+{
+    Board board(2);
+    WorkerSample a;
+    a.count_response(200, 0, 1000);
+    a.count_response(404, 0, 150);
+    a.count_response(206, 1, 300);
+    a.count_response(99, 0, 7);  // no class: bytes only
+    a.count_response(500, 9, 0); // an unknown method counts as other
+    a.connections = 3;
+    board.publish(0, a);
+    WorkerSample b;
+    b.count_response(304, 1, 0);
+    board.publish(1, b);
+    board.publish(2, b); // no such worker: ignored
+    const std::string text = board.render();
+    CHECK(text.find("splicehttpd_requests_total{worker=\"0\",class=\"2xx\",method=\"GET\"} 1\n") != std::string::npos);
+    CHECK(text.find("splicehttpd_requests_total{worker=\"0\",class=\"4xx\",method=\"GET\"} 1\n") != std::string::npos);
+    CHECK(text.find("splicehttpd_requests_total{worker=\"0\",class=\"2xx\",method=\"HEAD\"} 1\n") != std::string::npos);
+    CHECK(text.find("splicehttpd_requests_total{worker=\"0\",class=\"5xx\",method=\"other\"} 1\n") !=
+          std::string::npos);
+    CHECK(text.find("splicehttpd_requests_total{worker=\"1\",class=\"3xx\",method=\"HEAD\"} 1\n") != std::string::npos);
+    CHECK(text.find("splicehttpd_sent_bytes_total{worker=\"0\"} 1457\n") != std::string::npos);
+    CHECK(text.find("splicehttpd_connections_open{worker=\"0\"} 3\n") != std::string::npos);
+    CHECK(text.find("# TYPE splicehttpd_connections_open gauge\n") != std::string::npos);
+    CHECK(text.find("worker=\"2\"") == std::string::npos);
+    // A later copy replaces the earlier.
+    a.count_response(200, 0, 1);
+    board.publish(0, a);
+    CHECK(board.render().find("splicehttpd_requests_total{worker=\"0\",class=\"2xx\",method=\"GET\"} 2\n") !=
+          std::string::npos);
 }
