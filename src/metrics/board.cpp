@@ -29,8 +29,7 @@ std::string Board::render() const
     for (std::size_t w = 0; w < samples.size(); ++w)
         for (std::size_t c = 0; c < WorkerSample::kClasses; ++c)
             for (std::size_t m = 0; m < WorkerSample::kMethods; ++m)
-                e.sample({{"worker", ids[w]}, {"class", kClass[c]}, {"method", kMethod[m]}},
-                         samples[w].requests[c][m]);
+                e.sample({{"worker", ids[w]}, {"class", kClass[c]}, {"method", kMethod[m]}}, samples[w].requests[c][m]);
 
     // One family per field: (name, type, help, the field).
     struct Field {
