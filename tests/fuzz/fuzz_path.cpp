@@ -144,7 +144,8 @@ void check_normalized(std::string_view raw_path)
         if (slash == std::string::npos) slash = rel.size();
         std::string_view seg = std::string_view(rel).substr(pos, slash - pos);
         FUZZ_CHECK(!seg.empty() && seg != "." && seg != "..");
-        dotfile = dotfile || seg.front() == '.';
+        // A first .well-known segment is no hidden file (RFC 8615); one beneath it may be.
+        dotfile = dotfile || (seg.front() == '.' && !(count == 0 && seg == ".well-known"));
         FUZZ_CHECK(count < ref->segments.size() && seg == ref->segments[count]);
         pos = slash + 1;
     }
