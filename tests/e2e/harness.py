@@ -318,6 +318,11 @@ class Server:
         with self.lock:
             return list(self.lines)
 
+    def tls_port(self):
+        """The --tls-port the server bound, from its start line."""
+        line = self.wait_log(r"listening on .*https://")
+        return int(re.search(r"https://\S+:(\d+)", line).group(1))
+
     def wait_log(self, pattern, timeout=10, start=0):
         deadline = time.time() + timeout
         rx = re.compile(pattern)

@@ -9,7 +9,6 @@ seccomp) as in production."""
 
 import hashlib
 import os
-import re
 import shutil
 import signal
 import socket
@@ -25,11 +24,6 @@ import tls_certs
 from harness import Client, ServerTest, payload
 
 SIZES = {"empty": 0, "k1": 1000, "k70": 70_000, "m1": (1 << 20) + 1, "m32": 32 << 20}
-
-
-def tls_port_of(server):
-    line = server.wait_log(r"listening on .*https://")
-    return int(re.search(r"https://\S+:(\d+)", line).group(1))
 
 
 class TlsClient(Client):
@@ -54,7 +48,7 @@ class Https(ServerTest):
                            "--tls-cert", cls.other[0], "--tls-key", cls.other[1], "--tls-handshake-timeout", "2",
                            "--send-timeout", "3", "--https-redirect")
         super().setUpClass()
-        cls.tls_port = tls_port_of(cls.server)
+        cls.tls_port = cls.server.tls_port()
 
     @classmethod
     def tearDownClass(cls):
@@ -271,7 +265,7 @@ class HttpsReload(unittest.TestCase):
         shutil.copy(key, self.key)
         os.chmod(self.key, 0o600)
         self.server = harness.Server(self.root.path, "--tls-port", "0", "--tls-cert", self.cert, "--tls-key", self.key)
-        self.port = tls_port_of(self.server)
+        self.port = self.server.tls_port()
         self.ctx = ssl.create_default_context(cafile=os.path.join(self.certs, "ca.crt"))
 
     def tearDown(self):
@@ -336,7 +330,7 @@ class HttpsSmallInput(unittest.TestCase):
                                     "--max-input", "1024", "--debug")
             try:
                 ctx = ssl.create_default_context(cafile=os.path.join(certs, "ca.crt"))
-                sock = socket.create_connection(("127.0.0.1", tls_port_of(server)), timeout=10)
+                sock = socket.create_connection(("127.0.0.1", server.tls_port()), timeout=10)
                 incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
                 tls = ctx.wrap_bio(incoming, outgoing, server_hostname="localhost")
                 while True:
@@ -387,7 +381,7 @@ class HttpsStop(unittest.TestCase):
             root.write("m32", payload(32 << 20))
             cert, key = tls_certs.make_leaf(certs, "localhost")
             server = harness.Server(root.path, "--tls-port", "0", "--tls-cert", cert, "--tls-key", key)
-            port = tls_port_of(server)
+            port = server.tls_port()
             ctx = ssl.create_default_context(cafile=os.path.join(certs, "ca.crt"))
             c = TlsClient(port, ctx)
             half = socket.create_connection(("127.0.0.1", port))
@@ -423,7 +417,7 @@ class OwnServer(unittest.TestCase):
         cert, key = tls_certs.make_leaf(self.certs, "localhost")
         self.server = harness.Server(self.root.path, "--tls-port", "0", "--tls-cert", cert, "--tls-key", key, *args)
         self.addCleanup(self.server.stop_checked)
-        self.tls_port = tls_port_of(self.server)
+        self.tls_port = self.server.tls_port()
         self.ctx = ssl.create_default_context(cafile=os.path.join(self.certs, "ca.crt"))
 
 

@@ -12,7 +12,6 @@ host end of one pair; all traffic stays on the links this test made.
 Skipped (77) unless root and `ip netns add` works (netns.require)."""
 
 import os
-import re
 import shutil
 import tempfile
 import time
@@ -160,8 +159,7 @@ class SendTimeout(Links):
         queue before the send timeout cuts it."""
         if "--tls-port" not in self.server_args:
             self.skipTest("no openssl command")
-        line = self.server.wait_log(r"listening on .*https://")
-        tls_port = int(re.search(r"https://\S+:(\d+)", line).group(1))
+        tls_port = self.server.tls_port()
         result = self.slow.run("get-tls", self.fast.host_addr, tls_port, f"/f{BIG}.bin", BIG)
         self.assertTrue(result["ok"], result)
         self.server.wait_idle()
