@@ -84,6 +84,10 @@ void add_options(OptionTable& t, Args& a)
            "Serve /metrics (Prometheus text) on this address, ADDR[:PORT] (port 9145 if none); off by default");
     t.text("access-log", c.access_log,
            "Combined-format access log: a file outside --root (reopened on SIGHUP) or - for stdout; off by default");
+    t.text("access-log-format", c.access_log_format,
+           "combined, or vhost: each line starts with the site that answered (its first name, or default)")
+        ->check(CLI::IsMember({"combined", "vhost"}))
+        ->capture_default_str();
     // One fixed-file slot per connection; io_uring allows 2^20 per ring.
     t.text("max-conns", a.max_conns, "Connections per thread (auto: from RLIMIT_NOFILE and --threads, at most 16384)",
            Global, OptionKind::IntegerOrText)

@@ -26,8 +26,9 @@ struct Config : SiteSettings {
     std::uint16_t port = 8080;                       // for a --listen address without one
     unsigned threads = 0;                            // 0: one per online CPU
     bool debug = false;
-    std::string log_level = "info"; // error, warn, info, debug (debug: as --debug)
-    std::string access_log;         // "": off; "-": stdout
+    std::string log_level = "info";             // error, warn, info, debug (debug: as --debug)
+    std::string access_log;                     // "": off; "-": stdout
+    std::string access_log_format = "combined"; // or "vhost": the site first
 
     unsigned max_conns = 0;        // per thread; 0 ("auto"): main() derives it from RLIMIT_NOFILE
     unsigned max_conns_per_ip = 0; // connections at once per client address, all threads (0: no limit)

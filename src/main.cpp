@@ -166,9 +166,6 @@ int main(int argc, char** argv)
     auto shared = std::make_unique<server::ServerSetup>();
     shared->config = *cli.config;
     Config& config = shared->config;
-    // Until requests choose their site by Host (issue 19), the default site
-    // answers them all: the one marked default = true, or the top level.
-    if (const Site* site = config.site_table->default_site()) static_cast<SiteSettings&>(config) = site->settings;
 
     // Logs go to stderr (spdlog's default logger writes to stdout).
     spdlog::set_default_logger(spdlog::stderr_color_mt("splicehttpd"));
@@ -199,9 +196,17 @@ int main(int argc, char** argv)
 
     if (identity || geteuid() != 0) fit_pipe_size(config);
 
-    sys::UniqueFd root(::open(config.root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-    if (!root) die(2, fmt::format("{} {}: {}", config.where("root"), config.root, std::strerror(errno)));
-    shared->root_fd = root.get();
+    // Each site's root, opened once: every lookup is beneath one of them.
+    std::vector<sys::UniqueFd> roots;
+    for (const Site& site : config.site_table->all()) {
+        const std::string& dir = site.settings.root;
+        sys::UniqueFd root(::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+        if (!root)
+            die(2, fmt::format("{}root {}: {}", site.names.empty() ? "" : "site " + site.label + ": ", dir,
+                               std::strerror(errno)));
+        shared->site_roots.push_back(root.get());
+        roots.push_back(std::move(root));
+    }
 
     // preflight: one TCP address (several listeners: issue 19).
     server::ListenAddress address = config.listeners.front();
@@ -291,7 +296,7 @@ int main(int argc, char** argv)
         // (and every open they submit) inherit the domain.
         try {
             sys::set_no_new_privs();
-            sys::LandlockPolicy policy{root.get(), {"/dev/null"}, {}, {}};
+            sys::LandlockPolicy policy{shared->site_roots, {"/dev/null"}, {}, {}};
             if (!config.access_log.empty() && config.access_log != "-") {
                 // Its directory: logrotate moves the file, SIGHUP creates a new one.
                 const auto slash = config.access_log.rfind('/');
@@ -397,14 +402,19 @@ int main(int argc, char** argv)
     try {
         // As the user that serves (privileges were dropped before the
         // rings), before seccomp takes openat away.
-        for (const std::string& problem : server::check_site_files(root.get(), config)) spdlog::warn("{}", problem);
+        const auto& sites = config.site_table->all();
+        for (std::size_t i = 0; i < sites.size(); ++i)
+            for (const std::string& problem : server::check_site_files(shared->site_roots[i], sites[i].settings))
+                spdlog::warn("{}{}", sites.size() > 1 ? "site " + sites[i].label + ": " : "", problem);
         if (config.seccomp && kSanitizerBuild) {
             spdlog::warn("seccomp: not in a sanitizer build (its runtime makes syscalls of its own)");
         } else if (config.seccomp) {
             const bool reopen_logs = access_log != nullptr;
-            sys::seccomp_restrict(reopen_logs, config.autoindex, https.has_value());
+            const bool lists =
+                std::any_of(sites.begin(), sites.end(), [](const Site& s) { return s.settings.autoindex; });
+            sys::seccomp_restrict(reopen_logs, lists, https.has_value());
             spdlog::info("seccomp: {} syscalls allowed, anything else kills the process",
-                         sys::seccomp_allowed(reopen_logs, config.autoindex, https.has_value()).size());
+                         sys::seccomp_allowed(reopen_logs, lists, https.has_value()).size());
         } else if (config.sandbox) {
             spdlog::warn("--no-seccomp: no syscall filter");
         }
@@ -413,7 +423,9 @@ int main(int argc, char** argv)
     }
     go.set_value(true);
 
-    spdlog::info("listening on {} ({}, root {})", urls, plural(config.threads, "thread"), config.root);
+    const auto& sites = config.site_table->all();
+    spdlog::info("listening on {} ({}, {})", urls, plural(config.threads, "thread"),
+                 sites.size() == 1 ? "root " + sites.front().settings.root : plural(sites.size(), "site"));
 
     bool stopping = false;
     while (finished < config.threads) {

@@ -120,14 +120,6 @@ Preflight preflight(const Config& config, bool site_files)
             return fail(what.starts_with("--user") ? config.where("user") + what.substr(6) : what);
         }
     }
-    if (!config.sites.empty()) {
-        const Site* served = config.site_table->default_site();
-        out.warnings.push_back(
-            fmt::format("{} checked, not served yet: every request gets the {} (root {}) until virtual hosts are "
-                        "served (issue 19)",
-                        plural(config.sites.size(), "[[site]] table"), served ? "default site" : "top level's settings",
-                        served ? served->settings.root : config.root));
-    }
     return out;
 }
 

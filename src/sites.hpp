@@ -77,6 +77,8 @@ public:
     // nullptr with unknown-host = "421".
     [[nodiscard]] const Site* default_site() const noexcept { return default_ == kNone ? nullptr : &sites_[default_]; }
     [[nodiscard]] const std::vector<Site>& all() const noexcept { return sites_; }
+    // The position in all() of a site match() or default_site() returned.
+    [[nodiscard]] std::size_t index_of(const Site& site) const noexcept { return std::size_t(&site - sites_.data()); }
     [[nodiscard]] UnknownHost unknown_host() const noexcept { return unknown_; }
 
 private:

@@ -1,5 +1,7 @@
 #include "http/path.hpp"
 
+#include <algorithm>
+
 #include "http/text.hpp"
 
 #include <cstdint>
@@ -87,6 +89,21 @@ bool fetchable_name(std::string_view name, NormalizedPath& path, std::string& ra
             raw.push_back(c);
     }
     return normalize_path(raw, path, scratch) && path.rel == name;
+}
+
+std::string_view request_authority(std::string_view target, std::string_view host) noexcept
+{
+    if (!istarts_with(target, "http://") && !istarts_with(target, "https://")) return host;
+    target.remove_prefix(target.find("://") + 3);
+    return target.substr(0, target.find_first_of("/?#"));
+}
+
+bool valid_host_chars(std::string_view host) noexcept
+{
+    return std::all_of(host.begin(), host.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               std::string_view("-._~!$&'()*+,;=%:[]").find(c) != std::string_view::npos;
+    });
 }
 
 std::optional<Target> split_target(std::string_view raw)

@@ -22,6 +22,17 @@ struct Target {
 // (relative "index.html", authority-form) is nullopt -> 400.
 std::optional<Target> split_target(std::string_view raw);
 
+// The host a request names (RFC 9112 §3.2.2): an absolute-form target's
+// authority ("http://Example.com:80/x" -> "Example.com:80"), which wins over
+// the Host field; else the Host field ("" when there is none).
+std::string_view request_authority(std::string_view target, std::string_view host) noexcept;
+
+// Whether every byte of a Host (or an authority) may be in RFC 3986's
+// host [":" port]: letters, digits, "-._~", sub-delims, '%', ':' and the
+// brackets of an IP literal. A space, '/', '\\', '@', a control byte or
+// anything above 0x7f is no host (400, as nginx's "invalid host header").
+bool valid_host_chars(std::string_view host) noexcept;
+
 struct NormalizedPath {
     std::string rel;        // relative to the root, no leading or trailing '/', "" = root
     bool directory = false; // the request named a directory ("/a/", "/a/b/..")

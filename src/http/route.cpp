@@ -140,6 +140,11 @@ void route(const Request& req, const SitePolicy& site, Route& r)
     // come with 1.0, but never two.
     if (req.host_count > 1) return refuse("more than one Host header");
     if (req.http_minor >= 1 && req.host_count == 0) return refuse("no Host header in an HTTP/1.1 request");
+    // The name a site is chosen by (an absolute-form target's authority, or
+    // Host) is a host, or the request is bad.
+    const std::optional<std::string_view> host = req.host;
+    if (!valid_host_chars(request_authority(req.target, host.value_or(""))))
+        return refuse("invalid host in the request");
 
     switch (classify_method(method)) {
     case MethodClass::NotImplemented: return respond(501);

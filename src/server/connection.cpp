@@ -128,6 +128,7 @@ void Connection::reset_for_reuse() noexcept
     give_back_exchange();
     tls_.reset();
     tls_close_after_ = false;
+    site_ = nullptr;
 }
 
 void Connection::maybe_arm_recv() noexcept
@@ -232,21 +233,37 @@ void Connection::process_buffered() noexcept
 
 // ---------------------------------------------------------------- request
 
+// The site the request's Host (or its absolute-form target's authority)
+// names; nullptr where none answers it (unknown-host = "421").
+const SiteOptions* Connection::site_for(const http::Request& req) const noexcept
+{
+    if (!options_.hosts) return &options_.sites.front();
+    const std::optional<std::string_view> host = req.host;
+    const Site* site = options_.hosts->match(http::request_authority(req.target, host.value_or("")));
+    return site ? &options_.sites[options_.hosts->index_of(*site)] : nullptr;
+}
+
 void Connection::on_request() noexcept
 {
     Exchange& x = *exchange_;
-    http::route(
-        x.input.request(),
-        {.dotfiles = options_.dotfiles, .precompressed = options_.precompressed, .stopping = services_.stopping()},
-        x.route);
+    const http::Request& req = x.input.request();
+    site_ = listener_ == Listener::Metrics ? nullptr : site_for(req);
+    const SiteOptions& site = this->site();
+    http::route(req, {.dotfiles = site.dotfiles, .precompressed = site.precompressed, .stopping = services_.stopping()},
+                x.route);
     x.ctx = x.route.context;
     x.request_parsed = true;
     if (listener_ == Listener::Metrics) return respond_metrics();
+    if (!site_ && x.route.kind == http::Route::Kind::Lookup) {
+        // No site has this name (nginx's 421 for a server name no block has).
+        plan_status_response(x, 421, {}, plan_options(), services_.date());
+        return start_response();
+    }
     if (options_.https_redirect && !tls_ && x.route.kind == http::Route::Kind::Lookup && !x.route.acme_challenge())
         return redirect_to_https();
     if (x.route.kind == http::Route::Kind::Respond) {
         if (!x.route.problem.empty()) log_bad_request(x.route.problem, true);
-        plan_status_response(x, x.route.status, x.route.extras, options_.plan, services_.date());
+        plan_status_response(x, x.route.status, x.route.extras, plan_options(), services_.date());
         return start_response();
     }
     state_ = State::Looking;
@@ -264,26 +281,26 @@ void Connection::on_lookup(Lookup::Result r) noexcept
     case Lookup::Result::Kind::List: {
         // The page now (cached), or later from the lister thread (still
         // Looking, with a deadline), or 503 when the lister is full.
-        DirLister::Answer a =
-            services_.list_directory(index_, ops_.gen(), x.lookup.dir_fd(), x.lookup.dir_stat(), x.route.rel_path);
+        DirLister::Answer a = services_.list_directory(index_, ops_.gen(), x.lookup.dir_fd(), x.lookup.dir_stat(),
+                                                       x.route.rel_path, site().dotfiles);
         listing_since_ns_ = services_.now_ns();
         return on_lookup(x.lookup.on_lister(std::move(a), lookup_env()));
     }
     case Lookup::Result::Kind::Busy: return respond_busy();
     case Lookup::Result::Kind::Page: {
         std::shared_ptr<const http::Listing> page = x.lookup.take_page();
-        plan_listing_response(x, *page, options_.plan, services_.date());
+        plan_listing_response(x, *page, plan_options(), services_.date());
         x.send.set_listing(std::move(page));
         break;
     }
     case Lookup::Result::Kind::Serve: {
         const FoundFile file = x.lookup.take(r.variant, lookup_env());
         x.send.set_file(file);
-        plan_file_response(x, file, options_.plan, services_.date());
+        plan_file_response(x, file, plan_options(), services_.date());
         break;
     }
-    case Lookup::Result::Kind::Respond: plan_status_response(x, r.status, {}, options_.plan, services_.date()); break;
-    case Lookup::Result::Kind::Redirect: plan_redirect_response(x, r.status, options_.plan, services_.date()); break;
+    case Lookup::Result::Kind::Respond: plan_status_response(x, r.status, {}, plan_options(), services_.date()); break;
+    case Lookup::Result::Kind::Redirect: plan_redirect_response(x, r.status, plan_options(), services_.date()); break;
     }
     start_response();
 }
@@ -299,14 +316,14 @@ void Connection::on_listing(std::uint32_t ticket, std::shared_ptr<const http::Li
 void Connection::respond_busy() noexcept
 {
     close_files();
-    plan_busy_response(*exchange_, options_.plan, services_.date());
+    plan_busy_response(*exchange_, plan_options(), services_.date());
     start_response();
 }
 
 // For a request that was never (fully) parsed: no context of its own.
 void Connection::respond_and_close(int status) noexcept
 {
-    plan_unparsed_response(*exchange_, status, options_.plan, services_.date());
+    plan_unparsed_response(*exchange_, status, plan_options(), services_.date());
     start_response();
 }
 
@@ -375,6 +392,7 @@ bool Connection::yield_pipe() noexcept
 void Connection::finish_response() noexcept
 {
     log_access();
+    site_ = nullptr; // the next request chooses its own
     exchange_->send.finish(send_env());
     close_files();
     if (exchange_->send.plan().close || services_.stopping()) return begin_close(false);

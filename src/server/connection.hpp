@@ -27,26 +27,43 @@
 #include "server/socket.hpp"
 #include "server/submitter.hpp"
 #include "server/tls_stream.hpp"
+#include "sites.hpp"
 #include "uring/pipe_pool.hpp"
 #include "uring/user_data.hpp"
 
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 namespace splicehttpd::server {
+
+// What one site (a [[site]] table, or the top level) decides about the
+// requests it answers. Built once by the worker.
+struct SiteOptions {
+    std::string_view label;    // its first name, or "default": the error log's server, the vhost access log
+    std::string_view root;     // its root as given, for the error log's paths
+    bool dotfiles = false;     // serve paths with a segment starting with '.'
+    bool precompressed = true; // look for x.br / x.gz
+    LookupOptions lookup;
+    PlanOptions plan;
+};
 
 // Built once by the worker from the configuration: all a connection and its
 // units know of it.
 struct ConnectionOptions {
     std::size_t max_input = 64 * 1024; // unparsed input buffered while a response is in flight
-    bool dotfiles = false;             // serve paths with a segment starting with '.'
-    bool precompressed = true;         // look for x.br / x.gz
     bool debug = false;                // --debug: SQE submission times, for the completion log
     std::uint16_t https_redirect = 0;  // --https-redirect: plain requests go to https:// on this port
-    std::string_view root;             // --root as given, for the error log's paths
-    LookupOptions lookup;
+    bool access_log_vhost = false;     // --access-log-format vhost: the site's label starts each line
     SenderOptions send;
-    PlanOptions plan;
+    // The sites, by their index in hosts->all(). A request's Host chooses
+    // one (hosts->match); without hosts, sites[0] answers every request.
+    std::vector<SiteOptions> sites = std::vector<SiteOptions>(1);
+    const Sites* hosts = nullptr;
+    // Answers what no site does: a request that never parsed, a 421 (the
+    // default site, or with unknown-host = "421" one with the top level's
+    // headers).
+    SiteOptions unmatched;
 };
 
 class Connection {
@@ -172,6 +189,7 @@ private:
     }
 
     // request -> plan
+    [[nodiscard]] const SiteOptions* site_for(const http::Request& req) const noexcept;
     void on_request() noexcept;
     void respond_busy() noexcept; // 503 with Retry-After: 1
     void redirect_to_https() noexcept;
@@ -230,6 +248,12 @@ private:
     std::uint64_t listing_since_ns_ = 0; // Looking: the listing was asked for
     std::uint64_t linger_since_ns_ = 0;  // Lingering: since our side was shut
 
+    // The site answering the request being answered (chosen by its Host);
+    // nullptr between requests and for one that never parsed.
+    const SiteOptions* site_ = nullptr;
+    [[nodiscard]] const SiteOptions& site() const noexcept { return site_ ? *site_ : options_.unmatched; }
+    [[nodiscard]] const PlanOptions& plan_options() const noexcept { return site().plan; }
+
     DeadlineLink deadline_;
     Exchange* exchange_ = nullptr; // from the first byte of a request until the connection is idle again
 };
@@ -241,7 +265,7 @@ inline Socket::Env Connection::socket_env() noexcept
 
 inline Lookup::Env Connection::lookup_env() noexcept
 {
-    return {ops_, services_.file_cache(), options_.lookup, exchange_->route, services_.now_ns()};
+    return {ops_, services_.file_cache(), site().lookup, exchange_->route, services_.now_ns()};
 }
 
 inline Sender::Env Connection::send_env() noexcept

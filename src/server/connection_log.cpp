@@ -25,7 +25,14 @@ void Connection::log_access() noexcept
         services_.response_done(send.plan().status, method, send.delivered(), body);
     }
     if (!services_.access_log_on() || !exchange_ || exchange_->send.plan().status == 0) return;
-    append_access_line(services_.log_line(), *exchange_, socket_.peer(), services_.log_time());
+    std::string& line = services_.log_line();
+    if (options_.access_log_vhost) {
+        // Apache's vhost_combined, without the port: the name as the site's
+        // configuration gives it (never the client's Host).
+        const std::string_view label = site().label;
+        line.append(label.empty() ? "-" : label).push_back(' ');
+    }
+    append_access_line(line, *exchange_, socket_.peer(), services_.log_time());
     services_.line_logged();
 }
 
@@ -45,9 +52,9 @@ void Connection::log_lookup_failure() noexcept
     }
     const LogLimiter::Verdict verdict = services_.error_log_admits(kind);
     if (!verdict.log) return;
-    std::string path = root_path(options_.root, lookup.failed_path());
+    std::string path = root_path(site().root, lookup.failed_path());
     switch (f.kind) {
-    case Lookup::Failure::Kind::Errno: return log_error(open_failed(path, f.err, options_.root), verdict, true);
+    case Lookup::Failure::Kind::Errno: return log_error(open_failed(path, f.err, site().root), verdict, true);
     case Lookup::Failure::Kind::NotRegular: return log_error(not_regular(path), verdict, true);
     case Lookup::Failure::Kind::DirectoryIndex:
         if (!path.ends_with('/')) path.push_back('/');
@@ -76,7 +83,10 @@ void Connection::log_error(const ErrorEntry& entry, const LogLimiter::Verdict& v
         request = fmt::format("{} {} HTTP/{}.{}", r.method_name, r.target, r.http_major, r.http_minor);
         if (r.host) host = *r.host;
     }
-    services_.error_log(entry, {client, {}, request, host}, verdict);
+    // server: the site that answered, where Host chooses one (nginx names
+    // its server block's name).
+    const std::string_view server = options_.hosts && site_ ? site_->label : std::string_view{};
+    services_.error_log(entry, {client, server, request, host}, verdict);
 }
 
 } // namespace splicehttpd::server

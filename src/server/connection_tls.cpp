@@ -77,14 +77,14 @@ void Connection::respond_metrics() noexcept
 {
     Exchange& x = *exchange_;
     if (x.route.kind == http::Route::Kind::Respond) { // 400, 405, ...: as on the plain port
-        plan_status_response(x, x.route.status, x.route.extras, options_.plan, services_.date());
+        plan_status_response(x, x.route.status, x.route.extras, plan_options(), services_.date());
         return start_response();
     }
     if (x.route.rel_path != "metrics" || x.route.directory) {
-        plan_status_response(x, 404, {}, options_.plan, services_.date());
+        plan_status_response(x, 404, {}, plan_options(), services_.date());
         return start_response();
     }
-    plan_metrics_response(x, services_.metrics_text(), options_.plan, services_.date());
+    plan_metrics_response(x, services_.metrics_text(), plan_options(), services_.date());
     start_response();
 }
 
@@ -99,7 +99,7 @@ void Connection::redirect_to_https() noexcept
         host ? x.route.https_location(*host, options_.https_redirect) : std::nullopt;
     http::ErrorExtras extras;
     if (location) extras.location = *location;
-    plan_status_response(x, location ? 308 : 400, extras, options_.plan, services_.date());
+    plan_status_response(x, location ? 308 : 400, extras, plan_options(), services_.date());
     start_response();
 }
 

@@ -55,9 +55,10 @@ DirLister::~DirLister()
     ::close(event_fd_);
 }
 
-DirLister::Key DirLister::key_of(const struct statx& stx) noexcept
+DirLister::Key DirLister::key_of(const struct statx& stx, bool dotfiles) noexcept
 {
     Key k;
+    k.dotfiles = dotfiles;
     k.dev_major = stx.stx_dev_major;
     k.dev_minor = stx.stx_dev_minor;
     k.ino = stx.stx_ino;
@@ -71,9 +72,9 @@ DirLister::Key DirLister::key_of(const struct statx& stx) noexcept
 }
 
 DirLister::Answer DirLister::find_or_queue(std::uint32_t index, std::uint16_t gen, int& dir_fd, const struct statx& stx,
-                                           std::string_view rel_path, std::uint64_t now_ns)
+                                           std::string_view rel_path, bool dotfiles, std::uint64_t now_ns)
 {
-    const Key key = key_of(stx);
+    const Key key = key_of(stx, dotfiles);
     for (const Cached& c : cache_)
         if (c.key == key && c.rel_path == rel_path && now_ns - c.fetched_ns <= options_.ttl_ns)
             return {Answer::Kind::Ready, c.listing, 0};
@@ -135,7 +136,7 @@ void DirLister::remember(const Key& key, std::string rel_path, std::shared_ptr<c
     if (!options_.cache || listing->body.size() > options_.cache_bytes) return;
     std::erase_if(cache_, [&](const Cached& c) {
         const bool drop = (c.key.dev_major == key.dev_major && c.key.dev_minor == key.dev_minor &&
-                           c.key.ino == key.ino && c.rel_path == rel_path) ||
+                           c.key.ino == key.ino && c.key.dotfiles == key.dotfiles && c.rel_path == rel_path) ||
                           now_ns - c.fetched_ns > options_.ttl_ns;
         if (drop) cache_bytes_ -= c.listing->body.size();
         return drop;
@@ -196,7 +197,7 @@ DirLister::Finished DirLister::list(Job& job)
             off += d->d_reclen;
             const std::string_view name(d->d_name);
             if (name == "." || name == "..") continue;
-            if (name.front() == '.' && !options_.listing.dotfiles) continue;
+            if (name.front() == '.' && !job.key.dotfiles) continue;
             if (d->d_type != DT_UNKNOWN && d->d_type != DT_REG && d->d_type != DT_DIR) continue; // symlinks too
             ++seen;
             if (entries.size() >= keep) {
@@ -225,8 +226,10 @@ DirLister::Finished DirLister::list(Job& job)
     }
     // Counted while alive, wherever its last reference goes (the cache, a
     // response, a connection that gave up waiting).
-    auto* page = new http::Listing(
-        http::render_listing(f.rel_path, std::move(entries), options_.listing, job.key.mtime_sec, not_read));
+    http::ListingOptions listing = options_.listing;
+    listing.dotfiles = job.key.dotfiles;
+    auto* page =
+        new http::Listing(http::render_listing(f.rel_path, std::move(entries), listing, job.key.mtime_sec, not_read));
     const std::size_t bytes = page->body.size();
     live_bytes_.fetch_add(bytes, std::memory_order_relaxed);
     f.done.listing = std::shared_ptr<const http::Listing>(page, [this, bytes](const http::Listing* p) {

@@ -83,8 +83,10 @@ public:
     // closes it). Queued: the lister thread takes dir_fd (set to -1) and the
     // listing comes back through take_done() for (index, gen, ticket).
     // Refused: the queue or the memory budget is full (dir_fd left alone).
+    // dotfiles: the site lists names starting with '.' (part of the key:
+    // two sites may list one directory differently).
     Answer find_or_queue(std::uint32_t index, std::uint16_t gen, int& dir_fd, const struct statx& stx,
-                         std::string_view rel_path, std::uint64_t now_ns);
+                         std::string_view rel_path, bool dotfiles, std::uint64_t now_ns);
 
     struct Done {
         std::uint32_t index = 0;
@@ -106,6 +108,7 @@ private:
         std::uint64_t ino = 0;
         std::int64_t mtime_sec = 0, ctime_sec = 0;
         std::uint32_t mtime_nsec = 0, ctime_nsec = 0;
+        bool dotfiles = false; // listed with them
         friend bool operator==(const Key&, const Key&) = default;
     };
     struct Job {
@@ -128,7 +131,7 @@ private:
         std::shared_ptr<const http::Listing> listing;
     };
 
-    static Key key_of(const struct statx& stx) noexcept;
+    static Key key_of(const struct statx& stx, bool dotfiles) noexcept;
     void run(); // the thread
     Finished list(Job& job);
     void remember(const Key& key, std::string rel_path, std::shared_ptr<const http::Listing> listing,

@@ -79,7 +79,9 @@ Lookup::Result Lookup::submit(http::LookupStep step, std::string_view dir, std::
         paths_[v].clear();
         opened_[v] = false;
         if (!wanted[v]) continue;
-        paths_[v].append(served_path_).append(kVariantSuffix[v]);
+        // The cache's key: the site's prefix, then the path (two sites may
+        // both have an index.html, and must never get each other's).
+        paths_[v].append(env.options.cache_prefix).append(served_path_).append(kVariantSuffix[v]);
         // A fresh cache entry answers without the ring: its descriptor and
         // the statx of that descriptor, or the remembered ENOENT.
         if (CachedFile* f = env.cache.find(paths_[v], env.now_ns)) {
@@ -93,7 +95,7 @@ Lookup::Result Lookup::submit(http::LookupStep step, std::string_view dir, std::
             continue;
         }
         io_uring_sqe* sqe = env.ops.sqe(Op::Openat, std::uint8_t(v));
-        io_uring_prep_openat2(sqe, env.options.root_fd, paths_[v].c_str(), &how_);
+        io_uring_prep_openat2(sqe, env.options.root_fd, paths_[v].c_str() + env.options.cache_prefix.size(), &how_);
         opened_[v] = true;
         ++pending_;
     }

@@ -37,7 +37,8 @@ namespace splicehttpd::server {
 
 // Built once by the worker from the configuration.
 struct LookupOptions {
-    int root_fd = -1;                                         // O_PATH directory every path is relative to
+    int root_fd = -1;              // O_PATH directory every path is relative to
+    std::string_view cache_prefix; // put before the path in the open-file cache's key: the site's own ("" for one site)
     const http::MimeTable* mime = nullptr;                    // which types have precompressed siblings
     bool precompressed = true;                                // look for x.br / x.gz
     bool autoindex = false;                                   // a directory without index.html is listed
@@ -153,7 +154,7 @@ private:
     int pending_status_ = 0;                                // Fallback, ErrorPage: the status that sent us looking
     unsigned pending_ = 0;                                  // completions still to come
     std::string served_path_;                               // the path whose siblings are looked for
-    std::array<std::string, http::kVariantCount> paths_;    // outlive their SQEs
+    std::array<std::string, http::kVariantCount> paths_;    // cache_prefix + path; outlive their SQEs
     std::array<struct statx, http::kVariantCount> stx_{};   // written by the kernel
     std::array<int, http::kVariantCount> open_res_{};       // what each openat2 said
     std::array<int, http::kVariantCount> statx_res_{};      // what each statx said

@@ -77,8 +77,9 @@ public:
     // (dir_fd is left to the caller). Queued: the lister thread took dir_fd
     // (set to -1); the page comes to Connection::on_listing with the ticket.
     // Refused: the lister's queue or its memory budget is full (503).
+    // dotfiles: the site lists names starting with '.'.
     virtual DirLister::Answer list_directory(std::uint32_t index, std::uint16_t gen, int& dir_fd,
-                                             const struct statx& stx, std::string_view rel_path) = 0;
+                                             const struct statx& stx, std::string_view rel_path, bool dotfiles) = 0;
 
     // HTTPS: the certificates a new TLS connection starts with (a reload
     // publishes a new set; a session keeps the one it started with).

@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 namespace splicehttpd::server {
 
@@ -42,7 +43,9 @@ private:
 
 struct ServerSetup {
     Config config;
-    int root_fd = -1; // O_PATH directory every lookup is relative to
+    // Each site's root (O_PATH directory its lookups are relative to), by its
+    // index in config.site_table->all(); owned by main().
+    std::vector<int> site_roots;
     http::MimeTable mime;
     std::string boundary;                        // multipart/byteranges
     AccessLogFile* access_log = nullptr;         // --access-log, owned by main()

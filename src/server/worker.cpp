@@ -9,6 +9,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -109,9 +110,9 @@ Worker::Worker(unsigned id, const ServerSetup& setup, sys::UniqueFd listener, sy
         sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
     });
 
-    if (c.autoindex) {
+    const std::vector<Site>& sites = c.site_table->all();
+    if (std::any_of(sites.begin(), sites.end(), [](const Site& s) { return s.settings.autoindex; })) {
         DirListerOptions lo;
-        lo.listing.dotfiles = c.dotfiles;
         lo.cache = c.cache;
         lo.ttl_ns = fo.ttl_ns;
         lo.memory_budget = c.listing_memory;
@@ -122,26 +123,56 @@ Worker::Worker(unsigned id, const ServerSetup& setup, sys::UniqueFd listener, sy
     // All a connection knows of the configuration, typed, once.
     ConnectionOptions& o = conn_options_;
     o.max_input = c.max_input;
-    o.dotfiles = c.dotfiles;
-    o.precompressed = c.precompressed;
     o.debug = debug_;
     if (c.https_redirect) o.https_redirect = std::uint16_t(c.tls_port);
-    o.root = c.root;
-    o.lookup.root_fd = setup.root_fd;
-    o.lookup.mime = &setup.mime;
-    o.lookup.precompressed = c.precompressed;
-    o.lookup.autoindex = c.autoindex;
-    o.lookup.fallback = c.fallback;
-    o.lookup.fallback_prefixes = c.fallback_prefixes;
-    o.lookup.debug = debug_;
-    o.lookup.error_pages = c.error_pages;
+    o.access_log_vhost = c.access_log_format == "vhost";
     o.send.chain_pairs = c.chain_pairs;
     o.send.inline_max = c.inline_max;
     o.send.cork = ring_->supports(IORING_OP_URING_CMD);
     o.send.queue_probe = ring_->supports(IORING_OP_URING_CMD);
-    o.plan.extra_headers = c.extra_headers;
-    o.plan.expires_rules = c.expires_rules;
-    o.plan.boundary = setup.boundary;
+    // One SiteOptions per site; each points into the site's settings, which
+    // the configuration keeps for the life of the process.
+    SPLICEHTTPD_ASSERT(setup.site_roots.size() == sites.size());
+    o.sites.clear();
+    o.sites.reserve(sites.size());
+    site_prefixes_.resize(sites.size());
+    for (std::size_t i = 0; i < sites.size(); ++i) {
+        const SiteSettings& s = sites[i].settings;
+        // Sites' cache keys differ by a prefix no path can hold (NUL); the
+        // only site keeps plain paths.
+        if (sites.size() > 1) site_prefixes_[i] = fmt::format("{}{}{}", '\0', i, '\0');
+        SiteOptions& so = o.sites.emplace_back();
+        so.label = sites[i].label;
+        so.root = s.root;
+        so.dotfiles = s.dotfiles;
+        so.precompressed = s.precompressed;
+        so.lookup.root_fd = setup.site_roots[i];
+        so.lookup.cache_prefix = site_prefixes_[i];
+        so.lookup.mime = &setup.mime;
+        so.lookup.precompressed = s.precompressed;
+        so.lookup.autoindex = s.autoindex;
+        so.lookup.fallback = s.fallback;
+        so.lookup.fallback_prefixes = s.fallback_prefixes;
+        so.lookup.debug = debug_;
+        so.lookup.error_pages = s.error_pages;
+        so.plan.extra_headers = s.extra_headers;
+        so.plan.expires_rules = s.expires_rules;
+        so.plan.boundary = setup.boundary;
+    }
+    o.hosts =
+        sites.size() > 1 || c.site_table->unknown_host() == UnknownHost::Misdirected ? c.site_table.get() : nullptr;
+    // What no site answers gets the default site's headers, or (421 for an
+    // unknown Host) the top level's.
+    if (const Site* d = c.site_table->default_site()) {
+        o.unmatched = o.sites[c.site_table->index_of(*d)];
+    } else {
+        o.unmatched = SiteOptions{};
+        o.unmatched.label = "";
+        o.unmatched.root = c.root;
+        o.unmatched.lookup.mime = &setup.mime;
+        o.unmatched.plan.extra_headers = c.extra_headers;
+        o.unmatched.plan.boundary = setup.boundary;
+    }
 
     // Connections are made when first needed, lowest index first, and kept
     // for reuse: memory follows the most clients ever at once, not the
@@ -391,11 +422,11 @@ void Worker::on_wake(int res) noexcept
 // ---------------------------------------------------------------- autoindex
 
 DirLister::Answer Worker::list_directory(std::uint32_t index, std::uint16_t gen, int& dir_fd, const struct statx& stx,
-                                         std::string_view rel_path)
+                                         std::string_view rel_path, bool dotfiles)
 {
     SPLICEHTTPD_ASSERT(lister_); // decide_lookup lists only with --autoindex
     if (!lister_) return {};     // Refused
-    return lister_->find_or_queue(index, gen, dir_fd, stx, rel_path, now_ns_);
+    return lister_->find_or_queue(index, gen, dir_fd, stx, rel_path, dotfiles, now_ns_);
 }
 
 void Worker::arm_listings() noexcept

@@ -72,7 +72,7 @@ public:
     Exchange* lend_exchange() override;
     void return_exchange(Exchange* x) noexcept override;
     DirLister::Answer list_directory(std::uint32_t index, std::uint16_t gen, int& dir_fd, const struct statx& stx,
-                                     std::string_view rel_path) override;
+                                     std::string_view rel_path, bool dotfiles) override;
 
 private:
     static constexpr std::uint32_t kWorkerIndex = 0xFFFFFFFFu; // user_data index of worker-level ops
@@ -110,10 +110,11 @@ private:
     std::unique_ptr<uring::Ring> ring_;
     std::unique_ptr<uring::BufRing> bufs_;
     std::unique_ptr<uring::PipePool> pipes_;
-    std::unique_ptr<FileCache> file_cache_; // before conns_: connections let go of entries into it
-    std::unique_ptr<DirLister> lister_;     // --autoindex only
-    DeadlineQueues deadlines_;              // before conns_: connections leave it as they go
-    ConnectionOptions conn_options_;        // built once; every connection reads it
+    std::unique_ptr<FileCache> file_cache_;  // before conns_: connections let go of entries into it
+    std::unique_ptr<DirLister> lister_;      // --autoindex only
+    DeadlineQueues deadlines_;               // before conns_: connections leave it as they go
+    ConnectionOptions conn_options_;         // built once; every connection reads it
+    std::vector<std::string> site_prefixes_; // each site's cache key prefix (conn_options_ views them)
     PipeQueue pipe_queue_;
     std::vector<std::unique_ptr<Connection>> conns_;
     std::vector<std::uint32_t> free_conns_;

@@ -143,7 +143,7 @@ LandlockOutcome landlock_restrict(const LandlockPolicy& policy)
     if (!ruleset) throw_errno("landlock_create_ruleset");
 
     const std::uint64_t read = LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR;
-    add_path_rule(ruleset.get(), policy.read_beneath, read, "--root");
+    for (int root : policy.read_beneath) add_path_rule(ruleset.get(), root, read, "--root");
     for (const std::string& path : policy.write_files) {
         UniqueFd fd(::open(path.c_str(), O_PATH | O_CLOEXEC));
         if (!fd) throw_errno("landlock: open " + path);
@@ -167,7 +167,9 @@ LandlockOutcome landlock_restrict(const LandlockPolicy& policy)
     for (const std::string& path : policy.write_dirs) writes += (writes.empty() ? "" : ", ") + path + "/*";
     std::string reads;
     for (const std::string& path : policy.read_dirs) reads += ", " + path + "/*";
-    return {abi, fmt::format("ABI {} enforced: read only beneath --root{}, write only {}{}{}", abi, reads,
+    const std::size_t roots = policy.read_beneath.size();
+    return {abi, fmt::format("ABI {} enforced: read only beneath {}{}, write only {}{}{}", abi,
+                             roots == 1 ? "the root" : fmt::format("the {} site roots", roots), reads,
                              writes.empty() ? "nothing" : writes, abi >= 4 ? ", no TCP bind or connect" : "",
                              abi >= 6 ? ", signals and abstract sockets scoped" : "")};
 }

@@ -35,7 +35,7 @@ void drop_privileges(const Identity& who);
 void set_no_new_privs();
 
 struct LandlockPolicy {
-    int read_beneath = -1;                // directory (O_PATH is enough) the process may read under
+    std::vector<int> read_beneath;        // directories (O_PATH is enough) the process may read under: the roots
     std::vector<std::string> write_files; // files it may open for writing (/dev/null)
     std::vector<std::string> write_dirs;  // directories whose files it may create and write (log files,
                                           // re-created after rotation)

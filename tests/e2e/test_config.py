@@ -13,8 +13,7 @@
 - Repeated --listen (and listen = [...]) are parsed and checked; several
   addresses and unix sockets are refused for now (issue 19), with exit 2.
 - [[site]] tables are checked (names, roots, duplicates with both places);
-  until the integration the server serves the default site only, and says
-  so.
+  test_vhosts serves them.
 
 The --check-config tests need no io_uring; the ones that serve skip without.
 """
@@ -234,9 +233,7 @@ class Sites(Files):
         self.assertEqual(out.stdout, f"splicehttpd: {path}: ok (3 sites, 1 listener)\n")
         self.assertEqual(out.stderr.splitlines(), [
             f"splicehttpd: warning: site other.org: --fallback /missing.html: no such file beneath --root {other}; "
-            "missing paths get the built-in 404 page instead",
-            f"splicehttpd: warning: 2 [[site]] tables checked, not served yet: every request gets the default site "
-            f"(root {self.www}) until virtual hosts are served (issue 19)"])
+            "missing paths get the built-in 404 page instead"])
 
     def test_bad_sites_name_both_places(self):
         cases = [
@@ -308,34 +305,6 @@ class Serving(Files):
         self.assertEqual(r.all("x-from"), ["flag"])
         self.assertIsNone(r.header("x-second"))
         self.assertEqual(server.get("/dir/").status, 403)  # --autoindex=false
-        server.stop_checked()
-
-    def test_sites_serve_the_default_site_for_now(self):
-        """Until the integration (issue 19) the default site answers every
-        Host; the start-up log says so."""
-        shop = os.path.join(self.tmp, "shop")
-        os.mkdir(shop)
-        with open(os.path.join(shop, "index.html"), "w") as f:
-            f.write("<p>shop</p>\n")
-        server = self.start(f"""
-            root = "WWW"
-            listen = ["127.0.0.1:0"]
-            threads = 1
-
-            [[site]]
-            names = ["www.example"]
-
-            [[site]]
-            names = ["shop.example"]
-            default = true
-            root = "{shop}"
-            add-header = ["X-Site: shop"]
-            """)
-        server.wait_log(r"2 \[\[site\]\] tables checked, not served yet: every request gets the default site "
-                        r"\(root %s\)" % re.escape(shop))
-        for host in ("www.example", "shop.example", "unknown.example"):
-            r = server.get("/", {"Host": host})
-            self.assertEqual((r.status, r.body, r.header("x-site")), (200, b"<p>shop</p>\n", "shop"), host)
         server.stop_checked()
 
 

@@ -80,11 +80,18 @@ class ErrorLog(harness.ServerTest):
 
     def test_a_hostile_request_cannot_forge_a_line(self):
         c = self.server.client()
-        c.send(b'GET /nope%22x HTTP/1.1\r\nHost: "evil\r\n\r\n')
+        c.send(b'GET /nope%22x HTTP/1.1\r\nHost: h\r\n\r\n')
         self.assertEqual(c.read_response().status, 404)
         c.close()
         line = self.server.wait_log(r'/nope\\x22x" failed \(2: ')
-        self.assertTrue(line.endswith(r'request: "GET /nope%22x HTTP/1.1", host: "\x22evil"'), line)
+        self.assertTrue(line.endswith(r'request: "GET /nope%22x HTTP/1.1", host: "h"'), line)
+        # A Host no host name has is refused (400), and logged escaped.
+        c = self.server.client()
+        c.send(b'GET /nope%22y HTTP/1.1\r\nHost: "evil\r\n\r\n')
+        self.assertEqual(c.read_response().status, 400)
+        c.close()
+        line = self.server.wait_log(r"client sent a bad request: invalid host in the request")
+        self.assertTrue(line.endswith(r'request: "GET /nope%22y HTTP/1.1", host: "\x22evil"'), line)
 
     def test_served_requests_log_nothing(self):
         start = len(self.server.log())

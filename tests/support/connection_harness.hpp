@@ -145,17 +145,19 @@ public:
 
         server::ConnectionOptions& c = options_;
         c.max_input = o.max_input;
-        c.lookup.root_fd = site_.root_fd;
-        c.root = site_.dir;
-        c.lookup.mime = &mime_;
-        c.lookup.autoindex = o.autoindex;
-        c.lookup.fallback = opts_.fallback;
-        c.lookup.error_pages = opts_.error_pages;
+        server::SiteOptions& site = c.sites.front();
+        site.lookup.root_fd = site_.root_fd;
+        site.root = site_.dir;
+        site.lookup.mime = &mime_;
+        site.lookup.autoindex = o.autoindex;
+        site.lookup.fallback = opts_.fallback;
+        site.lookup.error_pages = opts_.error_pages;
         c.send.chain_pairs = o.chain_pairs;
         c.send.inline_max = o.inline_max;
         c.send.cork = ring_->supports(IORING_OP_URING_CMD);
         c.send.queue_probe = ring_->supports(IORING_OP_URING_CMD);
-        c.plan.boundary = "BOUNDARY";
+        site.plan.boundary = "BOUNDARY";
+        c.unmatched = site;
         conns_.resize(o.conns);
         for (std::uint32_t i = 0; i < o.conns; ++i)
             conns_[i] = std::make_unique<server::Connection>(*this, options_, i);
@@ -219,7 +221,7 @@ public:
         spares_.emplace_back(x);
     }
     server::DirLister::Answer list_directory(std::uint32_t index, std::uint16_t gen, int& dir_fd, const struct statx&,
-                                             std::string_view) override
+                                             std::string_view, bool) override
     {
         server::DirLister::Answer a;
         switch (lister) {

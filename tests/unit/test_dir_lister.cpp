@@ -82,7 +82,7 @@ TEST_CASE("dir lister: pages within the memory budget, then one more is refused 
     DirLister lister(o);
 
     Opened da(a);
-    auto answer = lister.find_or_queue(1, 1, da.fd, da.stx, "a", 0);
+    auto answer = lister.find_or_queue(1, 1, da.fd, da.stx, "a", false, 0);
     REQUIRE(answer.kind == Kind::Queued);
     CHECK(da.fd == -1); // the thread took it
     auto pa = wait_done(lister, 1);
@@ -95,17 +95,17 @@ TEST_CASE("dir lister: pages within the memory budget, then one more is refused 
     CHECK(lister.live_bytes() == page);
 
     Opened db(b);
-    REQUIRE(lister.find_or_queue(2, 1, db.fd, db.stx, "b", 0).kind == Kind::Queued);
+    REQUIRE(lister.find_or_queue(2, 1, db.fd, db.stx, "b", false, 0).kind == Kind::Queued);
     auto pb = wait_done(lister, 1);
     CHECK(lister.live_bytes() == 2 * page);
 
     // Both pages held by responses: a third (up to 64 KiB) does not fit.
     Opened dc(c);
-    CHECK(lister.find_or_queue(3, 1, dc.fd, dc.stx, "c", 0).kind == Kind::Refused);
+    CHECK(lister.find_or_queue(3, 1, dc.fd, dc.stx, "c", false, 0).kind == Kind::Refused);
     CHECK(dc.fd >= 0); // left to the caller
     // A cached page costs nothing new.
     Opened da2(a);
-    auto cached = lister.find_or_queue(4, 1, da2.fd, da2.stx, "a", 0);
+    auto cached = lister.find_or_queue(4, 1, da2.fd, da2.stx, "a", false, 0);
     CHECK(cached.kind == Kind::Ready);
     CHECK(cached.listing == pa[0].listing);
     cached.listing.reset();
@@ -114,7 +114,7 @@ TEST_CASE("dir lister: pages within the memory budget, then one more is refused 
     pa.clear();
     pb.clear();
     CHECK(lister.live_bytes() == 2 * page); // still cached
-    REQUIRE(lister.find_or_queue(3, 1, dc.fd, dc.stx, "c", 0).kind == Kind::Queued);
+    REQUIRE(lister.find_or_queue(3, 1, dc.fd, dc.stx, "c", false, 0).kind == Kind::Queued);
     CHECK(lister.live_bytes() <= page); // at least one page freed to make room
     auto pc = wait_done(lister, 1);
     CHECK(pc[0].listing);
@@ -129,14 +129,16 @@ TEST_CASE("dir lister: at most kMaxJobs directories out at once")
     std::vector<std::unique_ptr<Opened>> dirs;
     for (std::size_t i = 0; i < DirLister::kMaxJobs; ++i) {
         dirs.push_back(std::make_unique<Opened>(d));
-        CHECK(lister.find_or_queue(std::uint32_t(i), 1, dirs.back()->fd, dirs.back()->stx, "d" + std::to_string(i), 0)
+        CHECK(lister
+                  .find_or_queue(std::uint32_t(i), 1, dirs.back()->fd, dirs.back()->stx, "d" + std::to_string(i), false,
+                                 0)
                   .kind == Kind::Queued);
     }
     // Done or not in the thread, they count until the worker takes them back.
     Opened one_more(d);
-    CHECK(lister.find_or_queue(99, 1, one_more.fd, one_more.stx, "x", 0).kind == Kind::Refused);
+    CHECK(lister.find_or_queue(99, 1, one_more.fd, one_more.stx, "x", false, 0).kind == Kind::Refused);
     wait_done(lister, DirLister::kMaxJobs);
-    CHECK(lister.find_or_queue(99, 1, one_more.fd, one_more.stx, "x", 0).kind == Kind::Queued);
+    CHECK(lister.find_or_queue(99, 1, one_more.fd, one_more.stx, "x", false, 0).kind == Kind::Queued);
     wait_done(lister, 1);
 }
 
@@ -146,13 +148,40 @@ TEST_CASE("dir lister: one directory under two paths gets two pages (a symlinked
     const fs::path real = t.make("real", 2);
     DirLister lister(DirListerOptions{});
     Opened r(real);
-    REQUIRE(lister.find_or_queue(1, 1, r.fd, r.stx, "real", 0).kind == Kind::Queued);
+    REQUIRE(lister.find_or_queue(1, 1, r.fd, r.stx, "real", false, 0).kind == Kind::Queued);
     auto pr = wait_done(lister, 1);
     Opened same(real);
-    CHECK(lister.find_or_queue(2, 1, same.fd, same.stx, "real", 0).kind == Kind::Ready);
-    auto alias = lister.find_or_queue(3, 1, same.fd, same.stx, "alias", 0);
+    CHECK(lister.find_or_queue(2, 1, same.fd, same.stx, "real", false, 0).kind == Kind::Ready);
+    auto alias = lister.find_or_queue(3, 1, same.fd, same.stx, "alias", false, 0);
     REQUIRE(alias.kind == Kind::Queued);
     auto pa = wait_done(lister, 1);
     CHECK(pa[0].listing->body.find("Index of /alias/") != std::string::npos);
     CHECK(pr[0].listing->body.find("Index of /real/") != std::string::npos);
+}
+
+TEST_CASE("dir lister: a site that lists dotfiles and one that does not get their own pages of one directory")
+{
+    TempDirs t;
+    const fs::path d = t.make("shared", 1);
+    std::ofstream(d / ".hidden");
+    DirLister lister(DirListerOptions{});
+    Opened first(d);
+    REQUIRE(lister.find_or_queue(1, 1, first.fd, first.stx, "shared", false, 0).kind == Kind::Queued);
+    auto without = wait_done(lister, 1);
+    REQUIRE(without[0].listing);
+    CHECK(without[0].listing->body.find(".hidden") == std::string::npos);
+    // The page without dotfiles is cached: the other site must not get it.
+    Opened second(d);
+    REQUIRE(lister.find_or_queue(2, 1, second.fd, second.stx, "shared", true, 0).kind == Kind::Queued);
+    auto with = wait_done(lister, 1);
+    REQUIRE(with[0].listing);
+    CHECK(with[0].listing->body.find(".hidden") != std::string::npos);
+    // Both stay cached, each under its own key.
+    Opened third(d);
+    auto again = lister.find_or_queue(3, 1, third.fd, third.stx, "shared", false, 0);
+    REQUIRE(again.kind == Kind::Ready);
+    CHECK(again.listing->body.find(".hidden") == std::string::npos);
+    again = lister.find_or_queue(4, 1, third.fd, third.stx, "shared", true, 0);
+    REQUIRE(again.kind == Kind::Ready);
+    CHECK(again.listing->body.find(".hidden") != std::string::npos);
 }

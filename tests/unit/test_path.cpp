@@ -154,3 +154,26 @@ TEST_CASE("fetchable_name: a directory entry a request path can name")
         CHECK_FALSE(fetchable_name(name, path, raw, scratch));
     }
 }
+
+TEST_CASE("request_authority: an absolute-form target's authority wins over Host")
+{
+    using splicehttpd::http::request_authority;
+    CHECK(request_authority("/a", "example.com") == "example.com");
+    CHECK(request_authority("/a", "") == "");
+    CHECK(request_authority("http://Other.example:8080/a?b", "example.com") == "Other.example:8080");
+    CHECK(request_authority("HTTPS://other.example", "example.com") == "other.example");
+    CHECK(request_authority("http://other.example?q", "") == "other.example");
+    CHECK(request_authority("http:///a", "example.com") == "");
+    CHECK(request_authority("*", "example.com") == "example.com");
+}
+
+TEST_CASE("valid_host_chars: a host and port, an IP literal; nothing a path or a log line could be cut with")
+{
+    using splicehttpd::http::valid_host_chars;
+    for (const char* ok :
+         {"example.com", "EXAMPLE.com:8080", "[::1]:80", "127.0.0.1", "a_b-c.example.", "xn--bcher-kva.ch", ""})
+        CHECK_MESSAGE(valid_host_chars(ok), ok);
+    for (const char* bad :
+         {"ex ample.com", "a/b", "a\\b", "user@host", "a\tb", "a\"b", "h\xc3\xa9.example", "a?b", "a#b"})
+        CHECK_MESSAGE(!valid_host_chars(bad), bad);
+}
