@@ -20,6 +20,14 @@ namespace splicehttpd {
 
 namespace {
 
+// Asked once, at start-up: a reload re-reads the configuration under the
+// seccomp filter, which has no syscall for it.
+unsigned online_cpus()
+{
+    static const unsigned n = std::max(1u, std::thread::hardware_concurrency());
+    return n;
+}
+
 using Keys = std::set<std::string, std::less<>>;
 
 // What CLI11 fills for the settings a site may have, before they are
@@ -66,6 +74,10 @@ void add_options(OptionTable& t, Args& a)
     t.flag("check-config", c.check_only,
            "Read the flags and --config FILE, check what start-up checks as this user (roots, files, addresses), "
            "print the first problem and exit 1, or exit 0",
+           CommandLine);
+    t.flag("take-over", c.take_over,
+           "Bind beside a running splicehttpd on the same addresses (SO_REUSEPORT) to replace it: then send the old "
+           "one SIGTERM (see the README, Upgrading the binary)",
            CommandLine);
     t.text("root", a.site.root, "Directory to serve", Site)->capture_default_str();
     t.list("listen", c.listen,
@@ -278,7 +290,7 @@ std::optional<Problem> finish(const Args& a, const Keys& given, Config& c, const
     if (auto p = finish_site(a.site, given, c)) return p;
     if (c.log_level == "debug") c.debug = true;
     if (c.debug) c.log_level = "debug";
-    if (c.threads == 0) c.threads = std::max(1u, std::thread::hardware_concurrency());
+    if (c.threads == 0) c.threads = online_cpus();
     c.max_conns = a.max_conns == "auto" ? 0u : unsigned(std::stoul(a.max_conns));
     c.sandbox = !a.no_sandbox;
     c.seccomp = !a.no_seccomp && !a.no_sandbox;

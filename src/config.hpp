@@ -78,6 +78,7 @@ struct Config : SiteSettings {
 
     std::string config_file; // --config ("": none)
     bool check_only = false; // --check-config
+    bool take_over = false;  // --take-over: join a running server's listeners, to replace it
     // Where a setting came from, for messages: "FILE:LINE:COLUMN" of its
     // value when the file gave it; absent when the command line (or the
     // default) did.

@@ -1,5 +1,7 @@
 #include "config_file.hpp"
 
+#include "sys/sandbox.hpp"
+
 #include <toml++/toml.h>
 
 #include <fmt/format.h>
@@ -208,7 +210,8 @@ std::optional<ConfigFile> read_config_file(const std::string& path, const Option
     // A configuration is small; a path to something else (a device, a
     // huge log given by mistake) must not be read whole.
     constexpr std::size_t kMaxBytes = 1 << 20;
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    // The flags the seccomp filter allows for a SIGHUP's re-read.
+    const int fd = sys::open_read(path.c_str());
     if (fd < 0) {
         error = fmt::format("--config {}: {}", path, std::strerror(errno));
         return std::nullopt;

@@ -37,7 +37,7 @@ HttpsStart start_https(const Config& config, const server::ListenAddress& addres
 
     server::ListenAddress tls_address = address;
     tls_address.set_port(std::uint16_t(config.tls_port));
-    h.listeners = server::open_listeners(tls_address, {workers});
+    h.listeners = server::open_listeners(tls_address, {workers, config.take_over});
     const server::ListenAddress bound = server::local_address(h.listeners.front().get());
     h.port = bound.port();
     h.url = bound.url();

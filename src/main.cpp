@@ -7,6 +7,7 @@
 #include "metrics/board.hpp"
 #include "plural.hpp"
 #include "preflight.hpp"
+#include "reload.hpp"
 #include "server/access_log_file.hpp"
 #include "server/client_limit.hpp"
 #include "server/listener.hpp"
@@ -165,6 +166,9 @@ int main(int argc, char** argv)
 
     auto shared = std::make_unique<server::ServerSetup>();
     shared->config = *cli.config;
+    // What SIGHUP re-reads, and what it compares the new settings with.
+    const std::vector<std::string> args(argv + 1, argv + argc);
+    const Config started = *cli.config;
     Config& config = shared->config;
 
     // Logs go to stderr (spdlog's default logger writes to stdout).
@@ -196,17 +200,14 @@ int main(int argc, char** argv)
 
     if (identity || geteuid() != 0) fit_pipe_size(config);
 
-    // Each site's root, opened once: every lookup is beneath one of them.
-    std::vector<sys::UniqueFd> roots;
-    for (const Site& site : config.site_table->all()) {
-        const std::string& dir = site.settings.root;
-        sys::UniqueFd root(::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-        if (!root)
-            die(2, fmt::format("{}root {}: {}", site.names.empty() ? "" : "site " + site.label + ": ", dir,
-                               std::strerror(errno)));
-        shared->site_roots.push_back(root.get());
-        roots.push_back(std::move(root));
-    }
+    // Each site's root, opened once (and again on SIGHUP): every lookup is
+    // beneath one of them.
+    server::SiteGenerationHolder site_holder;
+    std::string sites_error;
+    std::shared_ptr<const server::SiteGeneration> first_sites = open_site_generation(config, 0, sites_error);
+    if (!first_sites) die(2, sites_error);
+    site_holder.set(first_sites);
+    shared->sites = &site_holder;
 
     // preflight: one TCP address (several listeners: issue 19).
     server::ListenAddress address = config.listeners.front();
@@ -228,7 +229,7 @@ int main(int argc, char** argv)
     try {
         // Socket activation: the workers share the sockets systemd passed.
         listeners = server::activated_listeners(address, {config.threads});
-        if (listeners.empty()) listeners = server::open_listeners(address, {config.threads});
+        if (listeners.empty()) listeners = server::open_listeners(address, {config.threads, config.take_over});
         config.threads = unsigned(listeners.size());
         // Every socket for the start line (the workers' may be copies of one).
         std::vector<std::string> seen;
@@ -296,7 +297,12 @@ int main(int argc, char** argv)
         // (and every open they submit) inherit the domain.
         try {
             sys::set_no_new_privs();
-            sys::LandlockPolicy policy{shared->site_roots, {"/dev/null"}, {}, {}};
+            sys::LandlockPolicy policy;
+            policy.write_files = {"/dev/null"};
+            for (const sys::UniqueFd& root : first_sites->roots) policy.read_beneath.push_back(root.get());
+            // A reload re-resolves the roots: where one is a symlink, the
+            // directory of its targets-to-be (a deploy's releases).
+            policy.read_trees = site_read_trees(config);
             if (!config.access_log.empty() && config.access_log != "-") {
                 // Its directory: logrotate moves the file, SIGHUP creates a new one.
                 const auto slash = config.access_log.rfind('/');
@@ -305,6 +311,12 @@ int main(int argc, char** argv)
                                                                        : config.access_log.substr(0, slash));
             }
             if (https) policy.read_dirs = https_reload_dirs(config);
+            if (!config.config_file.empty()) { // re-read on SIGHUP
+                const auto slash = config.config_file.rfind('/');
+                policy.read_dirs.push_back(slash == std::string::npos ? "."
+                                           : slash == 0               ? "/"
+                                                                      : config.config_file.substr(0, slash));
+            }
             const sys::LandlockOutcome ll = sys::landlock_restrict(policy);
             if (ll.abi > 0)
                 spdlog::info("landlock: {}", ll.summary);
@@ -399,22 +411,24 @@ int main(int argc, char** argv)
         die(1, failure);
     }
 
+    // Whether the workers have directory listers (a reload cannot add them).
+    const bool lists = std::any_of(config.site_table->all().begin(), config.site_table->all().end(),
+                                   [](const Site& s) { return s.settings.autoindex; });
     try {
         // As the user that serves (privileges were dropped before the
         // rings), before seccomp takes openat away.
         const auto& sites = config.site_table->all();
         for (std::size_t i = 0; i < sites.size(); ++i)
-            for (const std::string& problem : server::check_site_files(shared->site_roots[i], sites[i].settings))
+            for (const std::string& problem : server::check_site_files(first_sites->roots[i].get(), sites[i].settings))
                 spdlog::warn("{}{}", sites.size() > 1 ? "site " + sites[i].label + ": " : "", problem);
         if (config.seccomp && kSanitizerBuild) {
             spdlog::warn("seccomp: not in a sanitizer build (its runtime makes syscalls of its own)");
         } else if (config.seccomp) {
             const bool reopen_logs = access_log != nullptr;
-            const bool lists =
-                std::any_of(sites.begin(), sites.end(), [](const Site& s) { return s.settings.autoindex; });
-            sys::seccomp_restrict(reopen_logs, lists, https.has_value());
+            // reload: SIGHUP re-reads the configuration in every server.
+            sys::seccomp_restrict(reopen_logs, lists, true);
             spdlog::info("seccomp: {} syscalls allowed, anything else kills the process",
-                         sys::seccomp_allowed(reopen_logs, lists, https.has_value()).size());
+                         sys::seccomp_allowed(reopen_logs, lists, true).size());
         } else if (config.sandbox) {
             spdlog::warn("--no-seccomp: no syscall filter");
         }
@@ -428,6 +442,7 @@ int main(int argc, char** argv)
                  sites.size() == 1 ? "root " + sites.front().settings.root : plural(sites.size(), "site"));
 
     bool stopping = false;
+    std::uint32_t site_reloads = 0;
     while (finished < config.threads) {
         int sig = 0;
         if (!stopping) {
@@ -442,10 +457,21 @@ int main(int argc, char** argv)
             for (auto& w : workers) w->post(server::kCommandStats);
             continue;
         }
-        if (sig == SIGHUP) { // logrotate moved the access log; certbot renewed a certificate
+        if (sig == SIGHUP) { // a deploy, a new configuration; logrotate moved the access log; certbot renewed
+            const Reload reload = reload_config(args, started, ++site_reloads, lists);
+            if (!reload.sites) {
+                spdlog::error("SIGHUP: {}; the running configuration stays", reload.error);
+            } else {
+                for (const std::string& warning : reload.warnings) spdlog::warn("SIGHUP: {}", warning);
+                const std::size_t n = reload.sites->table->all().size();
+                site_holder.set(reload.sites);
+                for (auto& w : workers) w->post(server::kCommandSites);
+                spdlog::info("SIGHUP: {} re-read, {} (roots re-opened); requests in flight finish on the old",
+                             config.config_file.empty() ? "the command line" : config.config_file,
+                             n == 1 ? "root " + reload.sites->table->all().front().settings.root : plural(n, "site"));
+            }
             if (https) reload_https(*https->contexts);
             if (!access_log || config.access_log == "-") {
-                if (!https) spdlog::info("SIGHUP: nothing to reopen");
             } else if (const int err = access_log->reopen(); err != 0)
                 spdlog::error("SIGHUP: cannot reopen the access log {}: {}; still writing to the file open before",
                               config.access_log, std::strerror(err));

@@ -128,7 +128,8 @@ void Connection::reset_for_reuse() noexcept
     give_back_exchange();
     tls_.reset();
     tls_close_after_ = false;
-    site_ = nullptr;
+    answered_ = false;
+    forget_site();
 }
 
 void Connection::maybe_arm_recv() noexcept
@@ -234,20 +235,32 @@ void Connection::process_buffered() noexcept
 // ---------------------------------------------------------------- request
 
 // The site the request's Host (or its absolute-form target's authority)
-// names; nullptr where none answers it (unknown-host = "421").
-const SiteOptions* Connection::site_for(const http::Request& req) const noexcept
+// names, from the newest generation the worker adopted; nullptr where none
+// answers it (unknown-host = "421").
+void Connection::choose_site(const http::Request& req) noexcept
 {
-    if (!options_.hosts) return &options_.sites.front();
+    site_generation_ = options_.sites;
+    const WorkerSites& w = *site_generation_;
+    if (!w.hosts) {
+        site_ = &w.sites.front();
+        return;
+    }
     const std::optional<std::string_view> host = req.host;
-    const Site* site = options_.hosts->match(http::request_authority(req.target, host.value_or("")));
-    return site ? &options_.sites[options_.hosts->index_of(*site)] : nullptr;
+    const Site* site = w.hosts->match(http::request_authority(req.target, host.value_or("")));
+    site_ = site ? &w.sites[w.hosts->index_of(*site)] : nullptr;
+}
+
+void Connection::forget_site() noexcept
+{
+    site_ = nullptr;
+    site_generation_.reset();
 }
 
 void Connection::on_request() noexcept
 {
     Exchange& x = *exchange_;
     const http::Request& req = x.input.request();
-    site_ = listener_ == Listener::Metrics ? nullptr : site_for(req);
+    if (listener_ != Listener::Metrics) choose_site(req);
     const SiteOptions& site = this->site();
     http::route(req, {.dotfiles = site.dotfiles, .precompressed = site.precompressed, .stopping = services_.stopping()},
                 x.route);
@@ -392,7 +405,8 @@ bool Connection::yield_pipe() noexcept
 void Connection::finish_response() noexcept
 {
     log_access();
-    site_ = nullptr; // the next request chooses its own
+    answered_ = true;
+    forget_site(); // the next request chooses its own
     exchange_->send.finish(send_env());
     close_files();
     if (exchange_->send.plan().close || services_.stopping()) return begin_close(false);
@@ -406,8 +420,12 @@ void Connection::finish_response() noexcept
 void Connection::stop() noexcept
 {
     // Responses in flight finish (finish_response closes when stopping);
-    // a connection between requests closes now.
-    if (state_ == State::Reading) begin_close(false);
+    // a keep-alive connection between requests closes now. A connection
+    // whose request has not come whole yet, or whose first request has not
+    // come at all (accepted just before the stop: during a binary
+    // hand-over its client sent it to a listener that was open), is
+    // answered, with Connection: close, within the shutdown's grace.
+    if (state_ == State::Reading && answered_ && !(exchange_ && exchange_->input.mid_request())) begin_close(false);
     settle();
 }
 

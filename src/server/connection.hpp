@@ -24,6 +24,7 @@
 #include "server/respond.hpp"
 #include "server/sender.hpp"
 #include "server/services.hpp"
+#include "server/site_generation.hpp"
 #include "server/socket.hpp"
 #include "server/submitter.hpp"
 #include "server/tls_stream.hpp"
@@ -48,6 +49,22 @@ struct SiteOptions {
     PlanOptions plan;
 };
 
+// One worker's view of a SiteGeneration: what each site decides, typed.
+// Built by the worker when it adopts a generation; a request holds it (and
+// so the generation's root descriptors) until its response is done.
+struct WorkerSites {
+    std::shared_ptr<const SiteGeneration> generation;
+    // The sites, by their index in generation->table->all(). A request's
+    // Host chooses one (hosts->match); without hosts, sites[0] answers every
+    // request.
+    std::vector<SiteOptions> sites = std::vector<SiteOptions>(1);
+    const Sites* hosts = nullptr;
+    // Answers what no site does: a request that never parsed, a 421 (the
+    // default site, or with unknown-host = "421" the top level's headers).
+    SiteOptions unmatched;
+    std::vector<std::string> cache_prefixes; // each site's, viewed by its LookupOptions
+};
+
 // Built once by the worker from the configuration: all a connection and its
 // units know of it.
 struct ConnectionOptions {
@@ -56,14 +73,8 @@ struct ConnectionOptions {
     std::uint16_t https_redirect = 0;  // --https-redirect: plain requests go to https:// on this port
     bool access_log_vhost = false;     // --access-log-format vhost: the site's label starts each line
     SenderOptions send;
-    // The sites, by their index in hosts->all(). A request's Host chooses
-    // one (hosts->match); without hosts, sites[0] answers every request.
-    std::vector<SiteOptions> sites = std::vector<SiteOptions>(1);
-    const Sites* hosts = nullptr;
-    // Answers what no site does: a request that never parsed, a 421 (the
-    // default site, or with unknown-host = "421" one with the top level's
-    // headers).
-    SiteOptions unmatched;
+    // The newest generation of sites this worker adopted (replaced on a reload).
+    std::shared_ptr<const WorkerSites> sites = std::make_shared<const WorkerSites>();
 };
 
 class Connection {
@@ -189,7 +200,8 @@ private:
     }
 
     // request -> plan
-    [[nodiscard]] const SiteOptions* site_for(const http::Request& req) const noexcept;
+    void choose_site(const http::Request& req) noexcept; // site_, or nullptr where none answers
+    void forget_site() noexcept;
     void on_request() noexcept;
     void respond_busy() noexcept; // 503 with Retry-After: 1
     void redirect_to_https() noexcept;
@@ -233,6 +245,7 @@ private:
 
     Socket socket_; // accept, reads, shutdown, close (the bytes read are in the exchange)
     bool aborted_ = false;
+    bool answered_ = false; // a response was sent: between requests, a stop closes it
 
     // HTTPS: the session, from the accept to the close.
     std::unique_ptr<TlsStream> tls_;
@@ -251,7 +264,8 @@ private:
     // The site answering the request being answered (chosen by its Host);
     // nullptr between requests and for one that never parsed.
     const SiteOptions* site_ = nullptr;
-    [[nodiscard]] const SiteOptions& site() const noexcept { return site_ ? *site_ : options_.unmatched; }
+    std::shared_ptr<const WorkerSites> site_generation_; // what site_ points into, held while it is set
+    [[nodiscard]] const SiteOptions& site() const noexcept { return site_ ? *site_ : options_.sites->unmatched; }
     [[nodiscard]] const PlanOptions& plan_options() const noexcept { return site().plan; }
 
     DeadlineLink deadline_;

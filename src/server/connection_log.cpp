@@ -85,7 +85,7 @@ void Connection::log_error(const ErrorEntry& entry, const LogLimiter::Verdict& v
     }
     // server: the site that answered, where Host chooses one (nginx names
     // its server block's name).
-    const std::string_view server = options_.hosts && site_ ? site_->label : std::string_view{};
+    const std::string_view server = site_ && site_generation_->hosts ? site_->label : std::string_view{};
     services_.error_log(entry, {client, server, request, host}, verdict);
 }
 

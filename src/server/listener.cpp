@@ -66,7 +66,9 @@ std::vector<sys::UniqueFd> open_listeners(ListenAddress& address, const ListenOp
     // there, as against nginx: listen on one first, then close it (it would
     // conflict with the workers' own) and bind theirs. Two servers started
     // within the same microseconds could still both pass; a later one cannot.
-    {
+    // --take-over asks for exactly that: the old process leaves once this
+    // one listens.
+    if (!options.join) {
         const sys::UniqueFd probe = open_one(address, false);
         // --port 0: the workers take the port the kernel gave the probe.
         if (address.port() == 0) address.set_port(local_address(probe.get()).port());

@@ -16,6 +16,9 @@ ListenAddress local_address(int fd);
 
 struct ListenOptions {
     unsigned count = 1;
+    // --take-over: join the listeners of a running splicehttpd (same uid)
+    // instead of refusing a busy address: the new binary of an upgrade.
+    bool join = false;
 };
 
 // Binds `count` sockets (SO_REUSEPORT between themselves), after checking

@@ -3,6 +3,7 @@
 
 #include "config.hpp"
 #include "http/mime.hpp"
+#include "server/site_generation.hpp"
 #include "tls/context.hpp"
 
 #include <memory>
@@ -43,9 +44,8 @@ private:
 
 struct ServerSetup {
     Config config;
-    // Each site's root (O_PATH directory its lookups are relative to), by its
-    // index in config.site_table->all(); owned by main().
-    std::vector<int> site_roots;
+    // The sites and their roots (a SIGHUP may publish new ones); owned by main().
+    SiteGenerationHolder* sites = nullptr;
     http::MimeTable mime;
     std::string boundary;                        // multipart/byteranges
     AccessLogFile* access_log = nullptr;         // --access-log, owned by main()

@@ -110,7 +110,7 @@ Worker::Worker(unsigned id, const ServerSetup& setup, sys::UniqueFd listener, sy
         sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
     });
 
-    const std::vector<Site>& sites = c.site_table->all();
+    const std::vector<Site>& sites = setup.sites->get()->table->all();
     if (std::any_of(sites.begin(), sites.end(), [](const Site& s) { return s.settings.autoindex; })) {
         DirListerOptions lo;
         lo.cache = c.cache;
@@ -130,49 +130,7 @@ Worker::Worker(unsigned id, const ServerSetup& setup, sys::UniqueFd listener, sy
     o.send.inline_max = c.inline_max;
     o.send.cork = ring_->supports(IORING_OP_URING_CMD);
     o.send.queue_probe = ring_->supports(IORING_OP_URING_CMD);
-    // One SiteOptions per site; each points into the site's settings, which
-    // the configuration keeps for the life of the process.
-    SPLICEHTTPD_ASSERT(setup.site_roots.size() == sites.size());
-    o.sites.clear();
-    o.sites.reserve(sites.size());
-    site_prefixes_.resize(sites.size());
-    for (std::size_t i = 0; i < sites.size(); ++i) {
-        const SiteSettings& s = sites[i].settings;
-        // Sites' cache keys differ by a prefix no path can hold (NUL); the
-        // only site keeps plain paths.
-        if (sites.size() > 1) site_prefixes_[i] = fmt::format("{}{}{}", '\0', i, '\0');
-        SiteOptions& so = o.sites.emplace_back();
-        so.label = sites[i].label;
-        so.root = s.root;
-        so.dotfiles = s.dotfiles;
-        so.precompressed = s.precompressed;
-        so.lookup.root_fd = setup.site_roots[i];
-        so.lookup.cache_prefix = site_prefixes_[i];
-        so.lookup.mime = &setup.mime;
-        so.lookup.precompressed = s.precompressed;
-        so.lookup.autoindex = s.autoindex;
-        so.lookup.fallback = s.fallback;
-        so.lookup.fallback_prefixes = s.fallback_prefixes;
-        so.lookup.debug = debug_;
-        so.lookup.error_pages = s.error_pages;
-        so.plan.extra_headers = s.extra_headers;
-        so.plan.expires_rules = s.expires_rules;
-        so.plan.boundary = setup.boundary;
-    }
-    o.hosts =
-        sites.size() > 1 || c.site_table->unknown_host() == UnknownHost::Misdirected ? c.site_table.get() : nullptr;
-    // What no site answers gets the default site's headers, or (421 for an
-    // unknown Host) the top level's.
-    if (const Site* d = c.site_table->default_site()) {
-        o.unmatched = o.sites[c.site_table->index_of(*d)];
-    } else {
-        o.unmatched = SiteOptions{};
-        o.unmatched.label = "";
-        o.unmatched.root = c.root;
-        o.unmatched.lookup.mime = &setup.mime;
-        o.unmatched.plan.extra_headers = c.extra_headers;
-        o.unmatched.plan.boundary = setup.boundary;
-    }
+    adopt_sites(setup.sites->get());
 
     // Connections are made when first needed, lowest index first, and kept
     // for reuse: memory follows the most clients ever at once, not the
@@ -415,8 +373,61 @@ void Worker::on_wake(int res) noexcept
 {
     const unsigned commands = commands_.exchange(0);
     if (commands & kCommandStats) log_stats();
+    if (commands & kCommandSites) adopt_sites(setup_.sites->get());
     if ((commands & kCommandStop) && !stopping_) begin_stop();
     if (res >= 0 || res == -EAGAIN || res == -EINTR) arm_wake();
+}
+
+// A new generation of sites (start-up, or a SIGHUP's reload): the next
+// request of every connection chooses among them; a request in flight keeps
+// the generation it started with.
+void Worker::adopt_sites(std::shared_ptr<const SiteGeneration> generation)
+{
+    if (!generation || generation == conn_options_.sites->generation) return;
+    auto w = std::make_shared<WorkerSites>();
+    const Sites& table = *generation->table;
+    const std::vector<Site>& sites = table.all();
+    SPLICEHTTPD_ASSERT(generation->roots.size() == sites.size());
+    w->sites.clear(); // (a default WorkerSites has one empty site)
+    w->sites.reserve(sites.size());
+    w->cache_prefixes.resize(sites.size());
+    for (std::size_t i = 0; i < sites.size(); ++i) {
+        const SiteSettings& s = sites[i].settings;
+        // The open-file cache's keys differ by a prefix no path can hold
+        // (NUL), per site and per generation: a reload's new roots never
+        // find the old ones' entries. The only site at start-up keeps plain
+        // paths.
+        if (sites.size() > 1 || generation->number > 0)
+            w->cache_prefixes[i] = fmt::format("{}{}:{}{}", '\0', generation->number, i, '\0');
+        SiteOptions& so = w->sites.emplace_back();
+        so.label = sites[i].label;
+        so.root = s.root;
+        so.dotfiles = s.dotfiles;
+        so.precompressed = s.precompressed;
+        so.lookup.root_fd = generation->roots[i].get();
+        so.lookup.cache_prefix = w->cache_prefixes[i];
+        so.lookup.mime = &setup_.mime;
+        so.lookup.precompressed = s.precompressed;
+        so.lookup.autoindex = s.autoindex && lister_;
+        so.lookup.fallback = s.fallback;
+        so.lookup.fallback_prefixes = s.fallback_prefixes;
+        so.lookup.debug = debug_;
+        so.lookup.error_pages = s.error_pages;
+        so.plan.extra_headers = s.extra_headers;
+        so.plan.expires_rules = s.expires_rules;
+        so.plan.boundary = setup_.boundary;
+    }
+    w->hosts = sites.size() > 1 || table.unknown_host() == UnknownHost::Misdirected ? &table : nullptr;
+    if (const Site* d = table.default_site()) {
+        w->unmatched = w->sites[table.index_of(*d)];
+    } else {
+        w->unmatched.root = generation->top.root;
+        w->unmatched.lookup.mime = &setup_.mime;
+        w->unmatched.plan.extra_headers = generation->top.extra_headers;
+        w->unmatched.plan.boundary = setup_.boundary;
+    }
+    w->generation = std::move(generation);
+    conn_options_.sites = std::move(w);
 }
 
 // ---------------------------------------------------------------- autoindex

@@ -27,7 +27,7 @@ namespace splicehttpd::server {
 
 // Commands the main thread posts (bit flags), then signals through the
 // worker's eventfd.
-enum Command : unsigned { kCommandStop = 1, kCommandStats = 2 };
+enum Command : unsigned { kCommandStop = 1, kCommandStats = 2, kCommandSites = 4 /* adopt the newest sites */ };
 
 // A completion's result for the logs: "42", or "-EAGAIN".
 std::string cqe_result_text(int res);
@@ -78,6 +78,7 @@ private:
     static constexpr std::uint32_t kWorkerIndex = 0xFFFFFFFFu; // user_data index of worker-level ops
 
     void dispatch(const io_uring_cqe& cqe) noexcept;
+    void adopt_sites(std::shared_ptr<const SiteGeneration> generation);
     void log_completion(const uring::UserData& ud, const io_uring_cqe& cqe) const;
     void fill_accepts() noexcept;
     void arm_accept_on(int listen_fd, Connection::Listener from) noexcept; // into the last free slot
@@ -110,11 +111,10 @@ private:
     std::unique_ptr<uring::Ring> ring_;
     std::unique_ptr<uring::BufRing> bufs_;
     std::unique_ptr<uring::PipePool> pipes_;
-    std::unique_ptr<FileCache> file_cache_;  // before conns_: connections let go of entries into it
-    std::unique_ptr<DirLister> lister_;      // --autoindex only
-    DeadlineQueues deadlines_;               // before conns_: connections leave it as they go
-    ConnectionOptions conn_options_;         // built once; every connection reads it
-    std::vector<std::string> site_prefixes_; // each site's cache key prefix (conn_options_ views them)
+    std::unique_ptr<FileCache> file_cache_; // before conns_: connections let go of entries into it
+    std::unique_ptr<DirLister> lister_;     // --autoindex only
+    DeadlineQueues deadlines_;              // before conns_: connections leave it as they go
+    ConnectionOptions conn_options_;        // built once (its sites at each reload); every connection reads it
     PipeQueue pipe_queue_;
     std::vector<std::unique_ptr<Connection>> conns_;
     std::vector<std::uint32_t> free_conns_;

@@ -149,6 +149,11 @@ LandlockOutcome landlock_restrict(const LandlockPolicy& policy)
         if (!fd) throw_errno("landlock: open " + path);
         add_path_rule(ruleset.get(), fd.get(), LANDLOCK_ACCESS_FS_WRITE_FILE, path);
     }
+    for (const std::string& path : policy.read_trees) {
+        UniqueFd fd(::open(path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+        if (!fd) continue; // a reload from there fails with its own message
+        add_path_rule(ruleset.get(), fd.get(), read, path);
+    }
     for (const std::string& path : policy.read_dirs) {
         UniqueFd fd(::open(path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
         if (!fd) continue; // a reload from there fails with its own message
@@ -166,6 +171,7 @@ LandlockOutcome landlock_restrict(const LandlockPolicy& policy)
     for (const std::string& path : policy.write_files) writes += (writes.empty() ? "" : ", ") + path;
     for (const std::string& path : policy.write_dirs) writes += (writes.empty() ? "" : ", ") + path + "/*";
     std::string reads;
+    for (const std::string& path : policy.read_trees) reads += ", " + path + "/**";
     for (const std::string& path : policy.read_dirs) reads += ", " + path + "/*";
     const std::size_t roots = policy.read_beneath.size();
     return {abi, fmt::format("ABI {} enforced: read only beneath {}{}, write only {}{}{}", abi,
@@ -236,7 +242,7 @@ struct Rule {
 #pragma clang diagnostic push
 #pragma clang diagnostic ignored "-Wmissing-field-initializers"
 #endif
-std::vector<Rule> rules(bool reopen_logs, bool autoindex, bool pem_reload)
+std::vector<Rule> rules(bool reopen_logs, bool autoindex, bool reload)
 {
     const auto pid = scmp_datum_t(getpid());
     std::vector<Rule> r = {
@@ -284,10 +290,12 @@ std::vector<Rule> rules(bool reopen_logs, bool autoindex, bool pem_reload)
         r.push_back({"getdents64"});
         r.push_back({"newfstatat"});
     }
-    if (pem_reload) {
-        // SIGHUP reloads the certificates: open (not openat: the rules above
-        // cover every openat), fstat, read, close.
-        r.push_back({"open", 1, {SCMP_A1(SCMP_CMP_EQ, scmp_datum_t(kPemOpenFlags))}});
+    if (reload) {
+        // SIGHUP re-reads the configuration and the certificates and re-opens
+        // the roots: open (not openat: the rules above cover every openat),
+        // fstat, read, close.
+        r.push_back({"open", 1, {SCMP_A1(SCMP_CMP_EQ, scmp_datum_t(kReadOpenFlags))}});
+        r.push_back({"open", 1, {SCMP_A1(SCMP_CMP_EQ, scmp_datum_t(kDirOpenFlags))}});
         if (!autoindex) r.push_back({"newfstatat"});
         r.push_back({"read"});
     }
@@ -299,15 +307,15 @@ std::vector<Rule> rules(bool reopen_logs, bool autoindex, bool pem_reload)
 
 } // namespace
 
-std::vector<std::string> seccomp_allowed(bool reopen_logs, bool autoindex, bool pem_reload)
+std::vector<std::string> seccomp_allowed(bool reopen_logs, bool autoindex, bool reload)
 {
     std::vector<std::string> names;
-    for (const Rule& r : rules(reopen_logs, autoindex, pem_reload))
+    for (const Rule& r : rules(reopen_logs, autoindex, reload))
         if (r.fail_with == 0 && (names.empty() || names.back() != r.name)) names.emplace_back(r.name);
     return names;
 }
 
-void seccomp_restrict(bool reopen_logs, bool autoindex, bool pem_reload)
+void seccomp_restrict(bool reopen_logs, bool autoindex, bool reload)
 {
     for (int nr = 0; nr < kNamedSyscalls; ++nr)
         if (!g_syscall_names[nr]) g_syscall_names[nr] = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr);
@@ -326,7 +334,7 @@ void seccomp_restrict(bool reopen_logs, bool autoindex, bool pem_reload)
     };
     int rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
     if (rc < 0) fail(rc, "TSYNC");
-    for (const Rule& r : rules(reopen_logs, autoindex, pem_reload)) {
+    for (const Rule& r : rules(reopen_logs, autoindex, reload)) {
         const int nr = seccomp_syscall_resolve_name(r.name);
         if (nr == __NR_SCMP_ERROR) fail(-ENOSYS, std::string("unknown syscall ") + r.name);
         const std::uint32_t action = r.fail_with ? SCMP_ACT_ERRNO(std::uint32_t(r.fail_with)) : SCMP_ACT_ALLOW;
@@ -338,6 +346,7 @@ void seccomp_restrict(bool reopen_logs, bool autoindex, bool pem_reload)
     seccomp_release(ctx);
 }
 
-static_assert(kPemOpenFlags == (O_RDONLY | O_CLOEXEC | O_NOCTTY));
+static_assert(kReadOpenFlags == (O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+static_assert(kDirOpenFlags == (O_PATH | O_DIRECTORY | O_CLOEXEC));
 
 } // namespace splicehttpd::sys

@@ -40,6 +40,7 @@ struct LandlockPolicy {
     std::vector<std::string> write_dirs;  // directories whose files it may create and write (log files,
                                           // re-created after rotation)
     std::vector<std::string> read_dirs;   // directories whose files it may read (certificates, reloaded)
+    std::vector<std::string> read_trees;  // directories it may read under, as read_beneath (reloaded roots)
 };
 
 struct LandlockOutcome {
@@ -56,19 +57,34 @@ LandlockOutcome landlock_restrict(const LandlockPolicy& policy);
 // The log-file flags openat may be called with when reopen_logs is set.
 inline constexpr int kLogOpenFlags = 01 /*O_WRONLY*/ | 02000 /*O_APPEND*/ | 0100 /*O_CREAT*/ | 02000000 /*O_CLOEXEC*/;
 
-// The flags a certificate or key is opened with (O_RDONLY | O_CLOEXEC |
-// O_NOCTTY), through open(2) where the architecture has it: the filter
-// allows open with exactly these when pem_reload is set, and openat for the
-// access log only, so neither rule overlaps the other.
-inline constexpr int kPemOpenFlags = 0 | 02000000 /*O_CLOEXEC*/ | 0400 /*O_NOCTTY*/;
-// open(path, kPemOpenFlags): -1 and errno on failure.
-inline int open_pem(const char* path) noexcept
+// The flags a file is read with after start-up (a certificate, a key, the
+// configuration on SIGHUP: O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, so
+// that a FIFO cannot block the main thread), through open(2) where the
+// architecture has it: the filter allows open with exactly these when reload
+// is set, and openat for the access log only, so neither rule overlaps the
+// other.
+inline constexpr int kReadOpenFlags = 0 | 02000000 /*O_CLOEXEC*/ | 0400 /*O_NOCTTY*/ | 04000 /*O_NONBLOCK*/;
+// A site's root, re-resolved on SIGHUP: O_PATH | O_DIRECTORY | O_CLOEXEC
+// (a descriptor that reads nothing by itself).
+inline constexpr int kDirOpenFlags = 010000000 /*O_PATH*/ | 0200000 /*O_DIRECTORY*/ | 02000000 /*O_CLOEXEC*/;
+
+inline int open_flags(const char* path, int flags) noexcept
 {
 #ifdef SYS_open
-    return int(syscall(SYS_open, path, kPemOpenFlags));
+    return int(syscall(SYS_open, path, flags));
 #else
-    return ::open(path, kPemOpenFlags);
+    return ::open(path, flags);
 #endif
+}
+// open(path, kReadOpenFlags): -1 and errno on failure.
+inline int open_read(const char* path) noexcept
+{
+    return open_flags(path, kReadOpenFlags);
+}
+// open(path, kDirOpenFlags): -1 and errno on failure.
+inline int open_dir(const char* path) noexcept
+{
+    return open_flags(path, kDirOpenFlags);
 }
 
 // Installs the steady-state syscall filter on every thread of the process
@@ -76,12 +92,13 @@ inline int open_pem(const char* path) noexcept
 // stderr and kills the process with SIGSYS. reopen_logs: openat with exactly
 // kLogOpenFlags is allowed (SIGHUP reopens the access log; Landlock decides
 // where). autoindex: getdents64 and newfstatat are allowed (the --autoindex
-// lister threads). pem_reload: open with kPemOpenFlags, fstat and read
-// (SIGHUP reloads --tls-cert and --tls-key; Landlock decides where).
+// lister threads). reload: open with kReadOpenFlags or kDirOpenFlags, fstat
+// and read (SIGHUP re-reads the configuration, re-opens the roots and reloads
+// --tls-cert and --tls-key; Landlock decides where).
 // Throws std::runtime_error.
-void seccomp_restrict(bool reopen_logs, bool autoindex, bool pem_reload = false);
+void seccomp_restrict(bool reopen_logs, bool autoindex, bool reload = false);
 
 // The syscall names seccomp_restrict() allows, for the log and the README.
-std::vector<std::string> seccomp_allowed(bool reopen_logs, bool autoindex, bool pem_reload = false);
+std::vector<std::string> seccomp_allowed(bool reopen_logs, bool autoindex, bool reload = false);
 
 } // namespace splicehttpd::sys

@@ -57,7 +57,7 @@ struct FileBytes {
 // open, fstat, read, close: the calls a reload makes under the sandbox.
 std::optional<FileBytes> read_file(const std::string& what, const std::string& path, std::string& error)
 {
-    sys::UniqueFd fd(sys::open_pem(path.c_str())); // what the seccomp filter allows for a reload
+    sys::UniqueFd fd(sys::open_read(path.c_str())); // what the seccomp filter allows for a reload
     if (!fd) {
         error = what + " " + path + ": " + std::strerror(errno);
         return std::nullopt;

@@ -139,7 +139,7 @@ class ReopenFails(harness.unittest.TestCase):
             os.rename(path, path + ".1")
             start = len(server.log())
             os.kill(server.pid, signal.SIGHUP)
-            line = server.wait_log(r"SIGHUP", start=start)
+            line = server.wait_log(r"SIGHUP: .*access log", start=start)
             self.assertRegex(line, r" error SIGHUP: cannot reopen the access log %s: Permission denied; "
                              r"still writing to the file open before$" % re.escape(path))
             self.assertEqual(server.get("/index.html", {"User-Agent": "after"}).status, 200)

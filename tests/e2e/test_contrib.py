@@ -46,12 +46,12 @@ COMMENTED = re.compile(r"^# ([a-z][a-z0-9-]*) = (.*)$")
 
 def help_defaults():
     """{key: default as --help shows it, or None} for every option a
-    config file may hold (not --help, --version, --config, --check-config)."""
+    config file may hold (not --help, --version, --config, --check-config, --take-over)."""
     out = {}
     text = subprocess.run([BINARY, "--help"], capture_output=True, text=True, timeout=10).stdout
     for line in text.splitlines():
         m = re.match(r"^  --([a-z][a-z0-9-]*)(.*)$", line)
-        if not m or m.group(1) in ("version", "config", "check-config"):
+        if not m or m.group(1) in ("version", "config", "check-config", "take-over"):
             continue
         spec = re.split(r"\s{2,}", m.group(2).strip())[0]  # the type, before the description
         default = spec.rsplit("=", 1)[1] if "=" in spec else None
@@ -705,7 +705,8 @@ class ManPage(harness.unittest.TestCase):
         out = self.render("-P-cbou")
         text = out.stdout.replace("\u2010", "-").replace("\u2212", "-")
         signals = self.section(text, "SIGNALS")
-        self.assertIn("SIGHUP Reopen the --access-log file", signals)
+        self.assertIn("SIGHUP Re-read the command line and its --config file", signals)
+        self.assertIn("Reopen the --access-log file", signals)
         self.assertIn("for at most --shutdown-timeout seconds", signals)
         self.assertNotIn("10 seconds)", signals)
         description = self.section(text, "DESCRIPTION")

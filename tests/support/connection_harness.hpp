@@ -145,7 +145,8 @@ public:
 
         server::ConnectionOptions& c = options_;
         c.max_input = o.max_input;
-        server::SiteOptions& site = c.sites.front();
+        auto sites = std::make_shared<server::WorkerSites>();
+        server::SiteOptions& site = sites->sites.front();
         site.lookup.root_fd = site_.root_fd;
         site.root = site_.dir;
         site.lookup.mime = &mime_;
@@ -157,7 +158,8 @@ public:
         c.send.cork = ring_->supports(IORING_OP_URING_CMD);
         c.send.queue_probe = ring_->supports(IORING_OP_URING_CMD);
         site.plan.boundary = "BOUNDARY";
-        c.unmatched = site;
+        sites->unmatched = site;
+        c.sites = std::move(sites);
         conns_.resize(o.conns);
         for (std::uint32_t i = 0; i < o.conns; ++i)
             conns_[i] = std::make_unique<server::Connection>(*this, options_, i);

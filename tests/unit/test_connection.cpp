@@ -349,6 +349,37 @@ TEST_CASE("connection: stopping: the response in flight finishes, then the conne
     CHECK(h.leaks() == "");
 }
 
+TEST_CASE("connection: stopping: a fresh connection and a half-sent request are answered; an idle one closes")
+{
+    HarnessOptions o;
+    o.conns = 3;
+    Harness h(o);
+    // 0: accepted, nothing sent yet (a client of the old process in a
+    // hand-over). 1: half a request. 2: answered once, idle between requests.
+    const int fresh = h.connect(0);
+    const int half = h.connect(1);
+    const int idle = h.connect(2);
+    send_all(half, "GET /small.txt HTTP/1.1\r\nHo");
+    send_all(idle, get("/small.txt"));
+    CHECK(body_of(h.read_responses(idle)) == std::string(Site::kSmall, 's'));
+    CHECK(h.run_until([&] { return h.conn(1).has_exchange() && !h.conn(2).has_exchange(); }));
+    h.set_stopping();
+    for (std::uint32_t i = 0; i < 3; ++i) h.conn(i).stop();
+    CHECK(h.run_until([&] { return h.conn(2).state() == State::Free; }));
+    CHECK(h.conn(0).state() == State::Reading);
+    CHECK(h.conn(1).state() == State::Reading);
+    send_all(fresh, get("/small.txt"));
+    send_all(half, "st: x\r\n\r\n");
+    for (int fd : {fresh, half}) {
+        const std::string r = h.read_responses(fd);
+        CHECK(r.starts_with("HTTP/1.1 200 OK\r\n"));
+        CHECK(r.find("Connection: close\r\n") != std::string::npos);
+        CHECK(body_of(r) == std::string(Site::kSmall, 's'));
+    }
+    CHECK(h.run_until([&] { return h.conn(0).state() == State::Free && h.conn(1).state() == State::Free; }));
+    CHECK(h.leaks() == "");
+}
+
 // What the kernel may say of each step, asked for: either the SQE is changed
 // before it is submitted so that the kernel itself answers short (a read or
 // a splice from near the end of the file: a real short step, and the links

@@ -1,0 +1,124 @@
+#include "reload.hpp"
+
+#include "plural.hpp"
+#include "sys/sandbox.hpp"
+
+#include <fmt/format.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace splicehttpd {
+
+namespace {
+
+// How messages name a site's root: "--root", "FILE:3:8: root", or "site
+// a.example: root" for one a [[site]] inherits.
+std::string root_where(const Config& config, const Site& site, std::size_t index)
+{
+    if (index >= config.sites.size()) return config.where("root");
+    const SiteConfig& table = config.sites[index];
+    if (auto it = table.origins.find("root"); it != table.origins.end()) return it->second + ": root";
+    return fmt::format("site {}: root (the top level's)", site.label);
+}
+
+} // namespace
+
+std::shared_ptr<server::SiteGeneration> open_site_generation(const Config& config, std::uint32_t number,
+                                                             std::string& error)
+{
+    auto g = std::make_shared<server::SiteGeneration>();
+    g->number = number;
+    g->table = config.site_table;
+    g->top = config;
+    const std::vector<Site>& sites = config.site_table->all();
+    for (std::size_t i = 0; i < sites.size(); ++i) {
+        const std::string& dir = sites[i].settings.root;
+        sys::UniqueFd fd(sys::open_dir(dir.c_str()));
+        if (!fd) {
+            error = fmt::format("{} {}: {}", root_where(config, sites[i], i), dir, std::strerror(errno));
+            return nullptr;
+        }
+        g->roots.push_back(std::move(fd));
+    }
+    return g;
+}
+
+std::vector<std::string> site_read_trees(const Config& config)
+{
+    std::vector<std::string> out;
+    for (const Site& site : config.site_table->all()) {
+        std::string dir = site.settings.root;
+        while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+        struct stat st {};
+        if (::lstat(dir.c_str(), &st) != 0 || !S_ISLNK(st.st_mode)) continue;
+        const auto slash = dir.rfind('/');
+        out.push_back(slash == std::string::npos ? "." : slash == 0 ? "/" : dir.substr(0, slash));
+    }
+    return out;
+}
+
+Reload reload_config(const std::vector<std::string>& args, const Config& started, std::uint32_t number, bool lists)
+{
+    Reload out;
+    std::string message;
+    CliOutcome cli = load_config(args, message);
+    if (!cli.config) {
+        out.error = message;
+        return out;
+    }
+    const Config& c = *cli.config;
+    if (!lists) {
+        for (const Site& site : c.site_table->all())
+            if (site.settings.autoindex) {
+                out.error = fmt::format("{}autoindex: turned on by the reload, which takes a restart (the server "
+                                        "started without directory listings, and its sandbox reads no directories)",
+                                        site.names.empty() ? "" : "site " + site.label + ": ");
+                return out;
+            }
+    }
+    auto sites = open_site_generation(c, number, out.error);
+    if (!sites) return out;
+    // Landlock was set at start-up: a root outside what it lets the process
+    // read would answer every request 403. Reading the directory says.
+    const std::vector<Site>& all = c.site_table->all();
+    for (std::size_t i = 0; i < all.size(); ++i) {
+        const std::string probe = all[i].settings.root + "/.";
+        sys::UniqueFd fd(sys::open_read(probe.c_str()));
+        if (!fd) {
+            out.error = fmt::format("{} {}: {}{}", root_where(c, all[i], i), all[i].settings.root,
+                                    std::strerror(errno),
+                                    errno == EACCES ? " (the serving user may not read it, or the sandbox set at "
+                                                      "start-up does not let it: a new root takes a restart)"
+                                                    : "");
+            return out;
+        }
+    }
+    // What a reload does not change: said, so that nobody waits for it.
+    auto differs = [&](const char* key, bool changed) {
+        if (changed) out.warnings.push_back(fmt::format("{}: changed, which takes a restart; still as started", key));
+    };
+    differs("listen", c.listen != started.listen);
+    differs("port", c.port != started.port);
+    differs("threads", c.threads != started.threads);
+    differs("access-log", c.access_log != started.access_log);
+    differs("access-log-format", c.access_log_format != started.access_log_format);
+    differs("log-level", c.log_level != started.log_level);
+    differs("max-conns", c.max_conns != started.max_conns);
+    differs("max-conns-per-ip", c.max_conns_per_ip != started.max_conns_per_ip);
+    differs("pipes", c.pipes != started.pipes || c.pipes_max != started.pipes_max || c.pipe_size != started.pipe_size);
+    differs("cache", c.cache != started.cache || c.cache_ttl_ms != started.cache_ttl_ms ||
+                         c.cache_entries != started.cache_entries || c.cache_bytes != started.cache_bytes);
+    differs("metrics-listen", c.metrics_listen != started.metrics_listen);
+    differs("tls-port", c.tls_port != started.tls_port);
+    differs("tls-cert", c.tls_pairs != started.tls_pairs);
+    differs("https-redirect", c.https_redirect != started.https_redirect);
+    differs("user", c.user != started.user);
+    differs("mime-types", c.mime_types != started.mime_types);
+    differs("sandbox", c.sandbox != started.sandbox || c.seccomp != started.seccomp);
+    out.sites = std::move(sites);
+    return out;
+}
+
+} // namespace splicehttpd
