@@ -62,6 +62,12 @@ void Connection::log_bad_request(std::string_view what, bool parsed) noexcept
     if (verdict.log) log_error(bad_request(what), verdict, parsed);
 }
 
+void Connection::log_plain_http() noexcept
+{
+    const LogLimiter::Verdict verdict = services_.error_log_admits(kPlainHttp);
+    if (verdict.log) log_error(plain_http_request(), verdict, false);
+}
+
 // With the request's context: the client, and the request line and Host of
 // a request that parsed.
 void Connection::log_error(const ErrorEntry& entry, const LogLimiter::Verdict& verdict, bool parsed) noexcept

@@ -83,6 +83,11 @@ ErrorEntry bad_request(std::string_view what)
     return {kBadRequest.level, kBadRequest.reason, fmt::format("client sent a bad request: {}", escaped(what))};
 }
 
+ErrorEntry plain_http_request()
+{
+    return {kPlainHttp.level, kPlainHttp.reason, "client sent plain HTTP request to HTTPS port"};
+}
+
 std::string error_line(const ErrorEntry& entry, const ErrorContext& context)
 {
     std::string out = entry.message;

@@ -33,6 +33,7 @@ inline constexpr ErrorKind kNotRegular{LogLevel::Error, "not-regular"};
 inline constexpr ErrorKind kOutsideRoot{LogLevel::Error, "outside-root"};
 inline constexpr ErrorKind kDirectoryForbidden{LogLevel::Error, "forbidden"};
 inline constexpr ErrorKind kBadRequest{LogLevel::Info, "bad-request"};
+inline constexpr ErrorKind kPlainHttp{LogLevel::Info, "plain-http"};
 
 struct ErrorEntry {
     LogLevel level = LogLevel::Error;
@@ -72,6 +73,10 @@ std::string root_path(std::string_view root, std::string_view rel);
 
 // client sent a bad request: <what> (400, 414, 431...): info, as nginx's.
 ErrorEntry bad_request(std::string_view what);
+
+// client sent plain HTTP request to HTTPS port (answered with a plain 400):
+// info, as nginx's.
+ErrorEntry plain_http_request();
 
 // entry.message, then ", client: ..., server: ..., request: \"...\", host: \"...\"".
 std::string error_line(const ErrorEntry& entry, const ErrorContext& context);

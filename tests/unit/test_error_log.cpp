@@ -41,6 +41,7 @@ TEST_CASE("error log lines, worded as nginx's, at a level per kind")
          "\"/srv/list/fifo\" is not a regular file"},
         {__LINE__, bad_request("two Host headers"), LogLevel::Info, "bad-request",
          "client sent a bad request: two Host headers"},
+        {__LINE__, plain_http_request(), LogLevel::Info, "plain-http", "client sent plain HTTP request to HTTPS port"},
         // A path comes from the client: escaped as in the access log, so no
         // quote ends the field and no newline starts a forged line.
         {__LINE__, open_failed("/srv/www/a\"b\nc", EACCES), LogLevel::Error, "denied",
