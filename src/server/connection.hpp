@@ -188,6 +188,7 @@ private:
     void log_lookup_failure() noexcept;
     void log_bad_request(std::string_view what, bool parsed) noexcept; // parsed: the request line is known
     void log_plain_http() noexcept;
+    void log_timed_out() noexcept;
     void log_error(const ErrorEntry& entry, const LogLimiter::Verdict& verdict, bool parsed) noexcept;
 
     // teardown

@@ -220,7 +220,9 @@ DirLister::Finished DirLister::list(Job& job)
     f.rel_path = std::move(job.rel_path);
     if (err) {
         f.done.err = err;
-        spdlog::warn("w{} autoindex /{}: getdents64: {}", options_.worker, f.rel_path, std::strerror(err));
+        // The connection that asked logs it (the error log's wording, level
+        // and rate limit); this thread has neither.
+        spdlog::debug("w{} autoindex /{}: getdents64: {}", options_.worker, f.rel_path, std::strerror(err));
         return f;
     }
     // Counted while alive, wherever its last reference goes (the cache, a
