@@ -87,8 +87,7 @@ Reload reload_config(const std::vector<std::string>& args, const Config& started
         const std::string probe = all[i].settings.root + "/.";
         sys::UniqueFd fd(sys::open_read(probe.c_str()));
         if (!fd) {
-            out.error = fmt::format("{} {}: {}{}", root_where(c, all[i], i), all[i].settings.root,
-                                    std::strerror(errno),
+            out.error = fmt::format("{} {}: {}{}", root_where(c, all[i], i), all[i].settings.root, std::strerror(errno),
                                     errno == EACCES ? " (the serving user may not read it, or the sandbox set at "
                                                       "start-up does not let it: a new root takes a restart)"
                                                     : "");

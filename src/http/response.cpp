@@ -142,8 +142,12 @@ void plan_status(ResponsePlan& plan, int status, const ResponseContext& ctx, con
     constexpr std::string_view kOpen = "<!DOCTYPE html>\n<html><head><title>";
     constexpr std::string_view kMiddle = "</title></head>\n<body><h1>";
     constexpr std::string_view kClose = "</h1></body></html>\n";
+    constexpr std::string_view kDetailOpen = "</h1>\n<p>";
+    constexpr std::string_view kDetailClose = "</p></body></html>\n";
     const std::size_t title = fmt::formatted_size("{} {}", status, reason); // "404 Not Found"
-    const std::size_t body_size = kOpen.size() + title + kMiddle.size() + title + kClose.size();
+    const std::size_t close_size =
+        extras.detail.empty() ? kClose.size() : kDetailOpen.size() + extras.detail.size() + kDetailClose.size();
+    const std::size_t body_size = kOpen.size() + title + kMiddle.size() + title + close_size;
 
     HeadWriter head(plan, status, ctx);
     if (!extras.allow.empty()) head.add("Allow", extras.allow);
@@ -157,8 +161,11 @@ void plan_status(ResponsePlan& plan, int status, const ResponseContext& ctx, con
     head.end();
     if (bodyless || ctx.head_request) return;
     const std::size_t start = plan.memory.size();
-    fmt::format_to(std::back_inserter(plan.memory), "{}{} {}{}{} {}{}", kOpen, status, reason, kMiddle, status, reason,
-                   kClose);
+    fmt::format_to(std::back_inserter(plan.memory), "{}{} {}{}{} {}", kOpen, status, reason, kMiddle, status, reason);
+    if (extras.detail.empty())
+        plan.memory.append(kClose);
+    else
+        fmt::format_to(std::back_inserter(plan.memory), "{}{}{}", kDetailOpen, extras.detail, kDetailClose);
     // The head's segment grows to take the body (append_memory's rule).
     plan.segments.back().length += plan.memory.size() - start;
 }

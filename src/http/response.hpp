@@ -74,6 +74,7 @@ struct ErrorExtras {
     std::uint64_t range_size = 0; // 416: "Content-Range: bytes */N"
     bool has_range_size = false;
     unsigned retry_after = 0; // 503: "Retry-After: N" seconds
+    std::string_view detail;  // a sentence under the heading: our own text, put in as it is
 };
 
 // A complete response with a short HTML body (none for HEAD, 204 and 304),

@@ -191,6 +191,7 @@ private:
     // HTTPS: the handshake, then the session's plaintext into ingest().
     void pump_tls() noexcept;
     void tls_failed(const TlsStream::Step& step) noexcept;
+    void answer_plain_http(std::string_view first) noexcept; // a plain 400 (first: the bytes that said HTTP)
     [[nodiscard]] std::size_t input_backlog() const noexcept;
     // Waiting for the socket to take bytes: POLLOUT armed, or an HTTPS
     // record send waiting in the kernel.
@@ -216,6 +217,8 @@ private:
     // the error log: built only when the worker admits the line
     void log_lookup_failure() noexcept;
     void log_bad_request(std::string_view what, bool parsed) noexcept; // parsed: the request line is known
+    void log_plain_http() noexcept;
+    void log_timed_out() noexcept;
     void log_error(const ErrorEntry& entry, const LogLimiter::Verdict& verdict, bool parsed) noexcept;
 
     // teardown

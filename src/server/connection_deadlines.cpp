@@ -53,7 +53,10 @@ void Connection::on_timeout(Deadline kind) noexcept
     case Deadline::Idle:
     case Deadline::Linger: begin_close(false); break;
     case Deadline::Handshake: begin_close(true); break; // no keys yet: no alert, no response
-    case Deadline::Request: respond_and_close(http::kStatusHeaderTimeout); break;
+    case Deadline::Request:
+        log_timed_out();
+        respond_and_close(http::kStatusHeaderTimeout);
+        break;
     case Deadline::Send:
     case Deadline::Recheck:
         // Waiting for room, no byte taken can also mean a slow link still

@@ -49,6 +49,7 @@ void Connection::log_lookup_failure() noexcept
     case Lookup::Failure::Kind::Errno: kind = open_failed_kind(f.err, true); break;
     case Lookup::Failure::Kind::NotRegular: kind = kNotRegular; break;
     case Lookup::Failure::Kind::DirectoryIndex: kind = kDirectoryForbidden; break;
+    case Lookup::Failure::Kind::ListDir: kind = kOpendirFailed; break;
     }
     const LogLimiter::Verdict verdict = services_.error_log_admits(kind);
     if (!verdict.log) return;
@@ -59,6 +60,10 @@ void Connection::log_lookup_failure() noexcept
     case Lookup::Failure::Kind::DirectoryIndex:
         if (!path.ends_with('/')) path.push_back('/');
         return log_error(directory_forbidden(path), verdict, true);
+    case Lookup::Failure::Kind::ListDir:
+        // As nginx names it: the root's own listing without its slash.
+        if (path.size() > 1 && path.ends_with('/')) path.pop_back();
+        return log_error(opendir_failed(path, f.err), verdict, true);
     case Lookup::Failure::Kind::None: return;
     }
 }
@@ -67,6 +72,20 @@ void Connection::log_bad_request(std::string_view what, bool parsed) noexcept
 {
     const LogLimiter::Verdict verdict = services_.error_log_admits(kBadRequest);
     if (verdict.log) log_error(bad_request(what), verdict, parsed);
+}
+
+// A request head not complete within --header-timeout (the 408): never
+// parsed, so no request line to show.
+void Connection::log_timed_out() noexcept
+{
+    const LogLimiter::Verdict verdict = services_.error_log_admits(kTimedOut);
+    if (verdict.log) log_error(client_timed_out(), verdict, false);
+}
+
+void Connection::log_plain_http() noexcept
+{
+    const LogLimiter::Verdict verdict = services_.error_log_admits(kPlainHttp);
+    if (verdict.log) log_error(plain_http_request(), verdict, false);
 }
 
 // With the request's context: the client, and the request line and Host of

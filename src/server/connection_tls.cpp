@@ -1,7 +1,8 @@
 // HTTPS, the connection's side (the state machine is connection.cpp; these
 // are its TLS steps): the session's plaintext into the request buffer, what
-// the session wrote onto the socket, a failed handshake or record, and the
-// --https-redirect answer of the plain port.
+// the session wrote onto the socket, a failed handshake or record, plain
+// HTTP spoken to the TLS port, and the --https-redirect answer of the plain
+// port.
 #include "server/connection.hpp"
 
 #include <spdlog/spdlog.h>
@@ -54,8 +55,27 @@ void Connection::pump_tls() noexcept
 void Connection::tls_failed(const TlsStream::Step& step) noexcept
 {
     if (options_.debug) spdlog::debug("conn={} tls: {}", index_, step.error);
+    if (step.plain_http && state_ == State::Reading && tls_->idle()) return answer_plain_http(step.plain);
     if (traits(state_).responding || !tls_->flush(tls_env())) return begin_close(true);
     tls_close_after_ = true;
+}
+
+// Plain HTTP on the TLS port: a plain 400 that says so, as nginx answers,
+// then the close. The session goes (it was never asked to handshake, so it
+// wrote nothing) and the connection is a plain one from here. The bytes
+// that gave the client away stay as unanswered input: the rest of its
+// request is still coming, so the close lingers (as after any 400 cut into
+// a request) rather than resetting the response away.
+void Connection::answer_plain_http(std::string_view first) noexcept
+{
+    log_plain_http();
+    if (!exchange_) exchange_ = services_.lend_exchange();
+    exchange_->input.take(first, false); // copied before the session (and `first`) goes
+    tls_.reset();
+    http::ErrorExtras extras;
+    extras.detail = "The plain HTTP request was sent to HTTPS port";
+    plan_unparsed_response(*exchange_, 400, plan_options(), services_.date(), extras);
+    start_response();
 }
 
 void Connection::on_tls_sent(int res) noexcept

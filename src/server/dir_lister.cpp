@@ -22,7 +22,8 @@ constexpr std::size_t kDirentBuffer = 64 * 1024;
 
 } // namespace
 
-DirLister::DirLister(const DirListerOptions& options) : options_(options), dirents_(kDirentBuffer)
+DirLister::DirLister(const DirListerOptions& options, std::uint32_t last_ticket)
+    : options_(options), dirents_(kDirentBuffer), next_ticket_(last_ticket)
 {
     // Blocking, unlike the command eventfd: the ring then waits for it with
     // an internal poll instead of completing the read with -EAGAIN.
@@ -82,7 +83,12 @@ DirLister::Answer DirLister::find_or_queue(std::uint32_t index, std::uint16_t ge
     make_room(options_.listing.max_bytes);
     if (jobs_out_ >= kMaxJobs || live_bytes() + options_.listing.max_bytes > options_.memory_budget)
         return {Answer::Kind::Refused, nullptr, 0};
-    const std::uint32_t ticket = ++next_ticket_;
+    // 0 means "no ticket" to a lookup (Lookup::waits_for_listing): past
+    // 2^32 - 1 listings the counter wraps to 1. A ticket is unique among
+    // those out (at most kMaxJobs, each waited for within --send-timeout),
+    // which is all a lookup compares it with.
+    if (++next_ticket_ == 0) ++next_ticket_;
+    const std::uint32_t ticket = next_ticket_;
     Job job{index, gen, ticket, std::exchange(dir_fd, -1), key, std::string(rel_path)};
     {
         std::lock_guard lock(mutex_);
@@ -221,7 +227,9 @@ DirLister::Finished DirLister::list(Job& job)
     f.rel_path = std::move(job.rel_path);
     if (err) {
         f.done.err = err;
-        spdlog::warn("w{} autoindex /{}: getdents64: {}", options_.worker, f.rel_path, std::strerror(err));
+        // The connection that asked logs it (the error log's wording, level
+        // and rate limit); this thread has neither.
+        spdlog::debug("w{} autoindex /{}: getdents64: {}", options_.worker, f.rel_path, std::strerror(err));
         return f;
     }
     // Counted while alive, wherever its last reference goes (the cache, a

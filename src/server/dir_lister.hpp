@@ -59,8 +59,10 @@ class DirLister {
 public:
     // Starts the thread and waits until it runs (before the seccomp filter
     // goes in, a thread still starting would be killed by its first syscall).
-    // Throws std::system_error.
-    explicit DirLister(const DirListerOptions& options);
+    // Throws std::system_error. last_ticket: where the ticket counter
+    // starts (the first ticket is the one after it); a worker starts at 0,
+    // the unit test next to the wrap.
+    explicit DirLister(const DirListerOptions& options, std::uint32_t last_ticket = 0);
     DirLister(const DirLister&) = delete;
     DirLister& operator=(const DirLister&) = delete;
     ~DirLister(); // stops the thread; descriptors still queued are closed
@@ -159,8 +161,8 @@ private:
 
     std::deque<Cached> cache_; // the worker's thread only; oldest first
     std::size_t cache_bytes_ = 0;
-    std::size_t jobs_out_ = 0;      // the worker's thread only: queued, not yet taken back
-    std::uint32_t next_ticket_ = 0; // the worker's thread only
+    std::size_t jobs_out_ = 0;  // the worker's thread only: queued, not yet taken back
+    std::uint32_t next_ticket_; // the worker's thread only: the last ticket handed out
 };
 
 } // namespace splicehttpd::server

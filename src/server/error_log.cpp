@@ -83,6 +83,24 @@ ErrorEntry bad_request(std::string_view what)
     return {kBadRequest.level, kBadRequest.reason, fmt::format("client sent a bad request: {}", escaped(what))};
 }
 
+ErrorEntry opendir_failed(std::string_view path, int err)
+{
+    return {kOpendirFailed.level, kOpendirFailed.reason,
+            fmt::format("opendir() \"{}\" failed ({}: {})", escaped(path), err, std::strerror(err))};
+}
+
+ErrorEntry client_timed_out()
+{
+    return {kTimedOut.level, kTimedOut.reason,
+            fmt::format("client timed out ({}: {}) while reading client request headers", ETIMEDOUT,
+                        std::strerror(ETIMEDOUT))};
+}
+
+ErrorEntry plain_http_request()
+{
+    return {kPlainHttp.level, kPlainHttp.reason, "client sent plain HTTP request to HTTPS port"};
+}
+
 std::string error_line(const ErrorEntry& entry, const ErrorContext& context)
 {
     std::string out = entry.message;

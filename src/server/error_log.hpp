@@ -33,6 +33,9 @@ inline constexpr ErrorKind kNotRegular{LogLevel::Error, "not-regular"};
 inline constexpr ErrorKind kOutsideRoot{LogLevel::Error, "outside-root"};
 inline constexpr ErrorKind kDirectoryForbidden{LogLevel::Error, "forbidden"};
 inline constexpr ErrorKind kBadRequest{LogLevel::Info, "bad-request"};
+inline constexpr ErrorKind kPlainHttp{LogLevel::Info, "plain-http"};
+inline constexpr ErrorKind kTimedOut{LogLevel::Info, "timed-out"};
+inline constexpr ErrorKind kOpendirFailed{LogLevel::Error, "opendir-failed"};
 
 struct ErrorEntry {
     LogLevel level = LogLevel::Error;
@@ -72,6 +75,19 @@ std::string root_path(std::string_view root, std::string_view rel);
 
 // client sent a bad request: <what> (400, 414, 431...): info, as nginx's.
 ErrorEntry bad_request(std::string_view what);
+
+// --autoindex: reading the directory failed with err (the lister thread's
+// getdents64; nginx's opendir()): opendir() "/srv/www/dir" failed (13:
+// Permission denied). An error, whatever err, as nginx's.
+ErrorEntry opendir_failed(std::string_view path, int err);
+
+// client timed out (110: Connection timed out) while reading client request
+// headers (408): info, as nginx's.
+ErrorEntry client_timed_out();
+
+// client sent plain HTTP request to HTTPS port (answered with a plain 400):
+// info, as nginx's.
+ErrorEntry plain_http_request();
 
 // entry.message, then ", client: ..., server: ..., request: \"...\", host: \"...\"".
 std::string error_line(const ErrorEntry& entry, const ErrorContext& context);

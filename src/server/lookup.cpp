@@ -243,7 +243,11 @@ Lookup::Result Lookup::on_listing(std::uint32_t ticket, std::shared_ptr<const ht
     if (ticket == 0 || ticket != ticket_) return {}; // not the one this lookup waits for
     ticket_ = 0;
     close_all(env.ops, env.cache);
-    if (!page) return answer(http::status_for_errno(err), env);
+    if (!page) {
+        failure_ = {Failure::Kind::ListDir, err};
+        failed_path_.assign(env.route.rel_path);
+        return answer(http::status_for_errno(err), env);
+    }
     page_ = std::move(page);
     return {Kind::Page};
 }

@@ -129,6 +129,7 @@ public:
             Errno,          // openat2 (or statx) said err
             NotRegular,     // a FIFO, socket or device
             DirectoryIndex, // a directory without index.html, no --autoindex
+            ListDir,        // --autoindex: the lister thread could not read it (err)
         };
         Kind kind = Kind::None;
         int err = 0;

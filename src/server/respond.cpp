@@ -79,12 +79,13 @@ void plan_redirect_response(Exchange& x, int status, const PlanOptions& options,
     plan_status_response(x, status, extras, options, date);
 }
 
-void plan_unparsed_response(Exchange& x, int status, const PlanOptions& options, std::string_view date)
+void plan_unparsed_response(Exchange& x, int status, const PlanOptions& options, std::string_view date,
+                            const http::ErrorExtras& extras)
 {
     x.ctx = http::ResponseContext{};
     x.ctx.keep_alive = false;
     x.request_parsed = false;
-    plan_status_response(x, status, {}, options, date);
+    plan_status_response(x, status, extras, options, date);
 }
 
 void append_access_line(std::string& out, const Exchange& x, const sockaddr_in6& peer, std::string_view time)

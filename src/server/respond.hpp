@@ -39,7 +39,8 @@ void plan_busy_response(Exchange& x, const PlanOptions& options, std::string_vie
 void plan_redirect_response(Exchange& x, int status, const PlanOptions& options, std::string_view date);
 // For a request that was never (fully) parsed: no context of its own, and
 // the connection closes after it.
-void plan_unparsed_response(Exchange& x, int status, const PlanOptions& options, std::string_view date);
+void plan_unparsed_response(Exchange& x, int status, const PlanOptions& options, std::string_view date,
+                            const http::ErrorExtras& extras = {});
 
 // The access log line of x's response (the peer's address, the request if
 // it parsed, the status and the body bytes the peer took), appended to out.

@@ -5,11 +5,42 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
+
 namespace splicehttpd::server {
+
+FirstBytes sniff_first_bytes(std::string_view bytes) noexcept
+{
+    for (std::size_t i = 0; i < bytes.size() && i <= kMaxSniffedMethod; ++i) {
+        const char c = bytes[i];
+        if (c == ' ') return i > 0 ? FirstBytes::PlainHttp : FirstBytes::Other;
+        if (c < 'A' || c > 'Z') return FirstBytes::Other;
+    }
+    return bytes.size() <= kMaxSniffedMethod ? FirstBytes::NeedMore : FirstBytes::Other;
+}
+
+void TlsStream::feed(std::string_view ciphertext)
+{
+    if (first_kind_ == FirstBytes::NeedMore) {
+        const std::size_t n = std::min(ciphertext.size(), first_.size() - first_size_);
+        std::copy_n(ciphertext.data(), n, first_.data() + first_size_);
+        first_size_ += n;
+        first_kind_ = sniff_first_bytes({first_.data(), first_size_});
+    }
+    session_.feed({ciphertext.data(), ciphertext.size()});
+}
 
 TlsStream::Step TlsStream::advance(std::span<char> scratch)
 {
     Step step;
+    if (first_kind_ == FirstBytes::NeedMore) return step; // NeedInput
+    if (first_kind_ == FirstBytes::PlainHttp) {
+        step.kind = Step::Kind::Failed;
+        step.error = "client sent plain HTTP request to HTTPS port";
+        step.plain_http = true;
+        step.plain = std::string_view(first_.data(), first_size_);
+        return step;
+    }
     if (!established_) {
         tls::Session::HandshakeResult h = session_.handshake();
         switch (h.status) {

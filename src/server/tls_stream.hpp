@@ -15,6 +15,7 @@
 #include "server/submitter.hpp"
 #include "tls/session.hpp"
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -22,6 +23,20 @@
 #include <string_view>
 
 namespace splicehttpd::server {
+
+// What the first bytes on the TLS port are. A TLS client starts with a
+// handshake record (0x16); one that speaks HTTP starts with a method, an
+// uppercase token and a space (nginx answers it a plain 400, and so do we).
+// Anything else goes to OpenSSL, which alerts or closes as it sees fit.
+enum class FirstBytes : std::uint8_t {
+    NeedMore,  // an uppercase token so far, no space yet: wait (within the handshake deadline)
+    PlainHttp, // "GET ", "PROPFIND ", ...
+    Other,     // a TLS record, or garbage: OpenSSL's to judge
+};
+// The longest method token taken for HTTP ("MKCALENDAR" is 10; longer
+// tokens of only capitals are no request anyone sends to a TLS port).
+inline constexpr std::size_t kMaxSniffedMethod = 16;
+FirstBytes sniff_first_bytes(std::string_view bytes) noexcept;
 
 class TlsStream {
 public:
@@ -37,7 +52,7 @@ public:
     [[nodiscard]] const tls::Session& session() const noexcept { return session_; }
     [[nodiscard]] bool established() const noexcept { return established_; }
 
-    void feed(std::string_view ciphertext) { session_.feed({ciphertext.data(), ciphertext.size()}); }
+    void feed(std::string_view ciphertext);
     void feed_eof() { session_.feed_eof(); }
     // Ciphertext received and not yet turned into plaintext: counts against
     // --max-input as buffered plaintext does.
@@ -54,7 +69,7 @@ public:
         Kind kind = Kind::NeedInput;
         std::string_view plain;
         std::string error;       // Failed: one line
-        bool plain_http = false; // Failed: the peer spoke plain HTTP to the TLS port
+        bool plain_http = false; // Failed: the peer spoke plain HTTP to the TLS port (`plain`: its first bytes)
     };
     // The handshake until it is done, then one piece of plaintext per call.
     Step advance(std::span<char> scratch);
@@ -72,6 +87,11 @@ public:
 
 private:
     tls::Session session_;
+    // The first bytes, until sniff_first_bytes() has told what they are
+    // (the session has them too; it is not asked before that).
+    std::array<char, kMaxSniffedMethod + 1> first_{};
+    std::size_t first_size_ = 0;
+    FirstBytes first_kind_ = FirstBytes::NeedMore;
     bool established_ = false;
     bool sending_ = false;
     std::uint64_t sent_ = 0;

@@ -1,6 +1,7 @@
 """The error log: a denied or failed request leaves one line on stderr,
 worded as nginx's (open() "..." failed (13: Permission denied), "..." is
-not a regular file, a symlink out of the root, a 400 with what was wrong),
+not a regular file, a symlink out of the root, a 400 with what was wrong,
+a 408, an --autoindex directory that could not be read),
 with the client, the request line and the Host; --log-level chooses how
 much (a 404 is info, a denial an error), and a flood is rate-limited, with
 the lines left out counted."""
@@ -168,6 +169,55 @@ class LevelAndFlood(harness.ServerTest):
         # A burst of 50, then 10 a second.
         self.assertGreaterEqual(logged, 50)
         self.assertLessEqual(logged, 50 + 10 * (elapsed + 1), elapsed)
+
+
+class TimeoutAndListing(harness.ServerTest):
+    """Lines for what is no lookup's failure: a request head that never
+    completes (408), and a directory the lister thread could not read."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.root = harness.Root()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.root.cleanup()
+
+    def start(self, root, *args):
+        s = harness.Server(root, *args)
+        self.addCleanup(s.stop_checked)
+        return s
+
+    def test_a_408_says_the_client_timed_out(self):
+        s = self.start(self.root.path, "--header-timeout", "1")
+        c = s.client()
+        c.send(b"GET / HTTP/1.1\r\nHost: t\r\n")  # and nothing more
+        self.assertEqual(c.read_response().status, 408)
+        c.close()
+        s.wait_log(r" info client timed out \(110: Connection timed out\) while reading client request headers, "
+                   r"client: 127\.0\.0\.1$")
+        # --log-level warn hides it (info, as nginx's).
+        q = harness.Server(self.root.path, "--header-timeout", "1", "--log-level", "warn", quiet=True)
+        self.addCleanup(q.stop_checked)
+        c = q.client()
+        c.send(b"GET / HTTP/1.1\r\n")
+        self.assertEqual(c.read_response().status, 408)
+        c.close()
+        self.assertEqual(q.get("/marker").status, 404)
+        self.assertEqual([l for l in q.log() if "timed out" in l], [])
+
+    def test_a_directory_that_cannot_be_read(self):
+        """The root removed under a running server: openat2 of it still
+        works (the server holds it), its getdents64 in the lister thread
+        fails with ENOENT. 404, and nginx's opendir() line."""
+        gone = os.path.join(self.root.path, "gone")
+        os.mkdir(gone)
+        s = self.start(gone, "--autoindex")
+        os.rmdir(gone)
+        self.assertEqual(s.get("/").status, 404)
+        s.wait_log(r" error " + re.escape(f'opendir() "{gone}" failed (2: No such file or directory), '
+                                          'client: 127.0.0.1, request: "GET / HTTP/1.1", host: "test"') + "$")
+        self.assertEqual([l for l in s.log() if "getdents64" in l], [])  # the thread's own line is --debug's
 
 
 if __name__ == "__main__":

@@ -204,10 +204,80 @@ class Https(ServerTest):
         half.close()
         self.assertEqual(self.get_tls("/k1").status, 200)
 
+    def read_to_close(self, sock, seconds):
+        """All the server sends until it closes (or resets), or None past `seconds`."""
+        sock.settimeout(seconds)
+        got = b""
+        try:
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    return got
+                got += chunk
+        except (ConnectionResetError, BrokenPipeError):
+            return got
+        except socket.timeout:
+            return None
+
+    PLAIN_400 = b"The plain HTTP request was sent to HTTPS port"
+
+    def assert_plain_400(self, c):
+        """A plain 400 that says why, then the server's close."""
+        r = c.read_response()
+        self.assertEqual(r.status, 400)
+        self.assertEqual(r.header("connection"), "close")
+        self.assertIn(self.PLAIN_400, r.body)
+        self.assertTrue(c.closed_by_peer(6))
+        self.assertEqual(c.buf, b"")
+
+    def test_plain_http_to_the_tls_port_gets_a_plain_400(self):
+        """As nginx answers: 400, "The plain HTTP request was sent to HTTPS
+        port", and one line in the error log; then the close."""
+        start = len(self.server.log())
+        out = subprocess.run(["curl", "-sS", "-o", "-", "-w", "\n%{http_code}", f"http://127.0.0.1:{self.tls_port}/k1"],
+                             capture_output=True, timeout=20)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        body, _, code = out.stdout.rpartition(b"\n")
+        self.assertEqual(code, b"400")
+        self.assertIn(self.PLAIN_400, body)
+        self.server.wait_log(r" info client sent plain HTTP request to HTTPS port, client: 127\.0\.0\.1$", start=start)
+        # A raw request, whole.
+        c = Client(self.tls_port, timeout=10)
+        c.send(b"GET /k1 HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        self.assert_plain_400(c)
+        c.close()
+        self.assertServerAlive()
+        self.assertEqual(self.get_tls("/k1").status, 200)
+
+    def test_plain_http_byte_by_byte(self):
+        """The method's letters one at a time: the server waits for the space
+        (within the handshake deadline), then answers; what the client still
+        sends meanwhile does not turn the answer into a reset."""
+        for method in ("GET", "OPTIONS"):
+            with self.subTest(method=method):
+                c = Client(self.tls_port, timeout=10)
+                c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                for ch in method:
+                    c.send(ch.encode())
+                    time.sleep(0.05)
+                c.sock.settimeout(0.3)
+                with self.assertRaises(socket.timeout):  # no answer, no close, before the space
+                    c.sock.recv(1)
+                c.sock.settimeout(10)
+                rest = b" / HTTP/1.1\r\nHost: localhost\r\n\r\n"
+                for i in range(len(rest)):
+                    c.send(rest[i:i + 1])
+                    time.sleep(0.005)
+                self.assert_plain_400(c)
+                c.close()
+        self.assertEqual(self.get_tls("/k1").status, 200)
+
     def test_hostile_bytes(self):
         cases = {
             "plain http": b"GET / HTTP/1.1\r\nHost: t\r\n\r\n",
             "garbage": bytes(range(256)) * 4,
+            "text that is no request": b"Hello\r\n\r\n" * 20,
+            "capitals without a space": b"A" * 40 + b"\r\n\r\n",
             "zero-length records": b"\x16\x03\x03\x00\x00" * 50,
             "oversized record": b"\x16\x03\x03\xff\xff" + b"\x00" * 100,
             "alert first": b"\x15\x03\x03\x00\x02\x02\x28",
@@ -218,7 +288,10 @@ class Https(ServerTest):
                 try:
                     s.sendall(data)
                     s.shutdown(socket.SHUT_WR) if name == "zero-length records" else None
-                    self.assertTrue(self.closes_within(s, 6), name)
+                    got = self.read_to_close(s, 6)
+                    self.assertIsNotNone(got, name)
+                    # Only plain HTTP gets a plain answer: the rest an alert or nothing.
+                    self.assertEqual(got.startswith(b"HTTP/1.1 400"), name == "plain http", (name, got[:80]))
                 finally:
                     s.close()
         # After a finished handshake, a record the session never wrote (bad_record_mac).

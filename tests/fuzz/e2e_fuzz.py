@@ -626,14 +626,28 @@ def mutate_tls(rng, data):
     return bytes(data)
 
 
-def check_tls_reply(got, what, stats):
+def sniffs_as_http(data):
+    """The server's rule (server/tls_stream: sniff_first_bytes): 1 to 16
+    capitals then a space is plain HTTP, answered with a plain 400."""
+    token = data[:17].split(b" ", 1)
+    return len(token) == 2 and 0 < len(token[0]) <= 16 and all(0x41 <= b <= 0x5A for b in token[0])
+
+
+def check_tls_reply(got, what, stats, plain_400=False):
+    if plain_400:
+        if got and not got.startswith(b"HTTP/1.1 400 Bad Request\r\n"):
+            stats.fail(f"the TLS port answered {what} with no plain 400: {got[:80]!r}")
+        elif got:
+            stats.add("plain_400s")
+        return
     if got and got[0] not in TLS_RECORD_TYPES:
         stats.fail(f"the TLS port answered {what} with non-TLS bytes: {got[:80]!r}")
 
 
-def hostile_end(rng, s, target, stats, what=None, quiet=0.2):
+def hostile_end(rng, s, target, stats, what=None, quiet=0.2, plain_400=False):
     """How a raw connection ends: reset, half-close, left open, or read until
-    the server goes quiet (its reply checked if `what` says it must be TLS)."""
+    the server goes quiet (its reply checked if `what` says it must be TLS,
+    or with plain_400 a plain 400)."""
     roll = rng.random()
     if roll < 0.3:
         stats.add("resets")
@@ -650,7 +664,7 @@ def hostile_end(rng, s, target, stats, what=None, quiet=0.2):
             pass
     got = drain(s, quiet=quiet)
     if what:
-        check_tls_reply(got, what, stats)
+        check_tls_reply(got, what, stats, plain_400)
     (reset if rng.random() < 0.3 else socket.socket.close)(s)
 
 
@@ -661,7 +675,7 @@ def hostile_hello(rng, target, stats):
     stats.add("bytes_sent", len(data))
     for part in pieces(rng, data):
         s.sendall(part)
-    hostile_end(rng, s, target, stats, "a mutated ClientHello")
+    hostile_end(rng, s, target, stats, "a mutated ClientHello", plain_400=sniffs_as_http(data))
 
 
 def hostile_bytes(rng, target, stats):
@@ -675,7 +689,7 @@ def hostile_bytes(rng, target, stats):
     stats.add("bytes_sent", len(data))
     for part in pieces(rng, data):
         s.sendall(part)
-    hostile_end(rng, s, target, stats, what)
+    hostile_end(rng, s, target, stats, what, plain_400=sniffs_as_http(data))
 
 
 def hostile_flight(rng, target, stats):
@@ -699,10 +713,13 @@ def hostile_flight(rng, target, stats):
         return
     if roll < 0.4:
         s.shutdown(socket.SHUT_WR)  # the flight never comes
+        data = b""
     else:
-        s.sendall(mutate_tls(rng, data))
+        data = mutate_tls(rng, data)
+        s.sendall(data)
     stats.add("flights_mangled")
-    hostile_end(rng, s, target, stats, "a mutated ClientHello" if stop_at == 0 else None)
+    hostile_end(rng, s, target, stats, "a mutated ClientHello" if stop_at == 0 else None,
+                plain_400=stop_at == 0 and sniffs_as_http(data))
 
 
 def hostile_records(rng, target, stats):
@@ -998,7 +1015,8 @@ def main():
         print(f"e2e_fuzz: tls: {c.get('tls_hostile', 0)} hostile raw connections: {c.get('hellos_mutated', 0)} mutated "
               f"ClientHellos, {c.get('flights_mangled', 0)} mangled flights, {c.get('stalled_handshakes', 0)} "
               f"stalled and {c.get('handshake_resets', 0)} reset handshakes, {c.get('garbage_records', 0)} garbage, "
-              f"{c.get('plain_http', 0)} plain HTTP, {c.get('records_tampered', 0)} tampered after the handshake, "
+              f"{c.get('plain_http', 0)} plain HTTP ({c.get('plain_400s', 0)} plain 400s seen), "
+              f"{c.get('records_tampered', 0)} tampered after the handshake, "
               f"{c.get('body_resets', 0)} resets mid-body, {c.get('stopped_readers', 0)} stopped readers, "
               f"{c.get('floods', 0)} floods, {c.get('close_notify', 0)} close_notify, "
               f"{c.get('alpn_checked', 0)} ALPN answers checked, {c.get('left_open', 0)} left open "

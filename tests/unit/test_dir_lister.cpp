@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <string>
 #include <thread>
 #include <vector>
@@ -184,4 +185,27 @@ TEST_CASE("dir lister: a site that lists dotfiles and one that does not get thei
     again = lister.find_or_queue(4, 1, third.fd, third.stx, "shared", true, 0);
     REQUIRE(again.kind == Kind::Ready);
     CHECK(again.listing->body.find(".hidden") != std::string::npos);
+}
+
+TEST_CASE("dir lister: tickets wrap past 2^32 - 1 without ever being 0 (a lookup's \"no ticket\")")
+{
+    TempDirs t;
+    const fs::path d = t.make("d", 3);
+    DirListerOptions o;
+    DirLister lister(o, std::numeric_limits<std::uint32_t>::max() - 1);
+    std::vector<std::uint32_t> tickets;
+    for (std::uint32_t i = 0; i < 3; ++i) {
+        Opened od(d);
+        const DirLister::Answer a = lister.find_or_queue(i, 1, od.fd, od.stx, "d" + std::to_string(i), false, 0);
+        REQUIRE(a.kind == Kind::Queued);
+        CHECK(a.ticket != 0);
+        tickets.push_back(a.ticket);
+    }
+    CHECK(tickets == std::vector<std::uint32_t>{std::numeric_limits<std::uint32_t>::max(), 1, 2});
+    // Each listing comes back under the ticket it was queued with.
+    for (const DirLister::Done& done : wait_done(lister, 3)) {
+        CAPTURE(done.index);
+        CHECK(done.listing);
+        CHECK(done.ticket == tickets.at(done.index));
+    }
 }

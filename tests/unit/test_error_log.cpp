@@ -41,6 +41,17 @@ TEST_CASE("error log lines, worded as nginx's, at a level per kind")
          "\"/srv/list/fifo\" is not a regular file"},
         {__LINE__, bad_request("two Host headers"), LogLevel::Info, "bad-request",
          "client sent a bad request: two Host headers"},
+        {__LINE__, plain_http_request(), LogLevel::Info, "plain-http", "client sent plain HTTP request to HTTPS port"},
+        {__LINE__, client_timed_out(), LogLevel::Info, "timed-out",
+         "client timed out (110: Connection timed out) while reading client request headers"},
+        // nginx's wording for the directory it could not read, an error
+        // whatever the errno (a 404 for a directory that went meanwhile).
+        {__LINE__, opendir_failed("/srv/www/x", EACCES), LogLevel::Error, "opendir-failed",
+         "opendir() \"/srv/www/x\" failed (13: Permission denied)"},
+        {__LINE__, opendir_failed("/srv/www/gone", ENOENT), LogLevel::Error, "opendir-failed",
+         "opendir() \"/srv/www/gone\" failed (2: No such file or directory)"},
+        {__LINE__, opendir_failed("/srv/www/a\"b", EIO), LogLevel::Error, "opendir-failed",
+         "opendir() \"/srv/www/a\\x22b\" failed (5: Input/output error)"},
         // A path comes from the client: escaped as in the access log, so no
         // quote ends the field and no newline starts a forged line.
         {__LINE__, open_failed("/srv/www/a\"b\nc", EACCES), LogLevel::Error, "denied",
@@ -70,6 +81,9 @@ TEST_CASE("open_failed_kind: the level and key of open_failed's line, known befo
     CHECK(not_regular("/x").reason == kNotRegular.reason);
     CHECK(outside_root("/x", "/").reason == kOutsideRoot.reason);
     CHECK(bad_request("x").level == kBadRequest.level);
+    CHECK(client_timed_out().reason == kTimedOut.reason);
+    CHECK(opendir_failed("/x", EACCES).reason == kOpendirFailed.reason);
+    CHECK(plain_http_request().reason == kPlainHttp.reason);
     const ErrorEntry d = directory_forbidden("/srv/www/dir/");
     CHECK(d.level == kDirectoryForbidden.level);
     CHECK(d.reason == kDirectoryForbidden.reason);

@@ -63,7 +63,7 @@ TEST_CASE("HEAD, 204 and 304 carry no body; close and 1.0 keep-alive are announc
     CHECK(body_of(p).empty());
     CHECK(p.head().find("Content-Length: ") != std::string_view::npos);
 
-    ResponsePlan no_content = plan_status(204, kCtx, ErrorExtras{"GET, HEAD", {}, 0, false});
+    ResponsePlan no_content = plan_status(204, kCtx, ErrorExtras{"GET, HEAD", {}, 0, false, 0, {}});
     CHECK(body_of(no_content).empty());
     CHECK(no_content.head().find("Content-Length") == std::string_view::npos);
     CHECK(no_content.head().find("Allow: GET, HEAD\r\n") != std::string_view::npos);
@@ -89,4 +89,21 @@ TEST_CASE("extras: Location, Allow, Content-Range")
     range.range_size = 1234;
     range.has_range_size = true;
     CHECK(plan_status(416, kCtx, range).head().find("Content-Range: bytes */1234\r\n") != std::string_view::npos);
+}
+
+TEST_CASE("extras: a detail sentence under the heading, counted in Content-Length")
+{
+    ErrorExtras plain;
+    plain.detail = "The plain HTTP request was sent to HTTPS port";
+    ResponseContext closing = kCtx;
+    closing.keep_alive = false;
+    const ResponsePlan p = plan_status(400, closing, plain);
+    const std::string body = body_of(p);
+    CHECK(body.find("<h1>400 Bad Request</h1>\n<p>The plain HTTP request was sent to HTTPS port</p>") !=
+          std::string::npos);
+    CHECK(body.ends_with("</body></html>\n"));
+    CHECK(p.head().find("Content-Length: " + std::to_string(body.size()) + "\r\n") != std::string_view::npos);
+    CHECK(p.total() == p.memory.size());
+    // Without one, the body is as before.
+    CHECK(body_of(plan_status(400, closing)).find("<p>") == std::string::npos);
 }
