@@ -203,8 +203,13 @@ int main(int argc, char** argv)
     if (!root) die(2, fmt::format("{} {}: {}", config.where("root"), config.root, std::strerror(errno)));
     shared->root_fd = root.get();
 
-    // preflight: one TCP address (several listeners: issue 19).
+    // --tls-port's address: the first TCP --listen's (preflight: there is one).
     server::ListenAddress address = config.listeners.front();
+    for (const auto& l : config.listeners)
+        if (!l.is_unix()) {
+            address = l;
+            break;
+        }
 
     // Peer resets surface as -EPIPE in CQEs; the signal would kill us.
     signal(SIGPIPE, SIG_IGN);
@@ -217,21 +222,48 @@ int main(int argc, char** argv)
     sigaddset(&signals, SIGUSR1);
     sigaddset(&signals, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    // Waited for at exit only (SocketRemover::remove_now).
+    sigset_t chld;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    pthread_sigmask(SIG_BLOCK, &chld, nullptr);
 
-    std::vector<sys::UniqueFd> listeners;
+    // listeners[worker]: its socket for each --listen address.
+    std::vector<std::vector<sys::UniqueFd>> listeners;
     std::string urls;
+    server::SocketRemover socket_remover;
     try {
         // Socket activation: the workers share the sockets systemd passed.
-        listeners = server::activated_listeners(address, {config.threads});
-        if (listeners.empty()) listeners = server::open_listeners(address, {config.threads});
-        config.threads = unsigned(listeners.size());
-        // Every socket for the start line (the workers' may be copies of one).
+        std::vector<sys::UniqueFd> activated = server::activated_listeners(address, {config.threads});
         std::vector<std::string> seen;
-        for (const auto& fd : listeners) {
-            std::string url = server::local_address(fd.get()).url();
-            if (std::find(seen.begin(), seen.end(), url) != seen.end()) continue;
+        const auto show = [&](std::string url) {
+            // Every socket for the start line (the workers' may be copies of one).
+            if (std::find(seen.begin(), seen.end(), url) != seen.end()) return;
             urls += (seen.empty() ? "" : ", ") + url;
             seen.push_back(std::move(url));
+        };
+        if (!activated.empty()) {
+            config.threads = unsigned(activated.size());
+            for (auto& fd : activated) {
+                show(server::local_address(fd.get()).url());
+                listeners.emplace_back().push_back(std::move(fd));
+            }
+        } else {
+            listeners.resize(config.threads);
+            std::vector<server::UnixSocketFile> files;
+            for (server::ListenAddress a : config.listeners) {
+                std::vector<sys::UniqueFd> fds;
+                if (a.is_unix()) {
+                    fds = server::open_unix_listeners(a, {config.threads}, files.emplace_back());
+                    show(a.url());
+                } else {
+                    fds = server::open_listeners(a, {config.threads});
+                    show(server::local_address(fds.front().get()).url());
+                }
+                for (unsigned i = 0; i < config.threads; ++i) listeners[i].push_back(std::move(fds[i]));
+            }
+            // Before the sandbox, the privilege drop and the threads.
+            socket_remover = server::SocketRemover(std::move(files));
         }
     } catch (const std::system_error& e) {
         die(1, e.what());
@@ -449,6 +481,7 @@ int main(int argc, char** argv)
         for (auto& w : workers) w->post(server::kCommandStop);
     }
     for (auto& w : workers) w->thread.join();
+    socket_remover.remove_now();
     spdlog::info("stopped");
     return 0;
 }
