@@ -232,6 +232,7 @@ int main(int argc, char** argv)
     std::vector<std::vector<sys::UniqueFd>> listeners;
     std::string urls;
     server::SocketRemover socket_remover;
+    std::vector<server::UnixSocketFile> files; // until socket_remover has them
     try {
         // Socket activation: the workers share the sockets systemd passed.
         std::vector<sys::UniqueFd> activated = server::activated_listeners(address, {config.threads});
@@ -250,7 +251,6 @@ int main(int argc, char** argv)
             }
         } else {
             listeners.resize(config.threads);
-            std::vector<server::UnixSocketFile> files;
             for (server::ListenAddress a : config.listeners) {
                 std::vector<sys::UniqueFd> fds;
                 if (a.is_unix()) {
@@ -263,9 +263,12 @@ int main(int argc, char** argv)
                 for (unsigned i = 0; i < config.threads; ++i) listeners[i].push_back(std::move(fds[i]));
             }
             // Before the sandbox, the privilege drop and the threads.
-            socket_remover = server::SocketRemover(std::move(files));
+            socket_remover = server::SocketRemover(files);
+            files.clear();
         }
     } catch (const std::system_error& e) {
+        // A later address failed: the socket files made already go now.
+        server::remove_socket_files(files);
         die(1, e.what());
     }
     // HTTPS: still as root (keys are often root-only), before Landlock.

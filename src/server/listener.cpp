@@ -145,6 +145,16 @@ std::vector<sys::UniqueFd> open_unix_listeners(const ListenAddress& address, con
     return fds;
 }
 
+void remove_socket_files(const std::vector<UnixSocketFile>& files) noexcept
+{
+    for (const UnixSocketFile& f : files) {
+        struct stat st {};
+        // A server started since (it found this socket stale) has made a
+        // new file there: not ours to remove.
+        if (::lstat(f.path.c_str(), &st) == 0 && st.st_dev == f.dev && st.st_ino == f.ino) ::unlink(f.path.c_str());
+    }
+}
+
 SocketRemover::~SocketRemover() = default;
 
 SocketRemover::SocketRemover(std::vector<UnixSocketFile> files)
@@ -165,12 +175,7 @@ SocketRemover::SocketRemover(std::vector<UnixSocketFile> files)
         for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGPIPE}) ::signal(sig, SIG_IGN);
         char byte = 0;
         while (::read(3, &byte, 1) < 0 && errno == EINTR) {}
-        for (const UnixSocketFile& f : files) {
-            struct stat st {};
-            // A server started since (it found this socket stale) has made
-            // a new file there: not ours to remove.
-            if (::lstat(f.path.c_str(), &st) == 0 && st.st_dev == f.dev && st.st_ino == f.ino) ::unlink(f.path.c_str());
-        }
+        remove_socket_files(files);
         ::_exit(0);
     }
     ::close(to_child[0]);

@@ -42,6 +42,10 @@ struct UnixSocketFile {
 std::vector<sys::UniqueFd> open_unix_listeners(const ListenAddress& address, const ListenOptions& options,
                                                UnixSocketFile& file);
 
+// Unlinks each file that is still the one bound (a server started since
+// may have replaced it).
+void remove_socket_files(const std::vector<UnixSocketFile>& files) noexcept;
+
 // Removes the unix socket files when the server ends. After start-up the
 // server may not unlink (Landlock grants no REMOVE_FILE, seccomp no unlink,
 // and --user may leave it without write access to the directory), so a

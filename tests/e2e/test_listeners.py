@@ -236,6 +236,20 @@ class Unix(Base):
         finally:
             live.close()
 
+    def test_a_later_address_failing_removes_the_socket_file(self):
+        taken = socket.socket()
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(4)
+        try:
+            port = taken.getsockname()[1]
+            out = self.run_once("--listen", "unix:" + self.sock, "--listen", f"127.0.0.1:{port}")
+            self.assertEqual(out.returncode, 1, out.stderr)
+            self.assertEqual(out.stderr.splitlines(),
+                             [f"splicehttpd: bind http://127.0.0.1:{port}: Address already in use"])
+            self.assertFalse(os.path.exists(self.sock))
+        finally:
+            taken.close()
+
     def test_bad_listen_values_exit_2_with_one_line(self):
         cases = [
             (("--listen", "unix:relative.sock"),
