@@ -73,7 +73,7 @@ void add_options(OptionTable& t, Args& a)
            "IPv6-only unless --ipv6-dual-stack)")
         ->capture_default_str();
     t.flag("ipv6-dual-stack", c.ipv6_dual_stack,
-           "A --listen [::] takes IPv4 clients too (IPV6_V6ONLY off; nginx's ipv6only=off), logged as a.b.c.d");
+           "A --listen [::] takes IPv4 clients too, logged as a.b.c.d: IPV6_V6ONLY off, as nginx's ipv6only off");
     t.integer("port", c.port, "TCP port for a --listen address without one (0: any free port, printed at start-up)")
         ->capture_default_str();
     t.integer("threads", c.threads, "Worker threads, one ring each (default: online CPUs)")
