@@ -268,7 +268,8 @@ void Worker::fill_accepts() noexcept
 // the listener with none (fill_accepts).
 void Worker::arm_listen_polls() noexcept
 {
-    if (stopping_ || sources_.size() < 2) return;
+    // Paused (out of descriptors): a slot moved would only wait again.
+    if (stopping_ || accept_paused_ || sources_.size() < 2) return;
     const bool any_armed = std::any_of(sources_.begin(), sources_.end(), [](const Source& s) { return s.armed > 0; });
     if (!any_armed) return; // no slot to move: a closing connection frees one
     for (std::size_t i = 0; i < sources_.size(); ++i) {
@@ -286,7 +287,7 @@ void Worker::on_listen_poll(std::uint8_t source, int res) noexcept
     if (source >= sources_.size()) return;
     Source& s = sources_[source];
     s.polling = false;
-    if (stopping_ || res < 0 || s.armed > 0) return; // cancelled, or it has an accept again
+    if (stopping_ || accept_paused_ || res < 0 || s.armed > 0) return; // cancelled, or it has an accept again
     // The listener with the most accepts armed gives one up.
     std::size_t victim = source; // armed == 0
     for (std::size_t i = 0; i < sources_.size(); ++i)
