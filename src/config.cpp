@@ -81,9 +81,11 @@ void add_options(OptionTable& t, Args& a)
            CommandLine);
     t.text("root", a.site.root, "Directory to serve", Site)->capture_default_str();
     t.list("listen", c.listen,
-           "ADDRESS[:PORT], [IPv6]:PORT or unix:/PATH to listen on (:: takes IPv4 too unless "
-           "net.ipv6.bindv6only=1); one address for now")
+           "ADDRESS[:PORT], [IPv6]:PORT or unix:/PATH to listen on; repeat it for several (IPv6 addresses are "
+           "IPv6-only unless --ipv6-dual-stack)")
         ->capture_default_str();
+    t.flag("ipv6-dual-stack", c.ipv6_dual_stack,
+           "A --listen [::] takes IPv4 clients too, logged as a.b.c.d: IPV6_V6ONLY off, as nginx's ipv6only off");
     t.integer("port", c.port, "TCP port for a --listen address without one (0: any free port, printed at start-up)")
         ->capture_default_str();
     t.integer("threads", c.threads, "Worker threads, one ring each (default: online CPUs)")
@@ -302,11 +304,15 @@ std::optional<Problem> finish(const Args& a, const Keys& given, Config& c, const
                                                    : "tls-port",
                        e};
     if (c.listen.empty()) return Problem{"listen", "--listen: no address; give at least one"};
+    if (c.metrics_listen.starts_with("unix:"))
+        return Problem{"metrics-listen",
+                       fmt::format("--metrics-listen {}: a TCP address, not a unix socket", c.metrics_listen)};
     std::size_t bad = 0;
     std::string error;
-    auto planned = server::plan_listeners(c.listen, c.port, bad, error);
+    auto planned = server::plan_listeners(c.listen, c.port, c.ipv6_dual_stack, bad, error);
     if (!planned) return Problem{"listen", fmt::format("--listen {}: {}", c.listen[bad], error), bad};
     c.listeners = std::move(*planned);
+
     return std::nullopt;
 }
 

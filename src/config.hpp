@@ -24,6 +24,7 @@ struct Config : SiteSettings {
     std::vector<std::string> listen = {"127.0.0.1"}; // --listen, as given
     std::vector<server::ListenAddress> listeners;    // ... parsed and checked (plan_listeners)
     std::uint16_t port = 8080;                       // for a --listen address without one
+    bool ipv6_dual_stack = false;                    // --ipv6-dual-stack: [::] takes IPv4 clients too
     unsigned threads = 0;                            // 0: one per online CPU
     bool debug = false;
     std::string log_level = "info";             // error, warn, info, debug (debug: as --debug)

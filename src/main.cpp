@@ -209,8 +209,13 @@ int main(int argc, char** argv)
     site_holder.set(first_sites);
     shared->sites = &site_holder;
 
-    // preflight: one TCP address (several listeners: issue 19).
+    // --tls-port's address: the first TCP --listen's (preflight: there is one).
     server::ListenAddress address = config.listeners.front();
+    for (const auto& l : config.listeners)
+        if (!l.is_unix()) {
+            address = l;
+            break;
+        }
 
     // Peer resets surface as -EPIPE in CQEs; the signal would kill us.
     signal(SIGPIPE, SIG_IGN);
@@ -223,23 +228,53 @@ int main(int argc, char** argv)
     sigaddset(&signals, SIGUSR1);
     sigaddset(&signals, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    // Waited for at exit only (SocketRemover::remove_now).
+    sigset_t chld;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    pthread_sigmask(SIG_BLOCK, &chld, nullptr);
 
-    std::vector<sys::UniqueFd> listeners;
+    // listeners[worker]: its socket for each --listen address.
+    std::vector<std::vector<sys::UniqueFd>> listeners;
     std::string urls;
+    server::SocketRemover socket_remover;
+    std::vector<server::UnixSocketFile> files; // until socket_remover has them
     try {
         // Socket activation: the workers share the sockets systemd passed.
-        listeners = server::activated_listeners(address, {config.threads});
-        if (listeners.empty()) listeners = server::open_listeners(address, {config.threads, config.take_over});
-        config.threads = unsigned(listeners.size());
-        // Every socket for the start line (the workers' may be copies of one).
+        std::vector<sys::UniqueFd> activated = server::activated_listeners(address, {config.threads});
         std::vector<std::string> seen;
-        for (const auto& fd : listeners) {
-            std::string url = server::local_address(fd.get()).url();
-            if (std::find(seen.begin(), seen.end(), url) != seen.end()) continue;
+        const auto show = [&](std::string url) {
+            // Every socket for the start line (the workers' may be copies of one).
+            if (std::find(seen.begin(), seen.end(), url) != seen.end()) return;
             urls += (seen.empty() ? "" : ", ") + url;
             seen.push_back(std::move(url));
+        };
+        if (!activated.empty()) {
+            config.threads = unsigned(activated.size());
+            for (auto& fd : activated) {
+                show(server::local_address(fd.get()).url());
+                listeners.emplace_back().push_back(std::move(fd));
+            }
+        } else {
+            listeners.resize(config.threads);
+            for (server::ListenAddress a : config.listeners) {
+                std::vector<sys::UniqueFd> fds;
+                if (a.is_unix()) {
+                    fds = server::open_unix_listeners(a, {config.threads}, files.emplace_back());
+                    show(a.url());
+                } else {
+                    fds = server::open_listeners(a, {config.threads, config.take_over});
+                    show(server::local_address(fds.front().get()).url());
+                }
+                for (unsigned i = 0; i < config.threads; ++i) listeners[i].push_back(std::move(fds[i]));
+            }
+            // Before the sandbox, the privilege drop and the threads.
+            socket_remover = server::SocketRemover(files);
+            files.clear();
         }
     } catch (const std::system_error& e) {
+        // A later address failed: the socket files made already go now.
+        server::remove_socket_files(files);
         die(1, e.what());
     }
     // HTTPS: still as root (keys are often root-only), before Landlock.
@@ -487,6 +522,7 @@ int main(int argc, char** argv)
         for (auto& w : workers) w->post(server::kCommandStop);
     }
     for (auto& w : workers) w->thread.join();
+    socket_remover.remove_now();
     spdlog::info("stopped");
     return 0;
 }

@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -85,17 +86,16 @@ Preflight preflight(const Config& config, bool site_files)
         out.warnings.clear();
         return out;
     };
-    // Several listeners and unix sockets are parsed and checked, but the
-    // workers accept on one TCP socket each (issue 19).
-    if (config.listeners.size() > 1) {
-        std::string list;
-        for (const auto& a : config.listeners) list += (list.empty() ? "" : ", ") + a.url();
-        return fail(fmt::format("{}: {} addresses ({}); this build serves one (several listeners: issue 19)",
-                                config.where("listen"), config.listeners.size(), list));
-    }
-    if (!config.listeners.empty() && config.listeners.front().is_unix())
-        return fail(fmt::format("{} {}: unix sockets are not served yet (issue 19)", config.where("listen"),
-                                config.listeners.front().url()));
+    // Here, not with --listen's checks: a config file's pieces are checked
+    // one by one too, and this one needs both.
+    if (config.ipv6_dual_stack && std::none_of(config.listeners.begin(), config.listeners.end(),
+                                               [](const auto& l) { return server::is_dual_stack(l); }))
+        return fail(config.where("ipv6-dual-stack") + ": no --listen [::] (or [::]:PORT) for it to apply to");
+    if (config.tls_port >= 0 &&
+        std::all_of(config.listeners.begin(), config.listeners.end(), [](const auto& l) { return l.is_unix(); }))
+        return fail(fmt::format("{}: HTTPS is served on the first TCP --listen address, and every one is a unix "
+                                "socket; add a TCP address",
+                                config.where("tls-port")));
 
     const std::vector<Served> sites = served_sites(config);
     for (const Served& site : sites) {

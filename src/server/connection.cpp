@@ -272,7 +272,9 @@ void Connection::on_request() noexcept
         plan_status_response(x, 421, {}, plan_options(), services_.date());
         return start_response();
     }
-    if (options_.https_redirect && !tls_ && x.route.kind == http::Route::Kind::Lookup && !x.route.acme_challenge())
+    // Not over a unix socket: the proxy in front of it has its own scheme.
+    if (options_.https_redirect && !tls_ && socket_.peer().sin6_family != AF_UNIX &&
+        x.route.kind == http::Route::Kind::Lookup && !x.route.acme_challenge())
         return redirect_to_https();
     if (x.route.kind == http::Route::Kind::Respond) {
         if (!x.route.problem.empty()) log_bad_request(x.route.problem, true);

@@ -185,8 +185,13 @@ std::optional<ListenAddress> parse_listen(std::string_view text, std::uint16_t d
     return a;
 }
 
+bool is_dual_stack(const ListenAddress& a)
+{
+    return a.addr.ss_family == AF_INET6 && !a.v6only;
+}
+
 std::optional<std::vector<ListenAddress>> plan_listeners(const std::vector<std::string>& texts,
-                                                         std::uint16_t default_port, std::size_t& bad,
+                                                         std::uint16_t default_port, bool dual_stack, std::size_t& bad,
                                                          std::string& error)
 {
     std::vector<ListenAddress> out;
@@ -194,6 +199,7 @@ std::optional<std::vector<ListenAddress>> plan_listeners(const std::vector<std::
         bad = i;
         auto a = parse_listen(texts[i], default_port, error);
         if (!a) return std::nullopt;
+        if (a->addr.ss_family == AF_INET6) a->v6only = !(dual_stack && is_wildcard(*a));
         for (std::size_t j = 0; j < out.size(); ++j) {
             const ListenAddress& before = out[j];
             if (same_address(before, *a)) {
@@ -201,9 +207,15 @@ std::optional<std::vector<ListenAddress>> plan_listeners(const std::vector<std::
                 return std::nullopt;
             }
             // Port 0: each listener gets a port of its own, no clash.
-            if (a->is_unix() || a->addr.ss_family != before.addr.ss_family || a->port() != before.port() ||
-                a->port() == 0)
-                continue;
+            if (a->is_unix() || before.is_unix() || a->port() != before.port() || a->port() == 0) continue;
+            if (a->addr.ss_family != before.addr.ss_family) {
+                // A dual-stack "::" holds the port for IPv4 too.
+                if (!is_dual_stack(*a) && !is_dual_stack(before)) continue;
+                error = fmt::format("overlaps '{}' ({} and {}): with --ipv6-dual-stack [::] takes IPv4 clients on "
+                                    "its port too; give one of them",
+                                    texts[j], shown(before), shown(*a));
+                return std::nullopt;
+            }
             if (is_wildcard(*a) || is_wildcard(before)) {
                 error = fmt::format("overlaps '{}' ({} and {}): a wildcard address takes the other's connections; "
                                     "give one of them",
@@ -212,11 +224,6 @@ std::optional<std::vector<ListenAddress>> plan_listeners(const std::vector<std::
             }
         }
         out.push_back(*a);
-    }
-    for (ListenAddress& a : out) {
-        if (a.addr.ss_family != AF_INET6 || !is_wildcard(a) || a.port() == 0) continue;
-        for (const ListenAddress& other : out)
-            if (other.addr.ss_family == AF_INET && other.port() == a.port()) a.v6only = true;
     }
     return out;
 }

@@ -16,9 +16,10 @@ namespace splicehttpd::server {
 struct ListenAddress {
     sockaddr_storage addr{}; // sockaddr_in, sockaddr_in6 or sockaddr_un
     socklen_t len = 0;
-    // A "::" listener that must not take IPv4 too: an IPv4 address shares
-    // its port, and a dual-stack "::" would collide with it (EADDRINUSE).
-    // false: IPV6_V6ONLY is left to the system (net.ipv6.bindv6only).
+    // IPV6_V6ONLY for an IPv6 socket, always set explicitly: a "::" that
+    // took IPv4 because net.ipv6.bindv6only=0 would collide with an IPv4
+    // listener on its port (EADDRINUSE) and surprise an operator who asked
+    // for IPv6; dual-stack only when --ipv6-dual-stack asks (plan_listeners).
     bool v6only = false;
 
     [[nodiscard]] bool is_unix() const noexcept { return addr.ss_family == AF_UNIX; }
@@ -41,12 +42,16 @@ std::optional<ListenAddress> parse_listen(std::string_view text, std::uint16_t d
 // Every --listen value, in order. Refuses (nullopt, `bad` the index of the
 // value at fault, `error` why) an address given twice and a wildcard
 // (0.0.0.0, ::) next to a specific address of its family on the same port,
-// which bind() would refuse anyway. A "::" that shares its port with an
-// IPv4 address becomes IPv6-only (v6only), as nginx's [::] is, so that both
-// bind; alone it follows net.ipv6.bindv6only (dual-stack by default).
+// which bind() would refuse anyway. Every IPv6 address is IPv6-only
+// (v6only), as nginx's [::] is (ipv6only=on); with dual_stack
+// (--ipv6-dual-stack) a "::" takes IPv4 clients too, and then an IPv4
+// address on its port is refused as an overlap.
 std::optional<std::vector<ListenAddress>> plan_listeners(const std::vector<std::string>& texts,
-                                                         std::uint16_t default_port, std::size_t& bad,
+                                                         std::uint16_t default_port, bool dual_stack, std::size_t& bad,
                                                          std::string& error);
+
+// "::" with --ipv6-dual-stack: an IPv6 wildcard that takes IPv4 too.
+[[nodiscard]] bool is_dual_stack(const ListenAddress& a);
 
 // A client's address as the access and error logs write it: "192.0.2.1",
 // "2001:db8::1", "unix:" for a unix-socket peer (it has no address), and

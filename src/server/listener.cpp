@@ -1,12 +1,16 @@
 #include "server/listener.hpp"
 
 #include "plural.hpp"
+#include "sys/assert.hpp"
 #include "sys/error.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -44,12 +48,12 @@ sys::UniqueFd open_one(const ListenAddress& address, bool reuse_port)
     // a client that connects and says nothing takes no connection slot for
     // the first second (then it is accepted and the header timeout applies).
     sys::check_libc(setsockopt(fd.get(), IPPROTO_TCP, TCP_DEFER_ACCEPT, &one, sizeof one), "TCP_DEFER_ACCEPT");
-    // IPV6_V6ONLY is left to the system (net.ipv6.bindv6only, 0 by default):
-    // "::" takes IPv4 too, as other servers and clients expect of it; unless
-    // an IPv4 listener shares the port (plan_listeners), which it would
-    // collide with.
-    if (address.v6only)
-        sys::check_libc(setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one), "IPV6_V6ONLY");
+    // Set either way, never left to net.ipv6.bindv6only: "::" is dual-stack
+    // only when --ipv6-dual-stack asks (plan_listeners).
+    if (address.addr.ss_family == AF_INET6) {
+        const int v6only = address.v6only ? 1 : 0;
+        sys::check_libc(setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only), "IPV6_V6ONLY");
+    }
     if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&address.addr), address.len) < 0)
         sys::throw_errno("bind " + address.url());
     sys::check_libc(::listen(fd.get(), SOMAXCONN), "listen");
@@ -60,6 +64,7 @@ sys::UniqueFd open_one(const ListenAddress& address, bool reuse_port)
 
 std::vector<sys::UniqueFd> open_listeners(ListenAddress& address, const ListenOptions& options)
 {
+    SPLICEHTTPD_ASSERT(!address.is_unix());
     // SO_REUSEPORT would let this process join the listeners of another
     // splicehttpd on the address (same uid) and split its traffic between two
     // sites. A socket without it fails with EADDRINUSE against any listener
@@ -80,10 +85,116 @@ std::vector<sys::UniqueFd> open_listeners(ListenAddress& address, const ListenOp
         int v6only = 0;
         socklen_t len = sizeof v6only;
         sys::check_libc(getsockopt(fds[0].get(), IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &len), "IPV6_V6ONLY");
-        spdlog::info("{}: {} (net.ipv6.bindv6only={})", address.url(),
-                     v6only ? "IPv6 only" : "IPv6 and IPv4 (dual-stack)", v6only);
+        spdlog::info("{}: {}", address.url(),
+                     v6only ? "IPv6 only (--ipv6-dual-stack for IPv4 too)" : "IPv6 and IPv4 (dual-stack)");
     }
     return fds;
+}
+
+namespace {
+
+// A socket file left behind by a server that is gone (killed, or its
+// remover could not run) is replaced; anything else at the path is not
+// ours to remove. Throws std::system_error.
+void clear_stale_socket(const ListenAddress& address)
+{
+    const std::string path = address.unix_path();
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) < 0) {
+        if (errno == ENOENT) return;
+        sys::throw_errno(address.url());
+    }
+    if (!S_ISSOCK(st.st_mode)) sys::throw_errno(EEXIST, address.url() + ": the path exists and is not a socket");
+    const sys::UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!probe) sys::throw_errno("socket");
+    if (::connect(probe.get(), reinterpret_cast<const sockaddr*>(&address.addr), address.len) == 0)
+        sys::throw_errno(EADDRINUSE, address.url() + ": a server listens there already");
+    // ECONNREFUSED: a socket file that nobody listens on.
+    if (errno != ECONNREFUSED) sys::throw_errno(address.url() + ": connect to the existing socket");
+    if (::unlink(path.c_str()) < 0) sys::throw_errno(address.url() + ": removing the stale socket");
+    spdlog::info("{}: removed a stale socket file (nobody listened on it)", address.url());
+}
+
+} // namespace
+
+std::vector<sys::UniqueFd> open_unix_listeners(const ListenAddress& address, const ListenOptions& options,
+                                               UnixSocketFile& file)
+{
+    clear_stale_socket(address);
+    sys::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!fd) sys::throw_errno("socket");
+    if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&address.addr), address.len) < 0)
+        sys::throw_errno("bind " + address.url());
+    file.path = address.unix_path();
+    struct stat st {};
+    sys::check_libc(::lstat(file.path.c_str(), &st), address.url());
+    file.dev = st.st_dev;
+    file.ino = st.st_ino;
+    // As nginx does: anyone who can reach the directory may connect (the
+    // umask would otherwise decide, and a proxy in another group could not);
+    // the directory's permissions are the access control.
+    sys::check_libc(::chmod(file.path.c_str(), 0666), "chmod " + address.url());
+    sys::check_libc(::listen(fd.get(), SOMAXCONN), "listen");
+    // One socket for every worker: SO_REUSEPORT does not exist for unix
+    // sockets (a second bind to the path is EADDRINUSE). Each ring's accepts
+    // on a copy of it take turns, as on an inherited socket.
+    std::vector<sys::UniqueFd> fds;
+    for (unsigned i = 1; i < options.count; ++i) {
+        fds.emplace_back(fcntl(fd.get(), F_DUPFD_CLOEXEC, 0));
+        if (!fds.back()) sys::throw_errno("dup of " + address.url());
+    }
+    fds.insert(fds.begin(), std::move(fd));
+    return fds;
+}
+
+void remove_socket_files(const std::vector<UnixSocketFile>& files) noexcept
+{
+    for (const UnixSocketFile& f : files) {
+        struct stat st {};
+        // A server started since (it found this socket stale) has made a
+        // new file there: not ours to remove.
+        if (::lstat(f.path.c_str(), &st) == 0 && st.st_dev == f.dev && st.st_ino == f.ino) ::unlink(f.path.c_str());
+    }
+}
+
+SocketRemover::~SocketRemover() = default;
+
+SocketRemover::SocketRemover(std::vector<UnixSocketFile> files)
+{
+    if (files.empty()) return;
+    int to_child[2];
+    sys::check_libc(::pipe2(to_child, O_CLOEXEC), "pipe2");
+    const pid_t pid = ::fork();
+    if (pid < 0) sys::throw_errno("fork");
+    if (pid == 0) {
+        // The remover: it keeps no listener open (a child holding one would
+        // leave the socket accepting into a backlog nobody serves), ignores
+        // the signals meant for the server (^C reaches the whole group), and
+        // waits for the server's end of the pipe to close, however it ends.
+        ::close(to_child[1]);
+        if (::dup2(to_child[0], 3) < 0) ::_exit(1);
+        ::syscall(SYS_close_range, 4u, ~0u, 0u);
+        for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGPIPE}) ::signal(sig, SIG_IGN);
+        char byte = 0;
+        while (::read(3, &byte, 1) < 0 && errno == EINTR) {}
+        remove_socket_files(files);
+        ::_exit(0);
+    }
+    ::close(to_child[0]);
+    pipe_.reset(to_child[1]);
+}
+
+void SocketRemover::remove_now()
+{
+    if (!pipe_) return;
+    pipe_.reset();
+    // SIGCHLD is blocked (main), so it waits here; rt_sigtimedwait is in the
+    // seccomp allow list, waitpid is not: the zombie goes with this process.
+    sigset_t chld;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    const timespec limit{2, 0};
+    while (sigtimedwait(&chld, nullptr, &limit) < 0 && errno == EINTR) {}
 }
 
 namespace {
@@ -166,6 +277,8 @@ sys::UniqueFd open_metrics_listener(const std::string& text, std::string& url)
     std::string error;
     std::optional<ListenAddress> address = parse_listen(text, kMetricsPort, error);
     if (!address) throw std::invalid_argument("--metrics-listen " + text + ": " + error);
+    if (address->is_unix())
+        throw std::invalid_argument("--metrics-listen " + text + ": a TCP address, not a unix socket");
     std::vector<sys::UniqueFd> fds = open_listeners(*address, {1});
     url = local_address(fds.front().get()).url() + "/metrics";
     return std::move(fds.front());

@@ -5,6 +5,7 @@
 #include "http/access_log.hpp"
 #include "http/file_response.hpp"
 #include "http/route.hpp"
+#include "server/listen_address.hpp"
 
 #include <arpa/inet.h>
 
@@ -90,11 +91,10 @@ void plan_unparsed_response(Exchange& x, int status, const PlanOptions& options,
 
 void append_access_line(std::string& out, const Exchange& x, const sockaddr_in6& peer, std::string_view time)
 {
-    char client[INET6_ADDRSTRLEN] = "";
-    if (peer.sin6_family == AF_INET6)
-        inet_ntop(AF_INET6, &peer.sin6_addr, client, sizeof client);
-    else if (peer.sin6_family == AF_INET)
-        inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in&>(peer).sin_addr, client, sizeof client);
+    // As the error log writes it: "unix:" for a unix peer, an IPv4 client
+    // of a dual-stack socket as a.b.c.d.
+    const socklen_t len = peer.sin6_family == AF_INET ? socklen_t(sizeof(sockaddr_in)) : socklen_t(sizeof peer);
+    const std::string client = client_text(reinterpret_cast<const sockaddr*>(&peer), len);
     http::AccessRecord r;
     r.client = client;
     r.time = time;

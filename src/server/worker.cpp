@@ -9,6 +9,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <poll.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -59,14 +61,12 @@ DeadlineQueues::Timeouts timeouts_of(const Config& c)
 
 } // namespace
 
-Worker::Worker(unsigned id, const ServerSetup& setup, sys::UniqueFd listener, sys::UniqueFd tls_listener,
+Worker::Worker(unsigned id, const ServerSetup& setup, std::vector<sys::UniqueFd> listeners, sys::UniqueFd tls_listener,
                sys::UniqueFd metrics_listener, int wake_fd, std::atomic<unsigned>& commands)
     : id_(id),
       setup_(setup),
       debug_(setup.config.debug),
       max_conns_(setup.config.max_conns),
-      listener_(std::move(listener)),
-      tls_listener_(std::move(tls_listener)),
       metrics_listener_(std::move(metrics_listener)),
       wake_fd_(wake_fd),
       commands_(commands),
@@ -75,6 +75,10 @@ Worker::Worker(unsigned id, const ServerSetup& setup, sys::UniqueFd listener, sy
       error_limiter_(kErrorLinesPerSecond, kErrorLineBurst)
 {
     const Config& c = setup.config;
+    for (auto& fd : listeners) sources_.push_back({std::move(fd), Connection::Listener::Plain});
+    if (tls_listener) sources_.push_back({std::move(tls_listener), Connection::Listener::Tls});
+    SPLICEHTTPD_ASSERT(sources_.size() < kNoSource);
+    accept_source_.assign(max_conns_, kNoSource);
     // Fixed-file table: one socket slot per connection, slot = connection
     // index. Files are plain descriptors (see server/lookup).
     uring::RingOptions ro;
@@ -181,6 +185,7 @@ void Worker::dispatch(const io_uring_cqe& cqe) noexcept
         case Op::Timeout: return on_grace_timeout();
         case Op::Tick: return on_tick();
         case Op::Listing: return on_listings(cqe.res);
+        case Op::ListenPoll: return on_listen_poll(ud.seq, cqe.res);
         case Op::CancelAccept: return; // the accept itself completes with -ECANCELED
         case Op::Cork: return;         // failed (only failures post a CQE): the response goes uncorked
         case Op::CloseFile:
@@ -202,8 +207,11 @@ void Worker::dispatch(const io_uring_cqe& cqe) noexcept
 
     if (ud.op == Op::Accept) {
         --accepts_armed_;
-        if (c.listener() == Connection::Listener::Tls) --tls_accepts_armed_;
-        if (c.listener() == Connection::Listener::Metrics) --metrics_accepts_armed_;
+        if (const std::uint8_t source = accept_source_[c.index()]; source != kNoSource)
+            --sources_[source].armed;
+        else
+            --metrics_accepts_armed_;
+        accept_source_[c.index()] = kNoSource;
         if (cqe.res >= 0) {
             ++live_;
             ++accepted_;
@@ -216,34 +224,84 @@ void Worker::dispatch(const io_uring_cqe& cqe) noexcept
 // Keeps a few accepts armed, each into the socket slot of a free connection.
 // When every connection is taken none is armed, and new clients wait in the
 // listen backlog until a slot frees: never accepted only to be dropped.
-// With --tls-port, each listener has its own few, a free slot going to the
-// one with fewer armed: with fewer free slots than both want (--max-conns
-// below twice kAcceptsArmed), neither listener takes them all.
+// Each listener (every --listen address, --tls-port's) has its own few, a
+// free slot going to the one with fewest armed, and between equals to the
+// one after the last served: with fewer free slots than listeners (a small
+// --max-conns), a slot freed goes to a listener that had none, in turn,
+// and none waits for good behind another.
 void Worker::fill_accepts() noexcept
 {
     // A scrape is rare: one accept armed for it.
     if (metrics_listener_ && metrics_accepts_armed_ == 0 && !stopping_ && !accept_paused_ && !free_conns_.empty())
-        arm_accept_on(metrics_listener_.get(), Connection::Listener::Metrics);
-    while (!stopping_ && !accept_paused_ && !free_conns_.empty()) {
-        const unsigned plain = accepts_armed_ - tls_accepts_armed_ - metrics_accepts_armed_;
-        const unsigned tls = tls_listener_ ? tls_accepts_armed_ : kAcceptsArmed;
-        if (plain >= kAcceptsArmed && tls >= kAcceptsArmed) break;
-        if (tls < plain)
-            arm_accept_on(tls_listener_.get(), Connection::Listener::Tls);
-        else
-            arm_accept_on(listener_.get(), Connection::Listener::Plain);
+        arm_accept_on(metrics_listener_.get(), Connection::Listener::Metrics, kNoSource);
+    const std::size_t n = sources_.size();
+    while (!stopping_ && !accept_paused_ && !free_conns_.empty() && n > 0) {
+        std::size_t best = next_source_ % n;
+        for (std::size_t k = 1; k < n; ++k) {
+            const std::size_t i = (next_source_ + k) % n;
+            if (sources_[i].armed < sources_[best].armed) best = i;
+        }
+        if (sources_[best].armed >= kAcceptsArmed) break;
+        arm_accept_on(sources_[best].fd.get(), sources_[best].kind, std::uint8_t(best));
+        next_source_ = (best + 1) % n;
+    }
+    arm_listen_polls();
+}
+
+// Fewer free slots than listeners (connections hold the rest): a listener
+// left without an accept would keep its clients in the backlog while a slot
+// waits on an idle listener, until some connection closes. A poll (which
+// takes no slot) on each such listener says when a client waits there; then
+// an accept armed elsewhere is cancelled, and its slot, free again, goes to
+// the listener with none (fill_accepts).
+void Worker::arm_listen_polls() noexcept
+{
+    // Paused (out of descriptors): a slot moved would only wait again.
+    if (stopping_ || accept_paused_ || sources_.size() < 2) return;
+    const bool any_armed = std::any_of(sources_.begin(), sources_.end(), [](const Source& s) { return s.armed > 0; });
+    if (!any_armed) return; // no slot to move: a closing connection frees one
+    for (std::size_t i = 0; i < sources_.size(); ++i) {
+        Source& s = sources_[i];
+        if (s.armed > 0 || s.polling || !s.fd) continue;
+        io_uring_sqe* sqe = ring_->get_sqe();
+        io_uring_prep_poll_add(sqe, s.fd.get(), POLLIN);
+        io_uring_sqe_set_data64(sqe, UserData{Op::ListenPoll, std::uint8_t(i), 0, kWorkerIndex}.pack());
+        s.polling = true;
     }
 }
 
-void Worker::arm_accept_on(int listen_fd, Connection::Listener from) noexcept
+void Worker::on_listen_poll(std::uint8_t source, int res) noexcept
+{
+    if (source >= sources_.size()) return;
+    Source& s = sources_[source];
+    s.polling = false;
+    if (stopping_ || accept_paused_ || res < 0 || s.armed > 0) return; // cancelled, or it has an accept again
+    // The listener with the most accepts armed gives one up.
+    std::size_t victim = source; // armed == 0
+    for (std::size_t i = 0; i < sources_.size(); ++i)
+        if (sources_[i].armed > sources_[victim].armed) victim = i;
+    if (victim == source) return; // every slot holds a connection: the next to close frees one
+    for (const auto& c : conns_) {
+        if (!c || c->state() != Connection::State::Accepting || accept_source_[c->index()] != victim) continue;
+        io_uring_prep_cancel64(worker_sqe(Op::CancelAccept), UserData{Op::Accept, 0, c->gen(), c->index()}.pack(), 0);
+        // Between equals, the freed slot goes to this listener.
+        next_source_ = source;
+        return;
+    }
+}
+
+void Worker::arm_accept_on(int listen_fd, Connection::Listener from, std::uint8_t source) noexcept
 {
     auto& slot = conns_[free_conns_.back()];
     free_conns_.pop_back();
     if (!slot) slot = std::make_unique<Connection>(*this, conn_options_, std::uint32_t(&slot - conns_.data()));
     slot->arm_accept(listen_fd, from);
     ++accepts_armed_;
-    if (from == Connection::Listener::Tls) ++tls_accepts_armed_;
-    if (from == Connection::Listener::Metrics) ++metrics_accepts_armed_;
+    accept_source_[slot->index()] = source;
+    if (source != kNoSource)
+        ++sources_[source].armed;
+    else
+        ++metrics_accepts_armed_;
 }
 
 // --max-conns-per-ip: a client past its limit is closed at once (shutdown
@@ -255,7 +313,9 @@ void Worker::limit_client(Connection& c) noexcept
 {
     if (!setup_.client_limit) return;
     const std::optional<ClientKey> key = ClientKey::of_peer(c.peer());
-    if (!key) return; // no address to count by
+    // No address to count by; a unix peer is a local proxy (all its clients
+    // would share one count), and the socket's permissions decide who comes.
+    if (!key || key->is_unix) return;
     if (setup_.client_limit->try_add(*key)) {
         client_keys_[c.index()] = key;
         return;
@@ -470,8 +530,14 @@ void Worker::begin_stop() noexcept
     }
     // New connections go nowhere; the kernel refuses them once every worker
     // has closed its listener.
-    listener_.reset();
-    tls_listener_.reset();
+    for (std::size_t i = 0; i < sources_.size(); ++i) {
+        // A poll holds its file: the socket would stay open, and the kernel
+        // would complete handshakes nobody accepts.
+        if (sources_[i].polling)
+            io_uring_prep_cancel64(worker_sqe(Op::CancelAccept),
+                                   UserData{Op::ListenPoll, std::uint8_t(i), 0, kWorkerIndex}.pack(), 0);
+        sources_[i].fd.reset();
+    }
     metrics_listener_.reset();
     for (auto& c : conns_)
         if (c) c->stop();

@@ -34,9 +34,10 @@ std::string cqe_result_text(int res);
 
 class Worker final : public ConnectionServices {
 public:
+    // listeners: this worker's socket for each --listen address;
     // tls_listener: --tls-port's socket for this worker, or none;
     // metrics_listener: --metrics-listen's (one worker has it), or none.
-    Worker(unsigned id, const ServerSetup& setup, sys::UniqueFd listener, sys::UniqueFd tls_listener,
+    Worker(unsigned id, const ServerSetup& setup, std::vector<sys::UniqueFd> listeners, sys::UniqueFd tls_listener,
            sys::UniqueFd metrics_listener, int wake_fd, std::atomic<unsigned>& commands);
     Worker(const Worker&) = delete;
     Worker& operator=(const Worker&) = delete;
@@ -81,8 +82,11 @@ private:
     void adopt_sites(std::shared_ptr<const SiteGeneration> generation);
     void log_completion(const uring::UserData& ud, const io_uring_cqe& cqe) const;
     void fill_accepts() noexcept;
-    void arm_accept_on(int listen_fd, Connection::Listener from) noexcept; // into the last free slot
+    // Into the last free slot; source: an index into sources_, or kNoSource.
+    void arm_accept_on(int listen_fd, Connection::Listener from, std::uint8_t source) noexcept;
     void publish_metrics() noexcept;
+    void arm_listen_polls() noexcept;
+    void on_listen_poll(std::uint8_t source, int res) noexcept;
     void arm_wake() noexcept;
     io_uring_sqe* worker_sqe(uring::Op op) noexcept; // an SQE whose completion is the worker's
     void on_wake(int res) noexcept;
@@ -101,8 +105,18 @@ private:
     const ServerSetup& setup_;
     const bool debug_;
     const unsigned max_conns_;
-    sys::UniqueFd listener_;
-    sys::UniqueFd tls_listener_;
+    // Where connections come from: each --listen address, then --tls-port's;
+    // with the accepts armed on each (fill_accepts shares the free slots).
+    struct Source {
+        sys::UniqueFd fd;
+        Connection::Listener kind;
+        unsigned armed = 0;
+        bool polling = false; // a ListenPoll is armed on it
+    };
+    static constexpr std::uint8_t kNoSource = 0xFF; // the metrics listener's accept
+    std::vector<Source> sources_;
+    std::size_t next_source_ = 0;             // the first asked when two have as few armed
+    std::vector<std::uint8_t> accept_source_; // by connection index: the source of its armed accept
     sys::UniqueFd metrics_listener_;
     metrics::WorkerSample sample_; // counted here, published to setup_.metrics once a second
     int wake_fd_;
@@ -136,8 +150,7 @@ private:
 
     unsigned live_ = 0;                  // connections with a socket
     unsigned accepts_armed_ = 0;         // connections waiting in an accept
-    unsigned tls_accepts_armed_ = 0;     // ... of them, on the TLS listener
-    unsigned metrics_accepts_armed_ = 0; // ... on the metrics listener
+    unsigned metrics_accepts_armed_ = 0; // ... of them, on the metrics listener
     bool accept_paused_ = false;         // an accept failed: try again on the next tick
     bool stopping_ = false;
     std::uint64_t wake_buf_ = 0;

@@ -37,6 +37,7 @@ enum class Op : std::uint8_t {
     Timeout,
     Tick,
     Listing,
+    ListenPoll,
     Count_
 };
 
@@ -106,6 +107,8 @@ inline constexpr OpDef kOps[] = {
     {Op::Tick, "tick", Owner::Worker, IORING_OP_TIMEOUT, false},
     // eventfd read: --autoindex listings rendered off the ring thread
     {Op::Listing, "listing", Owner::Worker, IORING_OP_READ, false},
+    // a listener with no accept armed has a client waiting (seq: which listener)
+    {Op::ListenPoll, "listen-poll", Owner::Worker, IORING_OP_POLL_ADD, false},
 };
 static_assert(std::size(kOps) == std::size_t(Op::Count_), "one row per op");
 static_assert(

@@ -114,13 +114,6 @@ class Cli(harness.unittest.TestCase):
             first_root.cleanup()
             second_root.cleanup()
 
-    def test_listen_given_twice_is_an_error(self):
-        """The last one used to win without a word. Several addresses are
-        parsed and checked now (test_config), but one is served."""
-        line = self.assertOneLineExit2("--listen", "127.0.0.1", "--port", "0", "--listen", "::1")
-        self.assertEqual(line, "splicehttpd: --listen: 2 addresses (http://127.0.0.1:0, http://[::1]:0); this build "
-                         "serves one (several listeners: issue 19)")
-
     def test_tls_flags_go_together(self):
         """--tls-port, --tls-cert/--tls-key (paired in order) and
         --https-redirect: each wrong combination is one line naming what is
@@ -151,35 +144,6 @@ class Cli(harness.unittest.TestCase):
         help_text = run("--help").stdout
         for flag in (b"--tls-port", b"--tls-cert", b"--tls-key", b"--https-redirect"):
             self.assertIn(flag, help_text)
-
-    def test_listen_any_ipv6_follows_bindv6only(self):
-        """--listen :: takes IPv4 clients too where the system's default is
-        dual-stack (net.ipv6.bindv6only=0): IPV6_V6ONLY was forced on."""
-        if not socket.has_ipv6 or not os.path.exists("/proc/net/if_inet6"):
-            self.skipTest("no IPv6 on this host")
-        try:
-            with open("/proc/sys/net/ipv6/bindv6only") as f:
-                v6only = f.read().strip() == "1"
-        except OSError:
-            self.skipTest("no IPv6 on this host")
-        root = harness.Root()
-        root.write("index.html", "dual\n")
-        server = harness.Server(root.path, listen="::")
-        try:
-            c = socket.create_connection(("::1", server.port), timeout=10)
-            c.sendall(b"GET /index.html HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
-            self.assertIn(b"\r\n\r\ndual\n", c.recv(4096))
-            c.close()
-            if v6only:
-                with self.assertRaises(ConnectionRefusedError):
-                    server.get("/index.html")
-            else:
-                self.assertEqual(server.get("/index.html").body, b"dual\n")  # from 127.0.0.1
-            server.wait_log(r"http://\[::\]:%d: %s \(net\.ipv6\.bindv6only=%d\)"
-                            % (server.port, "IPv6 only" if v6only else r"IPv6 and IPv4 \(dual-stack\)", v6only))
-        finally:
-            server.stop_checked()
-            root.cleanup()
 
     def test_signals_exit_0(self):
         root = harness.Root()

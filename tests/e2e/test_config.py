@@ -10,8 +10,8 @@
   access log's place, --mime-types, --user, the addresses) without binding,
   says "ok" and exits 0, or prints the first problem and exits 1; site files
   that cannot be served are warnings, as at start-up.
-- Repeated --listen (and listen = [...]) are parsed and checked; several
-  addresses and unix sockets are refused for now (issue 19), with exit 2.
+- Repeated --listen (and listen = [...]) are parsed and checked (served:
+  test_listeners).
 - [[site]] tables are checked (names, roots, duplicates with both places);
   test_vhosts serves them.
 
@@ -190,14 +190,11 @@ class Listen(Files):
                            r"--listen 127\.0\.0\.1: overlaps '0\.0\.0\.0'")
         self.assertOneLine(run(*root, "--check-config", "--listen", "[::1]:99999"), 1,
                            r"--listen \[::1\]:99999: port '99999' is not a number from 0 to 65535$")
-        # Parsed and planned, but not served yet.
-        line = self.assertOneLine(run(*root, "--port", "0", "--listen", "127.0.0.1:0", "--listen", "[::1]:0"), 2,
-                                  r"--listen: 2 addresses \(http://127\.0\.0\.1:0, http://\[::1\]:0\); this build "
-                                  r"serves one \(several listeners: issue 19\)$")
-        self.assertEqual(self.assertOneLine(run(*root, "--check-config", "--listen", "127.0.0.1:0", "--listen",
-                                                "[::1]:0"), 1, ".*"), line)
-        self.assertOneLine(run(*root, "--listen", "unix:/run/splicehttpd-test.sock"), 2,
-                           r"--listen unix:/run/splicehttpd-test\.sock: unix sockets are not served yet")
+        # Several, and unix sockets, are served (test_listeners).
+        out = run(*root, "--check-config", "--listen", "127.0.0.1:0", "--listen", "[::1]:0", "--listen",
+                  "unix:/run/splicehttpd-test.sock")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn(": ok (1 site, 3 listeners)", out.stdout)
         self.assertOneLine(run(*root, "--check-config", "--listen", "unix:run.sock"), 1,
                            r"--listen unix:run\.sock: a unix socket needs an absolute path")
 
@@ -207,8 +204,8 @@ class Listen(Files):
         self.assertRefused('root = "WWW"\nlisten = ["127.0.0.1", "127.0.0.1:8080"]\n',
                            r".*:2:24: listen 127\.0\.0\.1:8080: the same address as '127\.0\.0\.1'$")
         self.assertRefused('root = "WWW"\nlisten = []\n', r".*:2:1: listen: no address; give at least one$")
-        self.assertRefused('root = "WWW"\nlisten = ["0.0.0.0:8080", "[::]:8080"]\n',
-                           r".*:2:1: listen: 2 addresses .*several listeners: issue 19")
+        self.assertRefused('root = "WWW"\nlisten = ["0.0.0.0:8080", "[::]:8080"]\nipv6-dual-stack = true\n',
+                           r".*:2:27: listen \[::\]:8080: overlaps '0\.0\.0\.0:8080' .*with --ipv6-dual-stack")
 
 
 class Sites(Files):

@@ -712,8 +712,8 @@ class ManPage(harness.unittest.TestCase):
         description = self.section(text, "DESCRIPTION")
         self.assertIn("without one it is 403, or an HTML listing with --autoindex", description)
         self.assertIn("--add-header, --expires and --error-page may be repeated and add up", description)
-        self.assertIn("--listen may be given several times, and each address is checked, but one TCP address is "
-                      "served for now", description)
+        self.assertIn("--listen may be given several times, and every address is served", description)
+        self.assertIn("unless --ipv6-dual-stack makes [::] take IPv4 clients too", description)
         self.assertIn("by default nobody", description)
         with open(os.path.join(ROOT, "README.md")) as f:
             self.assertIn("man -l build/doc/splicehttpd.1", f.read())

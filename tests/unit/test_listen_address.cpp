@@ -81,7 +81,7 @@ TEST_CASE("parse_listen: a unix path fills sockaddr_un, at most 107 bytes")
     CHECK(error == "the path holds a NUL byte");
 }
 
-TEST_CASE("plan_listeners: duplicates and wildcards; :: next to IPv4 on its port is IPv6-only")
+TEST_CASE("plan_listeners: duplicates and wildcards; IPv6 is IPv6-only unless [::] is asked to be dual-stack")
 {
     struct Row {
         int line;
@@ -89,19 +89,31 @@ TEST_CASE("plan_listeners: duplicates and wildcards; :: next to IPv4 on its port
         std::vector<bool> v6only; // empty: refused
         std::size_t bad = 0;
         const char* error = "";
+        bool dual_stack = false;
     };
     const Row rows[] = {
         {__LINE__, {"127.0.0.1"}, {false}},
-        {__LINE__, {"::"}, {false}}, // alone: dual-stack where the system says so
+        {__LINE__, {"::"}, {true}}, // alone too: never left to net.ipv6.bindv6only
+        {__LINE__, {"::"}, {false}, 0, "", true},
+        {__LINE__, {"[::1]", "::"}, {}, 1, "overlaps '[::1]'", true},
+        {__LINE__, {"::1", "[::]:9000"}, {true, false}, 0, "", true}, // only the wildcard takes IPv4
         {__LINE__, {"0.0.0.0", "::"}, {false, true}},
         {__LINE__, {"[::]:8080", "127.0.0.1"}, {true, false}}, // 8080 is --port's
-        {__LINE__, {"[::]:9000", "127.0.0.1"}, {false, false}},
-        {__LINE__, {"127.0.0.1", "[::1]", "unix:/run/a.sock"}, {false, false, false}},
+        {__LINE__,
+         {"[::]:8080", "127.0.0.1"},
+         {},
+         1,
+         "overlaps '[::]:8080' ([::]:8080 and 127.0.0.1:8080): with "
+         "--ipv6-dual-stack",
+         true},
+        {__LINE__, {"0.0.0.0", "::"}, {}, 1, "overlaps '0.0.0.0'", true},
+        {__LINE__, {"[::]:9000", "127.0.0.1"}, {false, false}, 0, "", true},
+        {__LINE__, {"127.0.0.1", "[::1]", "unix:/run/a.sock"}, {false, true, false}},
         {__LINE__, {"unix:/run/a.sock", "unix:/run/b.sock"}, {false, false}},
-        {__LINE__, {"0.0.0.0:0", "[::]:0"}, {false, false}}, // a free port each: no clash
+        {__LINE__, {"0.0.0.0:0", "[::]:0"}, {false, false}, 0, "", true}, // a free port each: no clash
         {__LINE__, {"127.0.0.1:0", "127.0.0.2:0"}, {false, false}},
         {__LINE__, {"127.0.0.1", "127.0.0.1:8080"}, {}, 1, "the same address as '127.0.0.1'"},
-        {__LINE__, {"[::1]:80", "::1"}, {false, false}}, // the ports differ
+        {__LINE__, {"[::1]:80", "::1"}, {true, true}}, // the ports differ
         {__LINE__, {"unix:/run/a.sock", "unix:/run/a.sock"}, {}, 1, "the same address as 'unix:/run/a.sock'"},
         {__LINE__, {"0.0.0.0", "127.0.0.1"}, {}, 1, "overlaps '0.0.0.0' (0.0.0.0:8080 and 127.0.0.1:8080): a wildcard"},
         {__LINE__, {"[::1]", "::"}, {}, 1, "overlaps '[::1]' ([::1]:8080 and [::]:8080): a wildcard"},
@@ -111,7 +123,7 @@ TEST_CASE("plan_listeners: duplicates and wildcards; :: next to IPv4 on its port
         CAPTURE(r.line);
         std::size_t bad = 99;
         std::string error;
-        const auto plan = plan_listeners(r.texts, 8080, bad, error);
+        const auto plan = plan_listeners(r.texts, 8080, r.dual_stack, bad, error);
         if (r.v6only.empty()) {
             CHECK_FALSE(plan);
             CHECK(bad == r.bad);
@@ -120,7 +132,10 @@ TEST_CASE("plan_listeners: duplicates and wildcards; :: next to IPv4 on its port
         }
         REQUIRE(plan);
         REQUIRE(plan->size() == r.v6only.size());
-        for (std::size_t i = 0; i < plan->size(); ++i) CHECK((*plan)[i].v6only == r.v6only[i]);
+        for (std::size_t i = 0; i < plan->size(); ++i) {
+            CHECK((*plan)[i].v6only == r.v6only[i]);
+            CHECK(is_dual_stack((*plan)[i]) == ((*plan)[i].addr.ss_family == AF_INET6 && !r.v6only[i]));
+        }
     }
 }
 
