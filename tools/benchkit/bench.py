@@ -123,6 +123,9 @@ def parse_args(argv, bundle=None):
                    help="run servers and wrk at this nice value (e.g. -10 on a machine others use; default 0)")
     p.add_argument("--note", default="", help="free text stored with the results (e.g. 'shared busy machine')")
     p.add_argument("--replot", action="store_true", help="only rewrite results.md/png from OUT/results.json")
+    p.add_argument("--metrics", action="store_true",
+                   help="also run splicehttpd with --metrics-listen, its /metrics scraped 10 times a second (row "
+                        "splicehttpd+metrics), and report what that costs")
     p.add_argument("--access-log", action="store_true",
                    help="also run splicehttpd and nginx with a combined-format access log to a file "
                         "(rows splicehttpd+log, nginx+log) and report what logging costs each")
@@ -304,8 +307,9 @@ def add_ratios(results):
 
 # ---------------------------------------------------------------- reports
 
-ORDER = ("splicehttpd", "splicehttpd+log", "nginx", "nginx+log", "h2o", "lighttpd", "ceiling")
+ORDER = ("splicehttpd", "splicehttpd+log", "splicehttpd+metrics", "nginx", "nginx+log", "h2o", "lighttpd", "ceiling")
 LOGGED = {"splicehttpd+log": "splicehttpd", "nginx+log": "nginx"}  # row with an access log: row without
+SCRAPED = {"splicehttpd+metrics": "splicehttpd"}  # row with /metrics scraped: row without
 
 
 def case_table(cases, names, cell, label=lambda n: n):
@@ -400,18 +404,28 @@ def write_markdown(data, path):
                          + (fmt_time_wait(row) if tw else "") + " | "
                          f"{row['latency_us']['p99'] / 1000:.2f} | "
                          f"{e['non2xx3xx']}, {e['socket']} | {row['server_core_other_pct']:.0f} |")
-    logged = [n for n in LOGGED if n in names and LOGGED[n] in names]
-    if logged:
-        def cost_cell(n, c):
-            on, off = res[c["id"]].get(n), res[c["id"]].get(LOGGED[n])
+    def cost_section(base_of, title, text):
+        """Each row of base_of against its base row in the same run: req/s with ÷ without,
+        and the CPU µs per request the difference adds."""
+        rows = [n for n in base_of if n in names and base_of[n] in names]
+        if not rows:
+            return []
+
+        def cell(n, c):
+            on, off = res[c["id"]].get(n), res[c["id"]].get(base_of[n])
             if not on or not off or not off["rps"]:
                 return ""
             return (f"{on['rps'] / off['rps']:.2f}× req/s, "
                     f"{on['cpu_us_per_req'] - off['cpu_us_per_req']:+.2f} µs/req")
-        lines += ["", "## Access log cost", "",
-                  "Each server with a combined-format access log written to a file, against itself without "
-                  "one in the same run: req/s with the log ÷ without, and the CPU µs per request it adds.", ""]
-        lines += case_table(cases, logged, cost_cell, label=LOGGED.get)
+        return ["", f"## {title}", "", text, ""] + case_table(cases, rows, cell, label=base_of.get)
+
+    lines += cost_section(LOGGED, "Access log cost",
+                          "Each server with a combined-format access log written to a file, against itself without "
+                          "one in the same run: req/s with the log ÷ without, and the CPU µs per request it adds.")
+    lines += cost_section(SCRAPED, "/metrics cost",
+                          "splicehttpd with --metrics-listen, its /metrics scraped 10 times a second "
+                          f"({m.get('scrapes', '?')}), against itself without in the same run: req/s with ÷ "
+                          "without, and the CPU µs per request it adds (answering the scrapes included).")
 
     def case_text(c):
         conns = c.get("conns")
@@ -451,7 +465,7 @@ def write_chart(data, path):
     res = data["results"]
     cases = [c["id"] for c in data["cases"] if c["id"] in res]
     names = [n for n in ORDER if any(n in res[c] for c in cases)]
-    colors = {"splicehttpd": "#d62728", "splicehttpd+log": "#f5a3a3", "nginx": "#2ca02c", "nginx+log": "#a6dba0",
+    colors = {"splicehttpd": "#d62728", "splicehttpd+log": "#f5a3a3", "splicehttpd+metrics": "#c49c94", "nginx": "#2ca02c", "nginx+log": "#a6dba0",
               "h2o": "#1f77b4", "lighttpd": "#ff7f0e", "ceiling": "#7f7f7f"}
     fig, axes = plt.subplots(2, 1, figsize=(10, 7.5), sharex=True)
     width = 0.8 / max(len(names), 1)
@@ -549,6 +563,8 @@ def main(argv, bundle=None):
                 meta["skipped"][name] = "not installed"
             else:
                 specs[name] = spec
+    if a.metrics:
+        specs["splicehttpd+metrics"] = S.splicehttpd_spec(a, metrics=True)
     for name, spec in S.peer_specs().items():
         if name in a.servers:
             if not S.have(name):
@@ -592,6 +608,7 @@ def main(argv, bundle=None):
         with S.Fleet(work, docroot, pl.server_cpus, a.nice, pl.workers, tls) as fleet, \
                 open(logs / "wrk.log", "w") as logf:
             running = {}
+            scrapers = []
             for name, spec in {**specs, **probes}.items():
                 r = fleet.start(spec)
                 if r is None:
@@ -620,6 +637,14 @@ def main(argv, bundle=None):
                     meta["warnings"].append(f"{name}: {pin}")
                 meta["versions"][name] = spec.version
                 running[name] = r
+                if name in SCRAPED:
+                    url = S.metrics_url(r)
+                    if url is None:
+                        meta["warnings"].append(f"{name}: no metrics URL in its start line")
+                    else:
+                        scraper = S.Scraper(url)
+                        scraper.start()
+                        scrapers.append(scraper)
                 S.log(f"bench: {name} on port {r.port}, pid {r.pid}")
 
             plan = []  # (case, row name, running server)
@@ -657,6 +682,12 @@ def main(argv, bundle=None):
             for name, r in running.items():
                 if r.proc.poll() is not None:
                     meta["warnings"].append(f"{name} had exited by the end")
+            for scraper in scrapers:
+                scraper.halt.set()
+                scraper.join(10)
+                meta["scrapes"] = f"{scraper.ok:,} scrapes answered, {scraper.failed} failed"
+                if scraper.failed:
+                    meta["warnings"].append(f"/metrics: {scraper.failed} scrapes failed")
     finally:
         for p in work.glob("*/*error.log"):
             shutil.copy(p, logs / p.name)

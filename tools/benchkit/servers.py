@@ -12,6 +12,7 @@ import argparse
 import http.client
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -19,6 +20,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -368,9 +370,10 @@ def splicehttpd_label(args):
     return f"splicehttpd {commit}{' + uncommitted changes' if dirty else ''}"
 
 
-def splicehttpd_spec(args, access_log=False):
+def splicehttpd_spec(args, access_log=False, metrics=False):
     """The splicehttpd under test: args.splicehttpd (set by the wrapper) or build-bench's.
-    With access_log, the row "splicehttpd+log" writes a combined-format access log."""
+    With access_log, the row "splicehttpd+log" writes a combined-format access log; with
+    metrics, the row "splicehttpd+metrics" serves /metrics (bench.py scrapes it)."""
     default = exe("splicehttpd") if BUNDLE else BENCH_BUILD / "splicehttpd"
     binary = Path(args.splicehttpd or default).resolve()
     if not os.access(binary, os.X_OK):
@@ -391,6 +394,12 @@ def splicehttpd_spec(args, access_log=False):
                         binary, "--root", str(docroot), "--listen", "127.0.0.1", "--port", str(port),
                         "--threads", str(workers), "--access-log", str(work / "access.log"), *extra],
                     version + " --access-log FILE")
+    if metrics:
+        return Spec("splicehttpd+metrics",
+                    lambda work, docroot, port, workers=1: [
+                        binary, "--root", str(docroot), "--listen", "127.0.0.1", "--port", str(port),
+                        "--threads", str(workers), "--metrics-listen", "127.0.0.1:0", *extra],
+                    version + " --metrics-listen, scraped 10 times a second")
     def argv(work, docroot, port, workers=1, tls=None):
         https = [] if tls is None else ["--tls-port", str(tls.port), "--tls-cert", str(tls.cert),
                                         "--tls-key", str(tls.key)]
@@ -407,6 +416,39 @@ def log_specs(args):
                           lambda work, docroot, port, workers=1: nginx_config(work, docroot, port, workers, True),
                           capture([exe("nginx"), "-v"]).replace("nginx version: ", "") + " access_log combined"),
     }
+
+
+def metrics_url(r, timeout=10.0):
+    """The /metrics URL a splicehttpd row's start line names, or None."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        m = re.search(r"metrics (http://127\.0\.0\.1:\d+/metrics)", r.logfile.read_text(errors="replace"))
+        if m:
+            return m.group(1)
+        time.sleep(0.05)
+    return None
+
+
+class Scraper(threading.Thread):
+    """GET url every `every` seconds until stopped (a Prometheus scrapes every 15 s or so:
+    this is 150 times that); counts what answered 200 and what did not."""
+
+    def __init__(self, url, every=0.1):
+        super().__init__(daemon=True)
+        self.url, self.every = url, every
+        self.halt = threading.Event()
+        self.ok = self.failed = 0
+
+    def run(self):
+        import urllib.request
+        while not self.halt.wait(self.every):
+            try:
+                with urllib.request.urlopen(self.url, timeout=5) as resp:
+                    resp.read()
+                    self.ok += resp.status == 200
+                    self.failed += resp.status != 200
+            except OSError:
+                self.failed += 1
 
 
 def peer_specs():
