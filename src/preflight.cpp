@@ -33,16 +33,9 @@ std::vector<Served> served_sites(const Config& config)
     const auto& sites = config.site_table->all();
     for (std::size_t i = 0; i < sites.size(); ++i) {
         const Site& site = sites[i];
-        if (i >= config.sites.size()) { // the top level, as the default site
-            out.push_back({&site.settings, config.sites.empty() ? "" : "the default site", config.where("root")});
-            continue;
-        }
-        const SiteConfig& table = config.sites[i];
-        const auto it = table.origins.find("root");
-        std::string where = it != table.origins.end()
-                                ? fmt::format("{}: root", it->second)
-                                : fmt::format("{}: [[site]] {}: root (the top level's)", table.origin, site.label);
-        out.push_back({&site.settings, "site " + site.label, std::move(where)});
+        const bool top = i >= config.sites.size(); // the top level, as the default site
+        out.push_back({&site.settings, top ? (config.sites.empty() ? "" : "the default site") : "site " + site.label,
+                       root_setting(config, i)});
     }
     return out;
 }
@@ -77,6 +70,15 @@ std::string log_inside(const Config& config, const Served& site)
 }
 
 } // namespace
+
+std::string root_setting(const Config& config, std::size_t index)
+{
+    if (index >= config.sites.size()) return config.where("root");
+    const SiteConfig& table = config.sites[index];
+    if (const auto it = table.origins.find("root"); it != table.origins.end())
+        return fmt::format("{}: root", it->second);
+    return fmt::format("{}: [[site]] {}: root (the top level's)", table.origin, config.site_table->all()[index].label);
+}
 
 Preflight preflight(const Config& config, bool site_files)
 {

@@ -24,4 +24,9 @@ struct Preflight {
 // user).
 Preflight preflight(const Config& config, bool site_files);
 
+// How messages name the root of site `index` (in config.site_table->all()):
+// "--root", "FILE:3:8: root", or "FILE:5:1: [[site]] a.example: root (the
+// top level's)" for a [[site]] that gives none of its own.
+std::string root_setting(const Config& config, std::size_t index);
+
 } // namespace splicehttpd

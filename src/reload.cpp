@@ -1,6 +1,6 @@
 #include "reload.hpp"
 
-#include "plural.hpp"
+#include "preflight.hpp"
 #include "sys/sandbox.hpp"
 
 #include <fmt/format.h>
@@ -10,20 +10,6 @@
 #include <cstring>
 
 namespace splicehttpd {
-
-namespace {
-
-// How messages name a site's root: "--root", "FILE:3:8: root", or "site
-// a.example: root" for one a [[site]] inherits.
-std::string root_where(const Config& config, const Site& site, std::size_t index)
-{
-    if (index >= config.sites.size()) return config.where("root");
-    const SiteConfig& table = config.sites[index];
-    if (auto it = table.origins.find("root"); it != table.origins.end()) return it->second + ": root";
-    return fmt::format("site {}: root (the top level's)", site.label);
-}
-
-} // namespace
 
 std::shared_ptr<server::SiteGeneration> open_site_generation(const Config& config, std::uint32_t number,
                                                              std::string& error)
@@ -37,7 +23,7 @@ std::shared_ptr<server::SiteGeneration> open_site_generation(const Config& confi
         const std::string& dir = sites[i].settings.root;
         sys::UniqueFd fd(sys::open_dir(dir.c_str()));
         if (!fd) {
-            error = fmt::format("{} {}: {}", root_where(config, sites[i], i), dir, std::strerror(errno));
+            error = fmt::format("{} {}: {}", root_setting(config, i), dir, std::strerror(errno));
             return nullptr;
         }
         g->roots.push_back(std::move(fd));
@@ -87,7 +73,7 @@ Reload reload_config(const std::vector<std::string>& args, const Config& started
         const std::string probe = all[i].settings.root + "/.";
         sys::UniqueFd fd(sys::open_read(probe.c_str()));
         if (!fd) {
-            out.error = fmt::format("{} {}: {}{}", root_where(c, all[i], i), all[i].settings.root, std::strerror(errno),
+            out.error = fmt::format("{} {}: {}{}", root_setting(c, i), all[i].settings.root, std::strerror(errno),
                                     errno == EACCES ? " (the serving user may not read it, or the sandbox set at "
                                                       "start-up does not let it: a new root takes a restart)"
                                                     : "");
