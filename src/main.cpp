@@ -340,18 +340,10 @@ int main(int argc, char** argv)
             policy.read_trees = site_read_trees(config);
             if (!config.access_log.empty() && config.access_log != "-") {
                 // Its directory: logrotate moves the file, SIGHUP creates a new one.
-                const auto slash = config.access_log.rfind('/');
-                policy.write_dirs.push_back(slash == std::string::npos ? "."
-                                            : slash == 0               ? "/"
-                                                                       : config.access_log.substr(0, slash));
+                policy.write_dirs.push_back(sys::parent_directory(config.access_log));
             }
             if (https) policy.read_dirs = https_reload_dirs(config);
-            if (!config.config_file.empty()) { // re-read on SIGHUP
-                const auto slash = config.config_file.rfind('/');
-                policy.read_dirs.push_back(slash == std::string::npos ? "."
-                                           : slash == 0               ? "/"
-                                                                      : config.config_file.substr(0, slash));
-            }
+            if (!config.config_file.empty()) policy.read_dirs.push_back(sys::parent_directory(config.config_file));
             const sys::LandlockOutcome ll = sys::landlock_restrict(policy);
             if (ll.abi > 0)
                 spdlog::info("landlock: {}", ll.summary);

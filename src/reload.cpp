@@ -39,8 +39,7 @@ std::vector<std::string> site_read_trees(const Config& config)
         while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
         struct stat st {};
         if (::lstat(dir.c_str(), &st) != 0 || !S_ISLNK(st.st_mode)) continue;
-        const auto slash = dir.rfind('/');
-        out.push_back(slash == std::string::npos ? "." : slash == 0 ? "/" : dir.substr(0, slash));
+        out.push_back(sys::parent_directory(dir));
     }
     return out;
 }

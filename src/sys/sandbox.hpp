@@ -34,6 +34,14 @@ void drop_privileges(const Identity& who);
 // threads started afterwards inherit it.
 void set_no_new_privs();
 
+// The directory a path names its file in, as Landlock rules want it:
+// "a/b" -> "a", "b" -> ".", "/b" -> "/".
+inline std::string parent_directory(const std::string& path)
+{
+    const auto slash = path.rfind('/');
+    return slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+}
+
 struct LandlockPolicy {
     std::vector<int> read_beneath;        // directories (O_PATH is enough) the process may read under: the roots
     std::vector<std::string> write_files; // files it may open for writing (/dev/null)
