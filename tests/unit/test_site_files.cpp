@@ -1,5 +1,6 @@
 #include "config.hpp"
 #include "server/site_files.hpp"
+#include "sys/sandbox.hpp"
 
 #include <doctest/doctest.h>
 
@@ -66,4 +67,13 @@ TEST_CASE("check_site_files: one line per flag whose file cannot be served")
     // Callable again (a reload): the same answer until the site changes.
     std::ofstream(root.path + "/missing.html") << "now here\n";
     CHECK(server::check_site_files(root.fd, c).size() == 3);
+}
+
+TEST_CASE("parent_directory: the directory a Landlock rule names for a file")
+{
+    using splicehttpd::sys::parent_directory;
+    CHECK(parent_directory("/var/log/splicehttpd/access.log") == "/var/log/splicehttpd");
+    CHECK(parent_directory("access.log") == ".");
+    CHECK(parent_directory("/access.log") == "/");
+    CHECK(parent_directory("srv/app/current") == "srv/app");
 }
