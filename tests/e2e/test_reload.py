@@ -224,6 +224,40 @@ class ConfigReload(harness.unittest.TestCase):
         kept.close()
         s.stop_checked()
 
+    def test_every_setting_a_reload_cannot_change_is_warned_about(self):
+        # Read once at start-up (the deadline queues, the parser's limits,
+        # the stop's grace, the rings): a changed value would otherwise be
+        # re-read in silence and never used.
+        changed = {
+            "keepalive-timeout": ("75", "5"),
+            "header-timeout": ("60", "7"),
+            "send-timeout": ("60", "9"),
+            "tls-handshake-timeout": ("10", "3"),
+            "shutdown-timeout": ("10", "2"),
+            "max-input": ("65536", "4096"),
+            "max-uri-bytes": ("8192", "1024"),
+            "max-header-bytes": ("16384", "4096"),
+            "max-headers": ("100", "20"),
+            "inline-max": ("65536", "1024"),
+            "chain-pairs": ("4", "2"),
+            "pipe-queue": ("256", "16"),
+            "io-workers": ("8", "2"),
+            "listing-memory": ("33554432", "8388608"),
+        }
+        self.write_config(self.site("a", "a1"), "\n".join(f"{k} = {old}" for k, (old, _) in changed.items()))
+        s = ConfigServer(self.path)
+        self.addCleanup(lambda: s.alive() and s.stop())
+        s.wait_log(r"\(1 thread, 2 sites\)")
+        self.write_config(self.site("a", "a2"), "\n".join(f"{k} = {new}" for k, (_, new) in changed.items()))
+        mark = len(s.log())
+        self.hup(s, r"%s re-read, 2 sites" % re.escape(self.path))
+        log = "\n".join(s.log()[mark:])
+        missing = [k for k in changed if f"warning SIGHUP: {k}: changed, which takes a restart; still as started" not in log]
+        self.assertEqual(missing, [], log)
+        # The sites' part applies all the same.
+        self.assertEqual(s.get("/", {"Host": "a.test"}).header("x-site"), "a2")
+        s.stop_checked()
+
 
 if __name__ == "__main__":
     harness.main()
