@@ -136,6 +136,34 @@ class SymlinkDeploy(harness.unittest.TestCase):
         s.stop_checked()
 
 
+    def test_the_old_release_is_let_go(self):
+        # Once every worker has the new roots and no request holds the old
+        # ones, nothing keeps the old release open: it can be removed whole
+        # (an O_PATH descriptor on it would pin its directory).
+        s = harness.Server(self.current, "--threads", "2")
+        self.addCleanup(lambda: s.alive() and s.stop())
+
+        def held(release):
+            return [fd for fd, target in s.fds().items() if target == release]
+
+        releases = os.path.join(self.app, "releases")
+        self.assertEqual(len(held(os.path.join(releases, "v1"))), 1)  # the root, opened once
+        # The start-up generation, then a reload's: each let go after the
+        # next reload.
+        for old, new in (("v1", "v2"), ("v2", "v1")):
+            swap_symlink(self.current, os.path.join(releases, new))
+            mark = len(s.log())
+            os.kill(s.proc.pid, signal.SIGHUP)
+            s.wait_log(r"SIGHUP: the command line re-read", start=mark)
+            self.assertEqual(s.get("/index.html").body, f"<p>{new}</p>\n".encode())
+            deadline = time.monotonic() + 5
+            while held(os.path.join(releases, old)) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            self.assertEqual(held(os.path.join(releases, old)), [], (old, s.fds()))
+            self.assertEqual(len(held(os.path.join(releases, new))), 1)
+        s.stop_checked()
+
+
 @needs_io_uring
 class ConfigReload(harness.unittest.TestCase):
     def setUp(self):
