@@ -462,6 +462,10 @@ int main(int argc, char** argv)
     } catch (const std::exception& e) {
         die(1, e.what());
     }
+    // The holder and the workers keep the sites from here on: main's own
+    // reference would keep the start-up roots open for good, and with them
+    // a deploy's old release, after the first reload.
+    first_sites.reset();
     go.set_value(true);
 
     const auto& sites = config.site_table->all();

@@ -5,6 +5,8 @@
 // port.
 #include "server/connection.hpp"
 
+#include "http/path.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <array>
@@ -114,9 +116,13 @@ void Connection::respond_metrics() noexcept
 void Connection::redirect_to_https() noexcept
 {
     Exchange& x = *exchange_;
-    const std::optional<std::string_view> host = x.input.request().host;
+    // The host the site was chosen by: an absolute-form target's authority
+    // wins over Host (RFC 9112 3.2.2), here as in choose_site.
+    const http::Request& req = x.input.request();
+    const std::optional<std::string_view> field = req.host;
+    const std::string_view host = http::request_authority(req.target, field.value_or(""));
     const std::optional<std::string> location =
-        host ? x.route.https_location(*host, options_.https_redirect) : std::nullopt;
+        host.empty() ? std::nullopt : x.route.https_location(host, options_.https_redirect);
     http::ErrorExtras extras;
     if (location) extras.location = *location;
     plan_status_response(x, location ? 308 : 400, extras, plan_options(), services_.date());

@@ -40,6 +40,10 @@ constexpr std::size_t kSparePlanBytes = 64 * 1024 + 16 * 1024;
 // then 10 lines a second (a flood costs at most a few KiB a second of log).
 constexpr unsigned kErrorLinesPerSecond = 10;
 constexpr unsigned kErrorLineBurst = 50;
+// After a stop, how long from its accept a connection that has sent nothing
+// (or not finished its TLS handshake) gets for its first request: one that
+// was on its way lands within it; a socket a browser preconnected is closed.
+constexpr std::uint64_t kStopSilentNs = 2'000'000'000;
 
 } // namespace
 
@@ -544,6 +548,15 @@ void Worker::begin_stop() noexcept
 
     // Lingering closes end at the next tick, not after their few seconds.
     deadlines_.shorten_timeout(Deadline::Linger, 0);
+    // A connection that has sent nothing yet (or not finished its TLS
+    // handshake) stays open (stop()) for the request that may be on its
+    // way, but only a moment: the keep-alive timeout (75 s by default) or
+    // the handshake's (10 s) would hold the exit for the whole
+    // --shutdown-timeout whenever a browser has a socket preconnected. Only
+    // such connections wait in the idle queue now (stop() closed the
+    // keep-alive ones).
+    for (const Deadline kind : {Deadline::Idle, Deadline::Handshake})
+        deadlines_.shorten_timeout(kind, std::min(deadlines_.timeout(kind), kStopSilentNs));
 
     grace_.tv_sec = setup_.config.shutdown_timeout; // --shutdown-timeout
     io_uring_prep_timeout(worker_sqe(Op::Timeout), &grace_, 0, 0);

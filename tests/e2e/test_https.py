@@ -145,6 +145,18 @@ class Https(ServerTest):
         self.assertEqual(r.header("location"), f"https://www.example:{self.tls_port}/k1?a=b%20c")
         self.assertEqual(self.server.get("/.well-known/acme-challenge/token").body, b"challenge\n")
         self.assertEqual(self.server.get("/.well-known/acme-challenge/other").status, 404)
+        # An absolute-form target's authority wins over Host (RFC 9112
+        # 3.2.2), as it does when the site is chosen: the redirect names it.
+        for request in (b"GET http://www.example/k1?q HTTP/1.1\r\nHost: other.example\r\n\r\n",
+                        b"GET http://www.example:8080/k1?q HTTP/1.0\r\n\r\n"):
+            c = self.server.client()
+            try:
+                c.send(request)
+                r = c.read_response()
+            finally:
+                c.close()
+            self.assertEqual((r.status, r.header("location")), (308, f"https://www.example:{self.tls_port}/k1?q"),
+                             request)
         # A Host that is no name: 400, nothing of it echoed back.
         bad = self.server.get("/k1", headers={"Host": "evil.example/x"})
         self.assertEqual((bad.status, bad.header("location")), (400, None))

@@ -136,6 +136,34 @@ class SymlinkDeploy(harness.unittest.TestCase):
         s.stop_checked()
 
 
+    def test_the_old_release_is_let_go(self):
+        # Once every worker has the new roots and no request holds the old
+        # ones, nothing keeps the old release open: it can be removed whole
+        # (an O_PATH descriptor on it would pin its directory).
+        s = harness.Server(self.current, "--threads", "2")
+        self.addCleanup(lambda: s.alive() and s.stop())
+
+        def held(release):
+            return [fd for fd, target in s.fds().items() if target == release]
+
+        releases = os.path.join(self.app, "releases")
+        self.assertEqual(len(held(os.path.join(releases, "v1"))), 1)  # the root, opened once
+        # The start-up generation, then a reload's: each let go after the
+        # next reload.
+        for old, new in (("v1", "v2"), ("v2", "v1")):
+            swap_symlink(self.current, os.path.join(releases, new))
+            mark = len(s.log())
+            os.kill(s.proc.pid, signal.SIGHUP)
+            s.wait_log(r"SIGHUP: the command line re-read", start=mark)
+            self.assertEqual(s.get("/index.html").body, f"<p>{new}</p>\n".encode())
+            deadline = time.monotonic() + 5
+            while held(os.path.join(releases, old)) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            self.assertEqual(held(os.path.join(releases, old)), [], (old, s.fds()))
+            self.assertEqual(len(held(os.path.join(releases, new))), 1)
+        s.stop_checked()
+
+
 @needs_io_uring
 class ConfigReload(harness.unittest.TestCase):
     def setUp(self):
@@ -222,6 +250,40 @@ class ConfigReload(harness.unittest.TestCase):
         self.assertIn("warning SIGHUP: pipes: changed, which takes a restart; still as started", log)
         self.assertEqual(kept.request("GET", "/", {"Host": "a.test"}).header("x-site"), "a3")
         kept.close()
+        s.stop_checked()
+
+    def test_every_setting_a_reload_cannot_change_is_warned_about(self):
+        # Read once at start-up (the deadline queues, the parser's limits,
+        # the stop's grace, the rings): a changed value would otherwise be
+        # re-read in silence and never used.
+        changed = {
+            "keepalive-timeout": ("75", "5"),
+            "header-timeout": ("60", "7"),
+            "send-timeout": ("60", "9"),
+            "tls-handshake-timeout": ("10", "3"),
+            "shutdown-timeout": ("10", "2"),
+            "max-input": ("65536", "4096"),
+            "max-uri-bytes": ("8192", "1024"),
+            "max-header-bytes": ("16384", "4096"),
+            "max-headers": ("100", "20"),
+            "inline-max": ("65536", "1024"),
+            "chain-pairs": ("4", "2"),
+            "pipe-queue": ("256", "16"),
+            "io-workers": ("8", "2"),
+            "listing-memory": ("33554432", "8388608"),
+        }
+        self.write_config(self.site("a", "a1"), "\n".join(f"{k} = {old}" for k, (old, _) in changed.items()))
+        s = ConfigServer(self.path)
+        self.addCleanup(lambda: s.alive() and s.stop())
+        s.wait_log(r"\(1 thread, 2 sites\)")
+        self.write_config(self.site("a", "a2"), "\n".join(f"{k} = {new}" for k, (_, new) in changed.items()))
+        mark = len(s.log())
+        self.hup(s, r"%s re-read, 2 sites" % re.escape(self.path))
+        log = "\n".join(s.log()[mark:])
+        missing = [k for k in changed if f"warning SIGHUP: {k}: changed, which takes a restart; still as started" not in log]
+        self.assertEqual(missing, [], log)
+        # The sites' part applies all the same.
+        self.assertEqual(s.get("/", {"Host": "a.test"}).header("x-site"), "a2")
         s.stop_checked()
 
 

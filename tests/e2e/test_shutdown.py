@@ -2,11 +2,14 @@
 connections, exit 0."""
 
 import os
+import shutil
 import signal
 import socket
+import tempfile
 import time
 
 import harness
+import tls_certs
 
 MiB = 1 << 20
 BIG = 32 * MiB
@@ -104,6 +107,63 @@ class ShutdownTimeout(harness.unittest.TestCase):
                 server.proc.kill()
             root.cleanup()
 
+
+class SilentConnections(harness.unittest.TestCase):
+    """A connection that was accepted but has sent nothing (or not finished
+    its TLS handshake) is given a moment for its first request after SIGTERM
+    (it may be on its way: a binary hand-over), not the keep-alive or the
+    handshake timeout: a browser's preconnected socket must not hold every
+    restart for the whole --shutdown-timeout."""
+
+    def stop_with_silent_connections(self, server, port):
+        socks = []
+        try:
+            socks = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(20)]
+            # TCP_DEFER_ACCEPT holds a connection that sent nothing in the
+            # kernel for a second or more; the test needs them accepted.
+            deadline = time.monotonic() + 20
+            while server.stats()["connections"] < len(socks):
+                self.assertLess(time.monotonic(), deadline, "the silent connections were never accepted")
+                time.sleep(0.2)
+            start = time.monotonic()
+            rc = server.stop(timeout=40)
+            elapsed = time.monotonic() - start
+            self.assertEqual(rc, 0)
+            # Two seconds of grace at most (and the worker's tick), not 30.
+            self.assertLess(elapsed, 8, "\n".join(server.log()[-5:]))
+            self.assertFalse([l for l in server.log() if "still busy" in l])
+            for s in socks:  # closed, not answered: they asked nothing
+                s.settimeout(5)
+                try:
+                    self.assertEqual(s.recv(100), b"")
+                except ConnectionResetError:
+                    pass
+            server.assert_no_sanitizer_reports()
+        finally:
+            for s in socks:
+                s.close()
+            if server.alive():
+                server.proc.kill()
+
+    def test_silent_connections_do_not_hold_the_exit(self):
+        root = harness.Root()
+        self.addCleanup(root.cleanup)
+        root.write("small.txt", "small\n")
+        server = harness.Server(root.path, "--shutdown-timeout", "30", "--keepalive-timeout", "60", threads=2)
+        self.stop_with_silent_connections(server, server.port)
+
+    def test_silent_tls_connections_do_not_hold_the_exit(self):
+        if not shutil.which("openssl"):
+            self.skipTest("openssl not installed")
+        certs = tempfile.mkdtemp(prefix="splicehttpd-certs-")
+        self.addCleanup(shutil.rmtree, certs, True)
+        cert, key = tls_certs.make_leaf(certs, "localhost")
+        root = harness.Root()
+        self.addCleanup(root.cleanup)
+        root.write("small.txt", "small\n")
+        server = harness.Server(root.path, "--tls-port", "0", "--tls-cert", cert, "--tls-key", key, "--shutdown-timeout",
+                                "30", "--tls-handshake-timeout", "60", threads=2)
+        self.stop_with_silent_connections(server, server.tls_port())
 
 if __name__ == "__main__":
     harness.main()

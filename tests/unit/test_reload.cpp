@@ -1,0 +1,76 @@
+#include "config.hpp"
+#include "reload.hpp"
+
+#include <doctest/doctest.h>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+using namespace splicehttpd;
+
+namespace {
+
+struct ScratchRoot {
+    std::string dir;
+    ScratchRoot()
+    {
+        char tmpl[] = "/tmp/reload-test-XXXXXX";
+        dir = ::mkdtemp(tmpl);
+    }
+    ~ScratchRoot() { ::rmdir(dir.c_str()); }
+};
+
+Config started_with(const std::vector<std::string>& args)
+{
+    std::string message;
+    CliOutcome out = load_config(args, message);
+    REQUIRE_MESSAGE(out.config.has_value(), message);
+    return *out.config;
+}
+
+bool warned(const Reload& r, const std::string& key)
+{
+    const std::string line = key + ": changed, which takes a restart; still as started";
+    return std::find(r.warnings.begin(), r.warnings.end(), line) != r.warnings.end();
+}
+
+} // namespace
+
+TEST_CASE("reload_config: a setting read only at start-up is a warning when it changes")
+{
+    ScratchRoot root;
+    const std::vector<std::string> base = {"--root", root.dir};
+    const Config started = started_with(base);
+
+    // Unchanged: no warning at all.
+    Reload same = reload_config(base, started, 1, false);
+    REQUIRE(same.sites);
+    CHECK(same.warnings.empty());
+
+    // Each of these took effect at start-up only (deadline queues, parser
+    // limits, the stop's grace, the rings, the listers).
+    const std::vector<std::pair<std::string, std::string>> changes = {
+        {"keepalive-timeout", "5"}, {"header-timeout", "7"},
+        {"send-timeout", "9"},      {"tls-handshake-timeout", "3"},
+        {"shutdown-timeout", "2"},  {"max-input", "4096"},
+        {"max-uri-bytes", "1024"},  {"max-header-bytes", "4096"},
+        {"max-headers", "20"},      {"inline-max", "1024"},
+        {"chain-pairs", "2"},       {"pipe-queue", "16"},
+        {"io-workers", "2"},        {"listing-memory", "8388608"},
+        {"sqpoll-idle-ms", "50"},
+    };
+    for (const auto& [key, value] : changes) {
+        CAPTURE(key);
+        std::vector<std::string> args = base;
+        args.insert(args.end(), {"--" + key, value});
+        Reload r = reload_config(args, started, 2, false);
+        REQUIRE(r.sites); // the sites' part still applies
+        const std::string shown = key == "sqpoll-idle-ms" ? "sqpoll" : key;
+        CHECK(warned(r, shown));
+        CHECK(r.warnings.size() == 1);
+    }
+}
