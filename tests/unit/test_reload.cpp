@@ -63,7 +63,10 @@ TEST_CASE("reload_config: a setting read only at start-up is a warning when it c
         {"io-workers", "2"},        {"listing-memory", "8388608"},
         {"sqpoll-idle-ms", "50"},
     };
-    for (const auto& [key, value] : changes) {
+    // Not a structured binding: clang 14 cannot capture one (CAPTURE is a lambda).
+    for (const auto& change : changes) {
+        const std::string& key = change.first;
+        const std::string& value = change.second;
         CAPTURE(key);
         std::vector<std::string> args = base;
         args.insert(args.end(), {"--" + key, value});
