@@ -261,6 +261,7 @@ private:
     std::uint64_t request_since_ns_ = 0; // the first bytes of the request being read
     std::uint64_t progress_ns_ = 0;      // while sending: the socket last took bytes
     std::uint64_t recheck_since_ns_ = 0; // a stalled socket's queue was last asked about
+    std::uint64_t stall_since_ns_ = 0;   // a stall check began (its queue was first asked about)
     std::uint64_t listing_since_ns_ = 0; // Looking: the listing was asked for
     std::uint64_t linger_since_ns_ = 0;  // Lingering: since our side was shut
 

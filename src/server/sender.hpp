@@ -57,7 +57,7 @@ public:
         NeedPipe,     // ask for a pipe, then on_pipe()
         WaitWritable, // the socket is full: wait_writable()
         Abort,        // the peer went away, the file shrank, the socket stalled: close
-        LookAgain,    // a stalled socket's queue: look again at the next tick (probe_queue())
+        LookAgain,    // a stalled socket's queue, not shrunk (yet): look again at the next tick (probe_queue())
         QueueDrained, // it shrank since the last look: the peer is reading, count it as progress
     };
 
@@ -92,6 +92,9 @@ public:
     // A stall check is under way: the deadline is a second look, not the
     // send timeout.
     [[nodiscard]] bool stall_check() const noexcept { return stall_check_; }
+    // An earlier look's answer is still the baseline (no byte taken since):
+    // the next stall check compares with it, not with its own first look.
+    [[nodiscard]] bool queue_known() const noexcept { return outq_ >= 0; }
 
     // Done: a small file's bytes go to the cache, the body is let go of, the
     // pipe goes back empty.
