@@ -434,6 +434,8 @@ CliOutcome load_config(const std::vector<std::string>& args, std::string& messag
     };
     if (auto p = finish(all, given, c, emptied)) return fail(where_is(*p));
     c.origins = origins;
+    for (const OptionInfo& info : all_table.all())
+        if (info.scope == OptionScope::Global) c.settings[info.key] = info.value();
     // Checks across settings name the other setting as it was given:
     // "pipes-max 4 (FILE:2:13)", "--pipes-max 4", or for a setting given
     // nowhere, "fallback" or "--fallback" as the one at fault is named.

@@ -84,6 +84,10 @@ struct Config : SiteSettings {
     // value when the file gave it; absent when the command line (or the
     // default) did.
     std::map<std::string, std::string, std::less<>> origins;
+    // Every top-level setting (OptionScope::Global) as read, before its
+    // default is resolved ("auto", the CPU count), as text: what a reload
+    // compares with the started configuration.
+    std::map<std::string, std::string, std::less<>> settings;
 
     // How messages name a setting: "--root", or "FILE:3:8: root".
     [[nodiscard]] std::string where(std::string_view key) const;

@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -36,6 +37,10 @@ struct OptionInfo {
     OptionKind kind = OptionKind::Text;
     OptionScope scope = OptionScope::Global;
     std::pair<std::string, std::string> words; // Switch: the words for true and false
+    // The option's value as parsed (before defaults like "auto" are
+    // resolved), as text: what a reload compares with the started one.
+    // Reads the target it was registered with: only while that lives.
+    std::function<std::string()> value;
 };
 
 class OptionTable {
@@ -45,14 +50,16 @@ public:
     CLI::Option* flag(const std::string& key, bool& target, const std::string& help,
                       OptionScope scope = OptionScope::Global)
     {
-        return add({key, OptionKind::Flag, scope, {}}, app_.add_flag("--" + key, target, help));
+        return add({key, OptionKind::Flag, scope, {}, [&target] { return std::string(target ? "true" : "false"); }},
+                   app_.add_flag("--" + key, target, help));
     }
 
     template <class T>
     CLI::Option* integer(const std::string& key, T& target, const std::string& help,
                          OptionScope scope = OptionScope::Global)
     {
-        return add({key, OptionKind::Integer, scope, {}}, app_.add_option("--" + key, target, help));
+        return add({key, OptionKind::Integer, scope, {}, [&target] { return std::to_string(target); }},
+                   app_.add_option("--" + key, target, help));
     }
 
     // With its default shown in --help.
@@ -66,14 +73,15 @@ public:
     CLI::Option* text(const std::string& key, std::string& target, const std::string& help,
                       OptionScope scope = OptionScope::Global, OptionKind kind = OptionKind::Text)
     {
-        return add({key, kind, scope, {}}, app_.add_option("--" + key, target, help));
+        return add({key, kind, scope, {}, [&target] { return target; }}, app_.add_option("--" + key, target, help));
     }
 
     // One of two words; a file may say true or false for them.
     CLI::Option* on_off(const std::string& key, std::string& target, const std::string& on, const std::string& off,
                         const std::string& help, OptionScope scope = OptionScope::Global)
     {
-        return add({key, OptionKind::Switch, scope, {on, off}}, app_.add_option("--" + key, target, help))
+        return add({key, OptionKind::Switch, scope, {on, off}, [&target] { return target; }},
+                   app_.add_option("--" + key, target, help))
             ->check(CLI::IsMember({on, off}))
             ->capture_default_str();
     }
@@ -82,7 +90,14 @@ public:
     CLI::Option* list(const std::string& key, std::vector<std::string>& target, const std::string& help,
                       OptionScope scope = OptionScope::Global)
     {
-        return add({key, OptionKind::List, scope, {}}, app_.add_option("--" + key, target, help))
+        // One value per line: no value holds a newline (a header line,
+        // a path, an address as given).
+        const auto joined = [&target] {
+            std::string out;
+            for (const std::string& v : target) out += v + '\n';
+            return out;
+        };
+        return add({key, OptionKind::List, scope, {}, joined}, app_.add_option("--" + key, target, help))
             ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
     }
 

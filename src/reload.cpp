@@ -80,44 +80,16 @@ Reload reload_config(const std::vector<std::string>& args, const Config& started
         }
     }
     // What a reload does not change: said, so that nobody waits for it.
-    auto differs = [&](const char* key, bool changed) {
-        if (changed) out.warnings.push_back(fmt::format("{}: changed, which takes a restart; still as started", key));
-    };
-    differs("listen", c.listen != started.listen);
-    differs("port", c.port != started.port);
-    differs("threads", c.threads != started.threads);
-    differs("access-log", c.access_log != started.access_log);
-    differs("access-log-format", c.access_log_format != started.access_log_format);
-    differs("log-level", c.log_level != started.log_level);
-    differs("max-conns", c.max_conns != started.max_conns);
-    differs("max-conns-per-ip", c.max_conns_per_ip != started.max_conns_per_ip);
-    differs("pipes", c.pipes != started.pipes || c.pipes_max != started.pipes_max || c.pipe_size != started.pipe_size);
-    differs("cache", c.cache != started.cache || c.cache_ttl_ms != started.cache_ttl_ms ||
-                         c.cache_entries != started.cache_entries || c.cache_bytes != started.cache_bytes);
-    differs("pipe-queue", c.pipe_queue != started.pipe_queue);
-    differs("chain-pairs", c.chain_pairs != started.chain_pairs);
-    differs("inline-max", c.inline_max != started.inline_max);
-    differs("io-workers", c.io_workers != started.io_workers);
-    differs("sqpoll", c.sqpoll != started.sqpoll || c.sqpoll_idle_ms != started.sqpoll_idle_ms);
-    // The workers' deadline queues, the parser's limits and the stop's
-    // grace were set from the started values.
-    differs("keepalive-timeout", c.keepalive_timeout != started.keepalive_timeout);
-    differs("header-timeout", c.header_timeout != started.header_timeout);
-    differs("send-timeout", c.send_timeout != started.send_timeout);
-    differs("tls-handshake-timeout", c.tls_handshake_timeout != started.tls_handshake_timeout);
-    differs("shutdown-timeout", c.shutdown_timeout != started.shutdown_timeout);
-    differs("max-input", c.max_input != started.max_input);
-    differs("max-uri-bytes", c.limits.max_uri != started.limits.max_uri);
-    differs("max-header-bytes", c.limits.max_header_bytes != started.limits.max_header_bytes);
-    differs("max-headers", c.limits.max_headers != started.limits.max_headers);
-    differs("listing-memory", c.listing_memory != started.listing_memory);
-    differs("metrics-listen", c.metrics_listen != started.metrics_listen);
-    differs("tls-port", c.tls_port != started.tls_port);
-    differs("tls-cert", c.tls_pairs != started.tls_pairs);
-    differs("https-redirect", c.https_redirect != started.https_redirect);
-    differs("user", c.user != started.user || c.allow_root != started.allow_root);
-    differs("mime-types", c.mime_types != started.mime_types);
-    differs("sandbox", c.sandbox != started.sandbox || c.seccomp != started.seccomp);
+    // Every top-level setting but unknown-host (it belongs to the site
+    // table) was read once at start-up: the listeners, threads, rings,
+    // deadline queues, parser limits, logs, the sandbox. The per-site
+    // settings ([[site]], and the top level's root, headers, ...) apply.
+    for (const auto& [key, value] : started.settings) {
+        if (key == "unknown-host") continue;
+        const auto now = c.settings.find(key);
+        if (now == c.settings.end() || now->second != value)
+            out.warnings.push_back(fmt::format("{}: changed, which takes a restart; still as started", key));
+    }
     out.sites = std::move(sites);
     return out;
 }
