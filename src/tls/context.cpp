@@ -322,7 +322,7 @@ struct Loader {
         // (SSL_CTX_set_tlsext_servername_callback, without its C cast)
         SSL_CTX_callback_ctrl(c, SSL_CTRL_SET_TLSEXT_SERVERNAME_CB, reinterpret_cast<void (*)()>(on_server_name));
         SSL_CTX_set_tlsext_servername_arg(c, &set);
-        SSL_CTX_set_keylog_callback(c, detail::on_keylog);
+        if (set.captures_secrets_) SSL_CTX_set_keylog_callback(c, detail::on_keylog);
         SSL_CTX_set_app_data(c, &set);
 
         if (SSL_CTX_use_certificate(c, leaf) != 1) {
@@ -347,7 +347,7 @@ struct Loader {
     }
 
     static LoadResult load(const std::vector<CertKeyPaths>& pairs, std::shared_ptr<TicketKeys> ticket_keys,
-                           std::time_t now)
+                           std::time_t now, bool capture_secrets)
     {
         LoadResult r;
         if (pairs.empty()) {
@@ -356,6 +356,7 @@ struct Loader {
         }
         std::shared_ptr<ContextSet> set(new ContextSet());
         set->ticket_keys_ = std::move(ticket_keys);
+        set->captures_secrets_ = capture_secrets;
         set->paths_ = pairs;
         for (const CertKeyPaths& p : pairs) {
             CtxPtr ctx = load_pair(p, *set, now, r.error, r.warnings);
@@ -391,14 +392,14 @@ std::size_t ContextSet::pair_of(const SSL* ssl)
 }
 
 LoadResult load_contexts(const std::vector<CertKeyPaths>& pairs, std::shared_ptr<TicketKeys> ticket_keys,
-                         std::time_t now)
+                         std::time_t now, bool capture_secrets)
 {
-    return Loader::load(pairs, std::move(ticket_keys), now);
+    return Loader::load(pairs, std::move(ticket_keys), now, capture_secrets);
 }
 
 LoadResult reload_contexts(const ContextSet& current, std::time_t now)
 {
-    return load_contexts(current.paths(), current.ticket_keys_shared(), now);
+    return load_contexts(current.paths(), current.ticket_keys_shared(), now, current.captures_secrets());
 }
 
 } // namespace splicehttpd::tls

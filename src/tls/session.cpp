@@ -165,7 +165,7 @@ Session::Session(std::shared_ptr<const ContextSet> contexts, bool capture_secret
     }
     SSL_set_bio(ssl_, bio, bio); // one BIO both ways: the SSL owns its one reference
     SSL_set_accept_state(ssl_);
-    if (capture_secrets && SSL_set_ex_data(ssl_, session_index(), this) == 1) {
+    if (capture_secrets && contexts_->captures_secrets() && SSL_set_ex_data(ssl_, session_index(), this) == 1) {
         capture_ = std::make_unique<Capture>();
         SSL_set_msg_callback(ssl_, SessionCallbacks::on_message);
         SSL_set_msg_callback_arg(ssl_, this);

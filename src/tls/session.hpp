@@ -63,7 +63,8 @@ public:
 
     // capture_secrets: keep what kernel_crypto() needs (the traffic secrets,
     // record counts) until forget_secrets(); only worth it where the kernel
-    // offers kTLS.
+    // offers kTLS, and only on contexts loaded to capture them
+    // (load_contexts' capture_secrets; else kernel_crypto() is nullopt).
     explicit Session(std::shared_ptr<const ContextSet> contexts, bool capture_secrets = false);
     ~Session();
     Session(const Session&) = delete;

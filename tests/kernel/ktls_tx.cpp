@@ -137,7 +137,9 @@ int main()
     test::Pki pki;
     const auto leaf = pki.leaf("DNS:localhost");
     test::TempDir dir;
-    const auto set = tls::load_contexts({pki.files(dir, "localhost", leaf)}, std::make_shared<tls::TicketKeys>()).set;
+    const auto set = tls::load_contexts({pki.files(dir, "localhost", leaf)}, std::make_shared<tls::TicketKeys>(),
+                                        std::time(nullptr), true)
+                         .set;
     if (!set) setup_failed("load_contexts");
     struct Case {
         int version;

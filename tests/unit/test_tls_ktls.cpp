@@ -229,8 +229,8 @@ struct Keys {
     Keys()
     {
         auto keys = std::make_shared<TicketKeys>();
-        ec_set = load_contexts({pki.files(dir, "ec", ec)}, keys).set;
-        rsa_set = load_contexts({pki.files(dir, "rsa", rsa)}, keys).set;
+        ec_set = load_contexts({pki.files(dir, "ec", ec)}, keys, std::time(nullptr), true).set;
+        rsa_set = load_contexts({pki.files(dir, "rsa", rsa)}, keys, std::time(nullptr), true).set;
     }
 };
 
@@ -355,6 +355,27 @@ TEST_CASE("kernel_crypto: nothing without capture, before the handshake, or afte
     char buf[16];
     CHECK(s.read(buf).status == Session::Read::Data);
     CHECK_FALSE(s.kernel_crypto(Direction::Tx)); // the keys moved on: the kernel must not get the old ones
+}
+
+TEST_CASE("load_contexts: only contexts loaded to capture secrets log keys (OpenSSL formats every line in hex)")
+{
+    test::Client client;
+    auto keys_ = std::make_shared<TicketKeys>();
+    const auto set = load_contexts(keys().ec_set->paths(), keys_).set;
+    REQUIRE(set);
+    CHECK_FALSE(set->captures_secrets());
+    const bool logs_keys = SSL_CTX_get_keylog_callback(set->context(0)) != nullptr;
+    CHECK_FALSE(logs_keys);
+    Session asks(set, true);
+    REQUIRE(test::handshake(client, asks).status == Session::Handshake::Done);
+    CHECK_FALSE(asks.kernel_crypto(Direction::Tx)); // asked, but the contexts capture nothing
+
+    CHECK(keys().ec_set->captures_secrets());
+    const bool capture_logs_keys = SSL_CTX_get_keylog_callback(keys().ec_set->context(0)) != nullptr;
+    CHECK(capture_logs_keys);
+    const auto again = reload_contexts(*keys().ec_set).set; // a reload keeps the capture
+    REQUIRE(again);
+    CHECK(again->captures_secrets());
 }
 
 TEST_CASE("probe_kernel_tls: agrees with the kernel's own answer, in one line")
