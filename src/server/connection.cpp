@@ -368,14 +368,7 @@ void Connection::on_send(Sender::Next next) noexcept
         if (x.send.holds_pipe()) services_.park(ticket());
         return;
     case Sender::Next::Abort: return begin_close(true);
-    case Sender::Next::LookAgain:
-        // Not shrunk: cut once it has not for a whole send timeout (a link
-        // with seconds of queue recovers a lost segment only after a round
-        // trip or a retransmission timeout, taking nothing meanwhile). Else
-        // at the next tick: Recheck, from when it was asked.
-        if (services_.now_ns() - stall_since_ns_ >= services_.deadlines().timeout(Deadline::Send))
-            return begin_close(true);
-        return;
+    case Sender::Next::LookAgain: return; // at the next tick: Recheck, from when it was asked
     case Sender::Next::QueueDrained: progress_ns_ = services_.now_ns(); return;
     }
 }
@@ -399,7 +392,7 @@ void Connection::on_pipe(uring::Pipe* pipe) noexcept
     // Waiting for a pipe is not the peer's fault; and a stall check under way
     // rejoins its queue now, at the tail (its question was asked before the
     // wait, out of every queue: from then it would be out of order).
-    progress_ns_ = recheck_since_ns_ = stall_since_ns_ = services_.now_ns();
+    progress_ns_ = recheck_since_ns_ = services_.now_ns();
     on_send(exchange_->send.on_pipe(pipe, send_env()));
     settle();
 }

@@ -117,10 +117,23 @@ public:
 
     // How long a closing connection reads and drops what its peer still sends.
     static constexpr std::uint64_t kLingerNs = 5'000'000'000;
-    // A stalled socket's queue is looked at again at the next tick (once a
-    // second) after the first look was asked for: less than a tick, counted
-    // from the question, not from the answer, which comes a little later.
-    static constexpr std::uint64_t kRecheckNs = 500'000'000;
+    // The send timeout's two deadlines, Send and Recheck. Where the socket's
+    // queue can be asked (SIOCOUTQ), half of it without a byte taken brings
+    // a first look at the queue and the other half a second: behind a link
+    // that queues seconds (a shaper, a bloated modem) the queue's head is
+    // acknowledged only a round trip or a retransmission after a loss,
+    // though the client reads all it is given, so the two looks are as far
+    // apart as they can be while a stalled peer is still cut about one
+    // send timeout after its last byte. Without SIOCOUTQ: Send alone.
+    struct SendDeadlines {
+        std::uint64_t send_ns;
+        std::uint64_t recheck_ns;
+    };
+    static constexpr SendDeadlines send_deadlines(std::uint64_t send_timeout_ns, bool queue_probe) noexcept
+    {
+        if (!queue_probe) return {send_timeout_ns, send_timeout_ns};
+        return {send_timeout_ns / 2, send_timeout_ns - send_timeout_ns / 2};
+    }
 
     Connection(ConnectionServices& services, const ConnectionOptions& options, std::uint32_t index);
     ~Connection();
@@ -261,7 +274,6 @@ private:
     std::uint64_t request_since_ns_ = 0; // the first bytes of the request being read
     std::uint64_t progress_ns_ = 0;      // while sending: the socket last took bytes
     std::uint64_t recheck_since_ns_ = 0; // a stalled socket's queue was last asked about
-    std::uint64_t stall_since_ns_ = 0;   // a stall check began (its queue was first asked about)
     std::uint64_t listing_since_ns_ = 0; // Looking: the listing was asked for
     std::uint64_t linger_since_ns_ = 0;  // Lingering: since our side was shut
 

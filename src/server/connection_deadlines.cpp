@@ -28,8 +28,8 @@ Connection::Wait Connection::deadline_wanted() const noexcept
     case State::Sending:
     case State::WaitingWritable:
         // The send timeout is about progress, not a deadline: the socket
-        // took no byte for that long. Past it, a stall check looks at the
-        // socket's queue, and again a second later.
+        // took no byte for that long. With SIOCOUTQ it is two halves: a
+        // first look at the socket's queue, then a second (send_deadlines).
         if (exchange_->send.stall_check()) return {Deadline::Recheck, recheck_since_ns_};
         return {Deadline::Send, progress_ns_};
     case State::Lingering: return {Deadline::Linger, linger_since_ns_};
@@ -61,17 +61,14 @@ void Connection::on_timeout(Deadline kind) noexcept
     case Deadline::Recheck:
         // Waiting for room, no byte taken can also mean a slow link still
         // draining a deep queue (POLLOUT comes only when much of it has
-        // gone): the socket's queue is asked, and again each second, until
-        // it shrinks or has not for another send timeout (on_send).
+        // gone): half a send timeout without a byte taken, the socket's
+        // queue is asked, and again the other half later
+        // (send_deadlines).
         // Sending (POLLOUT came, and the chain after it moved nothing), or
         // no SIOCOUTQ on this kernel: the peer took nothing for too long.
         // (An HTTPS record send waits inside the kernel for room, as POLLOUT
         // would: the same look.)
         if (waits_for_room() && options_.send.queue_probe) {
-            // Its window runs from the look the queue is compared with: this
-            // one, or the last that saw it shrink (then progress_ns_).
-            if (!exchange_->send.stall_check())
-                stall_since_ns_ = exchange_->send.queue_known() ? progress_ns_ : services_.now_ns();
             exchange_->send.probe_queue(ops_, int(socket_slot()));
             recheck_since_ns_ = services_.now_ns();
         } else {

@@ -50,6 +50,13 @@ public:
     explicit DeadlineQueues(const Timeouts& timeouts_ns = {}) noexcept : timeouts_(timeouts_ns) {}
 
     [[nodiscard]] std::uint64_t timeout(Deadline kind) const noexcept { return timeouts_[std::size_t(kind)]; }
+    // Every timeout at once, before any link is placed (the worker knows
+    // some only once its ring is up).
+    void set_timeouts(const Timeouts& timeouts_ns) noexcept
+    {
+        for (const std::size_t n : size_) SPLICEHTTPD_ASSERT(n == 0);
+        timeouts_ = timeouts_ns;
+    }
     // A kind's timeout from now on (stopping: lingering closes end at the
     // next tick). Only ever shortened: the queue stays in deadline order.
     void shorten_timeout(Deadline kind, std::uint64_t ns) noexcept

@@ -251,19 +251,21 @@ Sender::Next Sender::on_cqe(Op op, std::uint8_t seq, int res) noexcept
         // answer is about a stall that is over.
         if (!stall_check_ || !(polling_ || (tls_ && tls_->sending()))) return Next::InFlight;
         if (res < 0) return Next::Abort; // the kernel cannot tell: the timeout stands
-        // The first look remembers the queue; each tick looks again. A
-        // queue that shrank is progress (the peer is reading, the link is
-        // slow); one that did not may still be a link recovering a lost
-        // segment behind seconds of queue, so the connection decides from
-        // how long it has looked (Connection::on_send).
-        if (outq_ < 0 || res < outq_) {
-            const bool shrank = outq_ >= 0;
+        // The first look (half the send timeout without a byte taken)
+        // remembers the queue and looks again the other half later; a queue
+        // that shrank in between is progress (the peer is reading, the link
+        // is slow), and the next check starts afresh from a first look. One
+        // that did not is a stalled peer. (Connection::send_deadlines)
+        if (outq_ < 0) {
             outq_ = res;
-            if (!shrank) return Next::LookAgain;
+            return Next::LookAgain;
+        }
+        if (res < outq_) {
+            outq_ = -1;
             stall_check_ = false;
             return Next::QueueDrained;
         }
-        return Next::LookAgain;
+        return Next::Abort;
     }
     default: break;
     }

@@ -57,7 +57,7 @@ public:
         NeedPipe,     // ask for a pipe, then on_pipe()
         WaitWritable, // the socket is full: wait_writable()
         Abort,        // the peer went away, the file shrank, the socket stalled: close
-        LookAgain,    // a stalled socket's queue, not shrunk (yet): look again at the next tick (probe_queue())
+        LookAgain,    // a stalled socket's queue: look again at the next tick (probe_queue())
         QueueDrained, // it shrank since the last look: the peer is reading, count it as progress
     };
 
@@ -84,17 +84,14 @@ public:
     // (the pipe is drained before reuse) and spliced from the file again.
     void yield_pipe(uring::PipePool& pipes) noexcept;
 
-    // The send timeout passed with no byte taken while waiting for room: ask
-    // the socket how much it still holds (SIOCOUTQ). On a slow link a deep
-    // queue signals POLLOUT only when much of it has gone.
+    // Half the send timeout passed with no byte taken while waiting for
+    // room, or the other half after that: ask the socket how much it still
+    // holds (SIOCOUTQ). On a slow link a deep queue signals POLLOUT only when
+    // much of it has gone.
     void probe_queue(Submitter& ops, int socket) noexcept;
     [[nodiscard]] bool probing() const noexcept { return probing_; }
-    // A stall check is under way: the deadline is a second look, not the
-    // send timeout.
+    // A stall check is under way: the deadline is the second look.
     [[nodiscard]] bool stall_check() const noexcept { return stall_check_; }
-    // An earlier look's answer is still the baseline (no byte taken since):
-    // the next stall check compares with it, not with its own first look.
-    [[nodiscard]] bool queue_known() const noexcept { return outq_ >= 0; }
 
     // Done: a small file's bytes go to the cache, the body is let go of, the
     // pipe goes back empty.

@@ -49,14 +49,15 @@ constexpr std::uint64_t kStopSilentNs = 2'000'000'000;
 
 namespace {
 
-DeadlineQueues::Timeouts timeouts_of(const Config& c)
+DeadlineQueues::Timeouts timeouts_of(const Config& c, bool queue_probe)
 {
     constexpr std::uint64_t s = 1'000'000'000;
     DeadlineQueues::Timeouts t{};
     t[std::size_t(Deadline::Idle)] = c.keepalive_timeout * s;
     t[std::size_t(Deadline::Request)] = c.header_timeout * s;
-    t[std::size_t(Deadline::Send)] = c.send_timeout * s;
-    t[std::size_t(Deadline::Recheck)] = Connection::kRecheckNs;
+    const Connection::SendDeadlines send = Connection::send_deadlines(c.send_timeout * s, queue_probe);
+    t[std::size_t(Deadline::Send)] = send.send_ns;
+    t[std::size_t(Deadline::Recheck)] = send.recheck_ns;
     t[std::size_t(Deadline::Listing)] = c.send_timeout * s; // as long as a response may go without progress
     t[std::size_t(Deadline::Linger)] = Connection::kLingerNs;
     t[std::size_t(Deadline::Handshake)] = c.tls_handshake_timeout * s;
@@ -74,7 +75,7 @@ Worker::Worker(unsigned id, const ServerSetup& setup, std::vector<sys::UniqueFd>
       metrics_listener_(std::move(metrics_listener)),
       wake_fd_(wake_fd),
       commands_(commands),
-      deadlines_(timeouts_of(setup.config)),
+      deadlines_(timeouts_of(setup.config, false)),
       pipe_queue_(setup.config.pipe_queue, setup.config.max_conns),
       error_limiter_(kErrorLinesPerSecond, kErrorLineBurst)
 {
@@ -138,6 +139,7 @@ Worker::Worker(unsigned id, const ServerSetup& setup, std::vector<sys::UniqueFd>
     o.send.inline_max = c.inline_max;
     o.send.cork = ring_->supports(IORING_OP_URING_CMD);
     o.send.queue_probe = ring_->supports(IORING_OP_URING_CMD);
+    deadlines_.set_timeouts(timeouts_of(c, o.send.queue_probe));
     adopt_sites(setup.sites->get());
 
     // Connections are made when first needed, lowest index first, and kept

@@ -136,8 +136,9 @@ public:
         server::DeadlineQueues::Timeouts t{};
         t[std::size_t(server::Deadline::Idle)] = 75 * kSec;
         t[std::size_t(server::Deadline::Request)] = 60 * kSec;
-        t[std::size_t(server::Deadline::Send)] = 60 * kSec;
-        t[std::size_t(server::Deadline::Recheck)] = server::Connection::kRecheckNs;
+        const auto send = server::Connection::send_deadlines(60 * kSec, ring_->supports(IORING_OP_URING_CMD));
+        t[std::size_t(server::Deadline::Send)] = send.send_ns;
+        t[std::size_t(server::Deadline::Recheck)] = send.recheck_ns;
         t[std::size_t(server::Deadline::Listing)] = 60 * kSec;
         t[std::size_t(server::Deadline::Linger)] = server::Connection::kLingerNs;
         deadlines_ = std::make_unique<server::DeadlineQueues>(t);
