@@ -20,6 +20,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <ctime>
 #include <memory>
 #include <string>
 
@@ -32,11 +33,18 @@ struct Setup {
     test::Pki::Leaf leaf = pki.leaf("DNS:a.example,DNS:*.b.example");
     test::TempDir dir;
     std::shared_ptr<const tls::ContextSet> set;
+    // Loaded to capture secrets: a Session asking for them on `set` gets
+    // none (no key-log callback there), and the capture would go unfuzzed.
+    std::shared_ptr<const tls::ContextSet> capturing;
     Setup()
     {
         auto r = tls::load_contexts({pki.files(dir, "a", leaf)}, std::make_shared<tls::TicketKeys>());
         FUZZ_CHECK(r.set != nullptr);
         set = r.set;
+        auto c = tls::load_contexts({pki.files(dir, "c", leaf)}, std::make_shared<tls::TicketKeys>(),
+                                    std::time(nullptr), true);
+        FUZZ_CHECK(c.set != nullptr);
+        capturing = c.set;
     }
 };
 
@@ -106,8 +114,12 @@ void live_mode(Input in, bool tls12)
     test::ClientOptions o;
     if (tls12) o.max_version = TLS1_2_VERSION;
     test::Client client(o);
-    tls::Session s(setup().set, in.byte() & 1);
+    const bool capture = in.byte() & 1;
+    tls::Session s(capture ? setup().capturing : setup().set, capture);
     FUZZ_CHECK(test::handshake(client, s).status == tls::Session::Handshake::Done);
+    // The client's default suites are AES-GCM, which the kernel takes: a
+    // capture asked for has the secrets (else the capture is not fuzzed).
+    FUZZ_CHECK(s.kernel_crypto(tls::Direction::Tx).has_value() == capture);
     std::string sent, received, server_sent;
     bool forged = false, closed = false, client_closed = false;
     // The client stops writing once it has closed or failed.
