@@ -9,6 +9,8 @@ real binary with its sandbox on (Landlock and seccomp, as it ships).
   server that started without it: one error line each, and the running
   configuration keeps serving.
 - A setting a reload cannot change (threads) is a warning, and stays.
+- Nothing changed (file, command line, certificates rewritten as they were):
+  no warning, though main() resolves --port 0, --tls-port 0 and the defaults.
 """
 
 import hashlib
@@ -23,6 +25,7 @@ import threading
 import time
 
 import harness
+import tls_certs
 from test_config import ConfigServer
 
 needs_io_uring = harness.unittest.skipUnless(harness.io_uring_usable(), "io_uring unavailable")
@@ -284,6 +287,57 @@ class ConfigReload(harness.unittest.TestCase):
         self.assertEqual(missing, [], log)
         # The sites' part applies all the same.
         self.assertEqual(s.get("/", {"Host": "a.test"}).header("x-site"), "a2")
+        s.stop_checked()
+
+    def test_an_unchanged_configuration_reloads_without_a_warning(self):
+        # Nothing changed, in the file or on the command line: a reload must
+        # not say that something takes a restart. Settings main() resolves
+        # after start-up (--port 0, --tls-port 0, the default threads, max-conns
+        # auto) are compared as given; the certificates and the access log are
+        # re-read and reopened from the same paths, which is what SIGHUP is for.
+        harness.require_program("openssl")
+        certs = os.path.join(self.tmp, "certs")
+        os.mkdir(certs)
+        cert, key = tls_certs.make_leaf(certs, "localhost")
+        types = os.path.join(self.tmp, "extra.types")
+        write(types, "text/x-splice splice\n")
+        access_log = os.path.join(self.tmp, "access.log")
+        with open(self.path, "w") as f:
+            f.write(textwrap.dedent(f"""
+                root = "{self.srv}"
+                listen = ["127.0.0.1"]
+                port = 0
+                max-conns = "auto"
+                pipes = 8
+                add-header = ["X-Top: 1"]
+                mime-types = "{types}"
+                """).lstrip("\n") + self.site("a", "a1"))
+        s = ConfigServer(self.path, "--tls-port", "0", "--tls-cert", cert, "--tls-key", key,
+                         "--access-log", access_log, "--send-timeout", "7")
+        self.addCleanup(lambda: s.alive() and s.stop())
+        s.tls_port()
+        self.assertEqual(s.get("/", {"Host": "a.test"}).header("x-site"), "a1")
+        for _ in range(2):
+            mark = len(s.log())
+            self.hup(s, r"%s re-read, 2 sites" % re.escape(self.path))
+            s.wait_log(r"info SIGHUP: 1 certificate pair reloaded", start=mark)
+            s.wait_log(r"info SIGHUP: access log .* reopened", start=mark)
+            warned = [line for line in s.log()[mark:] if " warning " in line]
+            self.assertEqual(warned, [])
+            # The same certificate written anew (as a renewal that kept it).
+            for path in (cert, key):
+                with open(path, "rb") as f:
+                    data = f.read()
+                with open(path, "wb") as f:
+                    f.write(data)
+        self.assertEqual(s.get("/", {"Host": "a.test"}).header("x-site"), "a1")
+        s.stop_checked()
+        # The command line alone (--port 0 as the harness starts it).
+        s = harness.Server(self.srv, "--max-conns-per-ip", "9", "--expires", ".txt=1h")
+        self.addCleanup(lambda: s.alive() and s.stop())
+        mark = len(s.log())
+        self.hup(s, r"the command line re-read, root ")
+        self.assertEqual([line for line in s.log()[mark:] if " warning " in line], [])
         s.stop_checked()
 
 
