@@ -23,7 +23,7 @@ enum class Deadline : std::uint8_t {
     Idle,      // between requests: --keepalive-timeout
     Request,   // a request head under way: --header-timeout
     Send,      // a response whose socket took no byte: --send-timeout
-    Recheck,   // a stalled socket's queue, looked at again a second later
+    Recheck,   // a stalled socket's queue, looked at again: the send timeout's second half
     Listing,   // waiting for the lister thread: --send-timeout
     Linger,    // our side shut, the peer's late input dropped: a few seconds
     Handshake, // HTTPS: from the accept until the TLS handshake is done: --tls-handshake-timeout

@@ -68,7 +68,7 @@ TEST_CASE("deadlines: each kind has its own timeout")
     f.q.place(*f.links[1], Deadline::Recheck, 100);
     f.q.place(*f.links[2], Deadline::Idle, 100);
     CHECK(f.expire(101).empty());
-    CHECK(f.expire(102) == Expired{{Deadline::Recheck, 1}}); // a second later, not a send timeout later
+    CHECK(f.expire(102) == Expired{{Deadline::Recheck, 1}}); // its own timeout, not another kind's
     CHECK(f.expire(161) == Expired{{Deadline::Send, 0}});
     CHECK(f.expire(176) == Expired{{Deadline::Idle, 2}});
     CHECK(f.q.timeout(Deadline::Send) == 60);
