@@ -208,7 +208,8 @@ TEST_CASE("connection: a peer that takes nothing is aborted after the send timeo
 {
     HarnessOptions o;
     o.inline_max = 0;
-    o.tcp = true; // SIOCOUTQ: the queue of a stalled socket is looked at twice
+    o.tcp = true;  // SIOCOUTQ: the queue of a stalled socket is looked at twice
+    int looks = 0; // before h: it outlives every turn that calls h.rewrite
     Harness h(o);
     const int c = h.connect(0);
     send_all(c, get("/big.bin"));
@@ -216,7 +217,6 @@ TEST_CASE("connection: a peer that takes nothing is aborted after the send timeo
     h.quiesce();
     REQUIRE(h.conn(0).state() == State::WaitingWritable);
     if (h.options().send.queue_probe) {
-        int looks = 0;
         h.rewrite = [&](const UserData& ud, io_uring_cqe&) { looks += ud.op == Op::OutQ; };
         // Half the send timeout: the first look at the queue (remembered).
         h.advance(29 * Harness::kSec);
