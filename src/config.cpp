@@ -284,8 +284,9 @@ std::optional<Problem> finish_site(const SiteArgs& a, const Keys& given, SiteSet
 }
 
 // Everything CLI11 filled -> Config, each value checked alone. `emptied`:
-// lists the file gave as [], which CLI11 never saw.
-std::optional<Problem> finish(const Args& a, const Keys& given, Config& c, const Keys& emptied = {})
+// lists the file gave as [], which CLI11 never saw. `alone`: one setting of
+// the file by itself (check_piece), without the checks across settings.
+std::optional<Problem> finish(const Args& a, const Keys& given, Config& c, const Keys& emptied = {}, bool alone = false)
 {
     c = a.c;
     if (emptied.contains("listen")) c.listen.clear();
@@ -298,7 +299,7 @@ std::optional<Problem> finish(const Args& a, const Keys& given, Config& c, const
     c.seccomp = !a.no_seccomp && !a.no_sandbox;
     c.cache = a.cache == "on";
     c.unknown_host = a.unknown_host == "421" ? UnknownHost::Misdirected : UnknownHost::Default;
-    if (auto e = check_https_flags(c, a.tls_certs, a.tls_keys); !e.empty())
+    if (auto e = check_https_flags(c, a.tls_certs, a.tls_keys, alone); !e.empty())
         return Problem{e.starts_with("--tls-cert") ? "tls-cert"
                        : e.starts_with("--https")  ? "https-redirect"
                                                    : "tls-port",
@@ -342,7 +343,7 @@ std::optional<std::string> check_piece(const std::string& key, const FilePiece& 
         return restate(first_line(e.what()), key, piece.origin);
     }
     Config scratch;
-    if (auto p = finish(args, Keys{key}, scratch)) return restate(p->message, key, piece.origin);
+    if (auto p = finish(args, Keys{key}, scratch, {}, true)) return restate(p->message, key, piece.origin);
     return std::nullopt;
 }
 

@@ -4,15 +4,17 @@
 
 namespace splicehttpd {
 
-std::string check_https_flags(Config& c, const std::vector<std::string>& certs, const std::vector<std::string>& keys)
+std::string check_https_flags(Config& c, const std::vector<std::string>& certs, const std::vector<std::string>& keys,
+                              bool alone)
 {
-    if (certs.size() != keys.size())
+    if (!alone && certs.size() != keys.size())
         return "--tls-cert given " + plural(certs.size(), "time") + " but --tls-key " + plural(keys.size(), "time") +
                ": one key for each certificate, in the same order";
     for (const std::string& f : certs)
         if (f.empty()) return "--tls-cert: a file name, not an empty string";
     for (const std::string& f : keys)
         if (f.empty()) return "--tls-key: a file name, not an empty string";
+    if (alone) return {};
     if (c.tls_port < 0 && !certs.empty()) return "--tls-cert and --tls-key need --tls-port";
     if (c.tls_port < 0 && c.https_redirect) return "--https-redirect needs --tls-port";
     if (c.tls_port >= 0 && certs.empty()) return "--tls-port needs --tls-cert and --tls-key";

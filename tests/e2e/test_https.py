@@ -554,6 +554,41 @@ class HttpsLinger(OwnServer):
         self.assertEqual(bytes(got).partition(b"\r\n\r\n")[2], payload(200_000))
 
 
+class HttpsConfigFile(unittest.TestCase):
+    """HTTPS set in --config FILE, as any other setting."""
+
+    def setUp(self):
+        harness.require_program("openssl")
+        self.certs = tempfile.mkdtemp(prefix="splicehttpd-conf-")
+        self.addCleanup(shutil.rmtree, self.certs)
+        self.root = harness.Root()
+        self.addCleanup(self.root.cleanup)
+        self.root.write("k1", payload(1000))
+        self.cert, self.key = tls_certs.make_leaf(self.certs, "localhost")
+        self.ctx = ssl.create_default_context(cafile=os.path.join(self.certs, "ca.crt"))
+
+    def write_config(self, text):
+        path = os.path.join(self.certs, "splicehttpd.toml")
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def test_tls_port_cert_and_key_in_the_file(self):
+        """Defect (fixed): each setting of the file was checked alone first,
+        and `tls-port` alone "needs --tls-cert and --tls-key": HTTPS could
+        not be configured in a file at all."""
+        path = self.write_config(f'tls-port = 0\ntls-cert = ["{self.cert}"]\ntls-key = ["{self.key}"]\n')
+        server = harness.Server(self.root.path, "--config", path)
+        try:
+            c = TlsClient(server.tls_port(), self.ctx, timeout=10)
+            try:
+                self.assertEqual(c.request("GET", "/k1").body, payload(1000))
+            finally:
+                c.close()
+        finally:
+            server.stop_checked()
+
+
 class HttpsFlags(unittest.TestCase):
     def test_bad_pairs_exit_2_with_one_line(self):
         certs = tempfile.mkdtemp(prefix="splicehttpd-flags-")

@@ -212,6 +212,35 @@ TEST_CASE("load_config: the command line wins; lists are replaced; where() names
     CHECK(c.where("root") == path + ":1:8: root");
 }
 
+TEST_CASE("load_config: tls-port, tls-cert and tls-key from the file, each needing the others")
+{
+    // Defect (fixed): each value of the file was checked by itself first,
+    // and tls-port alone "needs --tls-cert and --tls-key": HTTPS could not
+    // be set in a file at all.
+    Scratch s;
+    const std::string path = s.file("t.toml", "tls-port = 8443\n"
+                                              "tls-cert = [\"/etc/a.crt\", \"/etc/b.crt\"]\n"
+                                              "tls-key = [\"/etc/a.key\", \"/etc/b.key\"]\n"
+                                              "https-redirect = true\n");
+    std::string message;
+    auto out = load({"--config", path}, message);
+    INFO(message);
+    REQUIRE(out.config);
+    CHECK(out.config->tls_port == 8443);
+    CHECK(out.config->https_redirect);
+    using Pairs = std::vector<std::pair<std::string, std::string>>;
+    CHECK(out.config->tls_pairs == Pairs{{"/etc/a.crt", "/etc/a.key"}, {"/etc/b.crt", "/etc/b.key"}});
+    // The command line may give what the file lacks.
+    const std::string port_only = s.file("p.toml", "tls-port = 8443\n");
+    out = load({"--config", port_only, "--tls-cert", "/etc/a.crt", "--tls-key", "/etc/a.key"}, message);
+    REQUIRE(out.config);
+    CHECK(out.config->tls_pairs == Pairs{{"/etc/a.crt", "/etc/a.key"}});
+    // What is missing from both is named at its place in the file.
+    out = load({"--config", port_only}, message);
+    CHECK_FALSE(out.config);
+    CHECK(message == port_only + ":1:12: tls-port needs --tls-cert and --tls-key");
+}
+
 TEST_CASE("load_config: [[site]] starts from the top level; [] empties a list")
 {
     Scratch s;
