@@ -299,20 +299,30 @@ std::optional<Problem> finish(const Args& a, const Keys& given, Config& c, const
     c.seccomp = !a.no_seccomp && !a.no_sandbox;
     c.cache = a.cache == "on";
     c.unknown_host = a.unknown_host == "421" ? UnknownHost::Misdirected : UnknownHost::Default;
-    if (auto e = check_https_flags(c, a.tls_certs, a.tls_keys, alone); !e.empty())
-        return Problem{e.starts_with("--tls-cert") ? "tls-cert"
-                       : e.starts_with("--https")  ? "https-redirect"
-                                                   : "tls-port",
-                       e};
     if (c.listen.empty()) return Problem{"listen", "--listen: no address; give at least one"};
     if (c.metrics_listen.starts_with("unix:"))
         return Problem{"metrics-listen",
                        fmt::format("--metrics-listen {}: a TCP address, not a unix socket", c.metrics_listen)};
+    if (c.metrics_listen.find_first_of(" \t") != std::string::npos)
+        return Problem{
+            "metrics-listen",
+            fmt::format("--metrics-listen {}: an address without options (/metrics is plain HTTP)", c.metrics_listen)};
     std::size_t bad = 0;
     std::string error;
     auto planned = server::plan_listeners(c.listen, c.port, c.ipv6_dual_stack, bad, error);
     if (!planned) return Problem{"listen", fmt::format("--listen {}: {}", c.listen[bad], error), bad};
     c.listeners = std::move(*planned);
+    // Named at the listener's own place (a config file's element).
+    if (!alone && a.tls_certs.empty() && a.tls_keys.empty())
+        for (std::size_t i = 0; i < c.listeners.size(); ++i)
+            if (c.listeners[i].tls)
+                return Problem{"listen", fmt::format("--listen {}: tls needs --tls-cert and --tls-key", c.listen[i]),
+                               i};
+    if (auto e = check_https_flags(c, a.tls_certs, a.tls_keys, alone); !e.empty())
+        return Problem{e.starts_with("--tls-cert") ? "tls-cert"
+                       : e.starts_with("--https")  ? "https-redirect"
+                                                   : "tls-port",
+                       e};
 
     return std::nullopt;
 }

@@ -1,5 +1,6 @@
 #pragma once
 // --tls-port, --tls-cert, --tls-key and --https-redirect, checked together
+// and with the TLS listeners (--listen ADDRESS tls) among c.listeners
 // (from the command line or the config file).
 #include "config.hpp"
 
