@@ -81,8 +81,9 @@ void add_options(OptionTable& t, Args& a)
            CommandLine);
     t.text("root", a.site.root, "Directory to serve", Site)->capture_default_str();
     t.list("listen", c.listen,
-           "ADDRESS[:PORT], [IPv6]:PORT or unix:/PATH to listen on; repeat it for several (IPv6 addresses are "
-           "IPv6-only unless --ipv6-dual-stack)")
+           "ADDRESS[:PORT], [IPv6]:PORT or unix:/PATH to listen on, then options after a space: tls (or ssl) for "
+           "HTTPS, mode=0660 for a unix socket's file; repeat it for several (IPv6 addresses are IPv6-only unless "
+           "--ipv6-dual-stack)")
         ->capture_default_str();
     t.flag("ipv6-dual-stack", c.ipv6_dual_stack,
            "A --listen [::] takes IPv4 clients too, logged as a.b.c.d: IPV6_V6ONLY off, as nginx's ipv6only off");
@@ -180,16 +181,18 @@ void add_options(OptionTable& t, Args& a)
     t.bounded("max-input", c.max_input, std::size_t(1024), std::size_t(1) << 26,
               "Unparsed input buffered per connection while a response is in flight; past it, reading pauses");
     t.bounded("max-headers", c.limits.max_headers, 1u, 10000u, "Most header fields (more: 431)");
-    t.integer("tls-port", c.tls_port, "HTTPS port on the --listen address (0: any free port)")
+    t.integer("tls-port", c.tls_port,
+              "HTTPS port on the first TCP --listen address (0: any free port); as --listen 'ADDRESS:PORT tls'")
         ->check(CLI::Range(0, 65535));
     t.list("tls-cert", a.tls_certs,
-           "PEM certificate chain for --tls-port (repeatable: each with the --tls-key in the same place; chosen by "
-           "server name, the first for other names)");
+           "PEM certificate chain for the TLS listeners (repeatable: each with the --tls-key in the same place; "
+           "chosen by server name, the first for other names)");
     t.list("tls-key", a.tls_keys, "PEM private key of the --tls-cert in the same place (repeatable)");
     t.bounded("tls-handshake-timeout", c.tls_handshake_timeout, 1u, 3600u,
-              "Seconds a client of --tls-port has to finish the TLS handshake");
+              "Seconds a client of a TLS listener has to finish the TLS handshake");
     t.flag("https-redirect", c.https_redirect,
-           "Answer plain HTTP with 308 to https:// on --tls-port (except /.well-known/acme-challenge/)");
+           "Answer plain HTTP with 308 to https:// on --tls-port, else the first TCP tls listener (except "
+           "/.well-known/acme-challenge/)");
 }
 
 // What went wrong, written as for the command line ("--add-header 'x': ...");
