@@ -81,8 +81,9 @@ void add_options(OptionTable& t, Args& a)
            CommandLine);
     t.text("root", a.site.root, "Directory to serve", Site)->capture_default_str();
     t.list("listen", c.listen,
-           "ADDRESS[:PORT], [IPv6]:PORT or unix:/PATH to listen on; repeat it for several (IPv6 addresses are "
-           "IPv6-only unless --ipv6-dual-stack)")
+           "ADDRESS[:PORT], [IPv6]:PORT or unix:/PATH to listen on, then options after a space: tls (or ssl) for "
+           "HTTPS, mode=0660 for a unix socket's file; repeat it for several (IPv6 addresses are IPv6-only unless "
+           "--ipv6-dual-stack)")
         ->capture_default_str();
     t.flag("ipv6-dual-stack", c.ipv6_dual_stack,
            "A --listen [::] takes IPv4 clients too, logged as a.b.c.d: IPV6_V6ONLY off, as nginx's ipv6only off");
@@ -180,16 +181,18 @@ void add_options(OptionTable& t, Args& a)
     t.bounded("max-input", c.max_input, std::size_t(1024), std::size_t(1) << 26,
               "Unparsed input buffered per connection while a response is in flight; past it, reading pauses");
     t.bounded("max-headers", c.limits.max_headers, 1u, 10000u, "Most header fields (more: 431)");
-    t.integer("tls-port", c.tls_port, "HTTPS port on the --listen address (0: any free port)")
+    t.integer("tls-port", c.tls_port,
+              "HTTPS port on the first TCP --listen address (0: any free port); as --listen 'ADDRESS:PORT tls'")
         ->check(CLI::Range(0, 65535));
     t.list("tls-cert", a.tls_certs,
-           "PEM certificate chain for --tls-port (repeatable: each with the --tls-key in the same place; chosen by "
-           "server name, the first for other names)");
+           "PEM certificate chain for the TLS listeners (repeatable: each with the --tls-key in the same place; "
+           "chosen by server name, the first for other names)");
     t.list("tls-key", a.tls_keys, "PEM private key of the --tls-cert in the same place (repeatable)");
     t.bounded("tls-handshake-timeout", c.tls_handshake_timeout, 1u, 3600u,
-              "Seconds a client of --tls-port has to finish the TLS handshake");
+              "Seconds a client of a TLS listener has to finish the TLS handshake");
     t.flag("https-redirect", c.https_redirect,
-           "Answer plain HTTP with 308 to https:// on --tls-port (except /.well-known/acme-challenge/)");
+           "Answer plain HTTP with 308 to https:// on --tls-port, else the first TCP tls listener (except "
+           "/.well-known/acme-challenge/)");
 }
 
 // What went wrong, written as for the command line ("--add-header 'x': ...");
@@ -284,8 +287,9 @@ std::optional<Problem> finish_site(const SiteArgs& a, const Keys& given, SiteSet
 }
 
 // Everything CLI11 filled -> Config, each value checked alone. `emptied`:
-// lists the file gave as [], which CLI11 never saw.
-std::optional<Problem> finish(const Args& a, const Keys& given, Config& c, const Keys& emptied = {})
+// lists the file gave as [], which CLI11 never saw. `alone`: one setting of
+// the file by itself (check_piece), without the checks across settings.
+std::optional<Problem> finish(const Args& a, const Keys& given, Config& c, const Keys& emptied = {}, bool alone = false)
 {
     c = a.c;
     if (emptied.contains("listen")) c.listen.clear();
@@ -298,20 +302,30 @@ std::optional<Problem> finish(const Args& a, const Keys& given, Config& c, const
     c.seccomp = !a.no_seccomp && !a.no_sandbox;
     c.cache = a.cache == "on";
     c.unknown_host = a.unknown_host == "421" ? UnknownHost::Misdirected : UnknownHost::Default;
-    if (auto e = check_https_flags(c, a.tls_certs, a.tls_keys); !e.empty())
-        return Problem{e.starts_with("--tls-cert") ? "tls-cert"
-                       : e.starts_with("--https")  ? "https-redirect"
-                                                   : "tls-port",
-                       e};
     if (c.listen.empty()) return Problem{"listen", "--listen: no address; give at least one"};
     if (c.metrics_listen.starts_with("unix:"))
         return Problem{"metrics-listen",
                        fmt::format("--metrics-listen {}: a TCP address, not a unix socket", c.metrics_listen)};
+    if (c.metrics_listen.find_first_of(" \t") != std::string::npos)
+        return Problem{
+            "metrics-listen",
+            fmt::format("--metrics-listen {}: an address without options (/metrics is plain HTTP)", c.metrics_listen)};
     std::size_t bad = 0;
     std::string error;
     auto planned = server::plan_listeners(c.listen, c.port, c.ipv6_dual_stack, bad, error);
     if (!planned) return Problem{"listen", fmt::format("--listen {}: {}", c.listen[bad], error), bad};
     c.listeners = std::move(*planned);
+    // Named at the listener's own place (a config file's element).
+    if (!alone && a.tls_certs.empty() && a.tls_keys.empty())
+        for (std::size_t i = 0; i < c.listeners.size(); ++i)
+            if (c.listeners[i].tls)
+                return Problem{"listen", fmt::format("--listen {}: tls needs --tls-cert and --tls-key", c.listen[i]),
+                               i};
+    if (auto e = check_https_flags(c, a.tls_certs, a.tls_keys, alone); !e.empty())
+        return Problem{e.starts_with("--tls-cert") ? "tls-cert"
+                       : e.starts_with("--https")  ? "https-redirect"
+                                                   : "tls-port",
+                       e};
 
     return std::nullopt;
 }
@@ -342,7 +356,7 @@ std::optional<std::string> check_piece(const std::string& key, const FilePiece& 
         return restate(first_line(e.what()), key, piece.origin);
     }
     Config scratch;
-    if (auto p = finish(args, Keys{key}, scratch)) return restate(p->message, key, piece.origin);
+    if (auto p = finish(args, Keys{key}, scratch, {}, true)) return restate(p->message, key, piece.origin);
     return std::nullopt;
 }
 

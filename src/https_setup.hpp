@@ -1,7 +1,8 @@
 // HTTPS at start-up and on SIGHUP: the certificate/key pairs loaded into a
-// ContextSet (still as root: keys are often root-only), the kernel TLS probe
-// (before Landlock, which forbids its loopback connect), one --tls-port
-// listener per worker; and the reload that publishes a new set.
+// ContextSet (still as root: keys are often root-only) and the kernel TLS
+// probe (before Landlock, which forbids its loopback connect), for every
+// TLS listener; the address --tls-port adds; and the reload that publishes
+// a new set.
 #pragma once
 
 #include "config.hpp"
@@ -17,17 +18,20 @@ namespace splicehttpd {
 
 struct HttpsStart {
     std::unique_ptr<server::TlsContextHolder> contexts;
-    std::vector<sys::UniqueFd> listeners; // one per worker
-    std::string url;                      // "https://127.0.0.1:8443"
-    std::uint16_t port = 0;               // the one bound (--tls-port 0: the kernel's choice)
-    std::vector<std::string> warnings;    // one line each, for the log
-    std::string body_path;                // which body path serves, and why: one line
+    std::vector<std::string> warnings; // one line each, for the log
+    std::string body_path;             // which body path serves, and why: one line
 };
 
-// `address`: --listen's, whose port is replaced by --tls-port. Throws
-// std::runtime_error with one line (a bad pair names its file) or
-// std::system_error (the listener).
-HttpsStart start_https(const Config& config, const server::ListenAddress& address, unsigned workers);
+// Whether any listener speaks TLS: --tls-port, or tls after a --listen address.
+[[nodiscard]] bool serves_https(const Config& config);
+
+// Loads the --tls-cert/--tls-key pairs. Throws std::runtime_error with one
+// line (a bad pair names its file).
+HttpsStart start_https(const Config& config);
+
+// --tls-port's listener: `address` (the first TCP --listen address, or the
+// first socket systemd passed) on --tls-port, with tls.
+server::ListenAddress tls_port_address(const Config& config, const server::ListenAddress& address);
 
 // The directories a reload reads from, for Landlock: each --tls-cert's and
 // --tls-key's, and the directory of the file it resolves to (certbot's

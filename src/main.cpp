@@ -234,8 +234,24 @@ int main(int argc, char** argv)
     sigaddset(&chld, SIGCHLD);
     pthread_sigmask(SIG_BLOCK, &chld, nullptr);
 
-    // listeners[worker]: its socket for each --listen address.
-    std::vector<std::vector<sys::UniqueFd>> listeners;
+    // HTTPS first: still as root (keys are often root-only), before Landlock;
+    // a pair that cannot serve binds nothing.
+    std::optional<HttpsStart> https;
+    if (serves_https(config)) {
+        try {
+            https = start_https(config);
+        } catch (const std::system_error& e) {
+            die(1, e.what());
+        } catch (const std::exception& e) {
+            die(2, e.what()); // a pair that cannot serve is a bad flag
+        }
+        for (const std::string& w : https->warnings) spdlog::warn("{}", w);
+        spdlog::info("{}", https->body_path);
+        shared->tls = https->contexts.get();
+    }
+
+    // listeners[worker]: its socket for each --listen address, then --tls-port's.
+    std::vector<std::vector<server::ListenSocket>> listeners;
     std::string urls;
     server::SocketRemover socket_remover;
     std::vector<server::UnixSocketFile> files; // until socket_remover has them
@@ -249,49 +265,46 @@ int main(int argc, char** argv)
             urls += (seen.empty() ? "" : ", ") + url;
             seen.push_back(std::move(url));
         };
+        std::vector<server::ListenAddress> wanted;
         if (!activated.empty()) {
             config.threads = unsigned(activated.size());
             for (auto& fd : activated) {
                 show(server::local_address(fd.get()).url());
-                listeners.emplace_back().push_back(std::move(fd));
+                listeners.emplace_back().push_back({std::move(fd), false});
             }
         } else {
             listeners.resize(config.threads);
-            for (server::ListenAddress a : config.listeners) {
-                std::vector<sys::UniqueFd> fds;
-                if (a.is_unix()) {
-                    fds = server::open_unix_listeners(a, {config.threads}, files.emplace_back());
-                    show(a.url());
-                } else {
-                    fds = server::open_listeners(a, {config.threads, config.take_over});
-                    show(server::local_address(fds.front().get()).url());
-                }
-                for (unsigned i = 0; i < config.threads; ++i) listeners[i].push_back(std::move(fds[i]));
-            }
-            // Before the sandbox, the privilege drop and the threads.
-            socket_remover = server::SocketRemover(files);
-            files.clear();
+            wanted = config.listeners;
         }
+        if (config.tls_port >= 0) wanted.push_back(tls_port_address(config, address));
+        bool redirect_found = false;
+        for (server::ListenAddress& a : wanted) {
+            std::vector<sys::UniqueFd> fds;
+            if (a.is_unix()) {
+                fds = server::open_unix_listeners(a, {config.threads}, files.emplace_back());
+                show(a.url());
+            } else {
+                fds = server::open_listeners(a, {config.threads, config.take_over});
+                server::ListenAddress bound = server::local_address(fds.front().get());
+                bound.tls = a.tls;
+                show(bound.url());
+                // --https-redirect's port: --tls-port's (the last) if given,
+                // else the first TCP tls listener's.
+                const bool tls_port = config.tls_port >= 0 && &a == &wanted.back();
+                if (a.tls && (!redirect_found || tls_port)) {
+                    shared->https_port = bound.port();
+                    redirect_found = true;
+                }
+            }
+            for (unsigned i = 0; i < config.threads; ++i) listeners[i].push_back({std::move(fds[i]), a.tls});
+        }
+        // Before the sandbox, the privilege drop and the threads.
+        socket_remover = server::SocketRemover(files);
+        files.clear();
     } catch (const std::system_error& e) {
         // A later address failed: the socket files made already go now.
         server::remove_socket_files(files);
         die(1, e.what());
-    }
-    // HTTPS: still as root (keys are often root-only), before Landlock.
-    std::optional<HttpsStart> https;
-    if (config.tls_port >= 0) {
-        try {
-            https = start_https(config, address, config.threads);
-        } catch (const std::system_error& e) {
-            die(1, e.what());
-        } catch (const std::exception& e) {
-            die(2, e.what()); // a pair that cannot serve is a bad flag
-        }
-        for (const std::string& w : https->warnings) spdlog::warn("{}", w);
-        spdlog::info("{}", https->body_path);
-        urls += ", " + https->url;
-        config.tls_port = https->port; // --tls-port 0: the redirects name the real one
-        shared->tls = https->contexts.get();
     }
     // --metrics-listen: one socket, the first worker's.
     std::unique_ptr<metrics::Board> board;
@@ -403,15 +416,13 @@ int main(int argc, char** argv)
         ready.push_back(promise->get_future());
         // The ring is created inside its thread: with SINGLE_ISSUER and
         // DEFER_TASKRUN only the creating task may submit and wait.
-        sys::UniqueFd tls_fd = https ? std::move(https->listeners[i]) : sys::UniqueFd();
         sys::UniqueFd m_fd = i == 0 ? std::move(metrics_fd) : sys::UniqueFd();
-        w->thread = std::thread([i, &shared = *shared, fd = std::move(listeners[i]), tls_fd = std::move(tls_fd),
-                                 m_fd = std::move(m_fd), wake = w->wake.get(), &commands = w->commands, promise,
-                                 may_serve, &finished]() mutable {
+        w->thread = std::thread([i, &shared = *shared, fd = std::move(listeners[i]), m_fd = std::move(m_fd),
+                                 wake = w->wake.get(), &commands = w->commands, promise, may_serve,
+                                 &finished]() mutable {
             std::unique_ptr<server::Worker> worker;
             try {
-                worker = std::make_unique<server::Worker>(i, shared, std::move(fd), std::move(tls_fd), std::move(m_fd),
-                                                          wake, commands);
+                worker = std::make_unique<server::Worker>(i, shared, std::move(fd), std::move(m_fd), wake, commands);
             } catch (...) {
                 promise->set_exception(std::current_exception());
                 return;

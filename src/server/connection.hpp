@@ -143,8 +143,9 @@ public:
     // The socket slot of this connection is its index in the fixed-file table.
     [[nodiscard]] unsigned socket_slot() const noexcept { return index_; }
 
-    // Which listener a connection came from: the plain one, --tls-port's
-    // (it speaks HTTPS), or --metrics-listen's (it answers /metrics only).
+    // Which kind of listener a connection came from: a plain one, a TLS one
+    // (--tls-port's, or a --listen address with tls: it speaks HTTPS), or
+    // --metrics-listen's (it answers /metrics only).
     enum class Listener : std::uint8_t { Plain, Tls, Metrics };
     // Arms an accept into this connection's socket slot.
     void arm_accept(int listen_fd, Listener from = Listener::Plain) noexcept;

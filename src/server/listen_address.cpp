@@ -56,7 +56,7 @@ std::optional<std::uint16_t> parse_port(std::string_view text)
 std::string shown(const ListenAddress& a)
 {
     std::string url = a.url();
-    if (url.starts_with("http://")) url.erase(0, 7);
+    if (const auto scheme = url.find("://"); !a.is_unix() && scheme != std::string::npos) url.erase(0, scheme + 3);
     return url;
 }
 
@@ -88,12 +88,13 @@ std::string ListenAddress::url() const
 {
     char text[INET6_ADDRSTRLEN] = {};
     if (is_unix()) return "unix:" + unix_path();
+    const char* scheme = tls ? "https" : "http";
     if (addr.ss_family == AF_INET6) {
         inet_ntop(AF_INET6, &v6(addr).sin6_addr, text, sizeof text);
-        return fmt::format("http://[{}]:{}", text, port());
+        return fmt::format("{}://[{}]:{}", scheme, text, port());
     }
     inet_ntop(AF_INET, &v4(addr).sin_addr, text, sizeof text);
-    return fmt::format("http://{}:{}", text, port());
+    return fmt::format("{}://{}:{}", scheme, text, port());
 }
 
 std::optional<ListenAddress> parse_listen_address(const std::string& host, std::uint16_t port)
@@ -116,7 +117,9 @@ std::optional<ListenAddress> parse_listen_address(const std::string& host, std::
     return a;
 }
 
-std::optional<ListenAddress> parse_listen(std::string_view text, std::uint16_t default_port, std::string& error)
+namespace {
+
+std::optional<ListenAddress> parse_address(std::string_view text, std::uint16_t default_port, std::string& error)
 {
     if (text.starts_with("unix:")) {
         const std::string_view path = text.substr(5);
@@ -181,6 +184,72 @@ std::optional<ListenAddress> parse_listen(std::string_view text, std::uint16_t d
     if (!a || (text.starts_with('[') && a->addr.ss_family != AF_INET6)) {
         error = text.empty() ? std::string("empty; ") + expected : expected;
         return std::nullopt;
+    }
+    return a;
+}
+
+bool is_blank(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+// "0660" -> 0660; nullopt for anything but octal digits up to 0777 (a
+// socket's set-id and sticky bits mean nothing).
+std::optional<unsigned> parse_mode(std::string_view text)
+{
+    unsigned value = 0;
+    const char* end = text.data() + text.size();
+    const auto [ptr, ec] = std::from_chars(text.data(), end, value, 8);
+    if (text.empty() || text.size() > 4 || ec != std::errc() || ptr != end || value > 0777) return std::nullopt;
+    return value;
+}
+
+} // namespace
+
+std::optional<ListenAddress> parse_listen(std::string_view text, std::uint16_t default_port, std::string& error)
+{
+    // The address, then its options, each separated by spaces (or tabs).
+    std::vector<std::string_view> words;
+    for (std::size_t i = 0; i < text.size();) {
+        if (is_blank(text[i])) {
+            ++i;
+            continue;
+        }
+        std::size_t end = i;
+        while (end < text.size() && !is_blank(text[end])) ++end;
+        words.push_back(text.substr(i, end - i));
+        i = end;
+    }
+    auto a = parse_address(words.empty() ? std::string_view() : words.front(), default_port, error);
+    if (!a) return std::nullopt;
+    bool mode_given = false;
+    for (std::size_t i = 1; i < words.size(); ++i) {
+        const std::string_view word = words[i];
+        const bool tls = word == "tls" || word == "ssl";
+        const bool mode = word.starts_with("mode=");
+        if (!tls && !mode) {
+            error = fmt::format("unknown option '{}'; expected tls (or ssl) or, for a unix socket, mode=OCTAL", word);
+            return std::nullopt;
+        }
+        if ((tls && a->tls) || (mode && mode_given)) {
+            error = fmt::format("'{}': {} given twice", word, tls ? "tls (or ssl)" : "mode=");
+            return std::nullopt;
+        }
+        if (tls) {
+            a->tls = true;
+            continue;
+        }
+        if (!a->is_unix()) {
+            error = fmt::format("'{}': mode= is for a unix socket's file, not a TCP address", word);
+            return std::nullopt;
+        }
+        const auto m = parse_mode(word.substr(5));
+        if (!m) {
+            error = fmt::format("'{}': the mode is octal, from 0 to 0777 (mode=0660)", word);
+            return std::nullopt;
+        }
+        a->mode = *m;
+        mode_given = true;
     }
     return a;
 }

@@ -21,12 +21,19 @@ struct ListenAddress {
     // listener on its port (EADDRINUSE) and surprise an operator who asked
     // for IPv6; dual-stack only when --ipv6-dual-stack asks (plan_listeners).
     bool v6only = false;
+    // Options after the address ("127.0.0.1:8443 tls", "unix:/run/s.sock
+    // mode=0660"), as nginx's listen takes them: this listener speaks TLS
+    // (with the --tls-cert/--tls-key pairs); a unix socket file's mode.
+    static constexpr unsigned kDefaultSocketMode = 0666; // as nginx: the directory is the access control
+    bool tls = false;
+    unsigned mode = kDefaultSocketMode;
 
     [[nodiscard]] bool is_unix() const noexcept { return addr.ss_family == AF_UNIX; }
     [[nodiscard]] std::string unix_path() const;       // "" unless is_unix()
     [[nodiscard]] std::uint16_t port() const noexcept; // 0 for a unix socket
     void set_port(std::uint16_t port) noexcept;
-    // "http://127.0.0.1:8080", "http://[::1]:8080", "unix:/run/splicehttpd.sock"
+    // "http://127.0.0.1:8080", "http://[::1]:8080", "https://127.0.0.1:8443"
+    // (tls), "unix:/run/splicehttpd.sock" (with tls or without)
     [[nodiscard]] std::string url() const;
 };
 
@@ -34,9 +41,12 @@ struct ListenAddress {
 std::optional<ListenAddress> parse_listen_address(const std::string& host, std::uint16_t port);
 
 // One --listen value: "127.0.0.1", "127.0.0.1:8080", "::", "[::1]",
-// "[::1]:8080" or "unix:/absolute/path". An address without a port takes
-// default_port (--port). No names are resolved. nullopt with `error` set to
-// what is wrong (one line, without the flag's name).
+// "[::1]:8080" or "unix:/absolute/path", then options separated by spaces:
+// "tls" (or nginx's "ssl"), and for a unix socket "mode=0660" (octal, at
+// most 0777). An address without a port takes default_port (--port). No
+// names are resolved. nullopt with `error` set to what is wrong (one line,
+// without the flag's name): an unknown or repeated option, mode= on a TCP
+// address or out of range.
 std::optional<ListenAddress> parse_listen(std::string_view text, std::uint16_t default_port, std::string& error);
 
 // Every --listen value, in order. Refuses (nullopt, `bad` the index of the

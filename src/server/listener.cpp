@@ -132,8 +132,9 @@ std::vector<sys::UniqueFd> open_unix_listeners(const ListenAddress& address, con
     file.ino = st.st_ino;
     // As nginx does: anyone who can reach the directory may connect (the
     // umask would otherwise decide, and a proxy in another group could not);
-    // the directory's permissions are the access control.
-    sys::check_libc(::chmod(file.path.c_str(), 0666), "chmod " + address.url());
+    // the directory's permissions are the access control, unless mode=
+    // narrows it (0660: the server's group only).
+    sys::check_libc(::chmod(file.path.c_str(), mode_t(address.mode)), "chmod " + address.url());
     sys::check_libc(::listen(fd.get(), SOMAXCONN), "listen");
     // One socket for every worker: SO_REUSEPORT does not exist for unix
     // sockets (a second bind to the path is EADDRINUSE). Each ring's accepts

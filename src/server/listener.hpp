@@ -16,6 +16,13 @@ namespace splicehttpd::server {
 // The address a socket is bound to. Throws std::system_error.
 ListenAddress local_address(int fd);
 
+// One worker's socket for one listener, and whether its clients speak TLS
+// (a --listen address with "tls", or --tls-port's).
+struct ListenSocket {
+    sys::UniqueFd fd;
+    bool tls = false;
+};
+
 struct ListenOptions {
     unsigned count = 1;
     // --take-over: join the listeners of a running splicehttpd (same uid)
@@ -39,8 +46,9 @@ struct UnixSocketFile {
 
 // unix:/PATH: a socket file left by a server that is gone (a socket nobody
 // accepts on: connect() is refused) is removed first; a path that is not a
-// socket, or one a server listens on, is an error. One socket, mode 0666
-// (as nginx), and options.count - 1 copies of it for the other workers.
+// socket, or one a server listens on, is an error. One socket, of
+// address.mode (0666 unless mode= says, as nginx), and options.count - 1
+// copies of it for the other workers.
 // `file` is what to remove at exit. Throws std::system_error.
 std::vector<sys::UniqueFd> open_unix_listeners(const ListenAddress& address, const ListenOptions& options,
                                                UnixSocketFile& file);

@@ -83,7 +83,7 @@ public:
 
     // HTTPS: the certificates a new TLS connection starts with (a reload
     // publishes a new set; a session keeps the one it started with).
-    // nullptr without --tls-port.
+    // nullptr without a TLS listener.
     virtual std::shared_ptr<const tls::ContextSet> tls_contexts() { return nullptr; }
 
     // A response is done (or cut short): its status, method (0 GET, 1 HEAD,

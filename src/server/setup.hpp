@@ -47,9 +47,12 @@ struct ServerSetup {
     // The sites and their roots (a SIGHUP may publish new ones); owned by main().
     SiteGenerationHolder* sites = nullptr;
     http::MimeTable mime;
-    std::string boundary;                        // multipart/byteranges
-    AccessLogFile* access_log = nullptr;         // --access-log, owned by main()
-    TlsContextHolder* tls = nullptr;             // --tls-port, owned by main()
+    std::string boundary;                // multipart/byteranges
+    AccessLogFile* access_log = nullptr; // --access-log, owned by main()
+    TlsContextHolder* tls = nullptr;     // any TLS listener's, owned by main()
+    // Where --https-redirect sends plain clients: --tls-port's port, else
+    // the first TCP tls listener's, as bound (port 0: the kernel's choice).
+    std::uint16_t https_port = 0;
     metrics::Board* metrics = nullptr;           // --metrics-listen, owned by main()
     SharedClientCounter* client_limit = nullptr; // --max-conns-per-ip, owned by main(); shared by the workers
 };

@@ -66,7 +66,7 @@ DeadlineQueues::Timeouts timeouts_of(const Config& c, bool queue_probe)
 
 } // namespace
 
-Worker::Worker(unsigned id, const ServerSetup& setup, std::vector<sys::UniqueFd> listeners, sys::UniqueFd tls_listener,
+Worker::Worker(unsigned id, const ServerSetup& setup, std::vector<ListenSocket> listeners,
                sys::UniqueFd metrics_listener, int wake_fd, std::atomic<unsigned>& commands)
     : id_(id),
       setup_(setup),
@@ -80,8 +80,8 @@ Worker::Worker(unsigned id, const ServerSetup& setup, std::vector<sys::UniqueFd>
       error_limiter_(kErrorLinesPerSecond, kErrorLineBurst)
 {
     const Config& c = setup.config;
-    for (auto& fd : listeners) sources_.push_back({std::move(fd), Connection::Listener::Plain});
-    if (tls_listener) sources_.push_back({std::move(tls_listener), Connection::Listener::Tls});
+    for (ListenSocket& l : listeners)
+        sources_.push_back({std::move(l.fd), l.tls ? Connection::Listener::Tls : Connection::Listener::Plain});
     SPLICEHTTPD_ASSERT(sources_.size() < kNoSource);
     accept_source_.assign(max_conns_, kNoSource);
     // Fixed-file table: one socket slot per connection, slot = connection
@@ -133,7 +133,7 @@ Worker::Worker(unsigned id, const ServerSetup& setup, std::vector<sys::UniqueFd>
     ConnectionOptions& o = conn_options_;
     o.max_input = c.max_input;
     o.debug = debug_;
-    if (c.https_redirect) o.https_redirect = std::uint16_t(c.tls_port);
+    if (c.https_redirect) o.https_redirect = setup.https_port;
     o.access_log_vhost = c.access_log_format == "vhost";
     o.send.chain_pairs = c.chain_pairs;
     o.send.inline_max = c.inline_max;

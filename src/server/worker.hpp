@@ -9,6 +9,7 @@
 #include "server/connection.hpp"
 #include "server/dir_lister.hpp"
 #include "server/error_log.hpp"
+#include "server/listener.hpp"
 #include "server/pipe_queue.hpp"
 #include "server/services.hpp"
 #include "server/setup.hpp"
@@ -34,11 +35,11 @@ std::string cqe_result_text(int res);
 
 class Worker final : public ConnectionServices {
 public:
-    // listeners: this worker's socket for each --listen address;
-    // tls_listener: --tls-port's socket for this worker, or none;
-    // metrics_listener: --metrics-listen's (one worker has it), or none.
-    Worker(unsigned id, const ServerSetup& setup, std::vector<sys::UniqueFd> listeners, sys::UniqueFd tls_listener,
-           sys::UniqueFd metrics_listener, int wake_fd, std::atomic<unsigned>& commands);
+    // listeners: this worker's socket for each --listen address (then
+    // --tls-port's), each plain or TLS; metrics_listener: --metrics-listen's
+    // (one worker has it), or none.
+    Worker(unsigned id, const ServerSetup& setup, std::vector<ListenSocket> listeners, sys::UniqueFd metrics_listener,
+           int wake_fd, std::atomic<unsigned>& commands);
     Worker(const Worker&) = delete;
     Worker& operator=(const Worker&) = delete;
     ~Worker();
@@ -105,8 +106,9 @@ private:
     const ServerSetup& setup_;
     const bool debug_;
     const unsigned max_conns_;
-    // Where connections come from: each --listen address, then --tls-port's;
-    // with the accepts armed on each (fill_accepts shares the free slots).
+    // Where connections come from: each --listen address (plain or TLS),
+    // then --tls-port's; with the accepts armed on each (fill_accepts
+    // shares the free slots).
     struct Source {
         sys::UniqueFd fd;
         Connection::Listener kind;

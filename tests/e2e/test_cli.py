@@ -122,8 +122,10 @@ class Cli(harness.unittest.TestCase):
         cert, key = ("--tls-cert", "/etc/site.crt"), ("--tls-key", "/etc/site.key")
         cases = [
             (("--tls-port", "8443"), "splicehttpd: --tls-port needs --tls-cert and --tls-key"),
-            ((*cert, *key), "splicehttpd: --tls-cert and --tls-key need --tls-port"),
-            (("--https-redirect",), "splicehttpd: --https-redirect needs --tls-port"),
+            ((*cert, *key), "splicehttpd: --tls-cert and --tls-key need a TLS listener: --tls-port, or tls after a "
+             "--listen address"),
+            (("--https-redirect",), "splicehttpd: --https-redirect needs a TLS listener: --tls-port, or tls after a "
+             "TCP --listen address"),
             (("--tls-port", "8443", *cert), "splicehttpd: --tls-cert given 1 time but --tls-key 0 times: one key for "
              "each certificate, in the same order"),
             (("--tls-port", "8443", *cert, *key, *cert), "splicehttpd: --tls-cert given 2 times but --tls-key 1 time: "

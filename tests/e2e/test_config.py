@@ -21,12 +21,15 @@ The --check-config tests need no io_uring; the ones that serve skip without.
 import os
 import re
 import shutil
+import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import textwrap
 
 import harness
+import tls_certs
 
 
 needs_io_uring = harness.unittest.skipUnless(harness.io_uring_usable(), "io_uring unavailable")
@@ -206,6 +209,18 @@ class Listen(Files):
         self.assertRefused('root = "WWW"\nlisten = []\n', r".*:2:1: listen: no address; give at least one$")
         self.assertRefused('root = "WWW"\nlisten = ["0.0.0.0:8080", "[::]:8080"]\nipv6-dual-stack = true\n',
                            r".*:2:27: listen \[::\]:8080: overlaps '0\.0\.0\.0:8080' .*with --ipv6-dual-stack")
+        # Options after the address, each value named at its own place.
+        self.assertRefused('root = "WWW"\nlisten = ["127.0.0.1",\n  "127.0.0.1:8443 tsl"]\n',
+                           r".*:3:3: listen 127\.0\.0\.1:8443 tsl: unknown option 'tsl'; expected tls \(or ssl\)")
+        self.assertRefused('root = "WWW"\nlisten = ["127.0.0.1", "unix:TMP/s.sock mode=0999"]\n',
+                           r".*:2:24: listen unix:.*/s\.sock mode=0999: 'mode=0999': the mode is octal, from 0 to "
+                           r"0777 \(mode=0660\)$")
+        self.assertRefused('root = "WWW"\nlisten = ["127.0.0.1:8080 mode=0660"]\n',
+                           r".*:2:11: listen 127\.0\.0\.1:8080 mode=0660: 'mode=0660': mode= is for a unix socket's "
+                           r"file, not a TCP address$")
+        self.assertRefused('root = "WWW"\nlisten = ["127.0.0.1", "127.0.0.1:8443 tls"]\n',
+                           r".*:2:24: listen 127\.0\.0\.1:8443 tls: tls needs --tls-cert and --tls-key$")
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, "s.sock")))
 
 
 class Sites(Files):
@@ -281,6 +296,57 @@ class Serving(Files):
         self.assertEqual(r.header("x-second"), "2")
         self.assertIn(b"a.txt", server.get("/dir/").body)  # autoindex = true
         server.stop_checked()
+
+    def test_listen_options_in_the_file(self):
+        """listen = ["ADDRESS", "ADDRESS tls", "unix:PATH tls mode=0600"]
+        with the pairs in the file; a reload that changes an option says it
+        takes a restart, and the listener stays as started."""
+        harness.require_program("openssl")
+        cert, key = tls_certs.make_leaf(self.tmp, "localhost")
+        ctx = ssl.create_default_context(cafile=os.path.join(self.tmp, "ca.crt"))
+        plain, tls = harness.free_port(), harness.free_port()
+        sock = os.path.join(self.tmp, "s.sock")
+        text = f"""
+            root = "WWW"
+            listen = ["127.0.0.1:{plain}", "127.0.0.1:{tls} ssl", "unix:{sock} tls mode=0600"]
+            tls-cert = ["{cert}"]
+            tls-key = ["{key}"]
+            """
+        path = self.config(text)
+        checked = run("--config", path, "--check-config")
+        self.assertEqual((checked.returncode, checked.stdout), (0, f"splicehttpd: {path}: ok (1 site, 3 listeners)\n"),
+                         checked.stderr)
+        server = self.start(text)
+        server.wait_log(r"listening on http://127\.0\.0\.1:%d, https://127\.0\.0\.1:%d, unix:%s \(" %
+                        (plain, tls, re.escape(sock)))
+        self.assertEqual(os.stat(sock).st_mode & 0o7777, 0o600)
+
+        def get_tls(family, address):
+            with socket.socket(family, socket.SOCK_STREAM) as raw:
+                raw.settimeout(10)
+                raw.connect(address)
+                with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+                    s.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                    data = b""
+                    while chunk := s.recv(65536):
+                        data += chunk
+                    return data
+
+        self.assertEqual(server.get("/").body, b"<p>www</p>\n")
+        for family, address in ((socket.AF_INET, ("127.0.0.1", tls)), (socket.AF_UNIX, sock)):
+            data = get_tls(family, address)
+            self.assertTrue(data.startswith(b"HTTP/1.1 200 ") and data.endswith(b"<p>www</p>\n"), data)
+        # The reload keeps the listeners as started.
+        with open(path, "w") as f:
+            f.write(textwrap.dedent(text.replace(" tls mode=0600", "")).replace("WWW", self.www))
+        mark = len(server.log())
+        os.kill(server.pid, signal.SIGHUP)
+        server.wait_log(r"warning SIGHUP: listen: changed, which takes a restart; still as started", start=mark)
+        server.wait_log(r"info SIGHUP: .* re-read", start=mark)
+        data = get_tls(socket.AF_UNIX, sock)
+        self.assertTrue(data.startswith(b"HTTP/1.1 200 "), data)
+        server.stop_checked()
+        self.assertFalse(os.path.exists(sock))
 
     def test_flags_win_over_the_file(self):
         other = os.path.join(self.tmp, "other")

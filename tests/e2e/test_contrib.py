@@ -21,6 +21,7 @@ a tool skip when it is not installed (tools/test installs them all).
 
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -30,6 +31,7 @@ import tempfile
 import threading
 
 import harness
+import tls_certs
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 CONTRIB = os.path.join(ROOT, "contrib")
@@ -737,10 +739,16 @@ class ManPage(harness.unittest.TestCase):
         logs = os.path.join(self.tmp, "logs")
         os.mkdir(logs)
         os.chmod(self.tmp, 0o755)
+        pair = None
         try:
             for example in examples:
                 with self.subTest(example=example):
-                    args = example.replace("/srv/www", root.path).replace("/var/log/splicehttpd", logs).split()
+                    example = example.replace("/srv/www", root.path).replace("/var/log/splicehttpd", logs)
+                    if "fullchain.pem" in example:  # HTTPS: a test certificate for the example's names
+                        need("openssl")
+                        pair = pair or tls_certs.make_leaf(self.tmp, "localhost")
+                        example = example.replace("fullchain.pem", pair[0]).replace("privkey.pem", pair[1])
+                    args = shlex.split(example)
                     args[0] = BINARY
                     proc = subprocess.Popen([unshare, "--net", *args], stderr=subprocess.PIPE, text=True)
                     lines = []

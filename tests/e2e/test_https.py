@@ -9,6 +9,7 @@ seccomp) as in production."""
 
 import hashlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -552,6 +553,189 @@ class HttpsLinger(OwnServer):
         finally:
             s.close()
         self.assertEqual(bytes(got).partition(b"\r\n\r\n")[2], payload(200_000))
+
+
+class WithCert(unittest.TestCase):
+    """A certificate for localhost, its CA's context, a root with /k1."""
+
+    def setUp(self):
+        harness.require_program("openssl")
+        self.certs = tempfile.mkdtemp(prefix="splicehttpd-conf-")
+        self.addCleanup(shutil.rmtree, self.certs)
+        self.root = harness.Root()
+        self.addCleanup(self.root.cleanup)
+        self.root.write("k1", payload(1000))
+        self.cert, self.key = tls_certs.make_leaf(self.certs, "localhost")
+        self.ctx = ssl.create_default_context(cafile=os.path.join(self.certs, "ca.crt"))
+
+
+class HttpsConfigFile(WithCert):
+    """HTTPS set in --config FILE, as any other setting."""
+
+    def write_config(self, text):
+        path = os.path.join(self.certs, "splicehttpd.toml")
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def test_tls_port_cert_and_key_in_the_file(self):
+        """Defect (fixed): each setting of the file was checked alone first,
+        and `tls-port` alone "needs --tls-cert and --tls-key": HTTPS could
+        not be configured in a file at all."""
+        path = self.write_config(f'tls-port = 0\ntls-cert = ["{self.cert}"]\ntls-key = ["{self.key}"]\n')
+        server = harness.Server(self.root.path, "--config", path)
+        try:
+            c = TlsClient(server.tls_port(), self.ctx, timeout=10)
+            try:
+                self.assertEqual(c.request("GET", "/k1").body, payload(1000))
+            finally:
+                c.close()
+        finally:
+            server.stop_checked()
+
+
+class UnixClient(Client):
+    """harness.Client on a unix socket."""
+
+    def __init__(self, path, timeout=10):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        self.sock.connect(path)
+        self.buf = bytearray()
+
+
+class UnixTlsClient(UnixClient):
+    """... over TLS."""
+
+    def __init__(self, path, ctx, timeout=10):
+        super().__init__(path, timeout)
+        self.sock = ctx.wrap_socket(self.sock, server_hostname="localhost")
+
+
+def start_urls(server):
+    """The URLs of the start line, in order."""
+    line = server.wait_log(r"listening on ")
+    return re.search(r"listening on (.*) \(\d+ threads?, root ", line).group(1).split(", ")
+
+
+class HttpsListenOptions(WithCert):
+    """TLS on a --listen address ("127.0.0.1:8443 tls", nginx's `listen ...
+    ssl`), TCP or unix, without --tls-port; mode= for a unix socket's file."""
+
+    PLAIN_400 = Https.PLAIN_400
+
+    def get(self, client, path="/k1"):
+        try:
+            return client.request("GET", path)
+        finally:
+            client.close()
+
+    def test_plain_and_tls_listeners_without_tls_port(self):
+        tls_port = harness.free_port()
+        sock = os.path.join(self.certs, "s.sock")
+        server = harness.Server(self.root.path, "--listen", f"127.0.0.1:{tls_port} tls", "--listen",
+                                f"unix:{sock} ssl mode=0660", "--tls-cert", self.cert, "--tls-key", self.key,
+                                threads=2)
+        try:
+            self.assertEqual(start_urls(server),
+                             [f"http://127.0.0.1:{server.port}", f"https://127.0.0.1:{tls_port}", f"unix:{sock}"])
+            self.assertEqual(os.stat(sock).st_mode & 0o7777, 0o660)
+            r = server.get("/k1")
+            self.assertEqual((r.status, r.body), (200, payload(1000)))
+            r = self.get(TlsClient(tls_port, self.ctx, timeout=10))
+            self.assertEqual((r.status, r.body), (200, payload(1000)))
+            r = self.get(UnixTlsClient(sock, self.ctx))
+            self.assertEqual((r.status, r.body), (200, payload(1000)))
+            # Plain HTTP on a TLS listener: the TLS port's plain 400, then the close.
+            for c in (Client(tls_port, timeout=10), UnixClient(sock)):
+                try:
+                    c.send(b"GET /k1 HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                    r = c.read_response()
+                    self.assertEqual(r.status, 400)
+                    self.assertIn(self.PLAIN_400, r.body)
+                    self.assertTrue(c.closed_by_peer(6))
+                finally:
+                    c.close()
+            # Each kind of listener, again, on each worker's socket.
+            for _ in range(4):
+                self.assertEqual(self.get(TlsClient(tls_port, self.ctx, timeout=10)).status, 200)
+                self.assertEqual(self.get(UnixTlsClient(sock, self.ctx)).status, 200)
+                self.assertEqual(server.get("/k1").status, 200)
+        finally:
+            server.stop_checked()
+        self.assertFalse(os.path.exists(sock))
+
+    def test_https_redirect_names_the_first_tcp_tls_listener_or_tls_port(self):
+        first, second = harness.free_port(), harness.free_port()
+        sock = os.path.join(self.certs, "s.sock")
+        pairs = ("--tls-cert", self.cert, "--tls-key", self.key)
+        for extra in ((), ("--tls-port", "0")):
+            with self.subTest(extra=extra):
+                server = harness.Server(self.root.path, "--listen", f"unix:{sock} tls", "--listen",
+                                        f"127.0.0.1:{first} tls", "--listen", f"127.0.0.1:{second} tls", *pairs,
+                                        "--https-redirect", *extra)
+                try:
+                    urls = start_urls(server)
+                    want = int(urls[-1].rpartition(":")[2]) if extra else first
+                    r = server.get("/k1", headers={"Host": "www.example"})
+                    self.assertEqual((r.status, r.header("location")), (308, f"https://www.example:{want}/k1"))
+                    # A unix client is not redirected (it has no port to go to).
+                    r = self.get(UnixTlsClient(sock, self.ctx))
+                    self.assertEqual((r.status, r.body), (200, payload(1000)))
+                finally:
+                    server.stop_checked()
+
+    def test_one_slot_serves_every_kind_of_listener(self):
+        """--max-conns 1: the slot waits on one listener, and a client of
+        another (plain, TLS, TLS on a unix socket) is still accepted."""
+        tls_port = harness.free_port()
+        sock = os.path.join(self.certs, "s.sock")
+        server = harness.Server(self.root.path, "--listen", f"127.0.0.1:{tls_port} tls", "--listen",
+                                f"unix:{sock} tls", "--tls-cert", self.cert, "--tls-key", self.key, "--max-conns", "1")
+        try:
+            for which in ["unix", "tls", "plain", "tls", "unix", "unix", "plain", "plain", "tls"]:
+                with self.subTest(which=which):
+                    if which == "plain":
+                        r = server.get("/k1")
+                    elif which == "tls":
+                        r = self.get(TlsClient(tls_port, self.ctx, timeout=10))
+                    else:
+                        r = self.get(UnixTlsClient(sock, self.ctx))
+                    self.assertEqual((r.status, r.body), (200, payload(1000)))
+        finally:
+            server.stop_checked()
+
+    def test_bad_options_exit_2_with_one_line(self):
+        pairs = ("--tls-cert", self.cert, "--tls-key", self.key)
+        sock = os.path.join(self.certs, "s.sock")
+        cases = [
+            (("--listen", "127.0.0.1:8443 tsl", *pairs),
+             "--listen 127.0.0.1:8443 tsl: unknown option 'tsl'; expected tls (or ssl) or, for a unix socket, "
+             "mode=OCTAL"),
+            (("--listen", "127.0.0.1:8443 tls ssl", *pairs),
+             "--listen 127.0.0.1:8443 tls ssl: 'ssl': tls (or ssl) given twice"),
+            (("--listen", "127.0.0.1:8443 mode=0660"),
+             "--listen 127.0.0.1:8443 mode=0660: 'mode=0660': mode= is for a unix socket's file, not a TCP address"),
+            (("--listen", f"unix:{sock} mode=999"),
+             f"--listen unix:{sock} mode=999: 'mode=999': the mode is octal, from 0 to 0777 (mode=0660)"),
+            (("--listen", f"unix:{sock} mode=0660 mode=0600"),
+             f"--listen unix:{sock} mode=0660 mode=0600: 'mode=0600': mode= given twice"),
+            (("--listen", "127.0.0.1:8443 tls"), "--listen 127.0.0.1:8443 tls: tls needs --tls-cert and --tls-key"),
+            (("--listen", f"unix:{sock} tls", "--https-redirect", *pairs),
+             "--https-redirect needs a TLS listener: --tls-port, or tls after a TCP --listen address"),
+            (("--listen", "127.0.0.1:8443", *pairs),
+             "--tls-cert and --tls-key need a TLS listener: --tls-port, or tls after a --listen address"),
+            (("--metrics-listen", "127.0.0.1:9145 tls"),
+             "--metrics-listen 127.0.0.1:9145 tls: an address without options (/metrics is plain HTTP)"),
+        ]
+        for args, expect in cases:
+            with self.subTest(args=args):
+                for check in ((), ("--check-config",)):
+                    out = subprocess.run([harness.BINARY, "--root", self.root.path, "--port", "0", *harness.ROOT_ARGS,
+                                          *args, *check], capture_output=True, text=True, timeout=30)
+                    self.assertEqual(out.returncode, 1 if check else 2, out.stderr)
+                    self.assertEqual(out.stderr.splitlines(), ["splicehttpd: " + expect])
+        self.assertFalse(os.path.exists(sock))
 
 
 class HttpsFlags(unittest.TestCase):

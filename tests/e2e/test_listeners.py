@@ -185,6 +185,21 @@ class Unix(Base):
         # At a clean exit the file goes with the server (sandbox on).
         self.assertFalse(os.path.exists(self.sock))
 
+    def test_mode_option_sets_the_socket_files_mode(self):
+        """"unix:PATH mode=0660": the group's only, not 0666 (nor the umask's)."""
+        old = os.umask(0o022)
+        try:
+            server = harness.Server(self.root.path, "--listen", f"unix:{self.sock} mode=0660")
+        finally:
+            os.umask(old)
+        try:
+            self.assertEqual(start_urls(server)[1], "unix:" + self.sock)
+            self.assertEqual(os.stat(self.sock).st_mode & 0o7777, 0o660)
+            self.assertTrue(served(get_unix(self.sock)))
+        finally:
+            server.stop_checked()
+        self.assertFalse(os.path.exists(self.sock))
+
     def test_socket_removed_when_serving_as_another_user(self):
         """Served as nobody, who may not unlink in this root-owned directory:
         the file is removed all the same."""
@@ -261,6 +276,11 @@ class Unix(Base):
              "for it to apply to"),
             (("--listen", "unix:/tmp/x.sock", "--metrics-listen", "unix:/tmp/m.sock"),
              "--metrics-listen unix:/tmp/m.sock: a TCP address, not a unix socket"),
+            (("--listen", "unix:/tmp/x.sock mode=888"),
+             "--listen unix:/tmp/x.sock mode=888: 'mode=888': the mode is octal, from 0 to 0777 (mode=0660)"),
+            (("--listen", "127.0.0.1 mode=0660"),
+             "--listen 127.0.0.1 mode=0660: 'mode=0660': mode= is for a unix socket's file, not a TCP address"),
+            (("--listen", "unix:/tmp/x.sock http2"), "--listen unix:/tmp/x.sock http2: unknown option 'http2'"),
         ]
         for args, expect in cases:
             with self.subTest(args=args):

@@ -212,6 +212,50 @@ TEST_CASE("load_config: the command line wins; lists are replaced; where() names
     CHECK(c.where("root") == path + ":1:8: root");
 }
 
+TEST_CASE("load_config: HTTPS from the file (tls-port, tls-cert, tls-key, listen with tls), each needing the others")
+{
+    // Defect (fixed): each value of the file was checked by itself first,
+    // and tls-port alone "needs --tls-cert and --tls-key": HTTPS could not
+    // be set in a file at all.
+    Scratch s;
+    const std::string path = s.file("t.toml", "tls-port = 8443\n"
+                                              "tls-cert = [\"/etc/a.crt\", \"/etc/b.crt\"]\n"
+                                              "tls-key = [\"/etc/a.key\", \"/etc/b.key\"]\n"
+                                              "https-redirect = true\n");
+    std::string message;
+    auto out = load({"--config", path}, message);
+    INFO(message);
+    REQUIRE(out.config);
+    CHECK(out.config->tls_port == 8443);
+    CHECK(out.config->https_redirect);
+    using Pairs = std::vector<std::pair<std::string, std::string>>;
+    CHECK(out.config->tls_pairs == Pairs{{"/etc/a.crt", "/etc/a.key"}, {"/etc/b.crt", "/etc/b.key"}});
+    // The command line may give what the file lacks.
+    const std::string port_only = s.file("p.toml", "tls-port = 8443\n");
+    out = load({"--config", port_only, "--tls-cert", "/etc/a.crt", "--tls-key", "/etc/a.key"}, message);
+    REQUIRE(out.config);
+    CHECK(out.config->tls_pairs == Pairs{{"/etc/a.crt", "/etc/a.key"}});
+    // What is missing from both is named at its place in the file.
+    out = load({"--config", port_only}, message);
+    CHECK_FALSE(out.config);
+    CHECK(message == port_only + ":1:12: tls-port needs --tls-cert and --tls-key");
+    // A listener with tls takes the pairs too, without --tls-port.
+    const std::string listens = s.file("l.toml", "listen = [\"127.0.0.1:8080\", \"[::1]:8443 ssl\",\n"
+                                                 "          \"unix:/run/s.sock tls mode=0660\"]\n"
+                                                 "tls-cert = [\"/etc/a.crt\"]\n"
+                                                 "tls-key = [\"/etc/a.key\"]\n"
+                                                 "https-redirect = true\n");
+    out = load({"--config", listens}, message);
+    REQUIRE(out.config);
+    CHECK(out.config->tls_port == -1);
+    REQUIRE(out.config->listeners.size() == 3);
+    CHECK(out.config->listeners[0].url() == "http://127.0.0.1:8080");
+    CHECK(out.config->listeners[1].url() == "https://[::1]:8443");
+    CHECK(out.config->listeners[2].tls);
+    CHECK(out.config->listeners[2].mode == 0660);
+    CHECK(out.config->tls_pairs == Pairs{{"/etc/a.crt", "/etc/a.key"}});
+}
+
 TEST_CASE("load_config: [[site]] starts from the top level; [] empties a list")
 {
     Scratch s;
@@ -282,6 +326,26 @@ TEST_CASE("load_config: errors, with the exit code for start-up and for --check-
          {},
          "PATH:1:24: listen 127.0.0.1:8080: the same address as '127.0.0.1'"},
         {__LINE__, "listen = \"127.0.0.1\"\n", {"--listen", "x"}, "--listen x: expected ADDRESS"},
+        {__LINE__,
+         "listen = [\"127.0.0.1\", \"127.0.0.1:8443 tls\"]\n",
+         {},
+         "PATH:1:24: listen 127.0.0.1:8443 tls: tls needs --tls-cert and --tls-key"},
+        {__LINE__,
+         "listen = [\"127.0.0.1\",\n  \"unix:/run/s.sock mode=999\"]\n",
+         {},
+         "PATH:2:3: listen unix:/run/s.sock mode=999: 'mode=999': the mode is octal, from 0 to 0777"},
+        {__LINE__,
+         "listen = [\"127.0.0.1:80 mode=0660\"]\n",
+         {},
+         "PATH:1:11: listen 127.0.0.1:80 mode=0660: 'mode=0660': mode= is for a unix socket's file"},
+        {__LINE__,
+         "listen = [\"127.0.0.1 tls tls\"]\n",
+         {"--tls-cert", "/c", "--tls-key", "/k"},
+         "PATH:1:11: listen 127.0.0.1 tls tls: 'tls': tls (or ssl) given twice"},
+        {__LINE__,
+         "listen = [\"127.0.0.1\", \"unix:/run/s.sock tls\"]\nhttps-redirect = true\n",
+         {"--tls-cert", "/c", "--tls-key", "/k"},
+         "PATH:2:18: https-redirect needs a TLS listener: --tls-port, or tls after a TCP --listen address"},
         {__LINE__,
          "[[site]]\nnames = [\"a\"]\nfallback-prefix = [\"/a/\"]\n",
          {},

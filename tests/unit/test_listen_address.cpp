@@ -81,6 +81,90 @@ TEST_CASE("parse_listen: a unix path fills sockaddr_un, at most 107 bytes")
     CHECK(error == "the path holds a NUL byte");
 }
 
+TEST_CASE("parse_listen: options after the address, as nginx's listen takes them")
+{
+    struct Row {
+        int line;
+        const char* text;
+        const char* url; // nullptr: refused
+        bool tls = false;
+        unsigned mode = 0666;
+        const char* error = "";
+    };
+    const Row rows[] = {
+        {__LINE__, "127.0.0.1:8443 tls", "https://127.0.0.1:8443", true},
+        {__LINE__, "127.0.0.1:8443 ssl", "https://127.0.0.1:8443", true}, // nginx's word
+        {__LINE__, "[::1]:8443 tls", "https://[::1]:8443", true},
+        {__LINE__, ":: tls", "https://[::]:8080", true},
+        {__LINE__, "127.0.0.1", "http://127.0.0.1:8080"},
+        {__LINE__, "  127.0.0.1:81 \t tls  ", "https://127.0.0.1:81", true}, // spaces and tabs, any number
+        {__LINE__, "unix:/run/s.sock tls", "unix:/run/s.sock", true},
+        {__LINE__, "unix:/run/s.sock mode=0660", "unix:/run/s.sock", false, 0660},
+        {__LINE__, "unix:/run/s.sock mode=0660 tls", "unix:/run/s.sock", true, 0660},
+        {__LINE__, "unix:/run/s.sock tls mode=600", "unix:/run/s.sock", true, 0600},
+        {__LINE__, "unix:/run/s.sock mode=0777", "unix:/run/s.sock", false, 0777},
+        {__LINE__, "unix:/run/s.sock mode=0", "unix:/run/s.sock", false, 0},
+        {__LINE__, "unix:/run/s.sock", "unix:/run/s.sock"},
+        {__LINE__, "127.0.0.1 tsl", nullptr, false, 0666, "unknown option 'tsl'; expected tls (or ssl)"},
+        {__LINE__, "127.0.0.1 TLS", nullptr, false, 0666, "unknown option 'TLS'"},
+        {__LINE__, "127.0.0.1 http2", nullptr, false, 0666, "unknown option 'http2'"},
+        {__LINE__, "127.0.0.1 tls tls", nullptr, false, 0666, "'tls': tls (or ssl) given twice"},
+        {__LINE__, "127.0.0.1 tls ssl", nullptr, false, 0666, "'ssl': tls (or ssl) given twice"},
+        {__LINE__, "127.0.0.1:80 mode=0660", nullptr, false, 0666, "'mode=0660': mode= is for a unix socket's file"},
+        {__LINE__, "[::1] tls mode=0660", nullptr, false, 0666, "mode= is for a unix socket's file"},
+        {__LINE__, "unix:/run/s.sock mode=999", nullptr, false, 0666, "'mode=999': the mode is octal, from 0 to 0777"},
+        {__LINE__, "unix:/run/s.sock mode=1777", nullptr, false, 0666, "'mode=1777': the mode is octal"},
+        {__LINE__, "unix:/run/s.sock mode=", nullptr, false, 0666, "'mode=': the mode is octal"},
+        {__LINE__, "unix:/run/s.sock mode=-660", nullptr, false, 0666, "the mode is octal"},
+        {__LINE__, "unix:/run/s.sock mode=0o660", nullptr, false, 0666, "the mode is octal"},
+        {__LINE__, "unix:/run/s.sock mode=00660", nullptr, false, 0666, "the mode is octal"},
+        {__LINE__, "unix:/run/s.sock mode=0660 mode=0600", nullptr, false, 0666, "'mode=0600': mode= given twice"},
+        {__LINE__, "unix:/run/s.sock MODE=0660", nullptr, false, 0666, "unknown option 'MODE=0660'"},
+        {__LINE__, "tls", nullptr, false, 0666, "expected ADDRESS"}, // the address comes first
+        {__LINE__, "   ", nullptr, false, 0666, "empty; expected ADDRESS"},
+        {__LINE__, "bad tls", nullptr, false, 0666, "expected ADDRESS"}, // the address is checked first
+        {__LINE__, "127.0.0.1:99999 tls", nullptr, false, 0666, "port '99999'"},
+    };
+    for (const Row& r : rows) {
+        CAPTURE(r.line);
+        std::string error;
+        const auto a = parse_listen(r.text, 8080, error);
+        if (r.url) {
+            REQUIRE(a);
+            CHECK(a->url() == r.url);
+            CHECK(a->tls == r.tls);
+            CHECK(a->mode == r.mode);
+        } else {
+            CHECK_FALSE(a);
+            CHECK(error.find(r.error) != std::string::npos);
+            CHECK(error.find('\n') == std::string::npos);
+        }
+    }
+}
+
+TEST_CASE("plan_listeners: options do not make an address another; errors name the value as given")
+{
+    std::size_t bad = 99;
+    std::string error;
+    auto plan = plan_listeners({"127.0.0.1:8080", "127.0.0.1:8443 tls", "unix:/run/s.sock tls mode=0660"}, 80, false,
+                               bad, error);
+    REQUIRE(plan);
+    REQUIRE(plan->size() == 3);
+    CHECK_FALSE((*plan)[0].tls);
+    CHECK((*plan)[1].tls);
+    CHECK((*plan)[2].tls);
+    CHECK((*plan)[2].mode == 0660);
+    CHECK_FALSE(plan_listeners({"127.0.0.1:8443", "127.0.0.1:8443 tls"}, 80, false, bad, error));
+    CHECK(bad == 1);
+    CHECK(error == "the same address as '127.0.0.1:8443'");
+    CHECK_FALSE(plan_listeners({"0.0.0.0:8443 tls", "127.0.0.1:8443"}, 80, false, bad, error));
+    CHECK(bad == 1);
+    CHECK(error.starts_with("overlaps '0.0.0.0:8443 tls' (0.0.0.0:8443 and 127.0.0.1:8443)"));
+    CHECK_FALSE(plan_listeners({"127.0.0.1", "127.0.0.2 tls mode=0660"}, 80, false, bad, error));
+    CHECK(bad == 1);
+    CHECK(error.starts_with("'mode=0660': mode= is for a unix socket's file"));
+}
+
 TEST_CASE("plan_listeners: duplicates and wildcards; IPv6 is IPv6-only unless [::] is asked to be dual-stack")
 {
     struct Row {
