@@ -75,7 +75,6 @@ Worker::Worker(unsigned id, const ServerSetup& setup, std::vector<ListenSocket> 
       metrics_listener_(std::move(metrics_listener)),
       wake_fd_(wake_fd),
       commands_(commands),
-      deadlines_(timeouts_of(setup.config, false)),
       pipe_queue_(setup.config.pipe_queue, setup.config.max_conns),
       error_limiter_(kErrorLinesPerSecond, kErrorLineBurst)
 {
@@ -139,7 +138,7 @@ Worker::Worker(unsigned id, const ServerSetup& setup, std::vector<ListenSocket> 
     o.send.inline_max = c.inline_max;
     o.send.cork = ring_->supports(IORING_OP_URING_CMD);
     o.send.queue_probe = ring_->supports(IORING_OP_URING_CMD);
-    deadlines_.set_timeouts(timeouts_of(c, o.send.queue_probe));
+    deadlines_.set_timeouts(timeouts_of(c, o.send.queue_probe)); // once the ring says whether SIOCOUTQ can be asked
     adopt_sites(setup.sites->get());
 
     // Connections are made when first needed, lowest index first, and kept
