@@ -97,10 +97,15 @@ constexpr const char* kMinWhy = "multishot recv";
 
 std::atomic<bool> g_restricted{true};
 
-int restrict_and_enable(io_uring* ring)
+// probe: the ring's own (taken before, so the register calls stay as they
+// were). Only opcodes this kernel knows are listed: it refuses the whole
+// list (EINVAL) for one past its IORING_OP_LAST (IORING_OP_PIPE before
+// 6.16), and an op it lacks cannot be submitted anyway.
+int restrict_and_enable(io_uring* ring, const io_uring_probe* probe)
 {
     std::vector<io_uring_restriction> res;
     for (const Opcode& o : kOpcodes) {
+        if (!o.required && (!probe || !io_uring_opcode_supported(probe, o.op))) continue;
         io_uring_restriction r{};
         r.opcode = IORING_RESTRICTION_SQE_OP;
         r.sqe_op = o.op;
@@ -227,7 +232,7 @@ KernelCheck check_kernel()
         return out;
     }
     if (g_restricted) {
-        ret = restrict_and_enable(&ring);
+        ret = restrict_and_enable(&ring, probe.get());
         if (ret < 0)
             out.problem = fmt::format("io_uring_register(IORING_REGISTER_RESTRICTIONS, ENABLE_RINGS): {}: rings "
                                       "cannot be restricted on Linux {} (5.10 has it; --no-sandbox does without)",
@@ -286,7 +291,8 @@ Ring::Ring(const RingOptions& options)
         probe_ = io_uring_get_probe_ring(&ring_);
         // Last: from here on only what kOpcodes, kSqeFlags and kRegisterOps
         // allow. With SINGLE_ISSUER the enabling thread becomes the issuer.
-        if (restricted) sys::check_neg(restrict_and_enable(&ring_), "io_uring_register(IORING_REGISTER_RESTRICTIONS)");
+        if (restricted)
+            sys::check_neg(restrict_and_enable(&ring_, probe_), "io_uring_register(IORING_REGISTER_RESTRICTIONS)");
     } catch (...) {
         io_uring_queue_exit(&ring_);
         throw;
