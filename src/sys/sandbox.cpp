@@ -263,6 +263,7 @@ std::vector<Rule> rules(bool reopen_logs, bool autoindex, bool reload)
         {"getpid"},          // abort(), the SIGSYS handler
         {"clock_gettime"},   // the clock, where the vDSO falls back
         {"gettimeofday"},    // (same)
+        {"time"},            // (same: spdlog's timestamps, where there is no vDSO: user-mode Linux)
         {"sched_yield"},     // lock back-off in the C++ runtime
         {"getrandom"},       // glibc (malloc, hashing), if asked
         {"exit"},            // a worker thread ends
