@@ -50,6 +50,7 @@ struct Args {
     SiteArgs site;
     std::string max_conns = "auto";
     std::string cache = "on";
+    std::string ktls = "auto";
     std::string unknown_host = "default";
     bool no_sandbox = false;
     bool no_seccomp = false;
@@ -190,6 +191,9 @@ void add_options(OptionTable& t, Args& a)
     t.list("tls-key", a.tls_keys, "PEM private key of the --tls-cert in the same place (repeatable)");
     t.bounded("tls-handshake-timeout", c.tls_handshake_timeout, 1u, 3600u,
               "Seconds a client of a TLS listener has to finish the TLS handshake");
+    t.on_off("ktls", a.ktls, "auto", "off",
+             "HTTPS: hand each connection's transmit keys to the kernel where it offers kTLS, so files are "
+             "spliced into the socket and the kernel encrypts them (off: always encrypt in user space)");
     t.flag("https-redirect", c.https_redirect,
            "Answer plain HTTP with 308 to https:// on --tls-port, else the first TCP tls listener (except "
            "/.well-known/acme-challenge/)");
@@ -301,6 +305,7 @@ std::optional<Problem> finish(const Args& a, const Keys& given, Config& c, const
     c.sandbox = !a.no_sandbox;
     c.seccomp = !a.no_seccomp && !a.no_sandbox;
     c.cache = a.cache == "on";
+    c.ktls = a.ktls == "auto";
     c.unknown_host = a.unknown_host == "421" ? UnknownHost::Misdirected : UnknownHost::Default;
     if (c.listen.empty()) return Problem{"listen", "--listen: no address; give at least one"};
     if (c.metrics_listen.starts_with("unix:"))

@@ -69,6 +69,7 @@ struct Config : SiteSettings {
     int tls_port = -1;                                          // -1: no HTTPS; 0: any free port
     std::vector<std::pair<std::string, std::string>> tls_pairs; // (--tls-cert, --tls-key)
     bool https_redirect = false;
+    bool ktls = true; // --ktls auto: the kernel encrypts where it offers kTLS; off: always user space
 
     http::ParseLimits limits;
 

@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <ctime>
 #include <filesystem>
 #include <stdexcept>
 
@@ -26,20 +27,21 @@ HttpsStart start_https(const Config& config)
     for (const auto& [cert, key] : config.tls_pairs) pairs.push_back({cert, key});
     // The ticket keys live in memory only, from here on: they outlive
     // reloads, and a restart forgets every ticket.
-    tls::LoadResult loaded = tls::load_contexts(pairs, std::make_shared<tls::TicketKeys>());
+    // The kernel TLS probe first: sessions keep their secrets for the
+    // kernel only where it can take them (capturing costs each handshake).
+    h.kernel_tls = config.ktls ? tls::probe_kernel_tls() : tls::KernelTls{};
+    tls::LoadResult loaded =
+        tls::load_contexts(pairs, std::make_shared<tls::TicketKeys>(), std::time(nullptr), h.kernel_tls.available);
     if (!loaded.set) throw std::runtime_error(loaded.error);
     h.warnings = std::move(loaded.warnings);
     h.contexts = std::make_unique<server::TlsContextHolder>();
     h.contexts->set(std::move(loaded.set));
 
-    // Bodies are encrypted in user space. Where the kernel offers kTLS the
-    // keys could go to the socket and files keep their splice chain
-    // (docs/design.md, "TLS"); the hand-off is tested, its use on the ring
-    // is not built yet, so the probe's answer is reported, not acted on.
-    const tls::KernelTls ktls = tls::probe_kernel_tls();
-    h.body_path = ktls.available ? "HTTPS bodies are encrypted in user space (the kernel offers kTLS: " + ktls.detail +
-                                       "; this build does not hand keys to it yet)"
-                                 : "HTTPS: " + ktls.detail;
+    // Which path HTTPS bodies take (docs/design.md, "TLS"): one line.
+    if (!config.ktls)
+        h.body_path = "HTTPS bodies are encrypted in user space (--ktls off)";
+    else
+        h.body_path = "HTTPS: " + h.kernel_tls.detail;
     return h;
 }
 

@@ -9,6 +9,7 @@
 #include "server/listen_address.hpp"
 #include "server/setup.hpp"
 #include "sys/unique_fd.hpp"
+#include "tls/ktls.hpp"
 
 #include <memory>
 #include <string>
@@ -20,6 +21,7 @@ struct HttpsStart {
     std::unique_ptr<server::TlsContextHolder> contexts;
     std::vector<std::string> warnings; // one line each, for the log
     std::string body_path;             // which body path serves, and why: one line
+    tls::KernelTls kernel_tls;         // the probe's answer (unavailable with --ktls off)
 };
 
 // Whether any listener speaks TLS: --tls-port, or tls after a --listen address.

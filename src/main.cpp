@@ -248,6 +248,7 @@ int main(int argc, char** argv)
         for (const std::string& w : https->warnings) spdlog::warn("{}", w);
         spdlog::info("{}", https->body_path);
         shared->tls = https->contexts.get();
+        shared->kernel_tls = https->kernel_tls;
     }
 
     // listeners[worker]: its socket for each --listen address, then --tls-port's.

@@ -73,6 +73,7 @@ void Connection::on_cqe(Op op, std::uint8_t seq, const io_uring_cqe& cqe) noexce
         case Op::CancelRecv: socket_.on_cancelled(); break;
         case Op::Shutdown: break;
         case Op::TlsSend: on_tls_sent(cqe.res); break;
+        case Op::KernelTls: on_kernel_tls(seq, cqe.res); break;
         default: SPLICEHTTPD_ASSERT(false); break; // the op table says it is ours
         }
         break;
@@ -105,7 +106,7 @@ void Connection::on_accept(int res) noexcept
     }
     open();
     if (listener_ == Listener::Tls) {
-        tls_ = std::make_unique<TlsStream>(services_.tls_contexts());
+        tls_ = std::make_unique<TlsStream>(services_.tls_contexts(), options_.kernel_tls);
         if (!tls_->valid()) return begin_close(true); // out of memory
     }
     if (services_.stopping()) stop();

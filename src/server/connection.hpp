@@ -73,6 +73,9 @@ struct ConnectionOptions {
     std::uint16_t https_redirect = 0;  // --https-redirect: plain requests go to https:// on this port
     bool access_log_vhost = false;     // --access-log-format vhost: the site's label starts each line
     SenderOptions send;
+    // HTTPS: the kernel's kTLS where it takes keys and the ring can hand
+    // them over (--ktls auto), else nullptr: bodies encrypted in user space.
+    const tls::KernelTls* kernel_tls = nullptr;
     // The newest generation of sites this worker adopted (replaced on a reload).
     std::shared_ptr<const WorkerSites> sites = std::make_shared<const WorkerSites>();
 };
@@ -190,6 +193,7 @@ private:
     void on_recv(const io_uring_cqe& cqe) noexcept;
     void on_close_socket() noexcept;
     void on_tls_sent(int res) noexcept;
+    void on_kernel_tls(std::uint8_t seq, int res) noexcept;
     // what the units report
     void on_lookup(Lookup::Result r) noexcept;
     void on_send(Sender::Next next) noexcept;
@@ -301,9 +305,14 @@ inline Lookup::Env Connection::lookup_env() noexcept
 
 inline Sender::Env Connection::send_env() noexcept
 {
-    return {ops_,          services_.pipes(),  services_.file_cache(),
-            options_.send, int(socket_slot()), services_.pipe_waiters(),
-            tls_.get()};
+    return {ops_,
+            services_.pipes(),
+            services_.file_cache(),
+            options_.send,
+            int(socket_slot()),
+            services_.pipe_waiters(),
+            tls_ && !tls_->kernel_encrypts() ? tls_.get() : nullptr,
+            tls_ && tls_->kernel_encrypts()};
 }
 
 } // namespace splicehttpd::server

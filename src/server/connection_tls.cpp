@@ -22,7 +22,7 @@ void Connection::pump_tls() noexcept
     // Plaintext is copied out of here by the request buffer before the next
     // call (as a recv's provided buffer is recycled after ingest()).
     thread_local std::array<char, tls::Session::kMaxRecordPlaintext> scratch;
-    while (traits(state_).keeps_input && !tls_close_after_) {
+    while (traits(state_).keeps_input && !tls_close_after_ && !tls_->handing_off()) {
         if (tls_->established() && exchange_ && exchange_->input.buffered() >= options_.max_input) break;
         const TlsStream::Step step = tls_->advance(scratch);
         if (step.kind == TlsStream::Step::Kind::Plain) {
@@ -33,10 +33,10 @@ void Connection::pump_tls() noexcept
             idle_since_ns_ = services_.now_ns(); // from the handshake deadline to the keep-alive one
             if (options_.debug) {
                 const tls::Session& t = tls_->session();
-                spdlog::debug("conn={} tls: {} {}{} sni={} alpn={} pair={}; bodies encrypted in user space", index_,
-                              t.protocol(), t.cipher(), t.resumed() ? " resumed" : "",
-                              t.server_name().empty() ? "-" : t.server_name(), t.alpn().empty() ? "-" : t.alpn(),
-                              t.pair());
+                spdlog::debug("conn={} tls: {} {}{} sni={} alpn={} pair={}; {}", index_, t.protocol(), t.cipher(),
+                              t.resumed() ? " resumed" : "", t.server_name().empty() ? "-" : t.server_name(),
+                              t.alpn().empty() ? "-" : t.alpn(), t.pair(),
+                              tls_->handing_off() ? "keys to the kernel" : "bodies encrypted in user space");
             }
             continue;
         }
@@ -47,7 +47,14 @@ void Connection::pump_tls() noexcept
         break;
     }
     if (!traits(state_).open) return;
+    if (tls_->kernel_encrypts() && tls_->session().output_size() > 0) {
+        // The session wrote after its keys went to the kernel (an answer to
+        // the client's KeyUpdate): its records can no longer be sent.
+        if (options_.debug) spdlog::debug("conn={} tls: the session wrote after the kTLS hand-off: close", index_);
+        return begin_close(true);
+    }
     tls_->flush(tls_env());
+    tls_->install_kernel_tx(tls_env()); // once the tickets have gone
     if (input_backlog() >= options_.max_input && socket_.armed() && !socket_.cancelling())
         socket_.cancel(socket_env(), true);
 }
@@ -90,7 +97,27 @@ void Connection::on_tls_sent(int res) noexcept
     }
     // A response's records: it writes and sends on.
     if (state_ == State::Sending) return on_send(exchange_->send.resume(send_env()));
-    if (traits(state_).open) tls_->flush(tls_env());
+    if (!traits(state_).open) return;
+    tls_->flush(tls_env());
+    tls_->install_kernel_tx(tls_env());
+}
+
+// Both setsockopts of the kTLS hand-off are in: the session's plaintext
+// (held back meanwhile) goes to the parser, and responses take the plain
+// path (On) or the session's records (Off).
+void Connection::on_kernel_tls(std::uint8_t seq, int res) noexcept
+{
+    const TlsStream::KernelTxResult r = tls_->on_kernel_tx(seq, res);
+    if (!r.done) return;
+    if (options_.debug) {
+        if (tls_->kernel_encrypts())
+            spdlog::debug("conn={} tls: kernel TLS ({}): bodies spliced", index_, tls_->kernel_cipher());
+        else
+            spdlog::debug("conn={} tls: kernel TLS refused, {}: bodies encrypted in user space", index_, r.error);
+    }
+    if (state_ != State::Reading) return;
+    pump_tls();
+    maybe_arm_recv(); // paused if the ciphertext held back meanwhile passed --max-input
 }
 
 // --metrics-listen: /metrics (GET or HEAD) is the Prometheus text of every

@@ -1,5 +1,7 @@
 #include "server/sender.hpp"
 
+#include <linux/tls.h>
+
 #include "sys/assert.hpp"
 #include "uring/chain.hpp"
 
@@ -68,6 +70,7 @@ void Sender::reset(std::size_t keep_bytes) noexcept
     tls_fill_cache_ = false;
     tls_shut_ = false;
     tls_sent_ = 0;
+    kernel_tls_ = alert_pending_ = alert_done_ = false;
 }
 
 void Sender::set_file(const FoundFile& file) noexcept
@@ -103,6 +106,7 @@ Sender::Next Sender::start(const Env& env) noexcept
     else if (cached_ && cached_->has_body)
         source_ = cached_->body;
     const bool in_memory = listing_ || (cached_ && cached_->has_body);
+    kernel_tls_ = env.kernel_tls;
     if (env.tls) {
         // Whatever the size, bytes in memory are written from there.
         tls_ = env.tls;
@@ -146,6 +150,7 @@ Sender::Next Sender::on_pipe(uring::Pipe* pipe, const Env& env) noexcept
 Sender::Next Sender::resume(const Env& env) noexcept
 {
     if (tls_) return tls_pump(env);
+    if (owes_close_notify()) return submit_close_notify(env);
     // Fairness: with others queued for a pipe, an empty one goes to the
     // first of them and this response queues behind.
     if (pipe_ && cursor_.in_pipe == 0 && env.pipe_waiters) {
@@ -165,6 +170,7 @@ Sender::Next Sender::submit(const Env& env) noexcept
     limits.pairs = env.options.chain_pairs;
     limits.steps = transfer::kMaxSteps - reads_.count;
     limits.file_in_memory = body_in_memory_;
+    limits.kernel_tls = env.kernel_tls;
     const transfer::Steps next = transfer::next_chain(plan_, cursor_, limits);
 
     chain_ = reads_;
@@ -267,6 +273,12 @@ Sender::Next Sender::on_cqe(Op op, std::uint8_t seq, int res) noexcept
         }
         return Next::Abort;
     }
+    case Op::KernelAlert:
+        // Sent or not, the response is over: the close follows.
+        SPLICEHTTPD_ASSERT(alert_pending_);
+        alert_pending_ = false;
+        alert_done_ = true;
+        return Next::Done;
     default: break;
     }
     if (tls_ && op == Op::Read) {
@@ -292,12 +304,37 @@ Sender::Next Sender::on_cqe(Op op, std::uint8_t seq, int res) noexcept
     }
     if (--chain_pending_ > 0) return Next::InFlight;
     switch (transfer::after_chain(chain_start_, cursor_, plan_.total(), outcome_)) {
-    case transfer::Next::Done: return Next::Done;
+    case transfer::Next::Done: return owes_close_notify() ? Next::Continue : Next::Done;
     case transfer::Next::Abort: return Next::Abort;
     case transfer::Next::WaitWritable: return Next::WaitWritable;
     case transfer::Next::Continue: return Next::Continue;
     }
     return Next::Abort;
+}
+
+// Without MSG_DONTWAIT, as the session's record sends: a socket with no
+// room makes it wait in the kernel, and the send deadline or the abort's
+// SHUT_RDWR ends that wait.
+Sender::Next Sender::submit_close_notify(const Env& env) noexcept
+{
+    static constexpr char kCloseNotify[2] = {1, 0}; // level warning, close_notify
+    constexpr unsigned char kAlert = 21;            // the record's content type
+    alert_iov_ = {const_cast<char*>(kCloseNotify), sizeof kCloseNotify};
+    alert_msg_ = {};
+    alert_msg_.msg_iov = &alert_iov_;
+    alert_msg_.msg_iovlen = 1;
+    alert_msg_.msg_control = alert_cmsg_;
+    alert_msg_.msg_controllen = sizeof alert_cmsg_;
+    cmsghdr* c = CMSG_FIRSTHDR(&alert_msg_);
+    c->cmsg_level = SOL_TLS;
+    c->cmsg_type = TLS_SET_RECORD_TYPE;
+    c->cmsg_len = CMSG_LEN(1);
+    *CMSG_DATA(c) = kAlert;
+    io_uring_sqe* sqe = env.ops.sqe(Op::KernelAlert);
+    io_uring_prep_sendmsg(sqe, env.socket, &alert_msg_, MSG_NOSIGNAL);
+    sqe->flags |= IOSQE_FIXED_FILE;
+    alert_pending_ = true;
+    return Next::Submitted;
 }
 
 void Sender::wait_writable(const Env& env) noexcept

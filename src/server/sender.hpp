@@ -19,6 +19,9 @@
 #include "server/transfer.hpp"
 #include "uring/pipe_pool.hpp"
 
+#include <sys/socket.h>
+#include <sys/uio.h>
+
 #include <cstdint>
 #include <memory>
 #include <string_view>
@@ -47,6 +50,9 @@ public:
         // (from memory, the cache's copy, or the file read in chunks) and
         // its records are sent; no pipe, no splice. nullptr: plain.
         TlsStream* tls = nullptr;
+        // HTTPS with kTLS: the plain path, but the kernel encrypts
+        // (transfer::Limits::kernel_tls).
+        bool kernel_tls = false;
     };
 
     enum class Next : std::uint8_t {
@@ -113,7 +119,7 @@ public:
     [[nodiscard]] std::uint64_t delivered() const noexcept { return cursor_.delivered; }
     [[nodiscard]] unsigned in_flight() const noexcept
     {
-        return chain_pending_ + unsigned(probing_) + unsigned(polling_);
+        return chain_pending_ + unsigned(probing_) + unsigned(polling_) + unsigned(alert_pending_);
     }
     [[nodiscard]] unsigned open_files() const noexcept { return fd_ >= 0 && !cached_ ? 1 : 0; }
 
@@ -170,6 +176,22 @@ private:
     bool tls_fill_cache_ = false;  // chunk_ is the whole small file: keep it in the cache
     bool tls_shut_ = false;        // close_notify written (a response that ends the connection)
     std::uint64_t tls_sent_ = 0;   // the stream's bytes_sent() at the last look: moved means progress
+
+    // HTTPS with kTLS (Env::kernel_tls): a response that ends the connection
+    // ends with close_notify, which the kernel writes as an alert record
+    // (sendmsg, cmsg TLS_SET_RECORD_TYPE 21); the message stays here until
+    // its completion.
+    Next submit_close_notify(const Env& env) noexcept;
+    [[nodiscard]] bool owes_close_notify() const noexcept
+    {
+        return kernel_tls_ && plan_.close && !alert_done_ && cursor_.delivered == plan_.total();
+    }
+    bool kernel_tls_ = false;
+    bool alert_pending_ = false; // the sendmsg is in flight
+    bool alert_done_ = false;
+    msghdr alert_msg_{};
+    iovec alert_iov_{};
+    alignas(cmsghdr) char alert_cmsg_[CMSG_SPACE(1)]{};
 };
 
 } // namespace splicehttpd::server

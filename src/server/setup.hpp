@@ -5,6 +5,7 @@
 #include "http/mime.hpp"
 #include "server/site_generation.hpp"
 #include "tls/context.hpp"
+#include "tls/ktls.hpp"
 
 #include <memory>
 #include <mutex>
@@ -50,6 +51,8 @@ struct ServerSetup {
     std::string boundary;                // multipart/byteranges
     AccessLogFile* access_log = nullptr; // --access-log, owned by main()
     TlsContextHolder* tls = nullptr;     // any TLS listener's, owned by main()
+    // The kernel's kTLS as probed at start-up; unavailable with --ktls off.
+    tls::KernelTls kernel_tls;
     // Where --https-redirect sends plain clients: --tls-port's port, else
     // the first TCP tls listener's, as bound (port 0: the kernel's choice).
     std::uint16_t https_port = 0;

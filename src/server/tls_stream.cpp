@@ -3,9 +3,12 @@
 #include "sys/assert.hpp"
 #include "uring/user_data.hpp"
 
+#include <linux/tls.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cstring>
 
 namespace splicehttpd::server {
 
@@ -50,10 +53,19 @@ TlsStream::Step TlsStream::advance(std::span<char> scratch)
             step.error = std::move(h.error);
             step.plain_http = h.plain_http;
             return step;
-        case tls::Session::Handshake::Done:
+        case tls::Session::Handshake::Done: {
             established_ = true;
             step.kind = Step::Kind::Established;
+            // Keys the kernel can take, else user space for good.
+            std::optional<tls::CryptoInfo> info;
+            if (kernel_) info = session_.kernel_crypto(tls::Direction::Tx);
+            if (info && kernel_->takes(*info)) {
+                kernel_info_ = *info;
+                kernel_tx_ = KernelTx::Waiting;
+            }
+            session_.forget_secrets();
             return step;
+        }
         }
     }
     tls::Session::ReadResult r = session_.read(scratch);
@@ -72,9 +84,56 @@ TlsStream::Step TlsStream::advance(std::span<char> scratch)
     return step;
 }
 
+bool TlsStream::install_kernel_tx(const Env& env) noexcept
+{
+    if (kernel_tx_ != KernelTx::Waiting || !idle()) return false;
+    // liburing 2.3 has no io_uring_prep_cmd_sock: level and optname share
+    // addr, optlen is in splice_fd_in's place, optval in addr3's (as the
+    // sender's TCP_CORK). optval is read when each SQE runs.
+    constexpr std::uint32_t kSocketUringOpSetsockopt = 3; // SOCKET_URING_OP_SETSOCKOPT
+    static constexpr char kUlp[] = "tls";
+    auto prep = [&](std::uint8_t seq, int level, int name, const void* value, unsigned len) {
+        io_uring_sqe* sqe = env.ops.sqe(uring::Op::KernelTls, seq);
+        io_uring_prep_rw(IORING_OP_URING_CMD, sqe, env.socket, nullptr, 0, 0);
+        sqe->cmd_op = kSocketUringOpSetsockopt;
+        sqe->addr = (std::uint64_t(std::uint32_t(name)) << 32) | std::uint32_t(level);
+        sqe->splice_fd_in = int(len);
+        sqe->addr3 = reinterpret_cast<std::uintptr_t>(value);
+        sqe->flags |= IOSQE_FIXED_FILE;
+        return sqe;
+    };
+    prep(0, SOL_TCP, TCP_ULP, kUlp, sizeof kUlp - 1)->flags |= IOSQE_IO_LINK;
+    prep(1, SOL_TLS, TLS_TX, &kernel_info_.u, kernel_info_.size);
+    kernel_tx_ = KernelTx::Installing;
+    return true;
+}
+
+TlsStream::KernelTxResult TlsStream::on_kernel_tx(std::uint8_t seq, int res) noexcept
+{
+    SPLICEHTTPD_ASSERT(kernel_tx_ == KernelTx::Installing);
+    KernelTxResult r;
+    if (seq == 0) {
+        kernel_ulp_res_ = res;
+        return r; // the TLS_TX one follows (-ECANCELED if this failed)
+    }
+    r.done = true;
+    if (kernel_ulp_res_ < 0 || res < 0) {
+        // The socket's write side is unchanged (a refused TLS_TX leaves
+        // the ULP passing bytes through): the session encrypts.
+        kernel_tx_ = KernelTx::Off;
+        r.error = kernel_ulp_res_ < 0 ? std::string("setsockopt(TCP_ULP, \"tls\"): ") + std::strerror(-kernel_ulp_res_)
+                                      : std::string("setsockopt(SOL_TLS, TLS_TX): ") + std::strerror(-res);
+    } else {
+        kernel_tx_ = KernelTx::On;
+    }
+    return r;
+}
+
 bool TlsStream::flush(const Env& env) noexcept
 {
     if (sending_) return true;
+    // The kernel would wrap the session's records in records of its own.
+    if (kernel_tx_ == KernelTx::On) return false;
     const std::span<const char> out = session_.pending_output();
     if (out.empty()) return false;
     io_uring_sqe* sqe = env.ops.sqe(uring::Op::TlsSend);

@@ -45,7 +45,12 @@ public:
         int socket; // the connection's fixed slot
     };
 
-    explicit TlsStream(std::shared_ptr<const tls::ContextSet> contexts) : session_(std::move(contexts)) {}
+    // kernel: the kernel's kTLS (nullptr: bodies are always encrypted in
+    // user space); the session then keeps what the hand-off needs.
+    explicit TlsStream(std::shared_ptr<const tls::ContextSet> contexts, const tls::KernelTls* kernel = nullptr)
+        : session_(std::move(contexts), kernel != nullptr), kernel_(kernel)
+    {
+    }
 
     [[nodiscard]] bool valid() const noexcept { return session_.valid(); }
     [[nodiscard]] tls::Session& session() noexcept { return session_; }
@@ -81,6 +86,42 @@ public:
     // is gone (the connection aborts).
     bool on_sent(int res) noexcept;
 
+    // Kernel TLS (kTLS): right after the handshake, once what the session
+    // wrote has gone out (the tickets), the transmit keys go to the socket
+    // through the ring (SOCKET_URING_OP_SETSOCKOPT, Linux 6.7: the socket
+    // is a fixed slot, no descriptor to call setsockopt on): TCP_ULP "tls",
+    // then TLS_TX, linked. From then on the kernel encrypts what is sent or
+    // spliced: responses take the plain path, pipes and all. Receiving stays
+    // with the session (OpenSSL decrypts the requests). Nothing is read
+    // from the session while the keys are on their way, so no response can
+    // start before the socket's write side is settled.
+    enum class KernelTx : std::uint8_t {
+        Off,        // user space: no kTLS, a suite the kernel lacks, or the hand-off failed
+        Waiting,    // established: the session's output goes out first
+        Installing, // the two setsockopts are in flight
+        On,         // the kernel encrypts every write
+    };
+    [[nodiscard]] KernelTx kernel_tx() const noexcept { return kernel_tx_; }
+    [[nodiscard]] bool kernel_encrypts() const noexcept { return kernel_tx_ == KernelTx::On; }
+    // Waiting or Installing: the session is not read meanwhile.
+    [[nodiscard]] bool handing_off() const noexcept
+    {
+        return kernel_tx_ == KernelTx::Waiting || kernel_tx_ == KernelTx::Installing;
+    }
+    // Waiting and nothing left to send: submits the setsockopts. Says
+    // whether it did.
+    bool install_kernel_tx(const Env& env) noexcept;
+    struct KernelTxResult {
+        bool done = false; // both completions are in: kernel_tx() is On or Off
+        std::string error; // Off because the kernel refused: why, one line
+    };
+    KernelTxResult on_kernel_tx(std::uint8_t seq, int res) noexcept;
+    // The cipher the kernel encrypts with ("AES-GCM-128"), "" unless On.
+    [[nodiscard]] const char* kernel_cipher() const noexcept
+    {
+        return kernel_tx_ == KernelTx::On ? kernel_info_.cipher_name() : "";
+    }
+
     [[nodiscard]] bool sending() const noexcept { return sending_; }
     [[nodiscard]] bool idle() const noexcept { return !sending_ && session_.output_size() == 0; }
     [[nodiscard]] std::uint64_t bytes_sent() const noexcept { return sent_; }
@@ -95,6 +136,11 @@ private:
     bool established_ = false;
     bool sending_ = false;
     std::uint64_t sent_ = 0;
+
+    const tls::KernelTls* kernel_ = nullptr;
+    KernelTx kernel_tx_ = KernelTx::Off;
+    tls::CryptoInfo kernel_info_; // read by the TLS_TX setsockopt: stays put until its completion
+    int kernel_ulp_res_ = 0;      // the TCP_ULP setsockopt's result
 };
 
 } // namespace splicehttpd::server

@@ -20,7 +20,7 @@ Steps next_chain(const http::ResponsePlan& plan, Cursor cursor, const Limits& li
     // reach a client on another core before the FIN; it reads them, closes
     // first, and the TIME_WAIT (and the port search of its next connect)
     // lands on the client.
-    auto more_after = [&](std::uint64_t end) { return end < total || plan.close; };
+    auto more_after = [&](std::uint64_t end) { return end < total || (plan.close && !limits.kernel_tls); };
 
     // Whatever a short pipe->socket splice left in the pipe goes first.
     if (cursor.in_pipe > 0)
@@ -41,6 +41,7 @@ Steps next_chain(const http::ResponsePlan& plan, Cursor cursor, const Limits& li
             const auto len = std::uint32_t(std::min<std::uint64_t>(left, kMaxIo));
             chain.push({.kind = Step::Kind::Send, .mem = s.offset + into, .len = len, .more = more_after(pos + len)});
             pos += len;
+            if (limits.kernel_tls) break;
         } else if (limits.file_in_memory) {
             if (chain.count + 1 > max_steps) break;
             const auto len = std::uint32_t(std::min<std::uint64_t>(left, kMaxIo));
@@ -50,6 +51,7 @@ Steps next_chain(const http::ResponsePlan& plan, Cursor cursor, const Limits& li
                         .more = more_after(pos + len),
                         .from_file = true});
             pos += len;
+            if (limits.kernel_tls) break;
         } else {
             if (limits.pipe_capacity == 0 || pairs == limits.pairs || chain.count + 2 > max_steps) break;
             const std::uint64_t file_off = s.offset + into;

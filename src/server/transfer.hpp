@@ -76,6 +76,11 @@ struct Limits {
     // The whole file is in memory (the open-file cache holds its bytes):
     // file segments are sent from there, no pipe, no copy into the plan.
     bool file_in_memory = false;
+    // kTLS (the kernel encrypts what the socket is given): its sendmsg
+    // refuses MSG_WAITALL (EOPNOTSUPP), so a send ends its chain; and the
+    // record that MSG_MORE keeps open is dropped at the close, not sent,
+    // so a closing response's last step does not hold back.
+    bool kernel_tls = false;
 };
 
 // The next chain, starting at the cursor: the bytes in the pipe first, then

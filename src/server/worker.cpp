@@ -138,6 +138,14 @@ Worker::Worker(unsigned id, const ServerSetup& setup, std::vector<ListenSocket> 
     o.send.inline_max = c.inline_max;
     o.send.cork = ring_->supports(IORING_OP_URING_CMD);
     o.send.queue_probe = ring_->supports(IORING_OP_URING_CMD);
+    // kTLS: the keys go to a fixed slot through the ring's setsockopt.
+    if (setup.kernel_tls.available) {
+        if (ring_->supports(IORING_OP_URING_CMD))
+            o.kernel_tls = &setup.kernel_tls;
+        else if (id_ == 0)
+            spdlog::info("HTTPS bodies are encrypted in user space: kTLS keys go to a socket through "
+                         "IORING_OP_URING_CMD (Linux 6.7), which this kernel lacks");
+    }
     deadlines_.set_timeouts(timeouts_of(c, o.send.queue_probe)); // once the ring says whether SIOCOUTQ can be asked
     adopt_sites(setup.sites->get());
 

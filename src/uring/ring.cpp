@@ -58,6 +58,7 @@ constexpr Opcode kOpcodes[] = {
     {IORING_OP_STATX, "IORING_OP_STATX", "5.6", true},               // on the opened descriptor
     {IORING_OP_READ, "IORING_OP_READ", "5.6", true},                 // inline bodies, the wake eventfd
     {IORING_OP_SEND, "IORING_OP_SEND", "5.6", true},                 // heads, inline bodies
+    {IORING_OP_SENDMSG, "IORING_OP_SENDMSG", "5.3", true},           // kTLS: close_notify (a cmsg)
     {IORING_OP_SPLICE, "IORING_OP_SPLICE", "5.7", true},             // file->pipe->socket, pipe drains
     {IORING_OP_POLL_ADD, "IORING_OP_POLL_ADD", "5.1", true},         // waiting for POLLOUT
     {IORING_OP_CLOSE, "IORING_OP_CLOSE", "5.6", true},               // files, socket slots

@@ -25,12 +25,14 @@ enum class Op : std::uint8_t {
     SpliceOut,
     PollOut,
     OutQ,
+    KernelAlert,
     Cork,
     CloseFile,
     CloseSocket,
     Shutdown,
     CancelRecv,
     TlsSend,
+    KernelTls,
     Drain,
     PipeCreate,
     Wake,
@@ -83,6 +85,9 @@ inline constexpr OpDef kOps[] = {
     {Op::PollOut, "poll", Owner::Sender, IORING_OP_POLL_ADD, true},
     // SIOCOUTQ of a stalled socket: is its queue still draining?
     {Op::OutQ, "outq", Owner::Sender, IORING_OP_URING_CMD, true},
+    // HTTPS with kTLS: close_notify after a response that ends the connection
+    // (sendmsg with a TLS_SET_RECORD_TYPE cmsg: the kernel makes the record)
+    {Op::KernelAlert, "close-notify", Owner::Sender, IORING_OP_SENDMSG, true},
     // TCP_CORK of a response that ends its connection: a CQE only on failure
     {Op::Cork, "cork", Owner::Worker, IORING_OP_URING_CMD, false},
     // close of a file descriptor: a CQE only on failure
@@ -95,6 +100,8 @@ inline constexpr OpDef kOps[] = {
     {Op::CancelRecv, "cancel-recv", Owner::Connection, IORING_OP_ASYNC_CANCEL, true},
     // HTTPS: records (handshake, responses, alerts) from the connection's TLS session
     {Op::TlsSend, "tls-send", Owner::Connection, IORING_OP_SEND, true},
+    // HTTPS with kTLS: setsockopt TCP_ULP "tls" (seq 0), then SOL_TLS TLS_TX (seq 1), linked
+    {Op::KernelTls, "ktls", Owner::Connection, IORING_OP_URING_CMD, true},
     // pipe -> /dev/null before a pipe returns to the pool
     {Op::Drain, "drain", Owner::Pool, IORING_OP_SPLICE, false},
     // IORING_OP_PIPE (62) growing the pool

@@ -264,6 +264,7 @@ class ConfigReload(harness.unittest.TestCase):
             "header-timeout": ("60", "7"),
             "send-timeout": ("60", "9"),
             "tls-handshake-timeout": ("10", "3"),
+            "ktls": ('"auto"', '"off"'),
             "shutdown-timeout": ("10", "2"),
             "max-input": ("65536", "4096"),
             "max-uri-bytes": ("8192", "1024"),

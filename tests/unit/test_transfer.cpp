@@ -168,6 +168,25 @@ TEST_CASE("next_chain: a file held in memory is sent from there, no pipe")
           std::vector<Step>{from_file(30'000, 20'000, false, false)});
 }
 
+TEST_CASE("next_chain: under kTLS a send ends its chain and a closing response holds nothing back")
+{
+    // The kernel's TLS sendmsg refuses MSG_WAITALL, so nothing may be linked
+    // behind a send; and it drops a record MSG_MORE left open at the close.
+    const Limits ktls{.pipe_capacity = MiB, .pairs = 4, .kernel_tls = true};
+    CHECK(steps(next_chain(file_plan(200, 0, 1000), {}, ktls)) == std::vector<Step>{send(0, 200, true, false)});
+    CHECK(steps(next_chain(file_plan(200, 0, 1000), {.delivered = 200}, ktls)) ==
+          std::vector<Step>{in(0, 1000), out(1000, false)});
+    CHECK(steps(next_chain(closing(file_plan(200, 0, 0)), {}, ktls)) == std::vector<Step>{send(0, 200, false, false)});
+    CHECK(steps(next_chain(closing(file_plan(200, 0, 1000)), {.delivered = 200}, ktls)) ==
+          std::vector<Step>{in(0, 1000), out(1000, false)});
+    // Multipart: one framing send per chain, the pairs behind it in the next.
+    CHECK(steps(next_chain(multipart_plan(), {.delivered = 110}, ktls)) ==
+          std::vector<Step>{in(0, 50), out(50, true), send(110, 10, true, false)});
+    // A file held in memory: the head, then the body, each alone.
+    const Limits mem{.pipe_capacity = 0, .file_in_memory = true, .kernel_tls = true};
+    CHECK(steps(next_chain(file_plan(10, 0, 50'000), {}, mem)) == std::vector<Step>{send(0, 10, true, false)});
+}
+
 TEST_CASE("inline_file_body lays the body out in memory with holes for reads")
 {
     ResponsePlan p = multipart_plan();

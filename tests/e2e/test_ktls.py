@@ -1,0 +1,230 @@
+"""HTTPS with kernel TLS (issue 18) through the real binary. Where the kernel
+offers kTLS (the tls module, and IORING_OP_URING_CMD of Linux 6.7 to hand
+the keys to a fixed slot), each connection's transmit keys go to its socket
+once the handshake's last records are out, and file bodies keep the splice
+chain: the kernel encrypts. TLS 1.3 with each of its three suites and TLS
+1.2, bodies of 0 B to 32 MiB byte-exact and spliced, a response that closes
+the connection arriving whole (kTLS drops a record MSG_MORE kept open at the
+close), pipelining, a client that never reads, --ktls off.
+
+Exits 77 (skipped) with the server's own reason where the kernel has no
+kTLS (this project's development machines: no tls module). `tools/test
+--ktls` runs it under user-mode Linux 6.12, which has it. test_https.py
+runs every HTTPS case on whichever path the kernel gives."""
+
+import hashlib
+import os
+import re
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+import harness
+import tls_certs
+from harness import Root, Server, payload
+from test_https import TlsClient
+
+SIZES = {"empty": 0, "k1": 1000, "k70": 70_000, "m1": (1 << 20) + 1, "m32": 32 << 20}
+KERNEL_LINE = re.compile(r"conn=(\d+) tls: kernel TLS \(([A-Z0-9-]+)\): bodies spliced")
+
+
+def kernel_tls_or_skip():
+    """The server's start-up line says which path HTTPS bodies take: skip
+    unless it is the kernel's."""
+    certs = tempfile.mkdtemp(prefix="splicehttpd-ktls-probe-")
+    root = Root()
+    try:
+        cert, key = tls_certs.make_leaf(certs, "localhost")
+        server = Server(root.path, "--tls-port", "0", "--tls-cert", cert, "--tls-key", key)
+        try:
+            line = server.wait_log(r"HTTPS|kTLS")
+        finally:
+            server.stop_checked()
+    finally:
+        root.cleanup()
+        shutil.rmtree(certs)
+    if "kernel TLS: TLS_TX with" not in line or "URING_CMD" in line:
+        print("skip: " + line.split(" info ", 1)[-1], flush=True)
+        sys.exit(harness.SKIP)
+
+
+class Ktls(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.certs = tempfile.mkdtemp(prefix="splicehttpd-ktls-")
+        cls.pair = tls_certs.make_leaf(cls.certs, "localhost")
+        cls.root = Root()
+        for name, size in SIZES.items():
+            cls.root.write(name, payload(size))
+        cls.server = Server(cls.root.path, "--tls-port", "0", "--tls-cert", cls.pair[0], "--tls-key", cls.pair[1],
+                            "--send-timeout", "3", "--debug")
+        cls.tls_port = cls.server.tls_port()
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.server.stop_checked()
+        finally:
+            cls.root.cleanup()
+            shutil.rmtree(cls.certs)
+
+    def context(self, version=None, ciphers=None):
+        ctx = ssl.create_default_context(cafile=os.path.join(self.certs, "ca.crt"))
+        if version:
+            ctx.minimum_version = ctx.maximum_version = version
+        if ciphers:
+            ctx.set_ciphers(ciphers)  # TLS 1.2's; 1.3's suites go through curl below
+        return ctx
+
+    def handed_off(self, start):
+        """The connection whose keys went to the kernel since log line
+        `start`: (its conn id, the kernel's cipher)."""
+        line = self.server.wait_log(KERNEL_LINE.pattern, start=start)
+        m = KERNEL_LINE.search(line)
+        return m.group(1), m.group(2)
+
+    def spliced(self, conn, start):
+        """pipe->socket splices of that connection since line `start`."""
+        return [l for l in self.server.log()[start:]
+                if re.search(rf"splice\(\d+\) conn={conn} .*pipe->socket", l)]
+
+    def test_tls12_each_cipher_byte_exact_and_spliced(self):
+        for cipher, kernel in (("ECDHE-ECDSA-AES128-GCM-SHA256", "AES-GCM-128"),
+                               ("ECDHE-ECDSA-AES256-GCM-SHA384", "AES-GCM-256"),
+                               ("ECDHE-ECDSA-CHACHA20-POLY1305", "CHACHA20-POLY1305")):
+            with self.subTest(cipher=cipher):
+                start = len(self.server.log())
+                c = TlsClient(self.tls_port, self.context(ssl.TLSVersion.TLSv1_2, cipher))
+                try:
+                    self.assertEqual(c.sock.cipher()[0], cipher)
+                    for name, size in SIZES.items():
+                        r = c.request("GET", "/" + name)
+                        self.assertEqual((r.status, len(r.body)), (200, size), name)
+                        self.assertEqual(hashlib.sha256(r.body).digest(), hashlib.sha256(payload(size)).digest(),
+                                         name)
+                finally:
+                    c.close()
+                conn, used = self.handed_off(start)
+                self.assertEqual(used, kernel)
+                # 32 MiB went through pipes into the kTLS socket, not through OpenSSL.
+                self.assertGreater(sum(int(re.search(r"splice\((\d+)\)", l).group(1))
+                                       for l in self.spliced(conn, start)), 32 << 20)
+
+    def test_tls13_each_suite_through_curl(self):
+        curl = harness.require_program("curl")
+        ca = os.path.join(self.certs, "ca.crt")
+        for suite, kernel in (("TLS_AES_128_GCM_SHA256", "AES-GCM-128"), ("TLS_AES_256_GCM_SHA384", "AES-GCM-256"),
+                              ("TLS_CHACHA20_POLY1305_SHA256", "CHACHA20-POLY1305")):
+            with self.subTest(suite=suite):
+                start = len(self.server.log())
+                urls = [f"https://localhost:{self.tls_port}/{n}" for n in ("k1", "m1", "k70", "empty")]
+                out = subprocess.run([curl, "-sS", "--cacert", ca, "--tlsv1.3", "--tls13-ciphers", suite,
+                                      *[a for u in urls for a in ("-o", "-", u)]],
+                                     capture_output=True, timeout=60)
+                self.assertEqual(out.returncode, 0, out.stderr.decode())
+                self.assertEqual(out.stdout, payload(1000) + payload((1 << 20) + 1) + payload(70_000))
+                conn, used = self.handed_off(start)
+                self.assertEqual(used, kernel)
+                self.assertTrue(self.spliced(conn, start), "the 1 MiB body was not spliced")
+
+    def test_closing_responses_arrive_whole_then_close_notify(self):
+        # The last record of a response that ends the connection must leave
+        # before the close (kTLS frees a record MSG_MORE left open), and
+        # close_notify after it (the kernel writes the alert record).
+        for name in ("empty", "k1", "k70", "m1"):
+            for request in (f"GET /{name} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+                            f"GET /{name} HTTP/1.0\r\n\r\n"):
+                with self.subTest(name=name, request=request.split("\r\n")[0]):
+                    raw = socket.create_connection(("127.0.0.1", self.tls_port), timeout=10)
+                    c = TlsClient.__new__(TlsClient)
+                    # A ragged EOF (a close without close_notify) raises.
+                    c.sock = self.context().wrap_socket(raw, server_hostname="localhost", suppress_ragged_eofs=False)
+                    c.buf = bytearray()
+                    try:
+                        c.send(request.encode())
+                        r = c.read_response()
+                        self.assertEqual((r.status, r.body), (200, payload(SIZES[name])))
+                        self.assertEqual(c.sock.recv(1), b"")  # close_notify
+                    finally:
+                        c.close()
+
+    def test_pipelined_range_head_304(self):
+        c = TlsClient(self.tls_port, self.context())
+        try:
+            etag = c.request("GET", "/k70").header("etag")
+            c.send(b"GET /m1 HTTP/1.1\r\nHost: t\r\nRange: bytes=100-199,1048000-\r\n\r\n"
+                   b"HEAD /m32 HTTP/1.1\r\nHost: t\r\n\r\n"
+                   b"GET /k70 HTTP/1.1\r\nHost: t\r\nIf-None-Match: " + etag.encode() + b"\r\n\r\n"
+                   b"GET /m32 HTTP/1.1\r\nHost: t\r\nRange: bytes=-10\r\n\r\n"
+                   b"GET /k1 HTTP/1.1\r\nHost: t\r\n\r\n")
+            multi = c.read_response()
+            self.assertEqual(multi.status, 206)
+            self.assertIn(payload(SIZES["m1"])[100:200], multi.body)
+            self.assertIn(payload(SIZES["m1"])[1048000:], multi.body)
+            head = c.read_response(head_request=True)
+            self.assertEqual((head.status, head.header("content-length")), (200, str(32 << 20)))
+            self.assertEqual(c.read_response().status, 304)
+            tail = c.read_response()
+            self.assertEqual((tail.status, tail.body), (206, payload(32 << 20)[-10:]))
+            self.assertEqual(c.read_response().body, payload(1000))
+        finally:
+            c.close()
+
+    def test_a_client_that_never_reads_is_cut_and_others_are_served(self):
+        start = len(self.server.log())
+        raw = socket.socket()
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 1000)
+        raw.settimeout(30)
+        raw.connect(("127.0.0.1", self.tls_port))
+        stalled = self.context().wrap_socket(raw, server_hostname="localhost")
+        stalled.sendall(b"GET /m32 HTTP/1.1\r\nHost: t\r\n\r\n")
+        conn, _ = self.handed_off(start)
+        # Meanwhile another client gets its file.
+        c = TlsClient(self.tls_port, self.context())
+        try:
+            self.assertEqual(c.request("GET", "/m1").body, payload(SIZES["m1"]))
+        finally:
+            c.close()
+        # --send-timeout 3: the stalled one is closed; its pipe went back.
+        self.server.wait_log(rf"close\(0\) conn={conn} ", timeout=15, start=start)
+        stalled.close()
+        self.assertTrue(self.server.alive())
+
+
+class KtlsOff(unittest.TestCase):
+    def test_off_encrypts_in_user_space(self):
+        certs = tempfile.mkdtemp(prefix="splicehttpd-ktls-off-")
+        root = Root()
+        try:
+            cert, key = tls_certs.make_leaf(certs, "localhost")
+            root.write("m1", payload(1 << 20))
+            server = Server(root.path, "--tls-port", "0", "--tls-cert", cert, "--tls-key", key, "--ktls", "off",
+                            "--debug")
+            try:
+                server.wait_log(r"HTTPS bodies are encrypted in user space \(--ktls off\)")
+                ctx = ssl.create_default_context(cafile=os.path.join(certs, "ca.crt"))
+                c = TlsClient(server.tls_port(), ctx)
+                try:
+                    self.assertEqual(c.request("GET", "/m1").body, payload(1 << 20))
+                finally:
+                    c.close()
+                server.wait_log(r"tls: TLSv1.3 .*; bodies encrypted in user space")
+                self.assertFalse([l for l in server.log() if "kernel TLS (" in l or "ktls(" in l])
+            finally:
+                server.stop_checked()
+        finally:
+            root.cleanup()
+            shutil.rmtree(certs)
+
+
+if __name__ == "__main__":
+    harness.require_io_uring()
+    harness.require_program("openssl")
+    kernel_tls_or_skip()
+    unittest.main(verbosity=2)
