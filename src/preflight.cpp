@@ -1,5 +1,7 @@
 #include "preflight.hpp"
 
+#include "https_setup.hpp"
+
 #include "http/mime.hpp"
 #include "plural.hpp"
 #include "server/site_files.hpp"
@@ -98,6 +100,20 @@ Preflight preflight(const Config& config, bool site_files)
         return fail(fmt::format("{}: HTTPS is served on the first TCP --listen address, and every one is a unix "
                                 "socket; add a TCP address",
                                 config.where("tls-port")));
+    // --tls-port's address beside the --listen ones, as they are checked
+    // among themselves: else the bind fails at start-up, after a
+    // --check-config that said ok.
+    if (config.tls_port > 0) {
+        const auto first =
+            std::find_if(config.listeners.begin(), config.listeners.end(), [](const auto& l) { return !l.is_unix(); });
+        const server::ListenAddress https = tls_port_address(config, *first);
+        for (std::size_t i = 0; i < config.listeners.size(); ++i) {
+            const std::string text = i < config.listen.size() ? config.listen[i] : config.listeners[i].url();
+            if (std::string clash = server::listen_clash(config.listeners[i], https, text); !clash.empty())
+                return fail(fmt::format("{} {}: HTTPS on {} clashes with --listen: {}", config.where("tls-port"),
+                                        config.tls_port, https.url(), clash));
+        }
+    }
 
     const std::vector<Served> sites = served_sites(config);
     for (const Served& site : sites) {

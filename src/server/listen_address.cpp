@@ -259,6 +259,25 @@ bool is_dual_stack(const ListenAddress& a)
     return a.addr.ss_family == AF_INET6 && !a.v6only;
 }
 
+std::string listen_clash(const ListenAddress& before, const ListenAddress& a, std::string_view before_text)
+{
+    if (same_address(before, a)) return fmt::format("the same address as '{}'", before_text);
+    // Port 0: each listener gets a port of its own, no clash.
+    if (a.is_unix() || before.is_unix() || a.port() != before.port() || a.port() == 0) return {};
+    if (a.addr.ss_family != before.addr.ss_family) {
+        // A dual-stack "::" holds the port for IPv4 too.
+        if (!is_dual_stack(a) && !is_dual_stack(before)) return {};
+        return fmt::format("overlaps '{}' ({} and {}): with --ipv6-dual-stack [::] takes IPv4 clients on its port "
+                           "too; give one of them",
+                           before_text, shown(before), shown(a));
+    }
+    if (is_wildcard(a) || is_wildcard(before))
+        return fmt::format("overlaps '{}' ({} and {}): a wildcard address takes the other's connections; give one "
+                           "of them",
+                           before_text, shown(before), shown(a));
+    return {};
+}
+
 std::optional<std::vector<ListenAddress>> plan_listeners(const std::vector<std::string>& texts,
                                                          std::uint16_t default_port, bool dual_stack, std::size_t& bad,
                                                          std::string& error)
@@ -270,27 +289,8 @@ std::optional<std::vector<ListenAddress>> plan_listeners(const std::vector<std::
         if (!a) return std::nullopt;
         if (a->addr.ss_family == AF_INET6) a->v6only = !(dual_stack && is_wildcard(*a));
         for (std::size_t j = 0; j < out.size(); ++j) {
-            const ListenAddress& before = out[j];
-            if (same_address(before, *a)) {
-                error = fmt::format("the same address as '{}'", texts[j]);
-                return std::nullopt;
-            }
-            // Port 0: each listener gets a port of its own, no clash.
-            if (a->is_unix() || before.is_unix() || a->port() != before.port() || a->port() == 0) continue;
-            if (a->addr.ss_family != before.addr.ss_family) {
-                // A dual-stack "::" holds the port for IPv4 too.
-                if (!is_dual_stack(*a) && !is_dual_stack(before)) continue;
-                error = fmt::format("overlaps '{}' ({} and {}): with --ipv6-dual-stack [::] takes IPv4 clients on "
-                                    "its port too; give one of them",
-                                    texts[j], shown(before), shown(*a));
-                return std::nullopt;
-            }
-            if (is_wildcard(*a) || is_wildcard(before)) {
-                error = fmt::format("overlaps '{}' ({} and {}): a wildcard address takes the other's connections; "
-                                    "give one of them",
-                                    texts[j], shown(before), shown(*a));
-                return std::nullopt;
-            }
+            error = listen_clash(out[j], *a, texts[j]);
+            if (!error.empty()) return std::nullopt;
         }
         out.push_back(*a);
     }

@@ -60,6 +60,10 @@ std::optional<std::vector<ListenAddress>> plan_listeners(const std::vector<std::
                                                          std::uint16_t default_port, bool dual_stack, std::size_t& bad,
                                                          std::string& error);
 
+// Why `a` cannot be bound beside `before` (written as before_text): the
+// same address, or an overlap on one port; "" when they can.
+std::string listen_clash(const ListenAddress& before, const ListenAddress& a, std::string_view before_text);
+
 // "::" with --ipv6-dual-stack: an IPv6 wildcard that takes IPv4 too.
 [[nodiscard]] bool is_dual_stack(const ListenAddress& a);
 

@@ -759,6 +759,32 @@ class HttpsFlags(unittest.TestCase):
         finally:
             shutil.rmtree(certs)
 
+    def test_tls_port_on_a_listen_address_exits_2_before_binding(self):
+        # --tls-port's address (the first TCP --listen's, on that port)
+        # beside the --listen ones: --check-config said ok and the bind then
+        # failed at start-up ("Address already in use"), or with SO_REUSEPORT
+        # plain and TLS would share a port.
+        certs = tempfile.mkdtemp(prefix="splicehttpd-flags-")
+        try:
+            cert, key = tls_certs.make_leaf(certs, "localhost")
+            port = str(harness.free_port())
+            for listen, word in ((["127.0.0.1:" + port], "the same address as '127.0.0.1:" + port + "'"),
+                                 (["127.0.0.1:1", "127.0.0.1:" + port], "the same address"),
+                                 (["0.0.0.0:1", "127.0.0.1:" + port], "overlaps")):
+                for check in ([], ["--check-config"]):
+                    with self.subTest(listen=listen, check=check):
+                        out = subprocess.run([harness.BINARY, "--root", certs, *[a for l in listen for a in
+                                                                                 ("--listen", l)],
+                                              "--tls-port", port, "--tls-cert", cert, "--tls-key", key,
+                                              "--no-sandbox", "--allow-root", *check],
+                                             capture_output=True, text=True, timeout=10)
+                        self.assertEqual(out.returncode, 1 if check else 2, out.stderr)
+                        self.assertEqual(len(out.stderr.strip().splitlines()), 1, out.stderr)
+                        self.assertIn(f"--tls-port {port}: HTTPS on https://", out.stderr)
+                        self.assertIn(word, out.stderr)
+        finally:
+            shutil.rmtree(certs)
+
 
 if __name__ == "__main__":
     harness.main()
