@@ -1,6 +1,6 @@
 #include "config_file.hpp"
 
-#include "sys/sandbox.hpp"
+#include "sys/read_file.hpp"
 
 #include <toml++/toml.h>
 
@@ -210,39 +210,14 @@ std::optional<ConfigFile> read_config_file(const std::string& path, const Option
     // A configuration is small; a path to something else (a device, a
     // huge log given by mistake) must not be read whole.
     constexpr std::size_t kMaxBytes = 1 << 20;
-    // The flags the seccomp filter allows for a SIGHUP's re-read.
-    const int fd = sys::open_read(path.c_str());
-    if (fd < 0) {
-        error = fmt::format("--config {}: {}", path, std::strerror(errno));
+    std::string why;
+    const std::optional<std::string> text = sys::read_small_file(path, kMaxBytes, why);
+    if (!text) {
+        error =
+            fmt::format("--config {}: {}{}", path, why, why.starts_with("larger") ? "; not a configuration file?" : "");
         return std::nullopt;
     }
-    std::string text;
-    struct stat st {};
-    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        error = fmt::format("--config {}: {}", path,
-                            S_ISDIR(st.st_mode) ? "a directory, not a file" : "not a regular file");
-        ::close(fd);
-        return std::nullopt;
-    }
-    char buf[16384];
-    for (;;) {
-        const ssize_t n = ::read(fd, buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            error = fmt::format("--config {}: {}", path, std::strerror(errno));
-            ::close(fd);
-            return std::nullopt;
-        }
-        if (n == 0) break;
-        text.append(buf, std::size_t(n));
-        if (text.size() > kMaxBytes) {
-            error = fmt::format("--config {}: larger than {} bytes; not a configuration file?", path, kMaxBytes);
-            ::close(fd);
-            return std::nullopt;
-        }
-    }
-    ::close(fd);
-    return parse_config_text(text, path, table, error);
+    return parse_config_text(*text, path, table, error);
 }
 
 } // namespace splicehttpd
