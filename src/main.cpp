@@ -183,8 +183,11 @@ int main(int argc, char** argv)
         die(2, checked.error);
     else
         for (const std::string& warning : checked.warnings) spdlog::warn("{}", warning);
-    shared->mime = http::MimeTable("/etc/mime.types");
-    if (std::string error; !config.mime_types.empty() && !shared->mime.override_from(config.mime_types, error))
+    // /etc/mime.types once (a reload keeps it); --mime-types over it, which a
+    // reload reads again.
+    const http::MimeTable system_types("/etc/mime.types");
+    auto mime = std::make_shared<http::MimeTable>(system_types);
+    if (std::string error; !config.mime_types.empty() && !mime->override_from(config.mime_types, error))
         die(2, config.where("mime-types") + " " + error);
 
     // The time zone is read now: after start-up /etc/localtime is out of reach.
@@ -204,7 +207,8 @@ int main(int argc, char** argv)
     // beneath one of them.
     server::SiteGenerationHolder site_holder;
     std::string sites_error;
-    std::shared_ptr<const server::SiteGeneration> first_sites = open_site_generation(config, 0, sites_error);
+    std::shared_ptr<const server::SiteGeneration> first_sites =
+        open_site_generation(config, 0, std::move(mime), sites_error);
     if (!first_sites) die(2, sites_error);
     site_holder.set(first_sites);
     shared->sites = &site_holder;
@@ -358,6 +362,7 @@ int main(int argc, char** argv)
             }
             if (https) policy.read_dirs = https_reload_dirs(config);
             if (!config.config_file.empty()) policy.read_dirs.push_back(sys::parent_directory(config.config_file));
+            if (!config.mime_types.empty()) policy.read_dirs.push_back(sys::parent_directory(config.mime_types));
             const sys::LandlockOutcome ll = sys::landlock_restrict(policy);
             if (ll.abi > 0)
                 spdlog::info("landlock: {}", ll.summary);
@@ -501,7 +506,7 @@ int main(int argc, char** argv)
             continue;
         }
         if (sig == SIGHUP) { // a deploy, a new configuration; logrotate moved the access log; certbot renewed
-            const Reload reload = reload_config(args, started, ++site_reloads, lists);
+            const Reload reload = reload_config(args, started, ++site_reloads, lists, system_types);
             if (!reload.sites) {
                 spdlog::error("SIGHUP: {}; the running configuration stays", reload.error);
             } else {

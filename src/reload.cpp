@@ -1,6 +1,7 @@
 #include "reload.hpp"
 
 #include "preflight.hpp"
+#include "sys/read_file.hpp"
 #include "sys/sandbox.hpp"
 
 #include <fmt/format.h>
@@ -11,11 +12,18 @@
 
 namespace splicehttpd {
 
+namespace {
+// A mime.types file is small (Debian's is 60 KB).
+constexpr std::size_t kMaxMimeTypesBytes = 4 << 20;
+} // namespace
+
 std::shared_ptr<server::SiteGeneration> open_site_generation(const Config& config, std::uint32_t number,
+                                                             std::shared_ptr<const http::MimeTable> mime,
                                                              std::string& error)
 {
     auto g = std::make_shared<server::SiteGeneration>();
     g->number = number;
+    g->mime = std::move(mime);
     g->table = config.site_table;
     g->top = config;
     const std::vector<Site>& sites = config.site_table->all();
@@ -44,7 +52,8 @@ std::vector<std::string> site_read_trees(const Config& config)
     return out;
 }
 
-Reload reload_config(const std::vector<std::string>& args, const Config& started, std::uint32_t number, bool lists)
+Reload reload_config(const std::vector<std::string>& args, const Config& started, std::uint32_t number, bool lists,
+                     const http::MimeTable& system_types)
 {
     Reload out;
     std::string message;
@@ -63,7 +72,18 @@ Reload reload_config(const std::vector<std::string>& args, const Config& started
                 return out;
             }
     }
-    auto sites = open_site_generation(c, number, out.error);
+    // --mime-types read again (nginx re-reads its types on a reload): a bad
+    // file is refused as at start-up, and the running types stay.
+    auto mime = std::make_shared<http::MimeTable>(system_types);
+    if (!c.mime_types.empty()) {
+        std::string why;
+        const std::optional<std::string> text = sys::read_small_file(c.mime_types, kMaxMimeTypesBytes, why);
+        if (!text || !mime->override_with(*text, why)) {
+            out.error = fmt::format("{} {}: {}", c.where("mime-types"), c.mime_types, why);
+            return out;
+        }
+    }
+    auto sites = open_site_generation(c, number, std::move(mime), out.error);
     if (!sites) return out;
     // Landlock was set at start-up: a root outside what it lets the process
     // read would answer every request 403. Reading the directory says.
@@ -85,7 +105,7 @@ Reload reload_config(const std::vector<std::string>& args, const Config& started
     // deadline queues, parser limits, logs, the sandbox. The per-site
     // settings ([[site]], and the top level's root, headers, ...) apply.
     for (const auto& [key, value] : started.settings) {
-        if (key == "unknown-host") continue;
+        if (key == "unknown-host" || key == "mime-types") continue; // re-read: the generation has them
         const auto now = c.settings.find(key);
         if (now == c.settings.end() || now->second != value)
             out.warnings.push_back(fmt::format("{}: changed, which takes a restart; still as started", key));

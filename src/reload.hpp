@@ -1,6 +1,6 @@
 // SIGHUP's re-reading of the configuration, as far as it can change a
 // running server: the sites (every [[site]] table, every per-site setting,
-// unknown-host) and their roots, re-resolved, so that a deploy that swaps a
+// unknown-host, the --mime-types file) and their roots, re-resolved, so that a deploy that swaps a
 // `current` symlink is served from the next request on. Everything else (the
 // listeners, threads, limits, logs, the sandbox) keeps its running value;
 // a change to it is a warning that it takes a restart.
@@ -23,6 +23,7 @@ namespace splicehttpd {
 // nullptr with `error` set ("root /srv/x: No such file or directory", named
 // as the setting was given).
 std::shared_ptr<server::SiteGeneration> open_site_generation(const Config& config, std::uint32_t number,
+                                                             std::shared_ptr<const http::MimeTable> mime,
                                                              std::string& error);
 
 // The directories Landlock must let the process read beneath, besides the
@@ -40,7 +41,9 @@ struct Reload {
 // Re-reads the command line `args` (and its --config file) against the
 // configuration the server started with. `lists`: the server started with a
 // directory lister (a reload cannot turn --autoindex on without one: the
-// sandbox was set without directory reads).
-Reload reload_config(const std::vector<std::string>& args, const Config& started, std::uint32_t number, bool lists);
+// sandbox was set without directory reads). `system_types`: /etc/mime.types
+// as read at start-up, which the --mime-types file (re-read) goes over.
+Reload reload_config(const std::vector<std::string>& args, const Config& started, std::uint32_t number, bool lists,
+                     const http::MimeTable& system_types);
 
 } // namespace splicehttpd

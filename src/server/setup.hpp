@@ -47,7 +47,6 @@ struct ServerSetup {
     Config config;
     // The sites and their roots (a SIGHUP may publish new ones); owned by main().
     SiteGenerationHolder* sites = nullptr;
-    http::MimeTable mime;
     std::string boundary;                // multipart/byteranges
     AccessLogFile* access_log = nullptr; // --access-log, owned by main()
     TlsContextHolder* tls = nullptr;     // any TLS listener's, owned by main()

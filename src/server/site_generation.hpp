@@ -7,6 +7,7 @@
 // closes it).
 #pragma once
 
+#include "http/mime.hpp"
 #include "sites.hpp"
 #include "sys/unique_fd.hpp"
 
@@ -22,6 +23,9 @@ struct SiteGeneration {
     std::shared_ptr<const Sites> table; // Host -> site; every site's settings
     SiteSettings top;                   // the top level's: what no site answers gets its headers
     std::vector<sys::UniqueFd> roots;   // O_PATH, by index in table->all()
+    // File name -> Content-Type: /etc/mime.types as read at start-up, under
+    // --mime-types as read by this generation (a reload re-reads it).
+    std::shared_ptr<const http::MimeTable> mime;
 };
 
 // Where main() publishes a new generation for the workers.

@@ -479,7 +479,7 @@ void Worker::adopt_sites(std::shared_ptr<const SiteGeneration> generation)
         so.precompressed = s.precompressed;
         so.lookup.root_fd = generation->roots[i].get();
         so.lookup.cache_prefix = w->cache_prefixes[i];
-        so.lookup.mime = &setup_.mime;
+        so.lookup.mime = generation->mime.get();
         so.lookup.precompressed = s.precompressed;
         so.lookup.autoindex = s.autoindex && lister_;
         so.lookup.fallback = s.fallback;
@@ -495,7 +495,7 @@ void Worker::adopt_sites(std::shared_ptr<const SiteGeneration> generation)
         w->unmatched = w->sites[table.index_of(*d)];
     } else {
         w->unmatched.root = generation->top.root;
-        w->unmatched.lookup.mime = &setup_.mime;
+        w->unmatched.lookup.mime = generation->mime.get();
         w->unmatched.plan.extra_headers = generation->top.extra_headers;
         w->unmatched.plan.boundary = setup_.boundary;
     }

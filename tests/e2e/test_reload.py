@@ -200,6 +200,32 @@ class ConfigReload(harness.unittest.TestCase):
         os.kill(s.proc.pid, signal.SIGHUP)
         return s.wait_log(r"%s SIGHUP: %s" % (level, pattern), start=mark)
 
+    def test_the_mime_types_file_is_read_again(self):
+        # As nginx re-reads its types on a reload. The file lives apart from
+        # the config file and the roots: the sandbox lets its directory be read.
+        elsewhere = tempfile.mkdtemp(prefix="splicehttpd-types-")  # not beneath the config file's directory
+        self.addCleanup(shutil.rmtree, elsewhere, True)
+        types = os.path.join(elsewhere, "site.types")
+        write(types, "text/x-first splice\n")
+        write(os.path.join(self.srv, "a", "f.splice"), "s\n")
+        self.write_config(self.site("a", "a1"), f'mime-types = "{types}"')
+        s = ConfigServer(self.path)
+        self.addCleanup(lambda: s.alive() and s.stop())
+        s.wait_log(r"\(1 thread, 2 sites\)")
+        get = lambda: s.get("/f.splice", {"Host": "a.test"}).header("content-type")
+        self.assertEqual(get(), "text/x-first; charset=utf-8")
+        write(types, "text/x-second splice\n")
+        mark = len(s.log())
+        self.hup(s, r"%s re-read, 2 sites" % re.escape(self.path))
+        self.assertEqual([l for l in s.log()[mark:] if " warning " in l], [])
+        self.assertEqual(get(), "text/x-second; charset=utf-8")
+        # A bad file: refused with its line, the running types stay.
+        write(types, "no-slash splice\n")
+        self.hup(s, r"%s:\d+:\d+: mime-types %s: .*; the running configuration stays"
+                 % (re.escape(self.path), re.escape(types)), level="error")
+        self.assertEqual(get(), "text/x-second; charset=utf-8")
+        s.stop_checked()
+
     def test_sites_change_and_bad_files_are_refused(self):
         self.write_config(self.site("a", "a1"))
         s = ConfigServer(self.path)

@@ -48,7 +48,7 @@ TEST_CASE("reload_config: a setting read only at start-up is a warning when it c
     const Config started = started_with(base);
 
     // Unchanged: no warning at all.
-    Reload same = reload_config(base, started, 1, false);
+    Reload same = reload_config(base, started, 1, false, http::MimeTable());
     REQUIRE(same.sites);
     CHECK(same.warnings.empty());
 
@@ -86,7 +86,7 @@ TEST_CASE("reload_config: a setting read only at start-up is a warning when it c
         std::vector<std::string> args = base;
         args.push_back("--" + key);
         if (!value.empty()) args.push_back(value); // else a flag
-        Reload r = reload_config(args, started, 2, false);
+        Reload r = reload_config(args, started, 2, false, http::MimeTable());
         REQUIRE(r.sites); // the sites' part still applies
         CHECK(warned(r, key));
         CHECK(r.warnings.size() == 1);
@@ -106,7 +106,7 @@ TEST_CASE("reload_config: what a reload applies (the site's settings) is not war
         CAPTURE(change.front());
         std::vector<std::string> args = base;
         args.insert(args.end(), change.begin(), change.end());
-        Reload r = reload_config(args, started, 2, false);
+        Reload r = reload_config(args, started, 2, false, http::MimeTable());
         REQUIRE(r.sites);
         CHECK(r.warnings.empty());
     }
@@ -127,9 +127,46 @@ TEST_CASE("reload_config: unknown-host belongs to the sites: a reload applies it
     const std::vector<std::string> args = {"--config", file};
     const Config started = started_with(args);
     write("421");
-    Reload r = reload_config(args, started, 2, false);
+    Reload r = reload_config(args, started, 2, false, http::MimeTable());
     ::unlink(file.c_str());
     REQUIRE(r.sites);
     CHECK(r.warnings.empty());
     CHECK(r.sites->table->unknown_host() == UnknownHost::Misdirected);
+}
+
+TEST_CASE("reload_config: the --mime-types file is read again, over the system's types")
+{
+    ScratchRoot root;
+    const std::string types = root.dir + ".types";
+    auto write = [&](const char* text) {
+        std::FILE* f = std::fopen(types.c_str(), "w");
+        REQUIRE(f);
+        std::fputs(text, f);
+        std::fclose(f);
+    };
+    write("text/x-first splice\n");
+    const std::vector<std::string> args = {"--root", root.dir, "--mime-types", types};
+    const Config started = started_with(args);
+    http::MimeTable system;
+    std::string error;
+    REQUIRE(system.override_with("application/x-system sys\n", error));
+
+    write("text/x-second splice\n");
+    Reload r = reload_config(args, started, 2, false, system);
+    REQUIRE(r.sites);
+    CHECK(r.warnings.empty());
+    REQUIRE(r.sites->mime);
+    CHECK(r.sites->mime->content_type("a.splice") == "text/x-second; charset=utf-8");
+    CHECK(r.sites->mime->content_type("a.sys") == "application/x-system"); // the system's, kept
+    CHECK(r.sites->mime->content_type("a.html") == "text/html; charset=utf-8");
+
+    // A bad file is refused as at start-up: the running types stay.
+    write("no-slash splice\n");
+    Reload bad = reload_config(args, started, 3, false, system);
+    CHECK_FALSE(bad.sites);
+    CHECK(bad.error.find("mime-types " + types + ": ") != std::string::npos);
+    ::unlink(types.c_str());
+    Reload gone = reload_config(args, started, 4, false, system);
+    CHECK_FALSE(gone.sites);
+    CHECK(gone.error.find("No such file") != std::string::npos);
 }
