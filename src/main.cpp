@@ -273,10 +273,24 @@ int main(int argc, char** argv)
         std::vector<server::ListenAddress> wanted;
         if (!activated.empty()) {
             config.threads = unsigned(activated.size());
+            // An inherited socket speaks TLS where a --listen address with
+            // tls names it (systemd binds, the options are still ours).
+            std::vector<bool> matched(config.listeners.size(), false);
             for (auto& fd : activated) {
-                show(server::local_address(fd.get()).url());
-                listeners.emplace_back().push_back({std::move(fd), false});
+                server::ListenAddress local = server::local_address(fd.get());
+                for (std::size_t i = 0; i < config.listeners.size(); ++i)
+                    if (server::same_socket_address(config.listeners[i], local)) {
+                        local.tls = config.listeners[i].tls;
+                        matched[i] = true;
+                    }
+                show(local.url());
+                listeners.emplace_back().push_back({std::move(fd), local.tls});
             }
+            for (std::size_t i = 0; i < config.listeners.size(); ++i)
+                if (config.listeners[i].tls && !matched[i])
+                    spdlog::warn("--listen {}: tls, but no inherited socket has that address: it is not served "
+                                 "(socket activation binds only what systemd passed)",
+                                 i < config.listen.size() ? config.listen[i] : config.listeners[i].url());
         } else {
             listeners.resize(config.threads);
             wanted = config.listeners;

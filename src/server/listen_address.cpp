@@ -259,6 +259,11 @@ bool is_dual_stack(const ListenAddress& a)
     return a.addr.ss_family == AF_INET6 && !a.v6only;
 }
 
+bool same_socket_address(const ListenAddress& a, const ListenAddress& b)
+{
+    return same_address(a, b);
+}
+
 std::string listen_clash(const ListenAddress& before, const ListenAddress& a, std::string_view before_text)
 {
     if (same_address(before, a)) return fmt::format("the same address as '{}'", before_text);

@@ -60,6 +60,9 @@ std::optional<std::vector<ListenAddress>> plan_listeners(const std::vector<std::
                                                          std::uint16_t default_port, bool dual_stack, std::size_t& bad,
                                                          std::string& error);
 
+// The same socket address (a unix socket: the same path); options aside.
+[[nodiscard]] bool same_socket_address(const ListenAddress& a, const ListenAddress& b);
+
 // Why `a` cannot be bound beside `before` (written as before_text): the
 // same address, or an overlap on one port; "" when they can.
 std::string listen_clash(const ListenAddress& before, const ListenAddress& a, std::string_view before_text);

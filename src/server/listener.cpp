@@ -268,7 +268,8 @@ std::vector<sys::UniqueFd> activated_listeners(ListenAddress& address, const Lis
     address = local_address(fds[0].get());
     std::string urls;
     for (unsigned i = 0; i < sockets; ++i) urls += (i ? " " : "") + local_address(fds[i].get()).url();
-    spdlog::info("socket activation: {} ({}) for {}; --listen and --port are not used",
+    spdlog::info("socket activation: {} ({}) for {}; --listen binds nothing (its tls applies to the socket of "
+                 "that address)",
                  plural(sockets, "inherited socket"), urls, plural(workers, "worker"));
     return fds;
 }

@@ -8,7 +8,8 @@ through the real binary, the man page, and what `meson install` puts where.
   service's SystemCallFilter (strace against `systemd-analyze syscall-filter`).
 - Socket activation (LISTEN_PID/LISTEN_FDS) by hand and through
   systemd-socket-activate: the inherited socket is served by every worker,
-  --listen/--port are not used, bad descriptors are one line and exit 1.
+  --listen/--port bind nothing but a --listen address's tls applies to the
+  inherited socket of that address, bad descriptors are one line and exit 1.
 - The shipped configuration (contrib/splicehttpd.toml, the unit's --config
   file) holds every setting with its default commented out and passes
   --check-config as shipped and with every default uncommented; meson
@@ -25,6 +26,7 @@ import shlex
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -494,6 +496,37 @@ class Activation(harness.unittest.TestCase):
                             % ports)
             for port in ports:
                 self.assertEqual(self.get_ok(port).body, self.body)
+        finally:
+            self.stop(server)
+
+    def test_tls_of_a_listen_address_applies_to_its_inherited_socket(self):
+        # systemd binds 443 and 80; --listen '...:443 tls' says which one
+        # speaks TLS (it was served as plain HTTP, options ignored).
+        harness.require_program("openssl")
+        certs = tempfile.mkdtemp(prefix="splicehttpd-activated-tls-")
+        self.addCleanup(shutil.rmtree, certs, True)
+        cert, key = tls_certs.make_leaf(certs, "localhost")
+        plain, tls = listening_socket(), listening_socket()
+        ports = (plain.getsockname()[1], tls.getsockname()[1])
+        unused = harness.free_port()
+        server = ActivatedServer(self.root.path, [plain, tls], "--listen", f"127.0.0.1:{ports[1]} tls",
+                                 "--listen", f"127.0.0.1:{unused} tls", "--tls-cert", cert, "--tls-key", key)
+        plain.close()
+        tls.close()
+        try:
+            server.wait_log(r"listening on http://127\.0\.0\.1:%d, https://127\.0\.0\.1:%d " % ports)
+            server.wait_log(r"warning --listen 127\.0\.0\.1:%d tls: tls, but no inherited socket has that "
+                            r"address" % unused)
+            self.assertEqual(self.get_ok(ports[0]).body, self.body)
+            ctx = ssl.create_default_context(cafile=os.path.join(certs, "ca.crt"))
+            with socket.create_connection(("127.0.0.1", ports[1]), timeout=10) as raw:
+                with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+                    s.sendall(b"GET /index.html HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+                    got = b""
+                    while chunk := s.recv(65536):
+                        got += chunk
+            self.assertTrue(got.startswith(b"HTTP/1.1 200 OK\r\n"), got[:100])
+            self.assertTrue(got.endswith(b"<p>activated</p>"))
         finally:
             self.stop(server)
 
