@@ -59,7 +59,14 @@ def help_defaults():
             continue
         spec = re.split(r"\s{2,}", m.group(2).strip())[0]  # the type, before the description
         default = spec.rsplit("=", 1)[1] if "=" in spec else None
-        out[m.group(1)] = default[:-4] if default and default.endswith(" ...") else default
+        if default and default.endswith(" ..."):
+            default = default[:-4]
+        elif default and " " in default:
+            # A spec exactly as wide as CLI11's column has its description
+            # one space after it ("--ktls TEXT:{auto,off}=auto HTTPS: ..."):
+            # no default holds a space.
+            default = default.split(" ", 1)[0]
+        out[m.group(1)] = default
     return out
 
 
