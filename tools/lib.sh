@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by tools/serve and tools/test: install what is missing from Debian,
 # then configure and build into build/. Sourced, not run.
 
