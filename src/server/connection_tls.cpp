@@ -117,6 +117,9 @@ void Connection::on_kernel_tls(std::uint8_t seq, int res) noexcept
     }
     if (state_ != State::Reading) return;
     pump_tls();
+    // The peer's end came during the hand-off (on_recv left it for here):
+    // nothing more is coming after what was just parsed.
+    if (state_ == State::Reading && socket_.at_end()) return begin_close(false);
     maybe_arm_recv(); // paused if the ciphertext held back meanwhile passed --max-input
 }
 

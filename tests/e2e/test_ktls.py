@@ -196,6 +196,38 @@ class Ktls(unittest.TestCase):
         stalled.close()
         self.assertTrue(self.server.alive())
 
+    def read_to_eof(self, sock):
+        """Everything until the server's close (close_notify or a ragged EOF)."""
+        got = bytearray()
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except (ssl.SSLEOFError, ConnectionResetError):
+                break
+            if not chunk:
+                break
+            got += chunk
+        return bytes(got)
+
+    def test_a_request_then_half_close_during_the_hand_off_is_answered(self):
+        # The client's request (and its FIN) may come while the keys are on
+        # their way to the kernel: the request is held back, and the end of
+        # input must not close the connection before it is answered (as it is
+        # answered on the user-space path).
+        for version in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
+            for i in range(8):
+                with self.subTest(version=version.name, i=i):
+                    raw = socket.create_connection(("127.0.0.1", self.tls_port), timeout=10)
+                    s = self.context(version).wrap_socket(raw, server_hostname="localhost")
+                    try:
+                        s.sendall(b"GET /k70 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+                        socket.socket.shutdown(s, socket.SHUT_WR)  # no close_notify: the TCP FIN alone
+                        got = self.read_to_eof(s)
+                        self.assertTrue(got.startswith(b"HTTP/1.1 200 "), got[:100])
+                        self.assertTrue(got.endswith(payload(SIZES["k70"])))
+                    finally:
+                        s.close()
+        self.assertTrue(self.server.alive())
 
 class KtlsOff(unittest.TestCase):
     def test_off_encrypts_in_user_space(self):
