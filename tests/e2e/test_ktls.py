@@ -229,6 +229,47 @@ class Ktls(unittest.TestCase):
                         s.close()
         self.assertTrue(self.server.alive())
 
+    def s_client(self, lines, version="-tls1_3"):
+        """openssl s_client fed `lines` one at a time (a command letter such as
+        K or k on a line of its own), then its stdout, stderr."""
+        openssl = harness.require_program("openssl")
+        p = subprocess.Popen([openssl, "s_client", "-connect", f"127.0.0.1:{self.tls_port}", version, "-crlf",
+                              "-CAfile", os.path.join(self.certs, "ca.crt"), "-servername", "localhost"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            for line in lines:
+                time.sleep(1.0)
+                try:
+                    p.stdin.write(line.encode())
+                    p.stdin.flush()
+                except BrokenPipeError:
+                    break  # it has quit: the server closed
+            time.sleep(1.5)
+            out, err = p.communicate(timeout=30)  # stdin's end: s_client closes
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        return out.decode(errors="replace"), err.decode(errors="replace")
+
+    def test_key_update_not_requested_keeps_serving(self):
+        out, err = self.s_client(["GET /k1 HTTP/1.1\nHost: t\n\n", "k\n", "GET /k1 HTTP/1.1\nHost: t\n\n"])
+        self.assertEqual(out.count("HTTP/1.1 200 "), 2, out[-2000:] + err)
+        self.assertNotIn("bad record mac", out + err)
+        self.assertTrue(self.server.alive())
+
+    def test_key_update_requested_closes_without_garbage(self):
+        # The peer asks the server to update its sending keys, which are the
+        # kernel's now: the server cannot answer the KeyUpdate, so it closes
+        # rather than send (RFC 8446 4.6.3) on with the old keys.
+        start = len(self.server.log())
+        out, err = self.s_client(["GET /k1 HTTP/1.1\nHost: t\n\n", "K\n", "GET /k1 HTTP/1.1\nHost: t\n\n"])
+        self.assertEqual(out.count("HTTP/1.1 200 "), 1, out[-2000:] + err)
+        self.assertNotIn("bad record mac", out + err)
+        self.assertNotIn("decryption failed", out + err)
+        self.server.wait_log(r"tls: the peer asked for a KeyUpdate after the kTLS hand-off: close", start=start)
+        self.assertTrue(self.server.alive())
+
 class KtlsOff(unittest.TestCase):
     def test_off_encrypts_in_user_space(self):
         certs = tempfile.mkdtemp(prefix="splicehttpd-ktls-off-")
