@@ -270,6 +270,82 @@ class Ktls(unittest.TestCase):
         self.server.wait_log(r"tls: the peer asked for a KeyUpdate after the kTLS hand-off: close", start=start)
         self.assertTrue(self.server.alive())
 
+    def test_tls12_renegotiation_is_refused_without_garbage(self):
+        out, err = self.s_client(["GET /k1 HTTP/1.1\nHost: t\n\n", "R\n", "GET /k1 HTTP/1.1\nHost: t\n\n"],
+                                 version="-tls1_2")
+        self.assertGreaterEqual(out.count("HTTP/1.1 200 "), 1, out[-2000:] + err)
+        self.assertNotIn("bad record mac", out + err)
+        self.assertNotIn("decryption failed", out + err)
+        self.assertTrue(self.server.alive())
+
+    def test_garbage_after_the_hand_off_closes_and_others_are_served(self):
+        start = len(self.server.log())
+        c = TlsClient(self.tls_port, self.context())
+        try:
+            self.assertEqual(c.request("GET", "/k1").body, payload(1000))
+            self.handed_off(start)
+            # An application-data record that does not decrypt.
+            socket.socket.sendall(c.sock, b"\x17\x03\x03\x00\x40" + os.urandom(64))
+            got = self.read_to_eof(c.sock)
+            self.assertEqual(got, b"")
+        finally:
+            c.close()
+        c = TlsClient(self.tls_port, self.context())
+        try:
+            self.assertEqual(c.request("GET", "/k70").body, payload(SIZES["k70"]))
+        finally:
+            c.close()
+        self.assertTrue(self.server.alive())
+
+    def test_a_reset_mid_body_frees_the_connection(self):
+        start = len(self.server.log())
+        c = TlsClient(self.tls_port, self.context())
+        c.send(b"GET /m32 HTTP/1.1\r\nHost: t\r\n\r\n")
+        c.sock.recv(4096)
+        conn, _ = self.handed_off(start)
+        harness.reset(c.sock)
+        self.server.wait_log(rf"close\(0\) conn={conn} ", timeout=15, start=start)
+        c2 = TlsClient(self.tls_port, self.context())
+        try:
+            self.assertEqual(c2.request("GET", "/m1").body, payload(SIZES["m1"]))
+        finally:
+            c2.close()
+
+    def test_a_slow_reader_is_served_whole(self):
+        # 4 KiB receive buffer, 1000-byte segments, about 8 KB/s: slower than
+        # the kernel's 16 KiB records, never idle for --send-timeout (3 s).
+        raw = harness.small_window_socket(self.tls_port, rcvbuf=4096, mss=1000)
+        s = self.context().wrap_socket(raw, server_hostname="localhost")
+        try:
+            s.sendall(b"GET /k70 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            got = bytearray()
+            while True:
+                time.sleep(0.1)
+                try:
+                    chunk = s.recv(1000)
+                except ssl.SSLEOFError:
+                    break
+                if not chunk:
+                    break
+                got += chunk
+            self.assertTrue(bytes(got).endswith(payload(SIZES["k70"])), len(got))
+        finally:
+            s.close()
+
+    def test_200_connections_at_once(self):
+        clients = []
+        try:
+            for _ in range(200):
+                c = TlsClient(self.tls_port, self.context(), timeout=60)
+                c.send(b"GET /k70 HTTP/1.1\r\nHost: t\r\n\r\n")
+                clients.append(c)
+            for c in clients:
+                self.assertEqual(c.read_response().body, payload(SIZES["k70"]))
+        finally:
+            for c in clients:
+                c.close()
+        self.assertTrue(self.server.alive())
+
 class KtlsOff(unittest.TestCase):
     def test_off_encrypts_in_user_space(self):
         certs = tempfile.mkdtemp(prefix="splicehttpd-ktls-off-")
