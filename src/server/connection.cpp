@@ -170,6 +170,10 @@ void Connection::on_recv(const io_uring_cqe& cqe) noexcept
         socket_.recycle(r, socket_env());
         break;
     case Socket::Received::Kind::End:
+        // During the kTLS hand-off the session holds back what came before
+        // the end (a request, then the client's FIN): it is answered once
+        // the keys are in (on_kernel_tls), as the user-space path answers it.
+        if (tls_ && tls_->handing_off()) break;
         if (state_ == State::Reading || state_ == State::Lingering) begin_close(false);
         break;
     case Socket::Received::Kind::NoBuffers:

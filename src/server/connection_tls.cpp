@@ -25,6 +25,14 @@ void Connection::pump_tls() noexcept
     while (traits(state_).keeps_input && !tls_close_after_ && !tls_->handing_off()) {
         if (tls_->established() && exchange_ && exchange_->input.buffered() >= options_.max_input) break;
         const TlsStream::Step step = tls_->advance(scratch);
+        // Checked before the plaintext that came with it is answered: the
+        // session writes nothing until asked to, so the output check below
+        // would never see it, and the response would go under the old keys.
+        if (tls_->owes_key_update()) {
+            if (options_.debug)
+                spdlog::debug("conn={} tls: the peer asked for a KeyUpdate after the kTLS hand-off: close", index_);
+            return begin_close(true);
+        }
         if (step.kind == TlsStream::Step::Kind::Plain) {
             ingest(step.plain);
             continue;
@@ -48,8 +56,8 @@ void Connection::pump_tls() noexcept
     }
     if (!traits(state_).open) return;
     if (tls_->kernel_encrypts() && tls_->session().output_size() > 0) {
-        // The session wrote after its keys went to the kernel (an answer to
-        // the client's KeyUpdate): its records can no longer be sent.
+        // The session wrote after its keys went to the kernel (an alert):
+        // its records can no longer be sent.
         if (options_.debug) spdlog::debug("conn={} tls: the session wrote after the kTLS hand-off: close", index_);
         return begin_close(true);
     }
@@ -117,6 +125,9 @@ void Connection::on_kernel_tls(std::uint8_t seq, int res) noexcept
     }
     if (state_ != State::Reading) return;
     pump_tls();
+    // The peer's end came during the hand-off (on_recv left it for here):
+    // nothing more is coming after what was just parsed.
+    if (state_ == State::Reading && socket_.at_end()) return begin_close(false);
     maybe_arm_recv(); // paused if the ciphertext held back meanwhile passed --max-input
 }
 

@@ -103,6 +103,13 @@ public:
     };
     [[nodiscard]] KernelTx kernel_tx() const noexcept { return kernel_tx_; }
     [[nodiscard]] bool kernel_encrypts() const noexcept { return kernel_tx_ == KernelTx::On; }
+    // The peer asked for the server's KeyUpdate after the hand-off: the
+    // sending keys are the kernel's, which this server does not update, and
+    // nothing may be sent under them any more.
+    [[nodiscard]] bool owes_key_update() const noexcept
+    {
+        return kernel_tx_ == KernelTx::On && session_.owes_key_update();
+    }
     // Waiting or Installing: the session is not read meanwhile.
     [[nodiscard]] bool handing_off() const noexcept
     {

@@ -227,6 +227,11 @@ Session::ReadResult Session::read(std::span<char> out)
     }
 }
 
+bool Session::owes_key_update() const
+{
+    return ssl_ && SSL_get_key_update_type(ssl_) != SSL_KEY_UPDATE_NONE;
+}
+
 Session::WriteResult Session::write(std::span<const char> plain)
 {
     WriteResult w;

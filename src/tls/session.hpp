@@ -89,6 +89,10 @@ public:
     WriteResult write(std::span<const char> plain);
     // Queues close_notify (after the handshake; otherwise nothing).
     void shutdown();
+    // The peer's KeyUpdate asked for ours (TLS 1.3, update_requested):
+    // OpenSSL sends it with the next write, and no application data may go
+    // under the old keys before it (RFC 8446 4.6.3).
+    bool owes_key_update() const;
 
     // The next bytes to send: they stay where they are, unchanged, until
     // consume_output() or the session's end, whatever else is written.

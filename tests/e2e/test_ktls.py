@@ -196,6 +196,155 @@ class Ktls(unittest.TestCase):
         stalled.close()
         self.assertTrue(self.server.alive())
 
+    def read_to_eof(self, sock):
+        """Everything until the server's close (close_notify or a ragged EOF)."""
+        got = bytearray()
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except (ssl.SSLEOFError, ConnectionResetError):
+                break
+            if not chunk:
+                break
+            got += chunk
+        return bytes(got)
+
+    def test_a_request_then_half_close_during_the_hand_off_is_answered(self):
+        # The client's request (and its FIN) may come while the keys are on
+        # their way to the kernel: the request is held back, and the end of
+        # input must not close the connection before it is answered (as it is
+        # answered on the user-space path).
+        for version in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
+            for i in range(8):
+                with self.subTest(version=version.name, i=i):
+                    raw = socket.create_connection(("127.0.0.1", self.tls_port), timeout=10)
+                    s = self.context(version).wrap_socket(raw, server_hostname="localhost")
+                    try:
+                        s.sendall(b"GET /k70 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+                        socket.socket.shutdown(s, socket.SHUT_WR)  # no close_notify: the TCP FIN alone
+                        got = self.read_to_eof(s)
+                        self.assertTrue(got.startswith(b"HTTP/1.1 200 "), got[:100])
+                        self.assertTrue(got.endswith(payload(SIZES["k70"])))
+                    finally:
+                        s.close()
+        self.assertTrue(self.server.alive())
+
+    def s_client(self, lines, version="-tls1_3"):
+        """openssl s_client fed `lines` one at a time (a command letter such as
+        K or k on a line of its own), then its stdout, stderr."""
+        openssl = harness.require_program("openssl")
+        p = subprocess.Popen([openssl, "s_client", "-connect", f"127.0.0.1:{self.tls_port}", version, "-crlf",
+                              "-CAfile", os.path.join(self.certs, "ca.crt"), "-servername", "localhost"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            for line in lines:
+                time.sleep(1.0)
+                try:
+                    p.stdin.write(line.encode())
+                    p.stdin.flush()
+                except BrokenPipeError:
+                    break  # it has quit: the server closed
+            time.sleep(1.5)
+            out, err = p.communicate(timeout=30)  # stdin's end: s_client closes
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        return out.decode(errors="replace"), err.decode(errors="replace")
+
+    def test_key_update_not_requested_keeps_serving(self):
+        out, err = self.s_client(["GET /k1 HTTP/1.1\nHost: t\n\n", "k\n", "GET /k1 HTTP/1.1\nHost: t\n\n"])
+        self.assertEqual(out.count("HTTP/1.1 200 "), 2, out[-2000:] + err)
+        self.assertNotIn("bad record mac", out + err)
+        self.assertTrue(self.server.alive())
+
+    def test_key_update_requested_closes_without_garbage(self):
+        # The peer asks the server to update its sending keys, which are the
+        # kernel's now: the server cannot answer the KeyUpdate, so it closes
+        # rather than send (RFC 8446 4.6.3) on with the old keys.
+        start = len(self.server.log())
+        out, err = self.s_client(["GET /k1 HTTP/1.1\nHost: t\n\n", "K\n", "GET /k1 HTTP/1.1\nHost: t\n\n"])
+        self.assertEqual(out.count("HTTP/1.1 200 "), 1, out[-2000:] + err)
+        self.assertNotIn("bad record mac", out + err)
+        self.assertNotIn("decryption failed", out + err)
+        self.server.wait_log(r"tls: the peer asked for a KeyUpdate after the kTLS hand-off: close", start=start)
+        self.assertTrue(self.server.alive())
+
+    def test_tls12_renegotiation_is_refused_without_garbage(self):
+        out, err = self.s_client(["GET /k1 HTTP/1.1\nHost: t\n\n", "R\n", "GET /k1 HTTP/1.1\nHost: t\n\n"],
+                                 version="-tls1_2")
+        self.assertGreaterEqual(out.count("HTTP/1.1 200 "), 1, out[-2000:] + err)
+        self.assertNotIn("bad record mac", out + err)
+        self.assertNotIn("decryption failed", out + err)
+        self.assertTrue(self.server.alive())
+
+    def test_garbage_after_the_hand_off_closes_and_others_are_served(self):
+        start = len(self.server.log())
+        c = TlsClient(self.tls_port, self.context())
+        try:
+            self.assertEqual(c.request("GET", "/k1").body, payload(1000))
+            self.handed_off(start)
+            # An application-data record that does not decrypt.
+            socket.socket.sendall(c.sock, b"\x17\x03\x03\x00\x40" + os.urandom(64))
+            got = self.read_to_eof(c.sock)
+            self.assertEqual(got, b"")
+        finally:
+            c.close()
+        c = TlsClient(self.tls_port, self.context())
+        try:
+            self.assertEqual(c.request("GET", "/k70").body, payload(SIZES["k70"]))
+        finally:
+            c.close()
+        self.assertTrue(self.server.alive())
+
+    def test_a_reset_mid_body_frees_the_connection(self):
+        start = len(self.server.log())
+        c = TlsClient(self.tls_port, self.context())
+        c.send(b"GET /m32 HTTP/1.1\r\nHost: t\r\n\r\n")
+        c.sock.recv(4096)
+        conn, _ = self.handed_off(start)
+        harness.reset(c.sock)
+        self.server.wait_log(rf"close\(0\) conn={conn} ", timeout=15, start=start)
+        c2 = TlsClient(self.tls_port, self.context())
+        try:
+            self.assertEqual(c2.request("GET", "/m1").body, payload(SIZES["m1"]))
+        finally:
+            c2.close()
+
+    def test_a_slow_reader_is_served_whole(self):
+        # 4 KiB receive buffer, 1000-byte segments, about 8 KB/s: slower than
+        # the kernel's 16 KiB records, never idle for --send-timeout (3 s).
+        raw = harness.small_window_socket(self.tls_port, rcvbuf=4096, mss=1000)
+        s = self.context().wrap_socket(raw, server_hostname="localhost")
+        try:
+            s.sendall(b"GET /k70 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            got = bytearray()
+            while True:
+                time.sleep(0.1)
+                try:
+                    chunk = s.recv(1000)
+                except ssl.SSLEOFError:
+                    break
+                if not chunk:
+                    break
+                got += chunk
+            self.assertTrue(bytes(got).endswith(payload(SIZES["k70"])), len(got))
+        finally:
+            s.close()
+
+    def test_200_connections_at_once(self):
+        clients = []
+        try:
+            for _ in range(200):
+                c = TlsClient(self.tls_port, self.context(), timeout=60)
+                c.send(b"GET /k70 HTTP/1.1\r\nHost: t\r\n\r\n")
+                clients.append(c)
+            for c in clients:
+                self.assertEqual(c.read_response().body, payload(SIZES["k70"]))
+        finally:
+            for c in clients:
+                c.close()
+        self.assertTrue(self.server.alive())
 
 class KtlsOff(unittest.TestCase):
     def test_off_encrypts_in_user_space(self):
