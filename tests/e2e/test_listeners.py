@@ -62,6 +62,14 @@ def exchange(s, target):
         data += chunk
 
 
+def ipv4_port_in_use(port):
+    """Whether any IPv4 TCP socket is bound to the port (/proc/net/tcp: a
+    dual-stack [::] shows in tcp6 only)."""
+    with open("/proc/net/tcp") as f:
+        next(f)
+        return any(int(line.split()[1].split(":")[1], 16) == port for line in f)
+
+
 def served(data):
     return data.startswith(b"HTTP/1.1 200 ") and data.endswith(b"\r\n\r\n" + BODY)
 
@@ -117,15 +125,28 @@ class Dual(Base):
     def test_any_ipv6_is_ipv6_only_unless_dual_stack_is_asked(self):
         """Whatever net.ipv6.bindv6only says: [::] alone refuses an IPv4
         client; with --ipv6-dual-stack it takes one, logged as a.b.c.d."""
-        server = harness.Server(self.root.path, listen="::")
-        try:
-            port = server.port
-            self.assertTrue(served(get_tcp("::1", port, socket.AF_INET6)))
-            with self.assertRaises(ConnectionRefusedError):
-                get_tcp("127.0.0.1", port)
-            server.wait_log(r"http://\[::\]:%d: IPv6 only \(--ipv6-dual-stack for IPv4 too\)" % port)
-        finally:
-            server.stop_checked()
+        # An IPv6-only [::] leaves IPv4's port free: another test's server
+        # (the suites run side by side) may take that very port on
+        # 127.0.0.1 and answer. So the IPv4 port is held here first, which
+        # only works where [::] does not hold it; a port someone else has
+        # on IPv4 already is tried again with a new server.
+        for _ in range(5):
+            server = harness.Server(self.root.path, listen="::")
+            try:
+                port = server.port
+                self.assertTrue(served(get_tcp("::1", port, socket.AF_INET6)))
+                server.wait_log(r"http://\[::\]:%d: IPv6 only \(--ipv6-dual-stack for IPv4 too\)" % port)
+                if ipv4_port_in_use(port):
+                    continue
+                with socket.socket(socket.AF_INET) as guard:
+                    guard.bind(("127.0.0.1", port))  # EADDRINUSE where [::] took IPv4 too
+                    with self.assertRaises(ConnectionRefusedError):
+                        get_tcp("127.0.0.1", port)
+                break
+            finally:
+                server.stop_checked()
+        else:
+            self.fail("five ports in a row were in use on IPv4 too")
         server = harness.Server(self.root.path, "--ipv6-dual-stack", "--access-log", self.log, listen="::")
         try:
             port = server.port
