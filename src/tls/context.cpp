@@ -208,7 +208,11 @@ int set_hmac_key(EVP_MAC_CTX* hctx, const TicketKeys::Key& key)
 
 // Session tickets: encrypted with the current key; a ticket under an older
 // key that is still kept resumes and is renewed (return 2); one whose key
-// has gone is ignored (return 0: a full handshake).
+// has gone is ignored (return 0: a full handshake). TLS 1.3 renews every
+// time: its tickets are for one use (RFC 8446, C.4), and OpenSSL 3.0 sends
+// none after a resumption the callback does not ask to renew, so a client
+// that keeps its SSL across reconnects (wrk, SSL_clear) did a full
+// handshake on every other connection.
 int on_ticket_key(SSL* ssl, unsigned char key_name[16], unsigned char* iv, EVP_CIPHER_CTX* cctx, EVP_MAC_CTX* hctx,
                   int enc)
 {
@@ -230,7 +234,7 @@ int on_ticket_key(SSL* ssl, unsigned char key_name[16], unsigned char* iv, EVP_C
     if (!found) return 0;
     if (set_hmac_key(hctx, found->first) &&
         EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), nullptr, found->first.aes_key.data(), iv))
-        rc = found->second ? 1 : 2;
+        rc = found->second && SSL_version(ssl) != TLS1_3_VERSION ? 1 : 2;
     OPENSSL_cleanse(&found->first, sizeof found->first);
     return rc;
 }

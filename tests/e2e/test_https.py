@@ -185,12 +185,23 @@ class Https(ServerTest):
                 session = first.sock.session
                 first.close()
                 self.assertFalse(first.sock.session_reused)
-                second = TlsClient(self.tls_port, ctx, session=session)
-                try:
-                    self.assertTrue(second.sock.session_reused)
-                    self.assertEqual(second.request("GET", "/k1").body, payload(1000))
-                finally:
-                    second.close()
+                # Each connection offers the session the one before it ended
+                # with. TLS 1.3 tickets are for one use (RFC 8446, C.4): a
+                # resumed handshake brings a new one (a new session id on the
+                # client's side), or a client that keeps its SSL across
+                # reconnects (wrk: SSL_clear) makes every other handshake a
+                # full one.
+                for hop in range(3):
+                    with self.subTest(resumption=hop + 1):
+                        again = TlsClient(self.tls_port, ctx, session=session)
+                        try:
+                            self.assertTrue(again.sock.session_reused)
+                            self.assertEqual(again.request("GET", "/k1").body, payload(1000))
+                            if version == ssl.TLSVersion.TLSv1_3:
+                                self.assertNotEqual(again.sock.session.id, session.id)
+                            session = again.sock.session
+                        finally:
+                            again.close()
 
     def closes_within(self, sock, seconds):
         """True when the server closes (or resets) sock within `seconds`."""

@@ -281,7 +281,10 @@ TEST_CASE("resumption: a ticket resumes, also after rotations while its key is k
         }
         Outcome plain = connect(version, k0[0], set);
         CHECK(plain.resumed);
-        if (version == TLS1_3_VERSION) CHECK(plain.tickets.empty()); // its key is current: no new ticket
+        // TLS 1.3 tickets are for one use: even under the current key, a
+        // resumption brings a new one (wrk reuses its SSL and would do a full
+        // handshake every other time). TLS 1.2 keeps its ticket.
+        if (version == TLS1_3_VERSION) CHECK(plain.tickets.size() == 1);
 
         keys->rotate(); // k0's key is the previous one now: still resumes, and the ticket is renewed
         Outcome after_one = connect(version, k0[1], set);
