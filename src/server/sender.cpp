@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <array>
 #include <cstring>
 #include <utility>
 
@@ -416,8 +417,19 @@ Sender::Next Sender::tls_pump(const Env& env) noexcept
     tls::Session& session = tls_->session();
     const std::uint64_t total = plan_.total();
     while (chain_pending_ == 0 && plain_pos_ < total && session.output_size() < tls::Session::kOutputHighWater) {
-        const std::string_view piece = tls_next_piece(env);
+        std::string_view piece = tls_next_piece(env);
         if (piece.empty()) break;
+        if (piece.size() < tls::Session::kMaxRecordPlaintext && plain_pos_ + piece.size() < total) {
+            piece = tls_gather(piece);
+            // A head whose body is still to be read waits for it: one
+            // record for both. (Only the plan's own bytes wait: a read goes
+            // into chunk_, which may hold the piece.)
+            const bool own = piece.data() >= plan_.memory.data() &&
+                             piece.data() + piece.size() <= plan_.memory.data() + plan_.memory.size();
+            if (own && piece.size() < tls::Session::kMaxRecordPlaintext && plain_pos_ + piece.size() < total &&
+                tls_read_at(plain_pos_ + piece.size(), env))
+                break;
+        }
         const tls::Session::WriteResult w = session.write({piece.data(), piece.size()});
         if (!w.error.empty()) return Next::Abort;
         plain_pos_ += w.taken;
@@ -444,38 +456,86 @@ Sender::Next Sender::tls_pump(const Env& env) noexcept
     return Next::Submitted;
 }
 
-// The plan's bytes at plain_pos_, as far as they are in memory: the plan's
-// own, the cache's copy or the listing, or the chunk read last. Else a read
-// of the next chunk goes out, and the answer is empty.
-std::string_view Sender::tls_next_piece(const Env& env) noexcept
+// The plan's bytes at `pos`, as far as they are in memory: the plan's own,
+// the cache's copy or the listing, or the chunk read last. Empty where they
+// are not (a file's bytes still to be read); `file` and `left` then say
+// where in the file and how many of the segment's bytes remain.
+std::string_view Sender::tls_piece_at(std::uint64_t pos, std::uint64_t& file, std::uint64_t& left) const noexcept
 {
     std::uint64_t at = 0;
     for (const http::Segment& seg : plan_.segments) {
-        if (plain_pos_ >= at + seg.length) {
+        if (pos >= at + seg.length) {
             at += seg.length;
             continue;
         }
-        const std::uint64_t off = plain_pos_ - at;
-        const std::uint64_t left = seg.length - off;
+        const std::uint64_t off = pos - at;
+        left = seg.length - off;
         if (seg.kind == http::Segment::Kind::Memory)
             return std::string_view(plan_.memory).substr(seg.offset + off, left);
-        const std::uint64_t file = seg.offset + off;
+        file = seg.offset + off;
         if (body_in_memory_) return source_.substr(file, left);
         if (file >= chunk_file_ && file < chunk_file_ + chunk_len_)
             return std::string_view(chunk_).substr(file - chunk_file_, std::min(left, chunk_file_ + chunk_len_ - file));
-        const std::uint64_t len = std::min(left, kTlsChunk);
-        if (chunk_.size() < len) chunk_.resize(kTlsChunk);
-        // A small file read whole is kept, as the plain path keeps it.
-        tls_fill_cache_ =
-            cached_ && !cached_->has_body && file == 0 && len == cached_->stx.stx_size && len <= env.options.inline_max;
-        chunk_file_ = file;
-        chunk_len_ = 0;
-        io_uring_sqe* sqe = env.ops.sqe(Op::Read);
-        io_uring_prep_read(sqe, fd_, chunk_.data(), unsigned(len), file);
-        chain_pending_ = 1;
         return {};
     }
+    left = 0;
     return {};
+}
+
+// A small piece and what follows it in memory, up to a record's worth, as
+// one piece: a head and a small body go out as one record, one seal here
+// and one record for the peer to open, not one per piece. The copy is
+// written into the session at once (before any wait), so a thread's one
+// buffer serves every connection.
+std::string_view Sender::tls_gather(std::string_view first) const noexcept
+{
+    thread_local std::array<char, tls::Session::kMaxRecordPlaintext> gathered;
+    std::size_t size = 0; // gathered; 0 until a second piece is found
+    std::uint64_t pos = plain_pos_ + first.size();
+    const std::uint64_t total = plan_.total();
+    while (pos < total && (size == 0 ? first.size() : size) < gathered.size()) {
+        std::uint64_t file = 0, left = 0;
+        const std::string_view next = tls_piece_at(pos, file, left);
+        if (next.empty()) break;
+        if (size == 0) {
+            std::memcpy(gathered.data(), first.data(), first.size());
+            size = first.size();
+        }
+        const std::size_t take = std::min(next.size(), gathered.size() - size);
+        std::memcpy(gathered.data() + size, next.data(), take);
+        size += take;
+        pos += take;
+    }
+    return size == 0 ? first : std::string_view(gathered.data(), size);
+}
+
+// The plan's bytes at plain_pos_ (tls_piece_at), or else a read of the
+// next chunk goes out, and the answer is empty.
+std::string_view Sender::tls_next_piece(const Env& env) noexcept
+{
+    std::uint64_t file = 0, left = 0;
+    const std::string_view piece = tls_piece_at(plain_pos_, file, left);
+    if (piece.empty()) tls_read_at(plain_pos_, env);
+    return piece;
+}
+
+// A read of the chunk at `pos` into chunk_, unless its bytes are in memory
+// (or past the end). Says whether it went out.
+bool Sender::tls_read_at(std::uint64_t pos, const Env& env) noexcept
+{
+    std::uint64_t file = 0, left = 0;
+    if (!tls_piece_at(pos, file, left).empty() || left == 0) return false;
+    const std::uint64_t len = std::min(left, kTlsChunk);
+    if (chunk_.size() < len) chunk_.resize(kTlsChunk);
+    // A small file read whole is kept, as the plain path keeps it.
+    tls_fill_cache_ =
+        cached_ && !cached_->has_body && file == 0 && len == cached_->stx.stx_size && len <= env.options.inline_max;
+    chunk_file_ = file;
+    chunk_len_ = 0;
+    io_uring_sqe* sqe = env.ops.sqe(Op::Read);
+    io_uring_prep_read(sqe, fd_, chunk_.data(), unsigned(len), file);
+    chain_pending_ = 1;
+    return true;
 }
 
 } // namespace splicehttpd::server

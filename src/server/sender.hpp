@@ -136,6 +136,9 @@ private:
     // records to the socket.
     Next tls_pump(const Env& env) noexcept;
     std::string_view tls_next_piece(const Env& env) noexcept; // empty: a read was submitted
+    std::string_view tls_piece_at(std::uint64_t pos, std::uint64_t& file, std::uint64_t& left) const noexcept;
+    std::string_view tls_gather(std::string_view first) const noexcept;
+    bool tls_read_at(std::uint64_t pos, const Env& env) noexcept;
 
     http::ResponsePlan plan_;
 

@@ -63,6 +63,7 @@ class Https(ServerTest):
         for name, size in SIZES.items():
             root.write(name, payload(size))
         root.write(".well-known/acme-challenge/token", b"challenge\n")
+        root.write("records/small", payload(3000))
 
     def context(self, version=None):
         ctx = ssl.create_default_context(cafile=os.path.join(self.certs, "ca.crt"))
@@ -137,6 +138,39 @@ class Https(ServerTest):
         self.assertEqual(out.returncode, 0, out.stderr.decode())
         self.assertTrue(out.stdout.startswith(b"HTTP/1.1 200 OK\r\n"), out.stdout[:200])
         self.assertTrue(out.stdout.endswith(payload(1000)))
+
+    def server_records(self, path):
+        """The sizes of the application-data records the server sent for one
+        GET over TLS 1.2, whose tickets come inside the handshake: every such
+        record is the response's. (The bytes are checked elsewhere: -msg
+        writes its lines among them.)"""
+        out = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{self.tls_port}", "-tls1_2", "-msg",
+                              "-CAfile", os.path.join(self.certs, "ca.crt"), "-ign_eof"],
+                             input=f"GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".encode(),
+                             capture_output=True, timeout=30)
+        self.assertEqual(out.returncode, 0, out.stderr.decode())
+        # (The body is on the same stdout, so a header's line need not
+        # start a line.)
+        sizes = [int.from_bytes(bytes.fromhex(h.decode()), "big") for h in
+                 re.findall(rb"<<< TLS 1\.2, RecordHeader \[length 0005\]\n +17 03 03 ([0-9a-f]{2} [0-9a-f]{2})\n",
+                            out.stdout)]
+        self.assertIn(b"HTTP/1.1 200 OK\r\n", out.stdout)
+        return sizes
+
+    def test_head_and_body_share_records(self):
+        # A head goes out in one record with the body after it: a small
+        # file is one record, read from disk (the first time) or from the
+        # cache; a larger one starts with a full record. (AES-GCM in TLS 1.2:
+        # 24 bytes of each record are its nonce and tag.)
+        for path, size in (("/records/small", 3000), ("/records/small", 3000), ("/k70", 70_000)):
+            with self.subTest(path=path):
+                sizes = self.server_records(path)
+                plain = [n - 24 for n in sizes]
+                self.assertTrue(100 < sum(plain) - size < 1000, sizes)  # the head
+                if size < 16384 - 1000:
+                    self.assertEqual(len(plain), 1, sizes)
+                else:
+                    self.assertEqual(plain[0], 16384, sizes)
 
     def test_plain_port_redirects_but_for_acme(self):
         """--https-redirect: 308 to the same path and query on the TLS port;
