@@ -18,6 +18,7 @@
 #include "uring/ring.hpp"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/eventfd.h>
@@ -192,6 +193,18 @@ int main(int argc, char** argv)
 
     // The time zone is read now: after start-up /etc/localtime is out of reach.
     tzset();
+
+    // HTTPS takes and gives back 16-66 KiB buffers per response (OpenSSL's
+    // record buffers, which it releases between records, and the session's
+    // output blocks). Freed at the top of a worker's heap, they made glibc
+    // hand the pages back (madvise) on every turn of the ring once a few
+    // dozen connections were busy (one madvise per io_uring_enter in
+    // tls-1k-ka), and the next responses faulted them in again. The heap
+    // keeps up to 32 MiB instead; MALLOC_TRIM_THRESHOLD_ or GLIBC_TUNABLES
+    // in the environment still decide where given.
+    const char* tunables = std::getenv("GLIBC_TUNABLES");
+    if (!std::getenv("MALLOC_TRIM_THRESHOLD_") && !(tunables && std::strstr(tunables, "trim_threshold")))
+        mallopt(M_TRIM_THRESHOLD, 32 << 20);
 
     // Before anything else: one clear line and exit 1 where io_uring cannot
     // serve (disabled, filtered, too old, an opcode missing).
