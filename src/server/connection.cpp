@@ -74,6 +74,10 @@ void Connection::on_cqe(Op op, std::uint8_t seq, const io_uring_cqe& cqe) noexce
         case Op::Shutdown: break;
         case Op::TlsSend: on_tls_sent(cqe.res); break;
         case Op::KernelTls: on_kernel_tls(seq, cqe.res); break;
+        case Op::TlsCloseNotify:
+            tls_->on_kernel_close_notify();
+            on_close_notify_sent(cqe.res > 0);
+            break;
         default: SPLICEHTTPD_ASSERT(false); break; // the op table says it is ours
         }
         break;
@@ -129,6 +133,7 @@ void Connection::reset_for_reuse() noexcept
     give_back_exchange();
     tls_.reset();
     tls_close_after_ = false;
+    tls_notifying_ = false;
     answered_ = false;
     forget_site();
 }
@@ -445,6 +450,7 @@ void Connection::abort() noexcept
 void Connection::begin_close(bool abort) noexcept
 {
     if (!traits(state_).open) return; // closing already
+    if (!abort && notify_before_close()) return;
     // A response cut short is logged with what the peer got of it.
     if (abort && traits(state_).responding) log_access();
     if (!abort && state_ != State::Lingering && socket_.peer_may_send(input_backlog())) return start_lingering();

@@ -194,6 +194,8 @@ private:
     void on_close_socket() noexcept;
     void on_tls_sent(int res) noexcept;
     void on_kernel_tls(std::uint8_t seq, int res) noexcept;
+    bool notify_before_close() noexcept;
+    void on_close_notify_sent(bool ok) noexcept;
     // what the units report
     void on_lookup(Lookup::Result r) noexcept;
     void on_send(Sender::Next next) noexcept;
@@ -272,6 +274,7 @@ private:
     std::unique_ptr<TlsStream> tls_;
     Listener listener_ = Listener::Plain;
     bool tls_close_after_ = false; // a failed handshake or record: the alert goes out, then the close
+    bool tls_notifying_ = false;   // between requests: close_notify is on its way, then the close
 
     // where each deadline's timeout runs from (the queues own the timeouts)
     std::uint64_t accepted_ns_ = 0;      // HTTPS: the handshake runs from the accept

@@ -22,7 +22,7 @@ void Connection::pump_tls() noexcept
     // Plaintext is copied out of here by the request buffer before the next
     // call (as a recv's provided buffer is recycled after ingest()).
     thread_local std::array<char, tls::Session::kMaxRecordPlaintext> scratch;
-    while (traits(state_).keeps_input && !tls_close_after_ && !tls_->handing_off()) {
+    while (traits(state_).keeps_input && !tls_close_after_ && !tls_notifying_ && !tls_->handing_off()) {
         if (tls_->established() && exchange_ && exchange_->input.buffered() >= options_.max_input) break;
         const TlsStream::Step step = tls_->advance(scratch);
         // Checked before the plaintext that came with it is answered: the
@@ -103,11 +103,37 @@ void Connection::on_tls_sent(int res) noexcept
         if (!tls_->flush(tls_env())) begin_close(true);
         return;
     }
+    if (tls_notifying_) {
+        if (!tls_->flush(tls_env())) on_close_notify_sent(true);
+        return;
+    }
     // A response's records: it writes and sends on.
     if (state_ == State::Sending) return on_send(exchange_->send.resume(send_env()));
     if (!traits(state_).open) return;
     tls_->flush(tls_env());
     tls_->install_kernel_tx(tls_env());
+}
+
+// Between requests, a graceful close (the keep-alive timeout, a stop, the
+// peer's close_notify) tells the peer first, as nginx does: close_notify,
+// then the close. Not while a request is under way or unanswered input
+// waits (that close answers or cuts it), nor before the keys are settled.
+// Says whether the close waits for it.
+bool Connection::notify_before_close() noexcept
+{
+    if (!tls_ || tls_notifying_ || tls_close_after_ || state_ != State::Reading) return false;
+    if (exchange_ && (exchange_->input.mid_request() || exchange_->input.buffered() > 0)) return false;
+    if (tls_->owes_key_update() || !tls_->send_close_notify(tls_env())) return false;
+    tls_notifying_ = true;
+    return true;
+}
+
+// close_notify is out (or could not go): the close goes on. A deadline
+// that came meanwhile closed the connection already.
+void Connection::on_close_notify_sent(bool ok) noexcept
+{
+    tls_notifying_ = false;
+    if (state_ == State::Reading) begin_close(!ok);
 }
 
 // Both setsockopts of the kTLS hand-off are in: the session's plaintext

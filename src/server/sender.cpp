@@ -313,27 +313,9 @@ Sender::Next Sender::on_cqe(Op op, std::uint8_t seq, int res) noexcept
     return Next::Abort;
 }
 
-// Without MSG_DONTWAIT, as the session's record sends: a socket with no
-// room makes it wait in the kernel, and the send deadline or the abort's
-// SHUT_RDWR ends that wait.
 Sender::Next Sender::submit_close_notify(const Env& env) noexcept
 {
-    static constexpr char kCloseNotify[2] = {1, 0}; // level warning, close_notify
-    constexpr unsigned char kAlert = 21;            // the record's content type
-    alert_iov_ = {const_cast<char*>(kCloseNotify), sizeof kCloseNotify};
-    alert_msg_ = {};
-    alert_msg_.msg_iov = &alert_iov_;
-    alert_msg_.msg_iovlen = 1;
-    alert_msg_.msg_control = alert_cmsg_;
-    alert_msg_.msg_controllen = sizeof alert_cmsg_;
-    cmsghdr* c = CMSG_FIRSTHDR(&alert_msg_);
-    c->cmsg_level = SOL_TLS;
-    c->cmsg_type = TLS_SET_RECORD_TYPE;
-    c->cmsg_len = CMSG_LEN(1);
-    *CMSG_DATA(c) = kAlert;
-    io_uring_sqe* sqe = env.ops.sqe(Op::KernelAlert);
-    io_uring_prep_sendmsg(sqe, env.socket, &alert_msg_, MSG_NOSIGNAL);
-    sqe->flags |= IOSQE_FIXED_FILE;
+    alert_.prep(env.ops.sqe(Op::KernelAlert), env.socket);
     alert_pending_ = true;
     return Next::Submitted;
 }

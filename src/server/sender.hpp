@@ -192,9 +192,7 @@ private:
     bool kernel_tls_ = false;
     bool alert_pending_ = false; // the sendmsg is in flight
     bool alert_done_ = false;
-    msghdr alert_msg_{};
-    iovec alert_iov_{};
-    alignas(cmsghdr) char alert_cmsg_[CMSG_SPACE(1)]{};
+    KernelCloseNotify alert_;
 };
 
 } // namespace splicehttpd::server

@@ -143,6 +143,38 @@ bool TlsStream::flush(const Env& env) noexcept
     return true;
 }
 
+void KernelCloseNotify::prep(io_uring_sqe* sqe, int socket) noexcept
+{
+    static constexpr char kCloseNotify[2] = {1, 0}; // level warning, close_notify
+    constexpr unsigned char kAlert = 21;            // the record's content type
+    iov_ = {const_cast<char*>(kCloseNotify), sizeof kCloseNotify};
+    msg_ = {};
+    msg_.msg_iov = &iov_;
+    msg_.msg_iovlen = 1;
+    msg_.msg_control = cmsg_;
+    msg_.msg_controllen = sizeof cmsg_;
+    cmsghdr* c = CMSG_FIRSTHDR(&msg_);
+    c->cmsg_level = SOL_TLS;
+    c->cmsg_type = TLS_SET_RECORD_TYPE;
+    c->cmsg_len = CMSG_LEN(1);
+    *CMSG_DATA(c) = kAlert;
+    io_uring_prep_sendmsg(sqe, socket, &msg_, MSG_NOSIGNAL);
+    sqe->flags |= IOSQE_FIXED_FILE;
+}
+
+bool TlsStream::send_close_notify(const Env& env) noexcept
+{
+    if (!established_ || handing_off() || close_notify_) return false;
+    close_notify_ = true;
+    if (kernel_tx_ == KernelTx::On) {
+        kernel_alert_.prep(env.ops.sqe(uring::Op::TlsCloseNotify), env.socket);
+        kernel_alert_pending_ = true;
+        return true;
+    }
+    session_.shutdown();
+    return flush(env);
+}
+
 bool TlsStream::on_sent(int res) noexcept
 {
     SPLICEHTTPD_ASSERT(sending_);

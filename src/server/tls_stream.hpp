@@ -15,6 +15,9 @@
 #include "server/submitter.hpp"
 #include "tls/session.hpp"
 
+#include <sys/socket.h>
+#include <sys/uio.h>
+
 #include <array>
 #include <cstdint>
 #include <memory>
@@ -37,6 +40,22 @@ enum class FirstBytes : std::uint8_t {
 // tokens of only capitals are no request anyone sends to a TLS port).
 inline constexpr std::size_t kMaxSniffedMethod = 16;
 FirstBytes sniff_first_bytes(std::string_view bytes) noexcept;
+
+// close_notify under kTLS: a sendmsg whose cmsg (TLS_SET_RECORD_TYPE 21)
+// makes the kernel write the two bytes as an alert record. Without
+// MSG_DONTWAIT, as the session's record sends: a socket with no room makes
+// it wait in the kernel, and the deadlines or an abort's SHUT_RDWR end
+// that wait. The message is read when the SQE runs: it stays put until the
+// completion.
+class KernelCloseNotify {
+public:
+    void prep(io_uring_sqe* sqe, int socket) noexcept;
+
+private:
+    msghdr msg_{};
+    iovec iov_{};
+    alignas(cmsghdr) char cmsg_[CMSG_SPACE(1)]{};
+};
 
 class TlsStream {
 public:
@@ -129,8 +148,22 @@ public:
         return kernel_tx_ == KernelTx::On ? kernel_info_.cipher_name() : "";
     }
 
+    // Between requests (an idle keep-alive connection closing, or one a
+    // stop closes), the peer is told the end is deliberate, as nginx does:
+    // close_notify, written by the session and sent as its records are
+    // (completion: on_sent), or under kTLS by a sendmsg (Op::TlsCloseNotify,
+    // then on_kernel_close_notify). Says whether a send of it is in flight;
+    // false where nothing can be sent (no keys yet, the kTLS hand-off under
+    // way, or sent already).
+    bool send_close_notify(const Env& env) noexcept;
+    void on_kernel_close_notify() noexcept { kernel_alert_pending_ = false; }
+    [[nodiscard]] bool close_notify_sent() const noexcept { return close_notify_; }
+
     [[nodiscard]] bool sending() const noexcept { return sending_; }
-    [[nodiscard]] bool idle() const noexcept { return !sending_ && session_.output_size() == 0; }
+    [[nodiscard]] bool idle() const noexcept
+    {
+        return !sending_ && !kernel_alert_pending_ && session_.output_size() == 0;
+    }
     [[nodiscard]] std::uint64_t bytes_sent() const noexcept { return sent_; }
 
 private:
@@ -148,6 +181,9 @@ private:
     KernelTx kernel_tx_ = KernelTx::Off;
     tls::CryptoInfo kernel_info_; // read by the TLS_TX setsockopt: stays put until its completion
     int kernel_ulp_res_ = 0;      // the TCP_ULP setsockopt's result
+    KernelCloseNotify kernel_alert_;
+    bool kernel_alert_pending_ = false;
+    bool close_notify_ = false; // send_close_notify() sent it (or wrote it into the session)
 };
 
 } // namespace splicehttpd::server

@@ -33,6 +33,7 @@ enum class Op : std::uint8_t {
     CancelRecv,
     TlsSend,
     KernelTls,
+    TlsCloseNotify,
     Drain,
     PipeCreate,
     Wake,
@@ -102,6 +103,8 @@ inline constexpr OpDef kOps[] = {
     {Op::TlsSend, "tls-send", Owner::Connection, IORING_OP_SEND, true},
     // HTTPS with kTLS: setsockopt TCP_ULP "tls" (seq 0), then SOL_TLS TLS_TX (seq 1), linked
     {Op::KernelTls, "ktls", Owner::Connection, IORING_OP_URING_CMD, true},
+    // HTTPS with kTLS: close_notify before an idle connection closes
+    {Op::TlsCloseNotify, "close-notify", Owner::Connection, IORING_OP_SENDMSG, true},
     // pipe -> /dev/null before a pipe returns to the pool
     {Op::Drain, "drain", Owner::Pool, IORING_OP_SPLICE, false},
     // IORING_OP_PIPE (62) growing the pool

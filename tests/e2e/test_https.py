@@ -616,6 +616,49 @@ class WithCert(unittest.TestCase):
         self.ctx = ssl.create_default_context(cafile=os.path.join(self.certs, "ca.crt"))
 
 
+class CloseNotify(WithCert):
+    """A connection closed between requests (the keep-alive timeout, SIGTERM,
+    the peer's own close_notify) is told so with close_notify first, as
+    nginx does: a client that treats a close without it as truncation
+    (suppress_ragged_eofs off) sees a clean end."""
+
+    def connect(self, server):
+        c = TlsClient(server.tls_port(), self.ctx, timeout=10)
+        c.sock.suppress_ragged_eofs = False  # a close without close_notify raises SSLEOFError
+        self.assertEqual(c.request("GET", "/k1").body, payload(1000))
+        return c
+
+    def assert_clean_end(self, c):
+        try:
+            self.assertEqual(c.sock.recv(100), b"")
+        except ssl.SSLEOFError as e:
+            self.fail(f"closed without close_notify: {e}")
+        finally:
+            c.close()
+
+    def test_keepalive_timeout_stop_and_the_peers_close_notify(self):
+        server = harness.Server(self.root.path, "--tls-port", "0", "--tls-cert", self.cert, "--tls-key", self.key,
+                                "--keepalive-timeout", "1")
+        try:
+            with self.subTest("keep-alive timeout"):
+                self.assert_clean_end(self.connect(server))
+            with self.subTest("the peer's close_notify"):
+                c = self.connect(server)
+                try:
+                    c.sock.unwrap()  # sends ours, returns once the server's has come
+                except (ssl.SSLError, OSError) as e:
+                    self.fail(f"no close_notify in answer: {e}")
+                finally:
+                    c.sock.close()
+            with self.subTest("SIGTERM"):
+                c = self.connect(server)
+                server.proc.send_signal(signal.SIGTERM)
+                self.assert_clean_end(c)
+                self.assertEqual(server.proc.wait(30), 0)  # (stop_checked then sends no second SIGTERM)
+        finally:
+            server.stop_checked()
+
+
 class HttpsConfigFile(WithCert):
     """HTTPS set in --config FILE, as any other setting."""
 
