@@ -27,7 +27,7 @@ import unittest
 
 import harness
 import tls_certs
-from harness import Root, Server, payload
+from harness import Root, Server, ServerTest, payload
 from test_https import TlsClient
 
 SIZES = {"empty": 0, "k1": 1000, "k70": 70_000, "m1": (1 << 20) + 1, "m32": 32 << 20}
@@ -54,25 +54,27 @@ def kernel_tls_or_skip():
         sys.exit(harness.SKIP)
 
 
-class Ktls(unittest.TestCase):
+class Ktls(ServerTest):
     @classmethod
     def setUpClass(cls):
         cls.certs = tempfile.mkdtemp(prefix="splicehttpd-ktls-")
         cls.pair = tls_certs.make_leaf(cls.certs, "localhost")
-        cls.root = Root()
-        for name, size in SIZES.items():
-            cls.root.write(name, payload(size))
-        cls.server = Server(cls.root.path, "--tls-port", "0", "--tls-cert", cls.pair[0], "--tls-key", cls.pair[1],
-                            "--send-timeout", "3", "--debug")
+        cls.server_args = ("--tls-port", "0", "--tls-cert", cls.pair[0], "--tls-key", cls.pair[1],
+                           "--send-timeout", "3", "--debug")
+        super().setUpClass()
         cls.tls_port = cls.server.tls_port()
 
     @classmethod
     def tearDownClass(cls):
         try:
-            cls.server.stop_checked()
+            super().tearDownClass()
         finally:
-            cls.root.cleanup()
             shutil.rmtree(cls.certs)
+
+    @classmethod
+    def populate(cls, root):
+        for name, size in SIZES.items():
+            root.write(name, payload(size))
 
     def context(self, version=None, ciphers=None):
         ctx = ssl.create_default_context(cafile=os.path.join(self.certs, "ca.crt"))
