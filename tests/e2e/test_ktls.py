@@ -27,10 +27,9 @@ import unittest
 
 import harness
 import tls_certs
-from harness import Root, Server, ServerTest, payload
-from test_https import TlsClient
+from harness import Root, Server, payload
+from test_https import SIZES, TlsClient, TlsServerTest
 
-SIZES = {"empty": 0, "k1": 1000, "k70": 70_000, "m1": (1 << 20) + 1, "m32": 32 << 20}
 KERNEL_LINE = re.compile(r"conn=(\d+) tls: kernel TLS \(([A-Z0-9-]+)\): bodies spliced")
 
 
@@ -54,35 +53,10 @@ def kernel_tls_or_skip():
         sys.exit(harness.SKIP)
 
 
-class Ktls(ServerTest):
+class Ktls(TlsServerTest):
     @classmethod
-    def setUpClass(cls):
-        cls.certs = tempfile.mkdtemp(prefix="splicehttpd-ktls-")
-        cls.pair = tls_certs.make_leaf(cls.certs, "localhost")
-        cls.server_args = ("--tls-port", "0", "--tls-cert", cls.pair[0], "--tls-key", cls.pair[1],
-                           "--send-timeout", "3", "--debug")
-        super().setUpClass()
-        cls.tls_port = cls.server.tls_port()
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            super().tearDownClass()
-        finally:
-            shutil.rmtree(cls.certs)
-
-    @classmethod
-    def populate(cls, root):
-        for name, size in SIZES.items():
-            root.write(name, payload(size))
-
-    def context(self, version=None, ciphers=None):
-        ctx = ssl.create_default_context(cafile=os.path.join(self.certs, "ca.crt"))
-        if version:
-            ctx.minimum_version = ctx.maximum_version = version
-        if ciphers:
-            ctx.set_ciphers(ciphers)  # TLS 1.2's; 1.3's suites go through curl below
-        return ctx
+    def tls_args(cls):
+        return ("--send-timeout", "3", "--debug")
 
     def handed_off(self, start):
         """The connection whose keys went to the kernel since log line
