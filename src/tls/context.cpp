@@ -1,8 +1,6 @@
 #include "tls/context.hpp"
 
-#include "sys/sandbox.hpp"
-
-#include "sys/unique_fd.hpp"
+#include "sys/read_file.hpp"
 #include "tls/detail.hpp"
 #include "tls/error.hpp"
 #include "tls/sni.hpp"
@@ -16,9 +14,7 @@
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
-#include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -49,48 +45,21 @@ using X509Ptr = std::unique_ptr<X509, X509Free>;
 using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyFree>;
 using CtxPtr = std::unique_ptr<SSL_CTX, CtxFree>;
 
-struct FileBytes {
-    std::string bytes;
-    mode_t mode = 0;
-};
-
-// open, fstat, read, close: the calls a reload makes under the sandbox.
-std::optional<FileBytes> read_file(const std::string& what, const std::string& path, std::string& error)
+// sys::read_small_file (the calls a reload may make under the sandbox),
+// worded as the TLS errors always were: a directory is "not a regular file",
+// and a file past the bound is no PEM file.
+std::optional<sys::SmallFile> read_file(const std::string& what, const std::string& path, std::string& error)
 {
-    sys::UniqueFd fd(sys::open_read(path.c_str())); // what the seccomp filter allows for a reload
-    if (!fd) {
-        error = what + " " + path + ": " + std::strerror(errno);
-        return std::nullopt;
-    }
-    struct stat st {};
-    if (::fstat(fd.get(), &st) != 0) {
-        error = what + " " + path + ": " + std::strerror(errno);
-        return std::nullopt;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        error = what + " " + path + ": not a regular file";
-        return std::nullopt;
-    }
-    if (std::size_t(st.st_size) > kMaxPemBytes) {
-        error = what + " " + path + ": larger than 1 MiB, not a PEM file";
-        return std::nullopt;
-    }
-    FileBytes out;
-    out.mode = st.st_mode;
-    out.bytes.resize(std::size_t(st.st_size));
-    std::size_t got = 0;
-    while (got < out.bytes.size()) {
-        const ssize_t n = ::read(fd.get(), out.bytes.data() + got, out.bytes.size() - got);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            error = what + " " + path + ": " + std::strerror(errno);
-            return std::nullopt;
-        }
-        if (n == 0) break;
-        got += std::size_t(n);
-    }
-    out.bytes.resize(got);
-    return out;
+    std::string why;
+    sys::ReadFailure failure{};
+    std::optional<sys::SmallFile> file = sys::read_small_file(path, kMaxPemBytes, why, failure);
+    if (file) return file;
+    if (failure == sys::ReadFailure::Directory)
+        why = "not a regular file";
+    else if (failure == sys::ReadFailure::TooLarge)
+        why = "larger than 1 MiB, not a PEM file";
+    error = what + " " + path + ": " + why;
+    return std::nullopt;
 }
 
 BioPtr memory_bio(const std::string& bytes)

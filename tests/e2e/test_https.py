@@ -38,16 +38,22 @@ class TlsClient(Client):
         self.buf = bytearray()
 
 
-class Https(ServerTest):
+class TlsServerTest(ServerTest):
+    """harness.ServerTest with HTTPS on --tls-port: a CA and a certificate
+    for localhost made for the class (certs, pair), the files of SIZES in
+    the root, more flags from tls_args(), the port in tls_port. test_ktls.py
+    uses it too."""
+
+    @classmethod
+    def tls_args(cls):
+        return ()
+
     @classmethod
     def setUpClass(cls):
         harness.require_program("openssl")
         cls.certs = tempfile.mkdtemp(prefix="splicehttpd-https-")
         cls.pair = tls_certs.make_leaf(cls.certs, "localhost")
-        cls.other = tls_certs.make_leaf(cls.certs, "a.example,*.b.example")
-        cls.server_args = ("--tls-port", "0", "--tls-cert", cls.pair[0], "--tls-key", cls.pair[1],
-                           "--tls-cert", cls.other[0], "--tls-key", cls.other[1], "--tls-handshake-timeout", "2",
-                           "--send-timeout", "3", "--https-redirect")
+        cls.server_args = ("--tls-port", "0", "--tls-cert", cls.pair[0], "--tls-key", cls.pair[1], *cls.tls_args())
         super().setUpClass()
         cls.tls_port = cls.server.tls_port()
 
@@ -62,14 +68,28 @@ class Https(ServerTest):
     def populate(cls, root):
         for name, size in SIZES.items():
             root.write(name, payload(size))
-        root.write(".well-known/acme-challenge/token", b"challenge\n")
-        root.write("records/small", payload(3000))
 
-    def context(self, version=None):
+    def context(self, version=None, ciphers=None):
         ctx = ssl.create_default_context(cafile=os.path.join(self.certs, "ca.crt"))
         if version:
             ctx.minimum_version = ctx.maximum_version = version
+        if ciphers:
+            ctx.set_ciphers(ciphers)  # TLS 1.2's; 1.3's suites go through curl
         return ctx
+
+
+class Https(TlsServerTest):
+    @classmethod
+    def tls_args(cls):
+        cls.other = tls_certs.make_leaf(cls.certs, "a.example,*.b.example")
+        return ("--tls-cert", cls.other[0], "--tls-key", cls.other[1], "--tls-handshake-timeout", "2",
+                "--send-timeout", "3", "--https-redirect")
+
+    @classmethod
+    def populate(cls, root):
+        super().populate(root)
+        root.write(".well-known/acme-challenge/token", b"challenge\n")
+        root.write("records/small", payload(3000))
 
     def client(self, version=None, **kw):
         return TlsClient(self.tls_port, self.context(version), **kw)
@@ -106,7 +126,11 @@ class Https(ServerTest):
             reqs = (b"GET /m1 HTTP/1.1\r\nHost: t\r\nRange: bytes=100-199,1048000-\r\n\r\n"
                     b"HEAD /m32 HTTP/1.1\r\nHost: t\r\n\r\n"
                     b"GET /k70 HTTP/1.1\r\nHost: t\r\nIf-None-Match: " + etag.encode() + b"\r\n\r\n"
-                    b"GET /k1 HTTP/1.1\r\nHost: t\r\nRange: bytes=-10\r\n\r\n")
+                    b"GET /k1 HTTP/1.1\r\nHost: t\r\nRange: bytes=-10\r\n\r\n"
+                    # A suffix of the largest file, and a whole body after it:
+                    # the suite ktls runs this file too, on the kernel's TLS.
+                    b"GET /m32 HTTP/1.1\r\nHost: t\r\nRange: bytes=-10\r\n\r\n"
+                    b"GET /k1 HTTP/1.1\r\nHost: t\r\n\r\n")
             c.send(reqs)
             multi = c.read_response()
             self.assertEqual(multi.status, 206)
@@ -117,6 +141,9 @@ class Https(ServerTest):
             self.assertEqual(c.read_response().status, 304)
             tail = c.read_response()
             self.assertEqual((tail.status, tail.body), (206, payload(1000)[-10:]))
+            tail = c.read_response()
+            self.assertEqual((tail.status, tail.body), (206, payload(32 << 20)[-10:]))
+            self.assertEqual(c.read_response().body, payload(1000))
         finally:
             c.close()
 

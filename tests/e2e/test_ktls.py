@@ -5,7 +5,8 @@ once the handshake's last records are out, and file bodies keep the splice
 chain: the kernel encrypts. TLS 1.3 with each of its three suites and TLS
 1.2, bodies of 0 B to 32 MiB byte-exact and spliced, a response that closes
 the connection arriving whole (kTLS drops a record MSG_MORE kept open at the
-close), pipelining, a client that never reads, --ktls off.
+close), a client that never reads, --ktls off. Pipelining (Range, HEAD, 304)
+is test_https.py's, which the suite ktls runs on this path too.
 
 Exits 77 (skipped) with the server's own reason where the kernel has no
 kTLS (this project's development machines: no tls module). `tools/test
@@ -27,9 +28,8 @@ import unittest
 import harness
 import tls_certs
 from harness import Root, Server, payload
-from test_https import TlsClient
+from test_https import SIZES, TlsClient, TlsServerTest
 
-SIZES = {"empty": 0, "k1": 1000, "k70": 70_000, "m1": (1 << 20) + 1, "m32": 32 << 20}
 KERNEL_LINE = re.compile(r"conn=(\d+) tls: kernel TLS \(([A-Z0-9-]+)\): bodies spliced")
 
 
@@ -53,33 +53,10 @@ def kernel_tls_or_skip():
         sys.exit(harness.SKIP)
 
 
-class Ktls(unittest.TestCase):
+class Ktls(TlsServerTest):
     @classmethod
-    def setUpClass(cls):
-        cls.certs = tempfile.mkdtemp(prefix="splicehttpd-ktls-")
-        cls.pair = tls_certs.make_leaf(cls.certs, "localhost")
-        cls.root = Root()
-        for name, size in SIZES.items():
-            cls.root.write(name, payload(size))
-        cls.server = Server(cls.root.path, "--tls-port", "0", "--tls-cert", cls.pair[0], "--tls-key", cls.pair[1],
-                            "--send-timeout", "3", "--debug")
-        cls.tls_port = cls.server.tls_port()
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.server.stop_checked()
-        finally:
-            cls.root.cleanup()
-            shutil.rmtree(cls.certs)
-
-    def context(self, version=None, ciphers=None):
-        ctx = ssl.create_default_context(cafile=os.path.join(self.certs, "ca.crt"))
-        if version:
-            ctx.minimum_version = ctx.maximum_version = version
-        if ciphers:
-            ctx.set_ciphers(ciphers)  # TLS 1.2's; 1.3's suites go through curl below
-        return ctx
+    def tls_args(cls):
+        return ("--send-timeout", "3", "--debug")
 
     def handed_off(self, start):
         """The connection whose keys went to the kernel since log line
@@ -152,28 +129,6 @@ class Ktls(unittest.TestCase):
                         self.assertEqual(c.sock.recv(1), b"")  # close_notify
                     finally:
                         c.close()
-
-    def test_pipelined_range_head_304(self):
-        c = TlsClient(self.tls_port, self.context())
-        try:
-            etag = c.request("GET", "/k70").header("etag")
-            c.send(b"GET /m1 HTTP/1.1\r\nHost: t\r\nRange: bytes=100-199,1048000-\r\n\r\n"
-                   b"HEAD /m32 HTTP/1.1\r\nHost: t\r\n\r\n"
-                   b"GET /k70 HTTP/1.1\r\nHost: t\r\nIf-None-Match: " + etag.encode() + b"\r\n\r\n"
-                   b"GET /m32 HTTP/1.1\r\nHost: t\r\nRange: bytes=-10\r\n\r\n"
-                   b"GET /k1 HTTP/1.1\r\nHost: t\r\n\r\n")
-            multi = c.read_response()
-            self.assertEqual(multi.status, 206)
-            self.assertIn(payload(SIZES["m1"])[100:200], multi.body)
-            self.assertIn(payload(SIZES["m1"])[1048000:], multi.body)
-            head = c.read_response(head_request=True)
-            self.assertEqual((head.status, head.header("content-length")), (200, str(32 << 20)))
-            self.assertEqual(c.read_response().status, 304)
-            tail = c.read_response()
-            self.assertEqual((tail.status, tail.body), (206, payload(32 << 20)[-10:]))
-            self.assertEqual(c.read_response().body, payload(1000))
-        finally:
-            c.close()
 
     def test_a_client_that_never_reads_is_cut_and_others_are_served(self):
         start = len(self.server.log())

@@ -2,6 +2,7 @@
 #include "reload.hpp"
 
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 
 #include <unistd.h>
 
@@ -31,6 +32,15 @@ Config started_with(const std::vector<std::string>& args)
     CliOutcome out = load_config(args, message);
     REQUIRE_MESSAGE(out.config.has_value(), message);
     return *out.config;
+}
+
+// The whole file replaced, as an editor or a deploy leaves it before the SIGHUP.
+void write_file(const std::string& path, const std::string& text)
+{
+    std::FILE* f = std::fopen(path.c_str(), "w");
+    REQUIRE(f);
+    CHECK(std::fputs(text.c_str(), f) >= 0);
+    CHECK(std::fclose(f) == 0);
 }
 
 bool warned(const Reload& r, const std::string& key)
@@ -116,17 +126,14 @@ TEST_CASE("reload_config: unknown-host belongs to the sites: a reload applies it
 {
     ScratchRoot root;
     const std::string file = root.dir + ".toml";
-    auto write = [&](const char* unknown) {
-        std::FILE* f = std::fopen(file.c_str(), "w");
-        REQUIRE(f);
-        std::fprintf(f, "root = \"%s\"\nunknown-host = \"%s\"\n[[site]]\nnames = [\"a.test\"]\nroot = \"%s\"\n",
-                     root.dir.c_str(), unknown, root.dir.c_str());
-        std::fclose(f);
+    const auto config = [&](const char* unknown) {
+        return fmt::format("root = \"{0}\"\nunknown-host = \"{1}\"\n[[site]]\nnames = [\"a.test\"]\nroot = \"{0}\"\n",
+                           root.dir, unknown);
     };
-    write("default");
+    write_file(file, config("default"));
     const std::vector<std::string> args = {"--config", file};
     const Config started = started_with(args);
-    write("421");
+    write_file(file, config("421"));
     Reload r = reload_config(args, started, 2, false, http::MimeTable());
     ::unlink(file.c_str());
     REQUIRE(r.sites);
@@ -138,20 +145,14 @@ TEST_CASE("reload_config: the --mime-types file is read again, over the system's
 {
     ScratchRoot root;
     const std::string types = root.dir + ".types";
-    auto write = [&](const char* text) {
-        std::FILE* f = std::fopen(types.c_str(), "w");
-        REQUIRE(f);
-        std::fputs(text, f);
-        std::fclose(f);
-    };
-    write("text/x-first splice\n");
+    write_file(types, "text/x-first splice\n");
     const std::vector<std::string> args = {"--root", root.dir, "--mime-types", types};
     const Config started = started_with(args);
     http::MimeTable system;
     std::string error;
     REQUIRE(system.override_with("application/x-system sys\n", error));
 
-    write("text/x-second splice\n");
+    write_file(types, "text/x-second splice\n");
     Reload r = reload_config(args, started, 2, false, system);
     REQUIRE(r.sites);
     CHECK(r.warnings.empty());
@@ -161,7 +162,7 @@ TEST_CASE("reload_config: the --mime-types file is read again, over the system's
     CHECK(r.sites->mime->content_type("a.html") == "text/html; charset=utf-8");
 
     // A bad file is refused as at start-up: the running types stay.
-    write("no-slash splice\n");
+    write_file(types, "no-slash splice\n");
     Reload bad = reload_config(args, started, 3, false, system);
     CHECK_FALSE(bad.sites);
     CHECK(bad.error.find("mime-types " + types + ": ") != std::string::npos);
