@@ -874,5 +874,144 @@ class HttpsFlags(unittest.TestCase):
             shutil.rmtree(certs)
 
 
+class HttpsReviewBytes(OwnServer):
+    """Review of the shared head-and-body records (tls_gather): every shape
+    of plan, byte-exact over TLS 1.2 and 1.3, with and without the cache
+    (--cache off: each head waits for its body's read)."""
+
+    SIZES = {"r0": 0, "r1": 1, "r16383": 16383, "r16384": 16384, "r16385": 16385, "r40000": 40000}
+
+    def check_all(self, cache):
+        self.start("--autoindex", "--cache", cache, files=list(self.SIZES.items()) + [("dir/a", 10), ("dir/b", 20)])
+        for version in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
+            ctx = ssl.create_default_context(cafile=os.path.join(self.certs, "ca.crt"))
+            ctx.minimum_version = ctx.maximum_version = version
+            c = TlsClient(self.tls_port, ctx, timeout=10)
+            try:
+                for _ in range(2):
+                    for name, size in self.SIZES.items():
+                        with self.subTest(cache=cache, version=version.name, name=name):
+                            data = payload(size)
+                            r = c.request("GET", "/" + name)
+                            self.assertEqual((r.status, bytes(r.body)), (200, data))
+                            h = c.request("HEAD", "/" + name)
+                            self.assertEqual(h.header("content-length"), str(size))
+                            if size >= 2:
+                                r = c.request("GET", "/" + name, {"Range": "bytes=-1"})
+                                self.assertEqual((r.status, bytes(r.body)), (206, data[-1:]))
+                                r = c.request("GET", "/" + name, {"Range": f"bytes=0-0,{size - 1}-"})
+                                self.assertEqual(r.status, 206)
+                                parts = bytes(r.body).split(b"\r\n\r\n")
+                                self.assertEqual(parts[1][:1], data[:1])
+                                self.assertEqual(parts[2][:1], data[-1:])
+                            if size:
+                                etag = c.request("GET", "/" + name).header("etag")
+                                r = c.request("GET", "/" + name, {"If-None-Match": etag})
+                                self.assertEqual((r.status, bytes(r.body)), (304, b""))
+                    listing = c.request("GET", "/dir/")
+                    self.assertEqual(listing.status, 200)
+                    self.assertEqual(bytes(listing.body), self.server.get("/dir/").body)
+            finally:
+                c.close()
+
+    def test_every_shape_with_the_cache(self):
+        self.check_all("on")
+
+    def test_every_shape_without_the_cache(self):
+        self.check_all("off")
+
+    def test_a_file_that_shrinks_between_requests(self):
+        self.start("--cache", "off", files=[("s", 40000)])
+        c = TlsClient(self.tls_port, self.ctx, timeout=10)
+        try:
+            self.assertEqual(bytes(c.request("GET", "/s").body), payload(40000))
+            self.root.write("s", payload(40000)[:5000])
+            self.assertEqual(bytes(c.request("GET", "/s").body), payload(40000)[:5000])
+            self.root.write("s", b"")
+            self.assertEqual(bytes(c.request("GET", "/s").body), b"")
+        finally:
+            c.close()
+        self.server.wait_idle()
+
+
+class HttpsReviewClose(OwnServer):
+    """Review of close_notify between requests: the peer's odd ends, a
+    peer that never reads, a stop with many idle connections."""
+
+    def connect(self, **kw):
+        c = TlsClient(self.tls_port, self.ctx, timeout=10, **kw)
+        self.assertEqual(bytes(c.request("GET", "/k1").body), payload(1000))
+        return c
+
+    def test_the_peers_odd_ends(self):
+        self.start("--keepalive-timeout", "1", "--max-conns", "1", files=[("k1", 1000)])
+        fds = self.server.fd_count()
+        with self.subTest("reset right after the server's close_notify"):
+            c = self.connect()
+            c.sock.settimeout(5)
+            self.assertEqual(c.sock.recv(10), b"")  # close_notify came
+            harness.reset(c.sock)
+        with self.subTest("close_notify and FIN at once"):
+            c = self.connect()
+            # our close_notify, then our FIN, without waiting for the server's
+            c.sock.setblocking(False)
+            try:
+                c.sock.unwrap()
+            except ssl.SSLWantReadError:
+                pass
+            socket.socket.shutdown(c.sock, socket.SHUT_WR)
+            c.sock.settimeout(5)
+            self.assertEqual(socket.socket.recv(c.sock, 100)[:1], b"\x17")  # the server's alert record (TLS 1.3)
+            self.assertEqual(socket.socket.recv(c.sock, 100), b"")
+            c.sock.close()
+        with self.subTest("half-close"):
+            c = self.connect()
+            c.sock.settimeout(5)
+            socket.socket.shutdown(c.sock, socket.SHUT_WR)
+            try:
+                self.assertEqual(c.sock.recv(10), b"")
+            except (ssl.SSLError, OSError):
+                pass
+            c.sock.close()
+        # The one slot is free again each time: a new client is served.
+        for _ in range(3):
+            c = self.connect()
+            c.close()
+        self.server.wait_idle()
+        self.assertEqual(self.server.fd_count(), fds)
+
+    def test_a_peer_that_never_reads_frees_its_slot(self):
+        self.start("--keepalive-timeout", "1", "--send-timeout", "2", "--max-conns", "1", files=[("big", 4 << 20),
+                                                                                               ("k1", 1000)])
+        fds = self.server.fd_count()
+        raw = harness.small_window_socket(self.tls_port, rcvbuf=4096, mss=536)
+        s = self.ctx.wrap_socket(raw, server_hostname="localhost")
+        s.sendall(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n" * 20)
+        t0 = time.monotonic()
+        c = None
+        while time.monotonic() - t0 < 15:
+            try:
+                c = self.connect()
+                break
+            except (OSError, ssl.SSLError, AssertionError):
+                time.sleep(0.5)
+        self.assertIsNotNone(c, "the slot was never freed")
+        self.assertLess(time.monotonic() - t0, 10)
+        c.close()
+        s.close()
+        self.server.wait_idle()
+        self.assertEqual(self.server.fd_count(), fds)
+
+    def test_sigterm_with_200_idle_connections(self):
+        self.start("--max-conns", "400", files=[("k1", 1000)])
+        cs = [self.connect() for _ in range(200)]
+        t0 = time.monotonic()
+        os.kill(self.server.pid, signal.SIGTERM)
+        self.assertEqual(self.server.proc.wait(30), 0)
+        self.assertLess(time.monotonic() - t0, 5)
+        for c in cs:
+            c.close()
+
+
 if __name__ == "__main__":
     harness.main()
