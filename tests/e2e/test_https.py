@@ -1002,6 +1002,42 @@ class HttpsReviewClose(OwnServer):
         self.server.wait_idle()
         self.assertEqual(self.server.fd_count(), fds)
 
+    def test_the_peers_close_notify_during_a_response(self):
+        """Defect (fixed): close_notify that came (without a FIN) while a
+        response was being sent was not acted on after it: the session said
+        "no input" without asking OpenSSL, which would have said "closed"
+        again, and the connection stayed open until the keep-alive timeout
+        (20 s here)."""
+        self.start("--keepalive-timeout", "20", files=[("big", 4 << 20)])
+        for version in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
+            with self.subTest(version=version.name):
+                ctx = ssl.create_default_context(cafile=os.path.join(self.certs, "ca.crt"))
+                ctx.minimum_version = ctx.maximum_version = version
+                inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+                o = ctx.wrap_bio(inc, out, server_hostname="localhost")
+                s = socket.create_connection(("127.0.0.1", self.tls_port), timeout=30)
+                while True:
+                    try:
+                        o.do_handshake()
+                        break
+                    except ssl.SSLWantReadError:
+                        s.sendall(out.read())
+                        inc.write(s.recv(65536))
+                o.write(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+                s.sendall(out.read())
+                got = len(s.recv(65536))  # the response has begun
+                try:
+                    o.unwrap()  # our close_notify (what comes is not read into the session)
+                except ssl.SSLWantReadError:
+                    pass
+                s.sendall(out.read())
+                t0 = time.monotonic()
+                while data := s.recv(65536):
+                    got += len(data)
+                self.assertGreater(got, 4 << 20)
+                self.assertLess(time.monotonic() - t0, 10)
+                s.close()
+
     def test_sigterm_with_200_idle_connections(self):
         self.start("--max-conns", "400", files=[("k1", 1000)])
         cs = [self.connect() for _ in range(200)]
