@@ -216,8 +216,11 @@ Session::ReadResult Session::read(std::span<char> out)
     if (!established()) return {Read::Error, 0, "read: no established session"};
     // Nothing received and nothing kept by OpenSSL: SSL_read would only say
     // so (once per request, after its record), at the cost of a read
-    // buffer and the error queue's thread-local look-ups.
-    if (input_.size() == 0 && !eof_ && SSL_has_pending(ssl_) == 0) return {Read::NeedInput, 0, {}};
+    // buffer and the error queue's thread-local look-ups. Not once the
+    // peer's close_notify came: that end is said again each time asked (a
+    // close_notify that came during a response closes after it).
+    if (input_.size() == 0 && !eof_ && SSL_has_pending(ssl_) == 0 && !(SSL_get_shutdown(ssl_) & SSL_RECEIVED_SHUTDOWN))
+        return {Read::NeedInput, 0, {}};
     ERR_clear_error();
     std::size_t got = 0;
     const int r = SSL_read_ex(ssl_, out.data(), out.size(), &got);

@@ -901,5 +901,192 @@ class HttpsFlags(unittest.TestCase):
             shutil.rmtree(certs)
 
 
+class HttpsReviewBytes(OwnServer):
+    """Review of the shared head-and-body records (tls_gather): every shape
+    of plan, byte-exact over TLS 1.2 and 1.3, with and without the cache
+    (--cache off: each head waits for its body's read)."""
+
+    SIZES = {"r0": 0, "r1": 1, "r16383": 16383, "r16384": 16384, "r16385": 16385, "r40000": 40000}
+
+    def check_all(self, cache):
+        self.start("--autoindex", "--cache", cache, files=list(self.SIZES.items()) + [("dir/a", 10), ("dir/b", 20)])
+        for version in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
+            ctx = ssl.create_default_context(cafile=os.path.join(self.certs, "ca.crt"))
+            ctx.minimum_version = ctx.maximum_version = version
+            c = TlsClient(self.tls_port, ctx, timeout=10)
+            try:
+                for _ in range(2):
+                    for name, size in self.SIZES.items():
+                        with self.subTest(cache=cache, version=version.name, name=name):
+                            data = payload(size)
+                            r = c.request("GET", "/" + name)
+                            self.assertEqual((r.status, bytes(r.body)), (200, data))
+                            h = c.request("HEAD", "/" + name)
+                            self.assertEqual(h.header("content-length"), str(size))
+                            if size >= 2:
+                                r = c.request("GET", "/" + name, {"Range": "bytes=-1"})
+                                self.assertEqual((r.status, bytes(r.body)), (206, data[-1:]))
+                                r = c.request("GET", "/" + name, {"Range": f"bytes=0-0,{size - 1}-"})
+                                self.assertEqual(r.status, 206)
+                                parts = bytes(r.body).split(b"\r\n\r\n")
+                                self.assertEqual(parts[1][:1], data[:1])
+                                self.assertEqual(parts[2][:1], data[-1:])
+                            if size:
+                                etag = c.request("GET", "/" + name).header("etag")
+                                r = c.request("GET", "/" + name, {"If-None-Match": etag})
+                                self.assertEqual((r.status, bytes(r.body)), (304, b""))
+                    listing = c.request("GET", "/dir/")
+                    self.assertEqual(listing.status, 200)
+                    self.assertEqual(bytes(listing.body), self.server.get("/dir/").body)
+            finally:
+                c.close()
+
+    def test_every_shape_with_the_cache(self):
+        self.check_all("on")
+
+    def test_every_shape_without_the_cache(self):
+        self.check_all("off")
+
+    def test_a_file_that_shrinks_between_requests(self):
+        self.start("--cache", "off", files=[("s", 40000)])
+        c = TlsClient(self.tls_port, self.ctx, timeout=10)
+        try:
+            self.assertEqual(bytes(c.request("GET", "/s").body), payload(40000))
+            self.root.write("s", payload(40000)[:5000])
+            self.assertEqual(bytes(c.request("GET", "/s").body), payload(40000)[:5000])
+            self.root.write("s", b"")
+            self.assertEqual(bytes(c.request("GET", "/s").body), b"")
+        finally:
+            c.close()
+        self.server.wait_idle()
+
+
+class HttpsReviewClose(OwnServer):
+    """Review of close_notify between requests: the peer's odd ends, a
+    peer that never reads, a stop with many idle connections."""
+
+    def connect(self, **kw):
+        c = TlsClient(self.tls_port, self.ctx, timeout=10, **kw)
+        self.assertEqual(bytes(c.request("GET", "/k1").body), payload(1000))
+        return c
+
+    def bio_client(self, version):
+        """A handshake over memory BIOs: the test says when the socket is read."""
+        ctx = ssl.create_default_context(cafile=os.path.join(self.certs, "ca.crt"))
+        ctx.minimum_version = ctx.maximum_version = version
+        inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        o = ctx.wrap_bio(inc, out, server_hostname="localhost")
+        s = socket.create_connection(("127.0.0.1", self.tls_port), timeout=30)
+        while True:
+            try:
+                o.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                s.sendall(out.read())
+                inc.write(s.recv(65536))
+        s.sendall(out.read())
+        return o, out, s
+
+    def test_the_peers_odd_ends(self):
+        self.start("--keepalive-timeout", "1", "--max-conns", "1", files=[("k1", 1000)])
+        fds = self.server.fd_count()
+        with self.subTest("reset right after the server's close_notify"):
+            c = self.connect()
+            c.sock.settimeout(5)
+            self.assertEqual(c.sock.recv(10), b"")  # close_notify came
+            harness.reset(c.sock)
+        with self.subTest("close_notify and FIN at once"):
+            o, out, s = self.bio_client(ssl.TLSVersion.TLSv1_3)
+            o.write(b"GET /k1 HTTP/1.1\r\nHost: x\r\n\r\n")
+            s.sendall(out.read())
+            got = s.recv(65536)
+            while len(got) < 1000:  # the response has come (still sealed: the body alone is 1000)
+                got += s.recv(65536)
+            try:
+                o.unwrap()  # ours, written into `out` (nothing is read here)
+            except ssl.SSLWantReadError:
+                pass
+            s.sendall(out.read())
+            s.shutdown(socket.SHUT_WR)
+            while data := s.recv(65536):
+                got += data
+            # The last record is the server's alert: TLS 1.3's outer type
+            # 23, 2 bytes + its type + a 16-byte tag.
+            self.assertEqual(got[-24:-19], b"\x17\x03\x03\x00\x13")
+            s.close()
+        with self.subTest("half-close"):
+            c = self.connect()
+            c.sock.settimeout(5)
+            socket.socket.shutdown(c.sock, socket.SHUT_WR)
+            try:
+                self.assertEqual(c.sock.recv(10), b"")
+            except (ssl.SSLError, OSError):
+                pass
+            c.sock.close()
+        # The one slot is free again each time: a new client is served.
+        for _ in range(3):
+            c = self.connect()
+            c.close()
+        self.server.wait_idle()
+        self.assertEqual(self.server.fd_count(), fds)
+
+    def test_a_peer_that_never_reads_frees_its_slot(self):
+        self.start("--keepalive-timeout", "1", "--send-timeout", "2", "--max-conns", "1", files=[("big", 4 << 20),
+                                                                                               ("k1", 1000)])
+        fds = self.server.fd_count()
+        raw = harness.small_window_socket(self.tls_port, rcvbuf=4096, mss=536)
+        s = self.ctx.wrap_socket(raw, server_hostname="localhost")
+        s.sendall(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n" * 20)
+        t0 = time.monotonic()
+        c = None
+        while time.monotonic() - t0 < 15:
+            try:
+                c = self.connect()
+                break
+            except (OSError, ssl.SSLError, AssertionError):
+                time.sleep(0.5)
+        self.assertIsNotNone(c, "the slot was never freed")
+        self.assertLess(time.monotonic() - t0, 10)
+        c.close()
+        s.close()
+        self.server.wait_idle()
+        self.assertEqual(self.server.fd_count(), fds)
+
+    def test_the_peers_close_notify_during_a_response(self):
+        """Defect (fixed): close_notify that came (without a FIN) while a
+        response was being sent was not acted on after it: the session said
+        "no input" without asking OpenSSL, which would have said "closed"
+        again, and the connection stayed open until the keep-alive timeout
+        (20 s here)."""
+        self.start("--keepalive-timeout", "20", files=[("big", 4 << 20)])
+        for version in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
+            with self.subTest(version=version.name):
+                o, out, s = self.bio_client(version)
+                o.write(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+                s.sendall(out.read())
+                got = len(s.recv(65536))  # the response has begun
+                try:
+                    o.unwrap()  # our close_notify (what comes is not read into the session)
+                except ssl.SSLWantReadError:
+                    pass
+                s.sendall(out.read())
+                t0 = time.monotonic()
+                while data := s.recv(65536):
+                    got += len(data)
+                self.assertGreater(got, 4 << 20)
+                self.assertLess(time.monotonic() - t0, 10)
+                s.close()
+
+    def test_sigterm_with_200_idle_connections(self):
+        self.start("--max-conns", "400", files=[("k1", 1000)])
+        cs = [self.connect() for _ in range(200)]
+        t0 = time.monotonic()
+        os.kill(self.server.pid, signal.SIGTERM)
+        self.assertEqual(self.server.proc.wait(30), 0)
+        self.assertLess(time.monotonic() - t0, 5)
+        for c in cs:
+            c.close()
+
+
 if __name__ == "__main__":
     harness.main()
