@@ -26,7 +26,8 @@ ensure_packages() {
 }
 
 # build [meson options...]: configures $BUILD (build/ unless set) on first
-# use, applies the options, compiles.
+# use, applies the options, compiles: everything, or with BUILD_SUITE set
+# only what that meson test suite's tests depend on.
 BUILD=${BUILD:-$ROOT/build}
 build() {
     if [ ! -f "$BUILD/build.ninja" ]; then
@@ -34,5 +35,23 @@ build() {
     elif [ $# -gt 0 ]; then
         meson configure "$BUILD" "$@" >/dev/null || return 1
     fi
-    meson compile -C "$BUILD" >/dev/null || meson compile -C "$BUILD"
+    local targets=()
+    if [ -n "${BUILD_SUITE:-}" ]; then
+        mapfile -t targets < <(suite_targets "$BUILD_SUITE") && [ ${#targets[@]} -gt 0 ] || return 1
+    fi
+    meson compile -C "$BUILD" "${targets[@]}" >/dev/null || meson compile -C "$BUILD" "${targets[@]}"
+}
+
+# suite_targets SUITE: the names of the targets SUITE's tests depend on, from
+# meson's introspection of $BUILD (one a line).
+suite_targets() {
+    python3 - "$BUILD" "$1" <<'PY'
+import json, subprocess, sys
+build, suite = sys.argv[1], sys.argv[2]
+intro = lambda what: json.loads(subprocess.run(["meson", "introspect", what, build], check=True,
+                                               capture_output=True, text=True).stdout)
+names = {t["id"]: t["name"] for t in intro("--targets")}
+ids = {d for t in intro("--tests") if any(s.split(":")[-1] == suite for s in t["suite"]) for d in t["depends"]}
+print("\n".join(sorted(names[i] for i in ids)))
+PY
 }
