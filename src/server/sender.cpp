@@ -507,7 +507,9 @@ bool Sender::tls_read_at(std::uint64_t pos, const Env& env) noexcept
 {
     std::uint64_t file = 0, left = 0;
     if (!tls_piece_at(pos, file, left).empty() || left == 0) return false;
-    const std::uint64_t len = std::min(left, kTlsChunk);
+    // A chunk ends where a record does: after a head, the first chunk is
+    // short by the head's size, so no chunk leaves a small record behind.
+    const std::uint64_t len = std::min(left, kTlsChunk - pos % tls::Session::kMaxRecordPlaintext);
     if (chunk_.size() < len) chunk_.resize(kTlsChunk);
     // A small file read whole is kept, as the plain path keeps it.
     tls_fill_cache_ =

@@ -252,7 +252,10 @@ Session::WriteResult Session::write(std::span<const char> plain)
         // record buffer once per call), but never a record smaller than one
         // full one only because the output is nearly full.
         const std::size_t room = std::max(kOutputHighWater - output_.size(), kMaxRecordPlaintext);
-        const std::size_t chunk = std::min(plain.size() - w.taken, room);
+        std::size_t chunk = std::min(plain.size() - w.taken, room);
+        // Cut at a record's end where the output's room cuts the plaintext:
+        // the rest then starts a full record, not a small one.
+        if (chunk < plain.size() - w.taken && chunk > kMaxRecordPlaintext) chunk -= chunk % kMaxRecordPlaintext;
         std::size_t done = 0;
         ERR_clear_error();
         if (SSL_write_ex(ssl_, plain.data() + w.taken, chunk, &done) != 1) {
