@@ -14,6 +14,10 @@ Connection::Wait Connection::deadline_wanted() const noexcept
         // HTTPS: the handshake must be done in its own time, counted from
         // the accept (a client that sends nothing, or half a ClientHello).
         if (tls_ && !tls_->established()) return {Deadline::Handshake, accepted_ns_};
+        // close_notify on its way before a close: as long as a lingering
+        // close may take, from when it went (the queues are in order of
+        // `since`: the keep-alive one that ran out must not be placed again).
+        if (tls_notifying_) return {Deadline::Linger, linger_since_ns_};
         // A request under way must be complete within the header timeout
         // (counted from its first byte, so dribbling does not extend it); an
         // idle connection closes after the keep-alive timeout.

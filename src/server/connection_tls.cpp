@@ -125,6 +125,7 @@ bool Connection::notify_before_close() noexcept
     if (exchange_ && (exchange_->input.mid_request() || exchange_->input.buffered() > 0)) return false;
     if (tls_->owes_key_update() || !tls_->send_close_notify(tls_env())) return false;
     tls_notifying_ = true;
+    linger_since_ns_ = services_.now_ns(); // its deadline (deadline_wanted)
     return true;
 }
 
