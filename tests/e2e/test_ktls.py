@@ -305,7 +305,7 @@ def non_pipe_fds(server):
     return sorted(t for t in server.fds().values() if not t.startswith("pipe:"))
 
 
-class KtlsHostilePeers(unittest.TestCase):
+class KtlsHostilePeers(TlsServerTest):
     """Peers of a kTLS connection that stall, reset or crawl: each is cut by
     --send-timeout (2 s) or freed at its reset, and afterwards the server holds what it held before (descriptors,
     connections, fixed slots, pipes). Ciphertext is read straight from the
@@ -315,24 +315,9 @@ class KtlsHostilePeers(unittest.TestCase):
     SEND_TIMEOUT = 2
 
     @classmethod
-    def setUpClass(cls):
-        cls.certs = tempfile.mkdtemp(prefix="splicehttpd-ktls-hostile-")
-        cert, key = tls_certs.make_leaf(cls.certs, "localhost")
-        cls.root = Root()
-        cls.root.write("m1", payload(SIZES["m1"]))
-        cls.root.write("m32", payload(SIZES["m32"]))
+    def tls_args(cls):
         # A pool that cannot grow: the descriptor count must come back exactly.
-        cls.server = Server(cls.root.path, "--tls-port", "0", "--tls-cert", cert, "--tls-key", key,
-                            "--send-timeout", str(cls.SEND_TIMEOUT), "--pipes", "4", "--pipes-max", "4", "--debug")
-        cls.tls_port = cls.server.tls_port()
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.server.stop_checked()
-        finally:
-            cls.root.cleanup()
-            shutil.rmtree(cls.certs)
+        return ("--send-timeout", str(cls.SEND_TIMEOUT), "--pipes", "4", "--pipes-max", "4", "--debug")
 
     def connect(self, rcvbuf=None, mss=None):
         raw = socket.socket()
@@ -342,7 +327,7 @@ class KtlsHostilePeers(unittest.TestCase):
             raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, mss)
         raw.settimeout(30)
         raw.connect(("127.0.0.1", self.tls_port))
-        ctx = ssl.create_default_context(cafile=os.path.join(self.certs, "ca.crt"))
+        ctx = self.context()
         return ctx.wrap_socket(raw, server_hostname="localhost")
 
     def request_m32(self, s, start):
@@ -353,7 +338,7 @@ class KtlsHostilePeers(unittest.TestCase):
 
     def test_stalled_reset_and_crawling_peers_leave_nothing_behind(self):
         # Warm up: whatever is created at the first kTLS response is in the baseline.
-        c = TlsClient(self.tls_port, ssl.create_default_context(cafile=os.path.join(self.certs, "ca.crt")))
+        c = TlsClient(self.tls_port, self.context())
         try:
             self.assertEqual(c.request("GET", "/m1").body, payload(SIZES["m1"]))
         finally:
