@@ -421,9 +421,13 @@ void Connection::finish_response() noexcept
     forget_site(); // the next request chooses its own
     exchange_->send.finish(send_env());
     close_files();
-    if (exchange_->send.plan().close || services_.stopping()) return begin_close(false);
+    if (exchange_->send.plan().close) return begin_close(false);
     exchange_->input.next();
     state_ = State::Reading;
+    // A response planned before the stop (so without Connection: close)
+    // ends the connection now, between requests: over TLS close_notify
+    // goes first, as after an idle one (begin_close).
+    if (services_.stopping()) return begin_close(false);
     process_buffered();
 }
 

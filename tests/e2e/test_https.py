@@ -30,8 +30,9 @@ SIZES = {"empty": 0, "k1": 1000, "k70": 70_000, "m1": (1 << 20) + 1, "m32": 32 <
 class TlsClient(Client):
     """harness.Client over TLS: requests may be pipelined as on the plain port."""
 
-    def __init__(self, port, ctx, server_hostname="localhost", timeout=30, session=None):
-        raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    def __init__(self, port, ctx, server_hostname="localhost", timeout=30, session=None, raw=None):
+        """raw: a socket connected already (harness.small_window_socket)."""
+        raw = raw or socket.create_connection(("127.0.0.1", port), timeout=timeout)
         self.sock = ctx.wrap_socket(raw, server_hostname=server_hostname, session=session)
         # A bytearray: TLS hands over 16 KiB at a time, and appending to bytes
         # would copy 32 MiB thousands of times (past --send-timeout).
@@ -643,6 +644,9 @@ class WithCert(unittest.TestCase):
         self.ctx = ssl.create_default_context(cafile=os.path.join(self.certs, "ca.crt"))
 
 
+BIG = payload(2 << 20)
+
+
 class CloseNotify(WithCert):
     """A connection closed between requests (the keep-alive timeout, SIGTERM,
     the peer's own close_notify) is told so with close_notify first, as
@@ -664,6 +668,7 @@ class CloseNotify(WithCert):
             c.close()
 
     def test_keepalive_timeout_stop_and_the_peers_close_notify(self):
+        self.root.write("big", BIG)
         server = harness.Server(self.root.path, "--tls-port", "0", "--tls-cert", self.cert, "--tls-key", self.key,
                                 "--keepalive-timeout", "2")
         try:
@@ -686,10 +691,23 @@ class CloseNotify(WithCert):
                     self.fail(f"no close_notify in answer: {e}")
                 finally:
                     c.sock.close()
-            with self.subTest("SIGTERM"):
+            with self.subTest("SIGTERM, one idle and one in the middle of a response"):
                 c = self.connect(server)
+                # Its response was planned before the stop (no Connection:
+                # close) and is held by a 4 KiB window when the stop comes;
+                # it finishes, then close_notify goes before the close.
+                # Defect (fixed): that close had no close_notify.
+                raw = harness.small_window_socket(server.tls_port(), timeout=10)
+                busy = TlsClient(server.tls_port(), self.ctx, timeout=10, raw=raw)
+                busy.sock.suppress_ragged_eofs = False
+                busy.send(b"GET /big HTTP/1.1\r\nHost: t\r\n\r\n")
+                time.sleep(0.5)  # the response is under way, held by the window
                 server.proc.send_signal(signal.SIGTERM)
                 self.assert_clean_end(c)
+                r = busy.read_response()
+                self.assertEqual((r.status, r.body), (200, BIG))
+                self.assertIsNone(r.header("connection"))  # planned before the stop
+                self.assert_clean_end(busy)
                 self.assertEqual(server.proc.wait(30), 0)  # (stop_checked then sends no second SIGTERM)
         finally:
             server.stop_checked()
