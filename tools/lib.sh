@@ -8,7 +8,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PACKAGES=(g++ pkg-config meson ninja-build liburing-dev node-llhttp libspdlog-dev doctest-dev libcli11-dev
           libseccomp-dev libtomlplusplus-dev libssl-dev openssl
           curl python3 strace
-          gdb iproute2 util-linux  # the sandbox tests: calls made inside the server, netns, prlimit
+          iproute2 util-linux  # the sandbox tests: netns, prlimit
           chromium help2man groff-base man-db systemd logrotate)  # the demo-site, man-page, unit-file tests
 
 ensure_packages() {

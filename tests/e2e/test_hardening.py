@@ -1,6 +1,6 @@
 """Confinement after start-up, through the real binary: the user switch,
 Landlock, io_uring ring restrictions, the seccomp filter (each checked by
-making the forbidden call inside the running server with gdb, next to a
+making the forbidden call inside the running server with ptrace (inject.py), next to a
 control run with the sandbox off), the root policy, clear errors when
 io_uring is unusable (strace fault injection), the second-signal exit, pipe
 pool growth through pipe2 under the filter, and --max-conns auto."""
@@ -14,6 +14,7 @@ import subprocess
 import time
 
 import harness
+import inject
 
 BINARY = harness.BINARY
 MiB = 1 << 20
@@ -30,21 +31,10 @@ def status(pid, task=None):
     return out
 
 
-def gdb_calls(pid, *exprs, thread=None):
-    """Evaluates `call EXPR` inside the server; returns the values printed
-    (None where gdb printed none, e.g. because the process died)."""
-    gdb = harness.require_program("gdb")
-    args = [gdb, "-p", str(pid), "-batch", "-nx", "-ex", "handle SIGSYS nostop noprint pass"]
-    if thread is not None:
-        args += ["-ex", f"thread {thread}"]
-    for e in exprs:
-        args += ["-ex", f"call {e}", "-ex", "echo ---\\n"]
-    out = subprocess.run(args, capture_output=True, text=True, timeout=120).stdout
-    values = []
-    for chunk in out.split("---\n")[:len(exprs)]:
-        m = re.search(r"^\$\d+ = (-?\d+)", chunk, re.M)
-        values.append(int(m.group(1)) if m else None)
-    return values + [None] * (len(exprs) - len(values))
+def open_inside(pid, path):
+    """openat(AT_FDCWD, path, O_RDONLY) made by the server's main thread:
+    the descriptor, or a negative errno."""
+    return inject.syscall(pid, inject.SYS_openat, inject.AT_FDCWD, path.encode(), 0)
 
 
 def ring_fds(pid):
@@ -118,16 +108,12 @@ class Sandbox(harness.unittest.TestCase):
         # Without the syscall filter (which refuses every openat), so that
         # what refuses the open is Landlock.
         s = self.start("--no-seccomp")
-        out_fd, out_errno, in_fd = gdb_calls(s.pid, f'(int)open("{self.outside}", 0)', "(int)*(int*)__errno_location()",
-                                             f'(int)open("{self.inside}", 0)')
-        self.assertEqual(out_fd, -1)
-        self.assertEqual(out_errno, 13)  # EACCES
-        self.assertGreaterEqual(in_fd, 0)
+        self.assertEqual(open_inside(s.pid, self.outside), -13)  # EACCES
+        self.assertGreaterEqual(open_inside(s.pid, self.inside), 0)
         self.assertEqual(s.get("/small.txt").body, b"small\n")
 
         off = self.start("--no-sandbox")
-        (fd,) = gdb_calls(off.pid, f'(int)open("{self.outside}", 0)')
-        self.assertGreaterEqual(fd, 0)
+        self.assertGreaterEqual(open_inside(off.pid, self.outside), 0)
 
     def test_ring_refuses_register_operations_it_does_not_need(self):
         # IORING_REGISTER_ENABLE_RINGS (12) on an enabled ring: -EBADFD when
@@ -136,16 +122,16 @@ class Sandbox(harness.unittest.TestCase):
         # a SINGLE_ISSUER ring answers anyone else -EEXIST.
         def probe(server):
             (fd,) = ring_fds(server.pid)
-            return gdb_calls(server.pid, f"(long)syscall(427, {fd}, 12, 0, 0)", "(int)*(int*)__errno_location()",
-                             f"(long)syscall(427, {fd}, 9, 0, 0)", "(int)*(int*)__errno_location()", thread=2)
+            worker = inject.thread_ids(server.pid)[1]
+            return [inject.syscall(worker, inject.SYS_io_uring_register, fd, op, 0, 0) for op in (12, 9)]
 
         s = self.start("--no-seccomp")
-        self.assertEqual(probe(s), [-1, 13, -1, 13])
+        self.assertEqual(probe(s), [-13, -13])  # EACCES
         self.assertEqual(s.get("/small.txt").body, b"small\n")
 
         off = self.start("--no-sandbox")
-        enable, err, personality, _ = probe(off)
-        self.assertEqual((enable, err), (-1, 77))  # EBADFD
+        enable, personality = probe(off)
+        self.assertEqual(enable, -77)  # EBADFD
         self.assertGreaterEqual(personality, 1)
 
     def test_seccomp_kills_on_a_syscall_outside_the_list(self):
@@ -153,18 +139,16 @@ class Sandbox(harness.unittest.TestCase):
             self.skipTest("a sanitizer build serves without seccomp")
         s = self.start()
         # openat is refused without a kill (glibc's malloc may try it)...
-        fd, err = gdb_calls(s.pid, f'(int)open("{self.inside}", 0)', "(int)*(int*)__errno_location()")
-        self.assertEqual((fd, err), (-1, 13))
+        self.assertEqual(open_inside(s.pid, self.inside), -13)  # EACCES
         self.assertTrue(s.alive())
         # ...anything else outside the list kills the process with SIGSYS.
-        gdb_calls(s.pid, "(int)getppid()")
+        self.assertIsNone(inject.syscall(s.pid, inject.SYS_getppid))
         self.assertEqual(s.proc.wait(10), -signal.SIGSYS)
         s.reader.join(5)
         self.assertTrue(any("seccomp: syscall getppid (110) is not allowed" in l for l in s.log()), s.log()[-5:])
 
         off = self.start("--no-seccomp")
-        (ppid,) = gdb_calls(off.pid, "(int)getppid()")
-        self.assertEqual(ppid, os.getpid())
+        self.assertEqual(inject.syscall(off.pid, inject.SYS_getppid), os.getpid())
         self.assertTrue(off.alive())
 
     def test_user_switch_after_binding(self):
