@@ -113,6 +113,11 @@ def count(r, url, n, c, keepalive, cpu, work):
     return result, calls
 
 
+def ranked(calls):
+    """calls' (syscall, (calls, errors)) pairs, the most frequent first."""
+    return sorted(calls.items(), key=lambda kv: -kv[1][0])
+
+
 def report(name, version, mode, n, c, result, calls, top, tls=None):
     """tls: check_https's facts of the server when the runs went over HTTPS."""
     total = sum(v[0] for v in calls.values())
@@ -126,10 +131,10 @@ def report(name, version, mode, n, c, result, calls, top, tls=None):
                   f"bodies: {tls['body_path']}.", ""]
     lines += [f"**{total / n:.2f} syscalls per request** ({total} in all).", "",
               "| syscall | calls | per request | errors |", "| --- | ---: | ---: | ---: |"]
-    for sc, (k, e) in sorted(calls.items(), key=lambda kv: -kv[1][0])[:top]:
+    for sc, (k, e) in ranked(calls)[:top]:
         lines.append(f"| {sc} | {k} | {k / n:.3f} | {e} |")
     if len(calls) > top:
-        rest = sorted(calls.items(), key=lambda kv: -kv[1][0])[top:]
+        rest = ranked(calls)[top:]
         lines.append(f"| ({len(rest)} others) | {sum(v[0] for _, v in rest)} | "
                      f"{sum(v[0] for _, v in rest) / n:.3f} | |")
     return "\n".join(lines) + "\n"
@@ -140,9 +145,8 @@ def summary(counted, n, c, tls, top=4):
     each run and its `top` syscalls, the table docs/BENCHMARKS.md quotes."""
     def cell(calls):
         total = sum(v[0] for v in calls.values())
-        tops = sorted(calls.items(), key=lambda kv: -kv[1][0])[:top]
         return (f"**{total / n:.2f}**",
-                ", ".join(f"{sc} {k / n:.2f}" for sc, (k, _) in tops if k / n >= 0.005) or "–")
+                ", ".join(f"{sc} {k / n:.2f}" for sc, (k, _) in ranked(calls)[:top] if k / n >= 0.005) or "–")
     lines = [f"## Syscalls per request{' over HTTPS' if tls else ''}: ab -c {c} -n {n}, 1 KiB", "",
              "| server | keep-alive (`ab -k`) | top syscalls per request | close (`ab`) | top syscalls per request |",
              "| --- | ---: | --- | ---: | --- |"]
@@ -201,7 +205,8 @@ def main(argv):
                 r.stop()
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    text = "\n".join([summary(counted, a.requests, a.concurrency, a.tls)] * bool(counted) + parts)
+    head = [summary(counted, a.requests, a.concurrency, a.tls)] if counted else []
+    text = "\n".join(head + parts)
     print(text)
     if a.out:
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)
