@@ -621,17 +621,13 @@ def main(argv, bundle=None):
                     r.stop()
                     continue
                 if r.tls:
-                    why, info = S.verify_tls(r, docroot, tls_names)
+                    why, info = S.check_https(r, docroot, tls_names)
                     if why:
                         meta["skipped"][f"{name} over HTTPS"] = why
                         S.log(f"bench: no HTTPS rows of {name}: {why}")
                         r.tls = None
                     else:
-                        info["body_path"] = (S.tls_body_path(r) or "not logged") if name == "splicehttpd" \
-                            else S.PEER_TLS_BODY
                         meta["tls"][name] = info
-                        S.log(f"bench: {name} HTTPS on port {r.tls.port}: {info['version']} {info['cipher']}, "
-                              f"resumes a session: {'yes' if info['resumes'] else 'no'}; {info['body_path']}")
                 pin = S.check_pinning(r, pl.server_cpus)
                 if pin:
                     meta["warnings"].append(f"{name}: {pin}")

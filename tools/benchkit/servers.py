@@ -882,6 +882,20 @@ def tls_body_path(r):
     return ""
 
 
+def check_https(r, docroot, names):
+    """What tools/bench and tools/syscalls both ask of a server started with an HTTPS
+    listener before measuring over it: verify_tls, then how it sends bodies (splicehttpd's
+    start line; the peers' configuration).  Returns ('' or what is wrong, {version,
+    cipher, resumes, body_path}) and logs the facts."""
+    why, info = verify_tls(r, docroot, names)
+    if why:
+        return why, info
+    info["body_path"] = (tls_body_path(r) or "not logged") if r.name == "splicehttpd" else PEER_TLS_BODY
+    log(f"bench: {r.name} HTTPS on port {r.tls.port}: {info['version']} {info['cipher']}, "
+        f"resumes a session: {'yes' if info['resumes'] else 'no'}; {info['body_path']}")
+    return "", info
+
+
 def check_pinning(r, cpus):
     """'' if every task of r's tree may run on `cpus` (a CPU or a list) only, else a description."""
     want = {cpus} if isinstance(cpus, int) else set(cpus)

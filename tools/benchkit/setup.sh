@@ -1,7 +1,9 @@
+# shellcheck shell=bash
 # Sourced by tools/bench and tools/syscalls: installs what they need from
 # Debian and builds splicehttpd into build-bench/ (buildtype=release), apart
 # from build/ so that a benchmark never reconfigures the tests' build.
 
+# shellcheck source=tools/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"   # ROOT, PACKAGES (the build's dependencies)
 
 # Peers, load generators, the chart, and gcc + liburing-dev for the ceiling probes;

@@ -1,7 +1,10 @@
 """tools/syscalls: syscalls per request of a server (splicehttpd by default,
 nginx/h2o/lighttpd for comparison) on a 1 KiB file, counted with
 `strace -f -c -p PID...` during `ab -k -c C -n N` (keep-alive) and `ab -c C -n N`
-(a connection per request).
+(a connection per request).  With --tls the same two runs go over HTTPS
+(`ab ... https://127.0.0.1:PORT/1k.bin`) to every server set up as tools/bench's
+tls- cases set it up: same listener configuration, same ECDSA certificate, the same
+checks before counting.
 
 strace stops the server at every syscall, so rates under it mean nothing;
 only the counts do.  io_uring work done in the kernel (io-wq workers, task
@@ -34,6 +37,10 @@ def parse_args(argv):
     p.add_argument("-n", "--requests", type=int, default=20000, help="requests per ab run (default 20000)")
     p.add_argument("-c", "--concurrency", type=int, default=10, help="ab concurrency (default 10)")
     p.add_argument("--top", type=int, default=8, help="syscalls listed per run (default 8)")
+    p.add_argument("--tls", action="store_true",
+                   help="count over HTTPS: every server with the HTTPS listener and certificate of tools/bench's "
+                        "tls- cases, ab to https://127.0.0.1:PORT/1k.bin (ab resumes no session: a full "
+                        "handshake per connection)")
     p.add_argument("--out", help="also write the report (markdown) to this file")
     S.add_splicehttpd_args(p)
     a = p.parse_args(argv)
@@ -65,8 +72,11 @@ def ab(url, n, c, keepalive, cpu):
     def field(name):
         m = re.search(rf"^{re.escape(name)}:\s+(\d+)", r.stdout, re.M)
         return int(m.group(1)) if m else 0
+    tls = re.search(r"^SSL/TLS Protocol:\s+(\S+)", r.stdout, re.M)
     return {"complete": field("Complete requests"), "failed": field("Failed requests"),
-            "non2xx": field("Non-2xx responses"), "keepalive": field("Keep-Alive requests")}
+            "non2xx": field("Non-2xx responses"), "keepalive": field("Keep-Alive requests"),
+            # "TLSv1.3,TLS_AES_256_GCM_SHA384,256,256": ab's own view of what it negotiated
+            "tls": " ".join(tls.group(1).split(",")[:2]) if tls else ""}
 
 
 def count(r, url, n, c, keepalive, cpu, work):
@@ -103,19 +113,46 @@ def count(r, url, n, c, keepalive, cpu, work):
     return result, calls
 
 
-def report(name, version, mode, n, c, result, calls, top):
+def ranked(calls):
+    """calls' (syscall, (calls, errors)) pairs, the most frequent first."""
+    return sorted(calls.items(), key=lambda kv: -kv[1][0])
+
+
+def report(name, version, mode, n, c, result, calls, top, tls=None):
+    """tls: check_https's facts of the server when the runs went over HTTPS."""
     total = sum(v[0] for v in calls.values())
-    lines = [f"### {name}: ab {'-k ' if mode == 'keep-alive' else ''}-c {c} -n {n} ({mode})", "",
+    over = " over HTTPS" if tls is not None else ""
+    lines = [f"### {name}{over}: ab {'-k ' if mode == 'keep-alive' else ''}-c {c} -n {n} ({mode})", "",
              f"{version}. {result['complete']} complete, {result['failed']} failed, {result['non2xx']} non-2xx"
-             + (f", {result['keepalive']} on kept-alive connections" if mode == "keep-alive" else "") + ".", "",
-             f"**{total / n:.2f} syscalls per request** ({total} in all).", "",
-             "| syscall | calls | per request | errors |", "| --- | ---: | ---: | ---: |"]
-    for sc, (k, e) in sorted(calls.items(), key=lambda kv: -kv[1][0])[:top]:
+             + (f", {result['keepalive']} on kept-alive connections" if mode == "keep-alive" else "") + ".", ""]
+    if tls is not None:
+        lines += [f"TLS: ab negotiated {result['tls'] or '(ab did not say)'}; "
+                  f"server resumes a session: {'yes' if tls['resumes'] else 'no'} (ab offers none); "
+                  f"bodies: {tls['body_path']}.", ""]
+    lines += [f"**{total / n:.2f} syscalls per request** ({total} in all).", "",
+              "| syscall | calls | per request | errors |", "| --- | ---: | ---: | ---: |"]
+    for sc, (k, e) in ranked(calls)[:top]:
         lines.append(f"| {sc} | {k} | {k / n:.3f} | {e} |")
     if len(calls) > top:
-        rest = sorted(calls.items(), key=lambda kv: -kv[1][0])[top:]
+        rest = ranked(calls)[top:]
         lines.append(f"| ({len(rest)} others) | {sum(v[0] for _, v in rest)} | "
                      f"{sum(v[0] for _, v in rest) / n:.3f} | |")
+    return "\n".join(lines) + "\n"
+
+
+def summary(counted, n, c, tls, top=4):
+    """counted: {server: {mode: calls}}.  A row per server: the syscalls per request of
+    each run and its `top` syscalls, the table docs/BENCHMARKS.md quotes."""
+    def cell(calls):
+        total = sum(v[0] for v in calls.values())
+        return (f"**{total / n:.2f}**",
+                ", ".join(f"{sc} {k / n:.2f}" for sc, (k, _) in ranked(calls)[:top] if k / n >= 0.005) or "–")
+    lines = [f"## Syscalls per request{' over HTTPS' if tls else ''}: ab -c {c} -n {n}, 1 KiB", "",
+             "| server | keep-alive (`ab -k`) | top syscalls per request | close (`ab`) | top syscalls per request |",
+             "| --- | ---: | --- | ---: | --- |"]
+    for name, runs in counted.items():
+        ka, close = (cell(runs[m]) if m in runs else ("–", "–") for m in ("keep-alive", "close"))
+        lines.append(f"| {name} | {ka[0]} | {ka[1]} | {close[0]} | {close[1]} |")
     return "\n".join(lines) + "\n"
 
 
@@ -131,10 +168,15 @@ def main(argv):
             specs[s] = peers[s]
     server_cpu, client_cpu = S.cpu_pins()
     work = Path(tempfile.mkdtemp(prefix="splicehttpd-syscalls-"))
-    parts = []
+    parts, counted = [], {}
     try:
         docroot = S.make_docroot(work / "docroot", {"1k.bin": 1024})
-        with S.Fleet(work, docroot, server_cpu) as fleet:
+        certs = None
+        if a.tls:
+            certs, why = S.tls_files(work)
+            if certs is None:
+                sys.exit(f"syscalls: no HTTPS: {why}")
+        with S.Fleet(work, docroot, server_cpu, tls_files=certs) as fleet:
             for name, spec in specs.items():
                 r = fleet.start(spec)
                 if r is None:
@@ -145,16 +187,26 @@ def main(argv):
                     parts.append(f"### {name}\n\nfailed the content check: {why}\n")
                     r.stop()
                     continue
-                url = r.url("1k.bin")
+                tls = None
+                if a.tls:
+                    why, tls = S.check_https(r, docroot, ["1k.bin"])
+                    if why:
+                        parts.append(f"### {name}\n\nfailed the HTTPS check: {why}\n")
+                        r.stop()
+                        continue
+                url = r.url("1k.bin", https=a.tls)
                 ab(url, 500, a.concurrency, True, client_cpu)  # warm caches; not counted
                 for mode in ("keep-alive", "close"):
                     S.log(f"syscalls: {name} {mode}, {a.requests} requests under strace")
                     result, calls = count(r, url, a.requests, a.concurrency, mode == "keep-alive", client_cpu, work)
-                    parts.append(report(name, spec.version, mode, a.requests, a.concurrency, result, calls, a.top))
+                    counted.setdefault(name, {})[mode] = calls
+                    parts.append(report(name, spec.version, mode, a.requests, a.concurrency, result, calls, a.top,
+                                        tls))
                 r.stop()
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    text = "\n".join(parts)
+    head = [summary(counted, a.requests, a.concurrency, a.tls)] if counted else []
+    text = "\n".join(head + parts)
     print(text)
     if a.out:
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)
