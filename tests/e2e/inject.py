@@ -13,7 +13,12 @@ any string arguments below its stack's red zone, point the registers at the
 call (orig_rax -1, so a syscall the thread was stopped in is not restarted
 into ours), let it run to the breakpoint, read rax, then put memory and registers back and
 detach. The thread goes on where it was (a syscall it was blocked in is
-restarted by the kernel as after any stop)."""
+restarted by the kernel as after any stop).
+
+The patched bytes are the process's, not the thread's: another thread that
+reached them meanwhile would run them too. The tests stop a thread blocked
+in a call no other thread is in (the main thread in sigtimedwait, a worker
+in io_uring_enter)."""
 
 import ctypes
 import os
