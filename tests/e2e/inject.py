@@ -11,8 +11,8 @@ How: stop the thread (PTRACE_ATTACH), keep its registers, write a `syscall`
 instruction and a breakpoint over the word at its instruction pointer and
 any string arguments below its stack's red zone, point the registers at the
 call (orig_rax -1, so a syscall the thread was stopped in is not restarted
-into ours), let it run to the breakpoint, read rax, then put memory and registers back and
-detach. The thread goes on where it was (a syscall it was blocked in is
+into ours), let it run to the breakpoint, read rax, then put memory and
+registers back and detach. The thread goes on where it was (a syscall it was blocked in is
 restarted by the kernel as after any stop).
 
 The patched bytes are the process's, not the thread's: another thread that
@@ -53,8 +53,6 @@ class Regs(ctypes.Structure):
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
 _libc.ptrace.restype = ctypes.c_long
-
-
 
 
 def _ptrace(request, tid, addr=0, data=0):
@@ -105,11 +103,11 @@ def thread_ids(pid):
 
 def syscall(tid, nr, *args):
     """Makes syscall nr with args in thread tid; returns its result (a
-    negative errno on failure), or None where the process died of it
-    (seccomp's kill), or None where it raised a signal, which is then
-    delivered (SIGSYS from seccomp's trap). An argument may be bytes: it is put in the thread's
-    memory, NUL-terminated, and its address passed. Skips the test on
-    another architecture."""
+    negative errno on failure), or None where the process died of it or it
+    raised a signal, which is then delivered (SIGSYS from seccomp's trap).
+    An argument may be bytes: it is put in the thread's memory,
+    NUL-terminated, and its address passed. Skips the test on another
+    architecture."""
     if platform.machine() != "x86_64":
         raise unittest.SkipTest(f"no system call injection on {platform.machine()}")
     _ptrace(PTRACE_ATTACH, tid)

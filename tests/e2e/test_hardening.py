@@ -1,12 +1,11 @@
 """Confinement after start-up, through the real binary: the user switch,
 Landlock, io_uring ring restrictions, the seccomp filter (each checked by
-making the forbidden call inside the running server with ptrace (inject.py), next to a
-control run with the sandbox off), the root policy, clear errors when
+making the forbidden call inside the running server with ptrace, inject.py,
+next to a control run with the sandbox off), the root policy, clear errors when
 io_uring is unusable (strace fault injection), the second-signal exit, pipe
 pool growth through pipe2 under the filter, and --max-conns auto."""
 
 import os
-import re
 import resource
 import signal
 import socket
@@ -48,13 +47,13 @@ def ring_fds(pid):
     return out
 
 
-def run_injected(inject, *args):
+def run_injected(fault, *args):
     """The binary under strace with a fault injected; (exit code, stderr lines)."""
     strace = harness.require_program("strace")
     root = harness.Root()
     try:
-        p = subprocess.run([strace, "-f", "-o", "/dev/null", "-e", "trace=" + inject.split(":")[0],
-                            "-e", "inject=" + inject, BINARY, "--root", root.path, "--port", "0",
+        p = subprocess.run([strace, "-f", "-o", "/dev/null", "-e", "trace=" + fault.split(":")[0],
+                            "-e", "inject=" + fault, BINARY, "--root", root.path, "--port", "0",
                             "--threads", "1", *args], capture_output=True, text=True, timeout=60)
     finally:
         root.cleanup()
