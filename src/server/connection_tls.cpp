@@ -44,7 +44,9 @@ void Connection::pump_tls() noexcept
                 spdlog::debug("conn={} tls: {} {}{} sni={} alpn={} pair={}; {}", index_, t.protocol(), t.cipher(),
                               t.resumed() ? " resumed" : "", t.server_name().empty() ? "-" : t.server_name(),
                               t.alpn().empty() ? "-" : t.alpn(), t.pair(),
-                              tls_->handing_off() ? "keys to the kernel" : "bodies encrypted in user space");
+                              tls_->handing_off() ? "keys to the kernel"
+                              : t.sealing()       ? "records sealed here (one AEAD pass, no copy)"
+                                                  : "records written by OpenSSL");
             }
             continue;
         }

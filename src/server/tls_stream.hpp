@@ -123,11 +123,11 @@ public:
     [[nodiscard]] KernelTx kernel_tx() const noexcept { return kernel_tx_; }
     [[nodiscard]] bool kernel_encrypts() const noexcept { return kernel_tx_ == KernelTx::On; }
     // The peer asked for the server's KeyUpdate after the hand-off: the
-    // sending keys are the kernel's, which this server does not update, and
-    // nothing may be sent under them any more.
+    // sending keys are the kernel's or the session's sealer's (OpenSSL 3.0
+    // updates neither), and nothing may be sent under them any more.
     [[nodiscard]] bool owes_key_update() const noexcept
     {
-        return kernel_tx_ == KernelTx::On && session_.owes_key_update();
+        return (kernel_tx_ == KernelTx::On || session_.sealing()) && session_.owes_key_update();
     }
     // Waiting or Installing: the session is not read meanwhile.
     [[nodiscard]] bool handing_off() const noexcept

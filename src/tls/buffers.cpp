@@ -50,6 +50,25 @@ void OutputBuffer::append(std::span<const char> bytes)
     }
 }
 
+std::span<char> OutputBuffer::reserve(std::size_t n)
+{
+    if (blocks_.empty() || blocks_.back().capacity - blocks_.back().end < n) {
+        Block b;
+        b.capacity = std::max(kBlockBytes, n);
+        b.data = std::make_unique_for_overwrite<char[]>(b.capacity);
+        blocks_.push_back(std::move(b));
+    }
+    Block& last = blocks_.back();
+    return {last.data.get() + last.end, n};
+}
+
+void OutputBuffer::commit(std::size_t n)
+{
+    Block& last = blocks_.back();
+    last.end += n;
+    size_ += n;
+}
+
 std::span<const char> OutputBuffer::front() const
 {
     if (blocks_.empty()) return {};

@@ -33,6 +33,11 @@ public:
     static constexpr std::size_t kBlockBytes = 64 * 1024 + 1024; // four full records and their overhead
 
     void append(std::span<const char> bytes);
+    // n contiguous bytes after what is there, to be written in place, then
+    // commit()ted (a record sealed straight into the output); a block of
+    // its own when the last one has too little room left.
+    std::span<char> reserve(std::size_t n);
+    void commit(std::size_t n);
     // The first contiguous run of unsent bytes (empty when there are none).
     std::span<const char> front() const;
     // n bytes of front() were sent.

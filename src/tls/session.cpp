@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 namespace splicehttpd::tls {
 
@@ -45,6 +46,12 @@ struct Session::Capture {
     ~Capture() { OPENSSL_cleanse(secret, sizeof secret); }
 };
 
+// The values of OpenSSL 3.0's internal BIO controls for kTLS
+// (include/internal/bio.h there; openssl/bio.h lists them as reserved).
+constexpr int kBioCtrlSetKtls = 72;
+constexpr int kBioCtrlSetKtlsTxSendCtrlMsg = 74;
+constexpr int kBioCtrlClearKtlsTxCtrlMsg = 75;
+
 struct SessionCallbacks {
     static Session* of(BIO* b) { return static_cast<Session*>(BIO_get_data(b)); }
 
@@ -52,6 +59,14 @@ struct SessionCallbacks {
     {
         Session* s = of(b);
         BIO_clear_retry_flags(b);
+        if (s->sealer_) {
+            // One record's plaintext (OpenSSL cuts them), of the type
+            // announced, if any, else application data.
+            const std::uint8_t type = std::exchange(s->next_record_type_, RecordSealer::kApplicationData);
+            if (!s->seal(type, {data, len})) return -1;
+            *written = len;
+            return 1;
+        }
         s->output_.append({data, len});
         if (s->capture_) s->capture_->written.scan({data, len});
         *written = len;
@@ -68,11 +83,21 @@ struct SessionCallbacks {
         return 0;
     }
 
-    static long bio_ctrl(BIO* b, int cmd, long, void*)
+    static long bio_ctrl(BIO* b, int cmd, long num, void* ptr)
     {
         Session* s = of(b);
         switch (cmd) {
-        case BIO_CTRL_FLUSH: return 1; // every write already landed in output_
+        case BIO_CTRL_FLUSH:
+            return 1; // every write already landed in output_
+        // OpenSSL's kTLS controls ("internal BIO" in openssl/bio.h; the
+        // socket BIO's meaning): the sending keys, whether they were
+        // taken, the next record's type.
+        // (num: nonzero for the sending direction, OpenSSL's SSL3_CC_WRITE;
+        // the receiving one stays OpenSSL's.)
+        case kBioCtrlSetKtls: return num != 0 && s->start_sealing(ptr) ? 1 : 0;
+        case BIO_CTRL_GET_KTLS_SEND: return s->sealer_ ? 1 : 0;
+        case kBioCtrlSetKtlsTxSendCtrlMsg: s->next_record_type_ = std::uint8_t(num); return 0;
+        case kBioCtrlClearKtlsTxCtrlMsg: s->next_record_type_ = RecordSealer::kApplicationData; return 0;
         case BIO_CTRL_PENDING: return long(s->input_.size());
         case BIO_CTRL_EOF: return s->eof_ && s->input_.size() == 0;
         default: return 0; // WPENDING (nothing is held inside the BIO), PUSH/POP, kTLS queries...
@@ -165,6 +190,9 @@ Session::Session(std::shared_ptr<const ContextSet> contexts, bool capture_secret
     }
     SSL_set_bio(ssl_, bio, bio); // one BIO both ways: the SSL owns its one reference
     SSL_set_accept_state(ssl_);
+    // Without secrets kept for the kernel, the records are sealed here
+    // (session.hpp, "Sealing").
+    if (!capture_secrets) SSL_set_options(ssl_, SSL_OP_ENABLE_KTLS);
     if (capture_secrets && contexts_->captures_secrets() && SSL_set_ex_data(ssl_, session_index(), this) == 1) {
         capture_ = std::make_unique<Capture>();
         SSL_set_msg_callback(ssl_, SessionCallbacks::on_message);
@@ -184,6 +212,43 @@ BIO* Session::make_bio()
     BIO* bio = method ? BIO_new(method) : nullptr;
     if (bio) BIO_set_data(bio, this);
     return bio;
+}
+
+// OpenSSL's kTLS hand-off, to the BIO: `info` is what it would give the
+// kernel (its tls_crypto_info_all: one of the linux/tls.h structs, as
+// CryptoInfo holds them). False leaves the sending to OpenSSL.
+bool Session::start_sealing(const void* info)
+{
+    if (sealer_ || !info) return false;
+    CryptoInfo c;
+    const auto* head = static_cast<const tls_crypto_info*>(info);
+    switch (head->cipher_type) {
+    case TLS_CIPHER_AES_GCM_128: c.size = sizeof c.u.aes_gcm_128; break;
+    case TLS_CIPHER_AES_GCM_256: c.size = sizeof c.u.aes_gcm_256; break;
+    case TLS_CIPHER_CHACHA20_POLY1305: c.size = sizeof c.u.chacha20_poly1305; break;
+    default: return false; // (AES-CCM: not offered)
+    }
+    std::memcpy(&c.u, info, c.size);
+    auto sealer = std::make_unique<RecordSealer>();
+    const bool ok = sealer->init(c);
+    OPENSSL_cleanse(&c.u, sizeof c.u);
+    if (!ok) return false;
+    sealer_ = std::move(sealer);
+    return true;
+}
+
+// Records of at most 16 KiB (OpenSSL passes one at a time, but a longer
+// write would be cut the same way), each sealed where it is to be sent.
+bool Session::seal(std::uint8_t type, std::span<const char> plain)
+{
+    do {
+        const std::size_t n = std::min(plain.size(), RecordSealer::kMaxPlaintext);
+        const std::span<char> out = output_.reserve(sealer_->sealed_size(n));
+        if (!sealer_->seal(type, plain.first(n), out)) return false;
+        output_.commit(out.size());
+        plain = plain.subspan(n);
+    } while (!plain.empty());
+    return true;
 }
 
 bool Session::established() const
@@ -244,6 +309,25 @@ Session::WriteResult Session::write(std::span<const char> plain)
     WriteResult w;
     if (!established()) {
         w.error = "write: no established session";
+        return w;
+    }
+    if (sealer_ && !SSL_in_init(ssl_)) {
+        // Straight into records here: SSL_write would only hand each
+        // record's plaintext to the BIO (session.hpp, "Sealing"). Not
+        // once the peer asked for our KeyUpdate: it must come first, and
+        // the sealer's keys do not change (the stream closes instead).
+        if (owes_key_update()) {
+            w.error = "write: the peer asked for a KeyUpdate, which sealed records cannot follow";
+            return w;
+        }
+        while (w.taken < plain.size() && output_.size() < kOutputHighWater) {
+            const std::size_t n = std::min(plain.size() - w.taken, kMaxRecordPlaintext);
+            if (!seal(RecordSealer::kApplicationData, plain.subspan(w.taken, n))) {
+                w.error = "write: sealing a record failed";
+                return w;
+            }
+            w.taken += n;
+        }
         return w;
     }
     while (w.taken < plain.size() && output_.size() < kOutputHighWater) {

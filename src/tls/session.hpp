@@ -11,11 +11,26 @@
 // SSL object and this one (test_tls_session.cpp measures it). write()
 // stops taking plaintext once kOutputHighWater bytes wait to be sent, so a
 // session holds at most that much plus one record.
+//
+// Sealing: a session that keeps no secrets for the kernel sets OpenSSL's
+// SSL_OP_ENABLE_KTLS, and its BIO answers OpenSSL's kTLS controls as a
+// kTLS socket would: when the sending direction's application keys are
+// set (TLS 1.3: after the server's Finished; 1.2: its ChangeCipherSpec),
+// OpenSSL hands the BIO the keys and sequence number it would give the
+// kernel, then passes each record's plaintext straight from the caller's
+// buffer (a non-data record's type announced first). The BIO seals the
+// records into the output with a RecordSealer: one pass of the AEAD,
+// where OpenSSL would copy the plaintext into its record buffer and the
+// BIO copy the record out of it. OpenSSL keeps everything else: the
+// handshake, tickets, alerts, reading. A KeyUpdate OpenSSL 3.0 does not
+// pass on (as with the kernel), so once the peer asks for ours nothing
+// more may be written (owes_key_update: the connection closes).
 #pragma once
 
 #include "tls/buffers.hpp"
 #include "tls/context.hpp"
 #include "tls/ktls.hpp"
+#include "tls/record_sealer.hpp"
 
 #include <openssl/ssl.h>
 
@@ -89,6 +104,8 @@ public:
     WriteResult write(std::span<const char> plain);
     // Queues close_notify (after the handshake; otherwise nothing).
     void shutdown();
+    // The records are sealed here (see "Sealing" above), not by OpenSSL.
+    [[nodiscard]] bool sealing() const { return sealer_ != nullptr; }
     // The peer's KeyUpdate asked for ours (TLS 1.3, update_requested):
     // OpenSSL sends it with the next write, and no application data may go
     // under the old keys before it (RFC 8446 4.6.3).
@@ -120,12 +137,16 @@ private:
     struct Capture;
 
     BIO* make_bio();
+    bool start_sealing(const void* info);
+    bool seal(std::uint8_t type, std::span<const char> plain);
 
     std::shared_ptr<const ContextSet> contexts_;
     SSL* ssl_ = nullptr;
     InputBuffer input_;
     OutputBuffer output_;
     std::unique_ptr<Capture> capture_;
+    std::unique_ptr<RecordSealer> sealer_;
+    std::uint8_t next_record_type_ = RecordSealer::kApplicationData; // OpenSSL's announcement for its next write
     bool eof_ = false;
 };
 

@@ -522,7 +522,7 @@ class HttpsSmallInput(unittest.TestCase):
                 # --debug says what was agreed, and which body path serves
                 # (test_ktls.py: the kernel's, where it has kTLS).
                 server.wait_log(r"tls: TLSv1\.3 TLS_\S+ sni=localhost alpn=- pair=0; "
-                                r"(bodies encrypted in user space|keys to the kernel)")
+                                r"(records sealed here|keys to the kernel)")
             finally:
                 server.stop_checked()
         finally:
@@ -595,6 +595,52 @@ class HttpsFewSlots(OwnServer):
             finally:
                 c.close()
             self.assertEqual(self.server.get("/k1").body, payload(1000))
+
+
+class HttpsSealing(OwnServer):
+    def test_records_are_sealed_by_the_server_itself(self):
+        """Without kTLS, OpenSSL hands each connection's sending keys to the
+        server's BIO as it would to a kTLS socket, and the server seals the
+        records itself (tls/session.hpp, "Sealing"): tickets, responses of
+        every size, alerts. The client must read every byte under TLS 1.3
+        and 1.2, resume, and see close_notify at the end; --debug names the
+        path on each handshake."""
+        self.start("--debug", "--ktls", "off", files=[("k1", 1000), ("m2", 2 << 20), ("k40", 40_000)])
+        sealed = r"tls: TLSv1\.[23] .*; records sealed here"
+        contexts = {}
+        for version in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
+            contexts[version] = ssl.create_default_context(cafile=os.path.join(self.certs, "ca.crt"))
+            contexts[version].minimum_version = contexts[version].maximum_version = version
+        session = None
+        for version in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_2):
+            with self.subTest(version=version.name, resumed=session is not None):
+                ctx = contexts[version]
+                start = len(self.server.log())
+                c = TlsClient(self.tls_port, ctx, timeout=10, session=session)
+                c.sock.suppress_ragged_eofs = False  # a close without close_notify raises SSLEOFError
+                try:
+                    for path, size in (("/k1", 1000), ("/m2", 2 << 20), ("/k1", 1000), ("/k40", 40_000)):
+                        r = c.request("GET", path)
+                        self.assertEqual((r.status, len(r.body)), (200, size))
+                        self.assertEqual(r.body, payload(size))
+                    r = c.request("GET", "/k40", headers={"Connection": "close"})
+                    self.assertEqual(r.body, payload(40_000))
+                    self.assertEqual(c.sock.recv(100), b"")  # close_notify
+                    if session is not None:
+                        self.assertTrue(c.sock.session_reused)
+                    session = c.sock.session if version == ssl.TLSVersion.TLSv1_2 else None
+                except ssl.SSLEOFError as e:
+                    self.fail(f"closed without close_notify: {e}")
+                finally:
+                    c.close()
+                self.server.wait_log(sealed, start=start)
+        # curl's OpenSSL reads it as well.
+        curl = harness.require_program("curl")
+        out = subprocess.run([curl, "-sS", "--cacert", os.path.join(self.certs, "ca.crt"),
+                              f"https://localhost:{self.tls_port}/m2"], capture_output=True, timeout=30)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(hashlib.sha256(out.stdout).digest(), hashlib.sha256(payload(2 << 20)).digest())
+        self.assertFalse([line for line in self.server.log() if "records written by OpenSSL" in line])
 
 
 class HttpsLinger(OwnServer):
