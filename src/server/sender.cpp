@@ -421,6 +421,11 @@ Sender::Next Sender::tls_pump(const Env& env) noexcept
         session.shutdown();
         tls_shut_ = true;
     }
+    // Read ahead: with the output full, the next chunk comes in while these
+    // records go out (the chunk's bytes are all in records already), not
+    // after their send completes.
+    if (chain_pending_ == 0 && plain_pos_ < total && session.output_size() >= tls::Session::kOutputHighWater)
+        tls_read_at(plain_pos_, env);
     tls_->flush({env.ops, env.socket});
     if (tls_->bytes_sent() != tls_sent_) {
         tls_sent_ = tls_->bytes_sent();

@@ -1,11 +1,9 @@
 // The sending half of a TLS record layer, in user space: what the kernel's
-// kTLS does with the keys tls/ktls.hpp derives, done here where the kernel
-// has no kTLS. A session hands its transmit direction over to it once a
-// large body is to be sent (tls/session.hpp, "Taking over"): from then on
-// each record is sealed from the caller's plaintext straight into the
-// output buffer, one pass of the AEAD, where OpenSSL's SSL_write first
-// copies the plaintext into its own record buffer and our BIO then copies
-// the record out of it.
+// kTLS does with the keys OpenSSL hands a kTLS socket, done here where the
+// kernel has no kTLS (tls/session.hpp, "Sealing"). Each record is sealed
+// from the caller's plaintext straight into the output buffer, one pass of
+// the AEAD, where OpenSSL's SSL_write first copies the plaintext into its
+// own record buffer and the BIO then copies the record out of it.
 //
 // The record formats (RFC 8446 5.2 and 5.3; RFC 5288 and RFC 7905 for 1.2):
 //  TLS 1.3: header 23 3 3 len; payload = AEAD(plaintext + content type),
