@@ -164,6 +164,15 @@ int on_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsign
     return SSL_TLSEXT_ERR_OK;
 }
 
+// Fetched once: EVP_aes_256_cbc() is a legacy handle that OpenSSL 3.0
+// fetches from the provider again on every init (a look-up under a lock,
+// per ticket issued or opened).
+const EVP_CIPHER* ticket_cipher()
+{
+    static EVP_CIPHER* const cipher = EVP_CIPHER_fetch(nullptr, "AES-256-CBC", nullptr);
+    return cipher;
+}
+
 int set_hmac_key(EVP_MAC_CTX* hctx, const TicketKeys::Key& key)
 {
     OSSL_PARAM params[] = {
@@ -191,8 +200,8 @@ int on_ticket_key(SSL* ssl, unsigned char key_name[16], unsigned char* iv, EVP_C
     if (enc == 1) {
         TicketKeys::Key key = set->ticket_keys().current();
         std::memcpy(key_name, key.name.data(), key.name.size());
-        if (RAND_bytes(iv, 16) == 1 && EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), nullptr, key.aes_key.data(), iv) &&
-            set_hmac_key(hctx, key))
+        if (RAND_bytes(iv, 16) == 1 && ticket_cipher() &&
+            EVP_EncryptInit_ex(cctx, ticket_cipher(), nullptr, key.aes_key.data(), iv) && set_hmac_key(hctx, key))
             rc = 1;
         OPENSSL_cleanse(&key, sizeof key);
         return rc;
@@ -201,8 +210,8 @@ int on_ticket_key(SSL* ssl, unsigned char key_name[16], unsigned char* iv, EVP_C
     std::memcpy(name.data(), key_name, name.size());
     auto found = set->ticket_keys().find(name);
     if (!found) return 0;
-    if (set_hmac_key(hctx, found->first) &&
-        EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), nullptr, found->first.aes_key.data(), iv))
+    if (set_hmac_key(hctx, found->first) && ticket_cipher() &&
+        EVP_DecryptInit_ex(cctx, ticket_cipher(), nullptr, found->first.aes_key.data(), iv))
         rc = found->second && SSL_version(ssl) != TLS1_3_VERSION ? 1 : 2;
     OPENSSL_cleanse(&found->first, sizeof found->first);
     return rc;
