@@ -171,6 +171,20 @@ struct Pki {
 };
 
 // An OpenSSL client over memory BIOs, what a browser or curl would be.
+// The suites the server offers, by OpenSSL's names (tls/context.hpp): each
+// of TLS 1.3's, and TLS 1.2's with the certificate type it needs.
+inline constexpr const char* kTls13Suites[] = {"TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384",
+                                               "TLS_CHACHA20_POLY1305_SHA256"};
+struct Tls12Suite {
+    const char* name;
+    bool rsa; // needs an RSA certificate
+};
+inline constexpr Tls12Suite kTls12Suites[] = {
+    {"ECDHE-ECDSA-AES128-GCM-SHA256", false}, {"ECDHE-ECDSA-AES256-GCM-SHA384", false},
+    {"ECDHE-ECDSA-CHACHA20-POLY1305", false}, {"ECDHE-RSA-AES128-GCM-SHA256", true},
+    {"ECDHE-RSA-AES256-GCM-SHA384", true},    {"ECDHE-RSA-CHACHA20-POLY1305", true},
+};
+
 struct ClientOptions {
     int min_version = TLS1_2_VERSION;
     int max_version = TLS1_3_VERSION;

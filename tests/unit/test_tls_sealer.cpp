@@ -108,7 +108,7 @@ void check_sealed(Client& client, Session& server, std::string* wire = nullptr)
 
 TEST_CASE("sealing: TLS 1.3, each suite: tickets, records and close_notify sealed here read back")
 {
-    for (const char* suite : {"TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"}) {
+    for (const char* suite : test::kTls13Suites) {
         CAPTURE(suite);
         ClientOptions o;
         o.min_version = TLS1_3_VERSION;
@@ -130,24 +130,18 @@ TEST_CASE("sealing: TLS 1.3, each suite: tickets, records and close_notify seale
 
 TEST_CASE("sealing: TLS 1.2, each ECDHE suite (the Finished sealed here; explicit nonces counted on)")
 {
-    struct Row {
-        const char* suite;
-        bool rsa;
-    };
-    for (const Row& row : {Row{"ECDHE-ECDSA-AES128-GCM-SHA256", false}, Row{"ECDHE-ECDSA-AES256-GCM-SHA384", false},
-                           Row{"ECDHE-ECDSA-CHACHA20-POLY1305", false}, Row{"ECDHE-RSA-AES128-GCM-SHA256", true},
-                           Row{"ECDHE-RSA-AES256-GCM-SHA384", true}, Row{"ECDHE-RSA-CHACHA20-POLY1305", true}}) {
-        CAPTURE(row.suite);
+    for (const test::Tls12Suite& row : test::kTls12Suites) {
+        CAPTURE(row.name);
         ClientOptions o;
         o.max_version = TLS1_2_VERSION;
-        o.ciphers12 = row.suite;
+        o.ciphers12 = row.name;
         Client client(o);
         Session server(row.rsa ? world().rsa_set : world().ec_set);
         REQUIRE(test::handshake(client, server).status == Session::Handshake::Done);
-        REQUIRE(server.cipher() == row.suite);
+        REQUIRE(server.cipher() == row.name);
         std::string wire;
         check_sealed(client, server, &wire);
-        if (std::string_view(row.suite).find("GCM") != std::string_view::npos) {
+        if (std::string_view(row.name).find("GCM") != std::string_view::npos) {
             // A nonce used twice under one key gives the key's GCM hash away:
             // the sealer counts on from where OpenSSL's keys start, one per
             // record.
@@ -195,38 +189,29 @@ TEST_CASE("sealing: not for a session that keeps its secrets for the kernel")
 
 TEST_CASE("sealing: the peer's KeyUpdate")
 {
-    SUBCASE("not asking for ours: its side changes keys, ours go on")
-    {
+    for (const int type : {SSL_KEY_UPDATE_NOT_REQUESTED, SSL_KEY_UPDATE_REQUESTED}) {
+        CAPTURE(type);
         ClientOptions o;
         o.min_version = TLS1_3_VERSION;
         Client client(o);
         Session server(world().ec_set);
         REQUIRE(test::handshake(client, server).status == Session::Handshake::Done);
-        REQUIRE(SSL_key_update(client.ssl, SSL_KEY_UPDATE_NOT_REQUESTED) == 1);
+        REQUIRE(SSL_key_update(client.ssl, type) == 1);
         client.write("GET");
         server.feed(std::span<const char>(client.take_output()));
         char buf[8];
         REQUIRE(server.read(buf).status == Session::Read::Data);
-        CHECK_FALSE(server.owes_key_update());
-        const std::string body = pattern(40 * 1024, 9);
-        CHECK(send_through(client, server, body) == body);
-    }
-    SUBCASE("asking for ours: owed, and nothing written (the stream closes)")
-    {
-        ClientOptions o;
-        o.min_version = TLS1_3_VERSION;
-        Client client(o);
-        Session server(world().ec_set);
-        REQUIRE(test::handshake(client, server).status == Session::Handshake::Done);
-        REQUIRE(SSL_key_update(client.ssl, SSL_KEY_UPDATE_REQUESTED) == 1);
-        client.write("GET");
-        server.feed(std::span<const char>(client.take_output()));
-        char buf[8];
-        REQUIRE(server.read(buf).status == Session::Read::Data);
+        if (type == SSL_KEY_UPDATE_NOT_REQUESTED) {
+            // Only its side changes keys: ours go on.
+            CHECK_FALSE(server.owes_key_update());
+            const std::string body = pattern(40 * 1024, 9);
+            CHECK(send_through(client, server, body) == body);
+            continue;
+        }
+        // Ours is owed, and would have to come first under keys the sealer
+        // then no longer has: no record goes out (the stream closes).
         CHECK(server.owes_key_update());
         CHECK(server.output_size() == 0);
-        // Its KeyUpdate would have to come first, under keys the sealer
-        // then no longer has: no record goes out.
         const auto w = server.write(std::string_view("HTTP/1.1 200 OK\r\n\r\n"));
         CHECK_FALSE(w.error.empty());
         CHECK(w.taken == 0);

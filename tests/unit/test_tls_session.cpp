@@ -78,7 +78,7 @@ std::vector<int> alerts_in(const std::string& wire)
 
 TEST_CASE("handshake: TLS 1.3, each suite; ALPN http/1.1; data both ways")
 {
-    for (const char* suite : {"TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"}) {
+    for (const char* suite : test::kTls13Suites) {
         CAPTURE(suite);
         ClientOptions o;
         o.min_version = TLS1_3_VERSION;
@@ -103,24 +103,18 @@ TEST_CASE("handshake: TLS 1.3, each suite; ALPN http/1.1; data both ways")
 
 TEST_CASE("handshake: TLS 1.2, each ECDHE suite with an ECDSA and an RSA certificate")
 {
-    struct Row {
-        const char* suite;
-        bool rsa;
-    };
-    for (const Row& row : {Row{"ECDHE-ECDSA-AES128-GCM-SHA256", false}, Row{"ECDHE-ECDSA-AES256-GCM-SHA384", false},
-                           Row{"ECDHE-ECDSA-CHACHA20-POLY1305", false}, Row{"ECDHE-RSA-AES128-GCM-SHA256", true},
-                           Row{"ECDHE-RSA-AES256-GCM-SHA384", true}, Row{"ECDHE-RSA-CHACHA20-POLY1305", true}}) {
-        CAPTURE(row.suite);
+    for (const test::Tls12Suite& row : test::kTls12Suites) {
+        CAPTURE(row.name);
         ClientOptions o;
         o.max_version = TLS1_2_VERSION;
-        o.ciphers12 = row.suite;
+        o.ciphers12 = row.name;
         o.sni = "a.example";
         o.trust = world().pki.ca.get();
         Client client(o);
         Session server(row.rsa ? world().rsa_set : world().set);
         REQUIRE(test::handshake(client, server).status == Session::Handshake::Done);
         CHECK(server.protocol() == "TLSv1.2");
-        CHECK(server.cipher() == row.suite);
+        CHECK(server.cipher() == row.name);
         CHECK(SSL_get_verify_result(client.ssl) == X509_V_OK);
         check_exchange(client, server);
     }
