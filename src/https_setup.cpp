@@ -27,11 +27,8 @@ HttpsStart start_https(const Config& config)
     for (const auto& [cert, key] : config.tls_pairs) pairs.push_back({cert, key});
     // The ticket keys live in memory only, from here on: they outlive
     // reloads, and a restart forgets every ticket.
-    // The kernel TLS probe first: sessions keep their secrets for the
-    // kernel only where it can take them (capturing costs each handshake).
     h.kernel_tls = config.ktls ? tls::probe_kernel_tls() : tls::KernelTls{};
-    tls::LoadResult loaded =
-        tls::load_contexts(pairs, std::make_shared<tls::TicketKeys>(), std::time(nullptr), h.kernel_tls.available);
+    tls::LoadResult loaded = tls::load_contexts(pairs, std::make_shared<tls::TicketKeys>());
     if (!loaded.set) throw std::runtime_error(loaded.error);
     h.warnings = std::move(loaded.warnings);
     h.contexts = std::make_unique<server::TlsContextHolder>();

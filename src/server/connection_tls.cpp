@@ -57,7 +57,7 @@ void Connection::pump_tls() noexcept
         break;
     }
     if (!traits(state_).open) return;
-    if (tls_->kernel_encrypts() && tls_->session().output_size() > 0) {
+    if (tls_->wrote_after_hand_off()) {
         // The session wrote after its keys went to the kernel (an alert):
         // its records can no longer be sent.
         if (options_.debug) spdlog::debug("conn={} tls: the session wrote after the kTLS hand-off: close", index_);

@@ -5,6 +5,7 @@
 
 #include <linux/tls.h>
 #include <netinet/tcp.h>
+#include <openssl/crypto.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -56,14 +57,13 @@ TlsStream::Step TlsStream::advance(std::span<char> scratch)
         case tls::Session::Handshake::Done: {
             established_ = true;
             step.kind = Step::Kind::Established;
-            // Keys the kernel can take, else user space for good.
+            // Keys the kernel can take, else sealed here for good.
             std::optional<tls::CryptoInfo> info;
-            if (kernel_) info = session_.kernel_crypto(tls::Direction::Tx);
+            if (kernel_) info = session_.sending_keys();
             if (info && kernel_->takes(*info)) {
                 kernel_info_ = *info;
                 kernel_tx_ = KernelTx::Waiting;
             }
-            session_.forget_secrets();
             return step;
         }
         }
@@ -125,7 +125,10 @@ TlsStream::KernelTxResult TlsStream::on_kernel_tx(std::uint8_t seq, int res) noe
                                       : std::string("setsockopt(SOL_TLS, TLS_TX): ") + std::strerror(-res);
     } else {
         kernel_tx_ = KernelTx::On;
+        session_.hand_off(); // the kernel seals from here: the session must not
     }
+    kernel_cipher_ = kernel_info_.cipher_name();
+    OPENSSL_cleanse(&kernel_info_.u, sizeof kernel_info_.u); // read by the kernel already
     return r;
 }
 

@@ -64,10 +64,10 @@ public:
         int socket; // the connection's fixed slot
     };
 
-    // kernel: the kernel's kTLS (nullptr: bodies are always encrypted in
-    // user space); the session then keeps what the hand-off needs.
+    // kernel: the kernel's kTLS (nullptr: records are always sealed in
+    // user space).
     explicit TlsStream(std::shared_ptr<const tls::ContextSet> contexts, const tls::KernelTls* kernel = nullptr)
-        : session_(std::move(contexts), kernel != nullptr), kernel_(kernel)
+        : session_(std::move(contexts)), kernel_(kernel)
     {
     }
 
@@ -129,6 +129,9 @@ public:
     {
         return (kernel_tx_ == KernelTx::On || session_.sealing()) && session_.owes_key_update();
     }
+    // OpenSSL wrote after the keys went to the kernel (an alert): that
+    // record cannot be sent.
+    [[nodiscard]] bool wrote_after_hand_off() const noexcept { return session_.wrote_after_hand_off(); }
     // Waiting or Installing: the session is not read meanwhile.
     [[nodiscard]] bool handing_off() const noexcept
     {
@@ -145,7 +148,7 @@ public:
     // The cipher the kernel encrypts with ("AES-GCM-128"), "" unless On.
     [[nodiscard]] const char* kernel_cipher() const noexcept
     {
-        return kernel_tx_ == KernelTx::On ? kernel_info_.cipher_name() : "";
+        return kernel_tx_ == KernelTx::On ? kernel_cipher_ : "";
     }
 
     // Between requests (an idle keep-alive connection closing, or one a
@@ -180,7 +183,8 @@ private:
     const tls::KernelTls* kernel_ = nullptr;
     KernelTx kernel_tx_ = KernelTx::Off;
     tls::CryptoInfo kernel_info_; // read by the TLS_TX setsockopt: stays put until its completion
-    int kernel_ulp_res_ = 0;      // the TCP_ULP setsockopt's result
+    const char* kernel_cipher_ = "";
+    int kernel_ulp_res_ = 0; // the TCP_ULP setsockopt's result
     KernelCloseNotify kernel_alert_;
     bool kernel_alert_pending_ = false;
     bool close_notify_ = false; // send_close_notify() sent it (or wrote it into the session)

@@ -89,36 +89,4 @@ void OutputBuffer::consume(std::size_t n)
     if (blocks_.empty()) std::vector<Block>().swap(blocks_);
 }
 
-void RecordScanner::scan(std::span<const char> bytes)
-{
-    for (std::size_t i = 0; i < bytes.size();) {
-        if (header_have_ < header_.size()) {
-            header_[header_have_++] = std::uint8_t(bytes[i++]);
-            if (header_have_ == header_.size()) {
-                payload_left_ = std::size_t(header_[3]) << 8 | header_[4];
-                prefix_have_ = 0;
-            }
-        } else {
-            const std::size_t n = std::min(payload_left_, bytes.size() - i);
-            for (std::size_t k = 0; k < n && prefix_have_ < prefix_.size(); ++k)
-                prefix_[prefix_have_++] = std::uint8_t(bytes[i + k]);
-            i += n;
-            payload_left_ -= n;
-        }
-        if (header_have_ == header_.size() && payload_left_ == 0) {
-            ++records_;
-            has_last_ = prefix_have_ == prefix_.size();
-            last_prefix_ = prefix_;
-            header_have_ = 0;
-        }
-    }
-}
-
-bool RecordScanner::last_prefix(std::array<std::uint8_t, 8>& out) const
-{
-    if (!has_last_) return false;
-    out = last_prefix_;
-    return true;
-}
-
 } // namespace splicehttpd::tls

@@ -3,9 +3,7 @@
 // none (thousands of keep-alive connections are the common case).
 #pragma once
 
-#include <array>
 #include <cstddef>
-#include <cstdint>
 #include <memory>
 #include <span>
 #include <vector>
@@ -54,28 +52,6 @@ private:
     };
     std::vector<Block> blocks_;
     std::size_t size_ = 0;
-};
-
-// Follows the TLS record stream a session writes (5-byte headers, then the
-// payload): how many records, and the first 8 payload bytes of the last
-// complete one. In TLS 1.2 AES-GCM those 8 bytes are the record's explicit
-// nonce, which the kernel must continue from (tls/ktls.hpp).
-class RecordScanner {
-public:
-    void scan(std::span<const char> bytes);
-    std::uint64_t records() const { return records_; }
-    // Of the last complete record; false before any.
-    bool last_prefix(std::array<std::uint8_t, 8>& out) const;
-
-private:
-    std::array<std::uint8_t, 5> header_{};
-    std::size_t header_have_ = 0;
-    std::size_t payload_left_ = 0;
-    std::array<std::uint8_t, 8> prefix_{};
-    std::size_t prefix_have_ = 0;
-    std::array<std::uint8_t, 8> last_prefix_{};
-    bool has_last_ = false;
-    std::uint64_t records_ = 0;
 };
 
 } // namespace splicehttpd::tls

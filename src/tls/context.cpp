@@ -1,7 +1,6 @@
 #include "tls/context.hpp"
 
 #include "sys/read_file.hpp"
-#include "tls/detail.hpp"
 #include "tls/error.hpp"
 #include "tls/sni.hpp"
 
@@ -304,7 +303,6 @@ struct Loader {
         // (SSL_CTX_set_tlsext_servername_callback, without its C cast)
         SSL_CTX_callback_ctrl(c, SSL_CTRL_SET_TLSEXT_SERVERNAME_CB, reinterpret_cast<void (*)()>(on_server_name));
         SSL_CTX_set_tlsext_servername_arg(c, &set);
-        if (set.captures_secrets_) SSL_CTX_set_keylog_callback(c, detail::on_keylog);
         SSL_CTX_set_app_data(c, &set);
 
         if (SSL_CTX_use_certificate(c, leaf) != 1) {
@@ -329,7 +327,7 @@ struct Loader {
     }
 
     static LoadResult load(const std::vector<CertKeyPaths>& pairs, std::shared_ptr<TicketKeys> ticket_keys,
-                           std::time_t now, bool capture_secrets)
+                           std::time_t now)
     {
         LoadResult r;
         if (pairs.empty()) {
@@ -338,7 +336,6 @@ struct Loader {
         }
         std::shared_ptr<ContextSet> set(new ContextSet());
         set->ticket_keys_ = std::move(ticket_keys);
-        set->captures_secrets_ = capture_secrets;
         set->paths_ = pairs;
         for (const CertKeyPaths& p : pairs) {
             CtxPtr ctx = load_pair(p, *set, now, r.error, r.warnings);
@@ -374,14 +371,14 @@ std::size_t ContextSet::pair_of(const SSL* ssl)
 }
 
 LoadResult load_contexts(const std::vector<CertKeyPaths>& pairs, std::shared_ptr<TicketKeys> ticket_keys,
-                         std::time_t now, bool capture_secrets)
+                         std::time_t now)
 {
-    return Loader::load(pairs, std::move(ticket_keys), now, capture_secrets);
+    return Loader::load(pairs, std::move(ticket_keys), now);
 }
 
 LoadResult reload_contexts(const ContextSet& current, std::time_t now)
 {
-    return load_contexts(current.paths(), current.ticket_keys_shared(), now, current.captures_secrets());
+    return load_contexts(current.paths(), current.ticket_keys_shared(), now);
 }
 
 } // namespace splicehttpd::tls

@@ -47,9 +47,6 @@ public:
     const std::vector<std::string>& names(std::size_t i) const { return names_[i]; }
     SSL_CTX* context(std::size_t i) const { return pairs_[i]; }
     TicketKeys& ticket_keys() const { return *ticket_keys_; }
-    // The contexts hand each handshake's traffic secrets to a Session that
-    // asks for them (kTLS); without, OpenSSL formats no key-log lines.
-    bool captures_secrets() const { return captures_secrets_; }
     std::shared_ptr<TicketKeys> ticket_keys_shared() const { return ticket_keys_; }
 
     // Which pair a connection's SSL was given (after its ClientHello).
@@ -63,7 +60,6 @@ private:
     std::vector<std::vector<std::string>> names_;
     std::vector<CertKeyPaths> paths_;
     std::shared_ptr<TicketKeys> ticket_keys_;
-    bool captures_secrets_ = false;
 };
 
 struct LoadResult {
@@ -75,14 +71,11 @@ struct LoadResult {
 // Reads each pair (PEM files, at most 1 MiB each: open, fstat, read, close)
 // and builds the contexts. `now` decides what counts as expired (a warning:
 // the operator may be about to replace it, and refusing to start would take
-// the plain listener down too). capture_secrets: sessions may take their
-// traffic secrets for the kernel (Session's capture_secrets); it costs every
-// handshake a key-log line per secret, hex-formatted by OpenSSL, so it is
-// asked for only where the secrets have a use.
+// the plain listener down too).
 LoadResult load_contexts(const std::vector<CertKeyPaths>& pairs, std::shared_ptr<TicketKeys> ticket_keys,
-                         std::time_t now = std::time(nullptr), bool capture_secrets = false);
+                         std::time_t now = std::time(nullptr));
 
-// The same paths, ticket keys and capture again (SIGHUP). On error the
+// The same paths and ticket keys again (SIGHUP). On error the
 // caller keeps `current`.
 LoadResult reload_contexts(const ContextSet& current, std::time_t now = std::time(nullptr));
 

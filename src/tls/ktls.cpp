@@ -2,11 +2,6 @@
 
 #include "sys/unique_fd.hpp"
 
-#include <openssl/core_names.h>
-#include <openssl/crypto.h>
-#include <openssl/kdf.h>
-#include <openssl/params.h>
-
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -14,7 +9,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <vector>
 
 #ifndef SOL_TLS
 #define SOL_TLS 282
@@ -25,37 +19,6 @@ namespace splicehttpd::tls {
 namespace {
 
 enum class Aead { AesGcm128, AesGcm256, Chacha20Poly1305 };
-
-struct Suite {
-    std::uint16_t id;
-    bool tls13;
-    Aead aead;
-    const char* digest; // the suite's hash: HKDF (1.3) or PRF (1.2)
-};
-
-constexpr Suite kSuites[] = {
-    {0x1301, true, Aead::AesGcm128, "SHA256"},         // TLS_AES_128_GCM_SHA256
-    {0x1302, true, Aead::AesGcm256, "SHA384"},         // TLS_AES_256_GCM_SHA384
-    {0x1303, true, Aead::Chacha20Poly1305, "SHA256"},  // TLS_CHACHA20_POLY1305_SHA256
-    {0xC02B, false, Aead::AesGcm128, "SHA256"},        // ECDHE-ECDSA-AES128-GCM-SHA256
-    {0xC02F, false, Aead::AesGcm128, "SHA256"},        // ECDHE-RSA-AES128-GCM-SHA256
-    {0xC02C, false, Aead::AesGcm256, "SHA384"},        // ECDHE-ECDSA-AES256-GCM-SHA384
-    {0xC030, false, Aead::AesGcm256, "SHA384"},        // ECDHE-RSA-AES256-GCM-SHA384
-    {0xCCA9, false, Aead::Chacha20Poly1305, "SHA256"}, // ECDHE-ECDSA-CHACHA20-POLY1305
-    {0xCCA8, false, Aead::Chacha20Poly1305, "SHA256"}, // ECDHE-RSA-CHACHA20-POLY1305
-};
-
-const Suite* find_suite(std::uint16_t id)
-{
-    for (const Suite& s : kSuites)
-        if (s.id == id) return &s;
-    return nullptr;
-}
-
-std::size_t key_bytes(Aead a)
-{
-    return a == Aead::AesGcm128 ? 16 : 32;
-}
 
 void put_seq(unsigned char* out, std::uint64_t seq)
 {
@@ -88,24 +51,6 @@ CryptoInfo make_info(Aead aead, bool tls13, std::span<const std::uint8_t> key, s
     case Aead::Chacha20Poly1305: fill(c.u.chacha20_poly1305, TLS_CIPHER_CHACHA20_POLY1305); break;
     }
     return c;
-}
-
-// An EVP_KDF run; the parameters are built by the caller.
-bool derive(const char* kdf_name, OSSL_PARAM* params, std::span<std::uint8_t> out)
-{
-    EVP_KDF* kdf = EVP_KDF_fetch(nullptr, kdf_name, nullptr);
-    if (!kdf) return false;
-    EVP_KDF_CTX* ctx = EVP_KDF_CTX_new(kdf);
-    EVP_KDF_free(kdf);
-    if (!ctx) return false;
-    const bool ok = EVP_KDF_derive(ctx, out.data(), out.size(), params) == 1;
-    EVP_KDF_CTX_free(ctx);
-    return ok;
-}
-
-void* unconst(const void* p)
-{
-    return const_cast<void*>(p);
 }
 
 } // namespace
@@ -161,96 +106,6 @@ const char* CryptoInfo::cipher_name() const
     case TLS_CIPHER_CHACHA20_POLY1305: return "CHACHA20-POLY1305";
     }
     return "none";
-}
-
-bool kernel_has_suite(std::uint16_t suite)
-{
-    return find_suite(suite) != nullptr;
-}
-
-bool hkdf_expand_label(const char* digest, std::span<const std::uint8_t> secret, std::string_view label,
-                       std::span<const std::uint8_t> context, std::span<std::uint8_t> out)
-{
-    // struct HkdfLabel { uint16 length; opaque label<7..255> = "tls13 " + label; opaque context<0..255>; }
-    constexpr std::string_view kPrefix = "tls13 ";
-    if (out.size() > 0xffff || kPrefix.size() + label.size() > 255 || context.size() > 255) return false;
-    std::vector<unsigned char> info;
-    info.push_back(static_cast<unsigned char>(out.size() >> 8));
-    info.push_back(static_cast<unsigned char>(out.size() & 0xff));
-    info.push_back(static_cast<unsigned char>(kPrefix.size() + label.size()));
-    info.insert(info.end(), kPrefix.begin(), kPrefix.end());
-    info.insert(info.end(), label.begin(), label.end());
-    info.push_back(static_cast<unsigned char>(context.size()));
-    info.insert(info.end(), context.begin(), context.end());
-    int mode = EVP_KDF_HKDF_MODE_EXPAND_ONLY;
-    OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode),
-        OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, const_cast<char*>(digest), 0),
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, unconst(secret.data()), secret.size()),
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info.data(), info.size()),
-        OSSL_PARAM_construct_end(),
-    };
-    return derive("HKDF", params, out);
-}
-
-bool tls12_prf(const char* digest, std::span<const std::uint8_t> secret, std::string_view label,
-               std::span<const std::uint8_t> seed, std::span<std::uint8_t> out)
-{
-    std::vector<unsigned char> label_seed(label.begin(), label.end());
-    label_seed.insert(label_seed.end(), seed.begin(), seed.end());
-    OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, const_cast<char*>(digest), 0),
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SECRET, unconst(secret.data()), secret.size()),
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SEED, label_seed.data(), label_seed.size()),
-        OSSL_PARAM_construct_end(),
-    };
-    return derive("TLS1-PRF", params, out);
-}
-
-std::optional<CryptoInfo> tls13_crypto_info(std::uint16_t suite, std::span<const std::uint8_t> traffic_secret,
-                                            std::uint64_t rec_seq)
-{
-    const Suite* s = find_suite(suite);
-    if (!s || !s->tls13) return std::nullopt;
-    std::array<std::uint8_t, 32> key{};
-    std::array<std::uint8_t, 12> iv{};
-    const std::span<std::uint8_t> k(key.data(), key_bytes(s->aead));
-    if (!hkdf_expand_label(s->digest, traffic_secret, "key", {}, k) ||
-        !hkdf_expand_label(s->digest, traffic_secret, "iv", {}, iv))
-        return std::nullopt;
-    const auto ivs = std::span<const std::uint8_t>(iv);
-    CryptoInfo c = s->aead == Aead::Chacha20Poly1305
-                       ? make_info(s->aead, true, k, {}, ivs, rec_seq)
-                       : make_info(s->aead, true, k, ivs.first(4), ivs.subspan(4), rec_seq);
-    OPENSSL_cleanse(key.data(), key.size());
-    OPENSSL_cleanse(iv.data(), iv.size());
-    return c;
-}
-
-std::optional<CryptoInfo> tls12_crypto_info(std::uint16_t suite, std::span<const std::uint8_t> master_secret,
-                                            std::span<const std::uint8_t> client_random,
-                                            std::span<const std::uint8_t> server_random, Direction dir,
-                                            std::uint64_t rec_seq, std::array<std::uint8_t, 8> explicit_iv)
-{
-    const Suite* s = find_suite(suite);
-    if (!s || s->tls13 || client_random.size() != 32 || server_random.size() != 32) return std::nullopt;
-    const std::size_t klen = key_bytes(s->aead);
-    const std::size_t ivlen = s->aead == Aead::Chacha20Poly1305 ? 12 : 4; // the fixed (implicit) part
-    std::array<std::uint8_t, 2 * (32 + 12)> block{};
-    const std::span<std::uint8_t> kb(block.data(), 2 * (klen + ivlen));
-    std::array<std::uint8_t, 64> seed{};
-    std::memcpy(seed.data(), server_random.data(), 32);
-    std::memcpy(seed.data() + 32, client_random.data(), 32);
-    if (!tls12_prf(s->digest, master_secret, "key expansion", seed, kb)) return std::nullopt;
-    // client_write_key, server_write_key, client_write_IV, server_write_IV
-    const bool server = dir == Direction::Tx;
-    const std::span<const std::uint8_t> key = std::span<const std::uint8_t>(kb).subspan(server ? klen : 0, klen);
-    const std::span<const std::uint8_t> fixed =
-        std::span<const std::uint8_t>(kb).subspan(2 * klen + (server ? ivlen : 0), ivlen);
-    CryptoInfo c = s->aead == Aead::Chacha20Poly1305 ? make_info(s->aead, false, key, {}, fixed, rec_seq)
-                                                     : make_info(s->aead, false, key, fixed, explicit_iv, rec_seq);
-    OPENSSL_cleanse(block.data(), block.size());
-    return c;
 }
 
 int install_kernel_tls(int fd, Direction dir, const CryptoInfo& info, bool ulp_already_set)

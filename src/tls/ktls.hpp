@@ -2,34 +2,20 @@
 // (setsockopt TCP_ULP "tls", then SOL_TLS TLS_TX) and the kernel encrypts
 // whatever is sent or spliced into it, so file bodies keep the splice chain.
 //
-// The hand-off is pure: from OpenSSL's secrets to the kernel's
-// tls12_crypto_info_* structs (linux/tls.h), unit-tested against RFC 8448,
-// the TLS 1.2 PRF vector and records a live session wrote. Only
-// install_kernel_tls() and probe_kernel_tls() touch a socket.
-//
-//  TLS 1.3: key = HKDF-Expand-Label(traffic secret, "key", "", key length),
-//           iv = HKDF-Expand-Label(secret, "iv", "", 12); the kernel's salt
-//           is the iv's first 4 bytes and its iv the other 8 (ChaCha20: all
-//           12 in iv); rec_seq = records already sent under that secret
-//           (the NewSessionTicket records, 2 with OpenSSL's default).
-//  TLS 1.2: key block = PRF(master secret, "key expansion",
-//           server_random + client_random): client key, server key, client
-//           IV, server IV (AEAD suites have no MAC keys); salt = the 4-byte
-//           fixed IV; iv = the explicit nonce of the next record (OpenSSL
-//           starts it at random and counts up, so the one after the last it
-//           wrote); rec_seq = records sent since ChangeCipherSpec (1: the
-//           Finished).
+// The keys are OpenSSL's own: with SSL_OP_ENABLE_KTLS it hands them to the
+// session's BIO in the kernel's struct (tls/session.hpp, "Sealing"), the
+// session seals the tickets with them, and Session::sending_keys() gives
+// the struct as it then stands (the next sequence number, and for TLS 1.2
+// AES-GCM the next explicit nonce). Only install_kernel_tls() and
+// probe_kernel_tls() touch a socket.
 #pragma once
 
 #include <linux/tls.h>
 
-#include <array>
 #include <cstddef>
 #include <cstdint>
-#include <optional>
 #include <span>
 #include <string>
-#include <string_view>
 
 namespace splicehttpd::tls {
 
@@ -55,28 +41,6 @@ struct CryptoInfo {
     std::uint64_t rec_seq() const;
     const char* cipher_name() const; // "AES-GCM-128", "AES-GCM-256", "CHACHA20-POLY1305"
 };
-
-// IANA cipher suite ids (SSL_CIPHER_get_protocol_id) the kernel can take:
-// 0x1301-0x1303 (TLS 1.3) and the ECDHE AES-GCM / ChaCha20 suites of 1.2.
-bool kernel_has_suite(std::uint16_t suite);
-
-// TLS 1.3, from a traffic secret (its hash's size: 32 or 48 bytes).
-std::optional<CryptoInfo> tls13_crypto_info(std::uint16_t suite, std::span<const std::uint8_t> traffic_secret,
-                                            std::uint64_t rec_seq);
-
-// TLS 1.2, from the master secret and the hello randoms. `explicit_iv`
-// (AES-GCM only): the next record's explicit nonce (Tx); for Rx the kernel
-// reads each record's own, so it is not used.
-std::optional<CryptoInfo> tls12_crypto_info(std::uint16_t suite, std::span<const std::uint8_t> master_secret,
-                                            std::span<const std::uint8_t> client_random,
-                                            std::span<const std::uint8_t> server_random, Direction dir,
-                                            std::uint64_t rec_seq, std::array<std::uint8_t, 8> explicit_iv);
-
-// The building blocks, exposed for their published vectors.
-bool hkdf_expand_label(const char* digest, std::span<const std::uint8_t> secret, std::string_view label,
-                       std::span<const std::uint8_t> context, std::span<std::uint8_t> out);
-bool tls12_prf(const char* digest, std::span<const std::uint8_t> secret, std::string_view label,
-               std::span<const std::uint8_t> seed, std::span<std::uint8_t> out);
 
 // Whether the kernel offers kTLS: setsockopt(TCP_ULP, "tls") on a connected
 // loopback TCP pair, then TLS_TX with a throwaway key for each AEAD (each

@@ -33,6 +33,24 @@ RecordSealer::~RecordSealer()
 {
     EVP_CIPHER_CTX_free(ctx_); // cleanses the key schedule
     OPENSSL_cleanse(iv_, sizeof iv_);
+    OPENSSL_cleanse(&info_.u, sizeof info_.u);
+}
+
+CryptoInfo RecordSealer::state() const noexcept
+{
+    CryptoInfo c = info_;
+    // The fields sit at the same offsets in the three structs but for the
+    // key's length: set through the one the cipher names.
+    const auto fill = [&](auto& s) {
+        for (int i = 7; i >= 0; --i) s.rec_seq[i] = static_cast<unsigned char>(seq_ >> (8 * (7 - i)));
+        if (explicit_nonce_) std::memcpy(s.iv, iv_ + 4, sizeof s.iv);
+    };
+    switch (c.u.info.cipher_type) {
+    case TLS_CIPHER_AES_GCM_128: fill(c.u.aes_gcm_128); break;
+    case TLS_CIPHER_AES_GCM_256: fill(c.u.aes_gcm_256); break;
+    case TLS_CIPHER_CHACHA20_POLY1305: fill(c.u.chacha20_poly1305); break;
+    }
+    return c;
 }
 
 bool RecordSealer::init(const CryptoInfo& info)
@@ -48,6 +66,7 @@ bool RecordSealer::init(const CryptoInfo& info)
         return false;
     }
     ctx_ = ctx;
+    info_ = info;
     tls13_ = info.u.info.version == TLS_1_3_VERSION;
     explicit_nonce_ = !tls13_ && info.u.info.cipher_type != TLS_CIPHER_CHACHA20_POLY1305;
     if (!salt.empty()) std::memcpy(iv_, salt.data(), salt.size());

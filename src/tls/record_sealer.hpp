@@ -57,9 +57,14 @@ public:
     bool seal(std::uint8_t type, std::span<const char> plain, std::span<char> out) noexcept;
 
     [[nodiscard]] std::uint64_t records() const noexcept { return sealed_; }
+    // Where the next record stands, as the kernel takes it (TLS_TX): the
+    // keys, the next sequence number and, for TLS 1.2 AES-GCM, the next
+    // explicit nonce. Whoever seals with it next must be the only one.
+    [[nodiscard]] CryptoInfo state() const noexcept;
 
 private:
     EVP_CIPHER_CTX* ctx_ = nullptr;
+    CryptoInfo info_; // as given (the key, for state())
     bool tls13_ = false;
     bool explicit_nonce_ = false; // TLS 1.2 AES-GCM
     std::uint8_t iv_[12]{};       // the nonce base: salt + iv, or iv

@@ -1,6 +1,5 @@
 #include "tls/session.hpp"
 
-#include "tls/detail.hpp"
 #include "tls/error.hpp"
 
 #include <openssl/crypto.h>
@@ -14,43 +13,13 @@ namespace splicehttpd::tls {
 
 namespace {
 
-int session_index()
-{
-    static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
-    return index;
-}
-
-int hex_value(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-} // namespace
-
-// What the kernel hand-off needs, gathered during the handshake: the TLS 1.3
-// traffic secrets (from the key log callback: OpenSSL 3.0 has no other way
-// to give them), and per direction the records seen and the count when the
-// direction's keys last changed (TLS 1.2: its ChangeCipherSpec; TLS 1.3: its
-// Finished), so that rec_seq = records - base.
-struct Session::Capture {
-    std::array<std::uint8_t, 48> secret[2]{}; // [Direction::Rx], [Direction::Tx]
-    std::size_t secret_len[2]{};
-    std::uint64_t records[2]{};
-    std::uint64_t base[2]{};
-    bool key_update = false;
-    RecordScanner written; // the explicit nonce of the last record written (TLS 1.2 AES-GCM)
-
-    ~Capture() { OPENSSL_cleanse(secret, sizeof secret); }
-};
-
 // The values of OpenSSL 3.0's internal BIO controls for kTLS
 // (include/internal/bio.h there; openssl/bio.h lists them as reserved).
 constexpr int kBioCtrlSetKtls = 72;
 constexpr int kBioCtrlSetKtlsTxSendCtrlMsg = 74;
 constexpr int kBioCtrlClearKtlsTxCtrlMsg = 75;
+
+} // namespace
 
 struct SessionCallbacks {
     static Session* of(BIO* b) { return static_cast<Session*>(BIO_get_data(b)); }
@@ -59,17 +28,19 @@ struct SessionCallbacks {
     {
         Session* s = of(b);
         BIO_clear_retry_flags(b);
+        *written = len;
+        if (s->handed_off_) {
+            // Under keys that are the kernel's now: never sent.
+            s->wrote_after_hand_off_ = true;
+            return 1;
+        }
         if (s->sealer_) {
             // One record's plaintext (OpenSSL cuts them), of the type
             // announced, if any, else application data.
             const std::uint8_t type = std::exchange(s->next_record_type_, RecordSealer::kApplicationData);
-            if (!s->seal(type, {data, len})) return -1;
-            *written = len;
-            return 1;
+            return s->seal(type, {data, len}) ? 1 : -1;
         }
         s->output_.append({data, len});
-        if (s->capture_) s->capture_->written.scan({data, len});
-        *written = len;
         return 1;
     }
 
@@ -95,7 +66,7 @@ struct SessionCallbacks {
         // (num: nonzero for the sending direction, OpenSSL's SSL3_CC_WRITE;
         // the receiving one stays OpenSSL's.)
         case kBioCtrlSetKtls: return num != 0 && s->start_sealing(ptr) ? 1 : 0;
-        case BIO_CTRL_GET_KTLS_SEND: return s->sealer_ ? 1 : 0;
+        case BIO_CTRL_GET_KTLS_SEND: return s->sealer_ || s->handed_off_ ? 1 : 0;
         case kBioCtrlSetKtlsTxSendCtrlMsg: s->next_record_type_ = std::uint8_t(num); return 0;
         case kBioCtrlClearKtlsTxCtrlMsg: s->next_record_type_ = RecordSealer::kApplicationData; return 0;
         case BIO_CTRL_PENDING: return long(s->input_.size());
@@ -123,62 +94,9 @@ struct SessionCallbacks {
         }();
         return method;
     }
-
-    static void on_message(int write_p, int, int content_type, const void* buf, std::size_t len, SSL* ssl, void* arg)
-    {
-        auto* s = static_cast<Session*>(arg);
-        if (!s->capture_) return;
-        Session::Capture& c = *s->capture_;
-        const int dir = write_p ? 1 : 0;
-        const bool tls13 = SSL_version(ssl) == TLS1_3_VERSION;
-        switch (content_type) {
-        case SSL3_RT_HEADER:
-            // Every record, read or written; its header's first byte is its
-            // type. (OpenSSL 3.0 reports a ChangeCipherSpec it reads only as
-            // a record, not as a message.) TLS 1.3's is a no-op for middleboxes.
-            ++c.records[dir];
-            if (!tls13 && len >= 1 && *static_cast<const unsigned char*>(buf) == SSL3_RT_CHANGE_CIPHER_SPEC)
-                c.base[dir] = c.records[dir];
-            break;
-        case SSL3_RT_HANDSHAKE:
-            if (len == 0) break;
-            if (tls13 && *static_cast<const unsigned char*>(buf) == SSL3_MT_FINISHED) c.base[dir] = c.records[dir];
-            if (*static_cast<const unsigned char*>(buf) == SSL3_MT_KEY_UPDATE) c.key_update = true;
-            break;
-        default: break;
-        }
-    }
-
-    // "SERVER_TRAFFIC_SECRET_0 <client random> <secret>", in hex.
-    static void on_keylog(const SSL* ssl, const char* line)
-    {
-        auto* s = static_cast<Session*>(SSL_get_ex_data(ssl, session_index()));
-        if (!s || !s->capture_) return;
-        const std::string_view l(line);
-        int dir = -1;
-        if (l.starts_with("SERVER_TRAFFIC_SECRET_0 ")) dir = 1;
-        if (l.starts_with("CLIENT_TRAFFIC_SECRET_0 ")) dir = 0;
-        const auto space = l.rfind(' ');
-        if (dir < 0 || space == std::string_view::npos) return;
-        const std::string_view hex = l.substr(space + 1);
-        auto& out = s->capture_->secret[dir];
-        if (hex.size() % 2 != 0 || hex.size() / 2 > out.size()) return;
-        for (std::size_t i = 0; i < hex.size() / 2; ++i) {
-            const int hi = hex_value(hex[2 * i]);
-            const int lo = hex_value(hex[2 * i + 1]);
-            if (hi < 0 || lo < 0) return;
-            out[i] = std::uint8_t(hi << 4 | lo);
-        }
-        s->capture_->secret_len[dir] = hex.size() / 2;
-    }
 };
 
-void detail::on_keylog(const SSL* ssl, const char* line)
-{
-    SessionCallbacks::on_keylog(ssl, line);
-}
-
-Session::Session(std::shared_ptr<const ContextSet> contexts, bool capture_secrets) : contexts_(std::move(contexts))
+Session::Session(std::shared_ptr<const ContextSet> contexts) : contexts_(std::move(contexts))
 {
     ssl_ = contexts_->new_ssl();
     if (!ssl_) return;
@@ -190,14 +108,8 @@ Session::Session(std::shared_ptr<const ContextSet> contexts, bool capture_secret
     }
     SSL_set_bio(ssl_, bio, bio); // one BIO both ways: the SSL owns its one reference
     SSL_set_accept_state(ssl_);
-    // Without secrets kept for the kernel, the records are sealed here
-    // (session.hpp, "Sealing").
-    if (!capture_secrets) SSL_set_options(ssl_, SSL_OP_ENABLE_KTLS);
-    if (capture_secrets && contexts_->captures_secrets() && SSL_set_ex_data(ssl_, session_index(), this) == 1) {
-        capture_ = std::make_unique<Capture>();
-        SSL_set_msg_callback(ssl_, SessionCallbacks::on_message);
-        SSL_set_msg_callback_arg(ssl_, this);
-    }
+    // OpenSSL hands the BIO its sending keys (session.hpp, "Sealing").
+    SSL_set_options(ssl_, SSL_OP_ENABLE_KTLS);
     ERR_clear_error();
 }
 
@@ -219,7 +131,7 @@ BIO* Session::make_bio()
 // CryptoInfo holds them). False leaves the sending to OpenSSL.
 bool Session::start_sealing(const void* info)
 {
-    if (sealer_ || !info) return false;
+    if (sealer_ || handed_off_ || !info) return false;
     CryptoInfo c;
     const auto* head = static_cast<const tls_crypto_info*>(info);
     switch (head->cipher_type) {
@@ -311,6 +223,10 @@ Session::WriteResult Session::write(std::span<const char> plain)
         w.error = "write: no established session";
         return w;
     }
+    if (handed_off_) {
+        w.error = "write: the sending keys are the kernel's";
+        return w;
+    }
     if (sealer_ && !SSL_in_init(ssl_)) {
         // Straight into records here: SSL_write would only hand each
         // record's plaintext to the BIO (session.hpp, "Sealing"). Not
@@ -394,42 +310,18 @@ std::size_t Session::pair() const
     return ssl_ ? ContextSet::pair_of(ssl_) : 0;
 }
 
-std::optional<CryptoInfo> Session::kernel_crypto(Direction dir) const
+std::optional<CryptoInfo> Session::sending_keys() const
 {
-    if (!capture_ || !established() || capture_->key_update) return std::nullopt;
-    const SSL_CIPHER* cipher = SSL_get_current_cipher(ssl_);
-    if (!cipher) return std::nullopt;
-    const auto suite = SSL_CIPHER_get_protocol_id(cipher);
-    const int d = dir == Direction::Tx ? 1 : 0;
-    const std::uint64_t seq = capture_->records[d] - capture_->base[d];
-    if (SSL_version(ssl_) == TLS1_3_VERSION) {
-        if (capture_->secret_len[d] == 0) return std::nullopt;
-        return tls13_crypto_info(suite, {capture_->secret[d].data(), capture_->secret_len[d]}, seq);
-    }
-    if (SSL_version(ssl_) != TLS1_2_VERSION) return std::nullopt;
-    std::array<std::uint8_t, 48> master{};
-    std::array<std::uint8_t, 32> client_random{};
-    std::array<std::uint8_t, 32> server_random{};
-    const std::size_t master_len = SSL_SESSION_get_master_key(SSL_get_session(ssl_), master.data(), master.size());
-    if (master_len == 0 || SSL_get_client_random(ssl_, client_random.data(), client_random.size()) != 32 ||
-        SSL_get_server_random(ssl_, server_random.data(), server_random.size()) != 32)
-        return std::nullopt;
-    // The kernel continues the explicit nonces where OpenSSL left off: the
-    // last record written carries the last one used.
-    std::array<std::uint8_t, 8> next{};
-    if (dir == Direction::Tx && capture_->written.last_prefix(next))
-        for (int i = 7; i >= 0 && ++next[std::size_t(i)] == 0; --i) {}
-    auto info = tls12_crypto_info(suite, {master.data(), master_len}, client_random, server_random, dir, seq, next);
-    OPENSSL_cleanse(master.data(), master.size());
-    return info;
+    // (Once the peer asked for our KeyUpdate the keys must move on: not
+    // these to the kernel.)
+    if (!sealer_ || handed_off_ || !established() || owes_key_update()) return std::nullopt;
+    return sealer_->state();
 }
 
-void Session::forget_secrets()
+void Session::hand_off()
 {
-    if (!capture_) return;
-    SSL_set_msg_callback(ssl_, nullptr);
-    SSL_set_ex_data(ssl_, session_index(), nullptr);
-    capture_.reset();
+    handed_off_ = true;
+    sealer_.reset(); // the keys go with it
 }
 
 } // namespace splicehttpd::tls

@@ -12,8 +12,8 @@
 // stops taking plaintext once kOutputHighWater bytes wait to be sent, so a
 // session holds at most that much plus one record.
 //
-// Sealing: a session that keeps no secrets for the kernel sets OpenSSL's
-// SSL_OP_ENABLE_KTLS, and its BIO answers OpenSSL's kTLS controls as a
+// Sealing: every session sets OpenSSL's SSL_OP_ENABLE_KTLS, and its BIO
+// answers OpenSSL's kTLS controls as a
 // kTLS socket would: when the sending direction's application keys are
 // set (TLS 1.3: after the server's Finished; 1.2: its ChangeCipherSpec),
 // OpenSSL hands the BIO the keys and sequence number it would give the
@@ -24,7 +24,9 @@
 // BIO copy the record out of it. OpenSSL keeps everything else: the
 // handshake, tickets, alerts, reading. A KeyUpdate OpenSSL 3.0 does not
 // pass on (as with the kernel), so once the peer asks for ours nothing
-// more may be written (owes_key_update: the connection closes).
+// more may be written (owes_key_update: the connection closes). Where the
+// kernel has kTLS, the same keys go on to it (sending_keys, hand_off)
+// once the tickets sealed here have gone.
 #pragma once
 
 #include "tls/buffers.hpp"
@@ -76,11 +78,7 @@ public:
         std::string error;     // not empty: the session is dead
     };
 
-    // capture_secrets: keep what kernel_crypto() needs (the traffic secrets,
-    // record counts) until forget_secrets(); only worth it where the kernel
-    // offers kTLS, and only on contexts loaded to capture them
-    // (load_contexts' capture_secrets; else kernel_crypto() is nullopt).
-    explicit Session(std::shared_ptr<const ContextSet> contexts, bool capture_secrets = false);
+    explicit Session(std::shared_ptr<const ContextSet> contexts);
     ~Session();
     Session(const Session&) = delete;
     Session& operator=(const Session&) = delete;
@@ -125,17 +123,21 @@ public:
     bool resumed() const;
     std::size_t pair() const; // which certificate/key pair answered
 
-    // The kernel TLS parameters (tls/ktls.hpp) for this connection's
-    // transmit (or receive) direction, right after handshake() said Done
-    // and before any write(); nullopt without capture_secrets, for a cipher
-    // the kernel has no struct for, or after a KeyUpdate.
-    std::optional<CryptoInfo> kernel_crypto(Direction dir) const;
-    void forget_secrets();
+    // Kernel TLS (tls/ktls.hpp): the sending keys as they stand, for
+    // setsockopt(SOL_TLS, TLS_TX): the sealer's keys, the next record's
+    // sequence number (after the tickets) and, for TLS 1.2 AES-GCM, its
+    // explicit nonce. nullopt before the handshake is done, for a cipher
+    // OpenSSL does not hand over, once the peer asked for our KeyUpdate,
+    // or after hand_off().
+    std::optional<CryptoInfo> sending_keys() const;
+    // The kernel took them: nothing more is sealed here. What OpenSSL
+    // still writes (an alert) is dropped and wrote_after_hand_off() says
+    // so: it could no longer be sent.
+    void hand_off();
+    [[nodiscard]] bool wrote_after_hand_off() const { return wrote_after_hand_off_; }
 
 private:
     friend struct SessionCallbacks;
-    struct Capture;
-
     BIO* make_bio();
     bool start_sealing(const void* info);
     bool seal(std::uint8_t type, std::span<const char> plain);
@@ -144,10 +146,11 @@ private:
     SSL* ssl_ = nullptr;
     InputBuffer input_;
     OutputBuffer output_;
-    std::unique_ptr<Capture> capture_;
     std::unique_ptr<RecordSealer> sealer_;
     std::uint8_t next_record_type_ = RecordSealer::kApplicationData; // OpenSSL's announcement for its next write
     bool eof_ = false;
+    bool handed_off_ = false;
+    bool wrote_after_hand_off_ = false;
 };
 
 } // namespace splicehttpd::tls

@@ -1,4 +1,4 @@
-// Fact: with the keys tls::Session::kernel_crypto(Tx) computes after a
+// Fact: with the keys tls::Session::sending_keys() gives after a
 // handshake (tls/ktls.hpp), setsockopt(TCP_ULP "tls") + TLS_TX makes the
 // kernel write records an ordinary TLS client decrypts: plaintext sent into
 // the socket, as a body spliced into it would be, arrives as the
@@ -6,8 +6,8 @@
 // OpenSSL's record sequence (after the TLS 1.3 session tickets) and, for
 // TLS 1.2 AES-GCM, its explicit nonces.
 //
-// The one piece of the TLS work that needs a kernel with kTLS; the key
-// derivation itself is unit-tested (tests/unit/test_tls_ktls.cpp). Exit 0:
+// The one piece of the TLS work that needs a kernel with kTLS; the keys'
+// state is unit-tested (tests/unit/test_tls_ktls.cpp). Exit 0:
 // every cipher the kernel took decrypted; 1: one did not; 77: no kTLS here
 // (no tls module: setsockopt(TCP_ULP, "tls") fails with ENOENT).
 #include "support/tls_fixture.hpp"
@@ -90,7 +90,7 @@ int check(const std::shared_ptr<const tls::ContextSet>& set, const tls::KernelTl
         while (received.size() < body.size() && SSL_read_ex(client, buf, sizeof buf, &n) == 1) received.append(buf, n);
     });
 
-    tls::Session server(set, true);
+    tls::Session server(set);
     auto status = tls::Session::Handshake::NeedInput;
     while (status == tls::Session::Handshake::NeedInput) {
         char buf[16384];
@@ -101,8 +101,9 @@ int check(const std::shared_ptr<const tls::ContextSet>& set, const tls::KernelTl
         send_all(server_fd, std::span<const char>(test::drain(server)));
     }
     if (status != tls::Session::Handshake::Done) setup_failed("handshake");
-    const auto info = server.kernel_crypto(tls::Direction::Tx);
-    if (!info) setup_failed("kernel_crypto");
+    const auto info = server.sending_keys();
+    if (!info) setup_failed("sending_keys");
+    server.hand_off();
     const int err = kernel.takes(*info) ? tls::install_kernel_tls(server_fd, tls::Direction::Tx, *info) : ENOPROTOOPT;
     int result = -1;
     if (err == 0) {
@@ -137,9 +138,7 @@ int main()
     test::Pki pki;
     const auto leaf = pki.leaf("DNS:localhost");
     test::TempDir dir;
-    const auto set = tls::load_contexts({pki.files(dir, "localhost", leaf)}, std::make_shared<tls::TicketKeys>(),
-                                        std::time(nullptr), true)
-                         .set;
+    const auto set = tls::load_contexts({pki.files(dir, "localhost", leaf)}, std::make_shared<tls::TicketKeys>()).set;
     if (!set) setup_failed("load_contexts");
     struct Case {
         int version;

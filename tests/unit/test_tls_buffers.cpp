@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 
+#include <cstring>
 #include <string>
 
 using namespace splicehttpd::tls;
@@ -40,6 +41,31 @@ TEST_CASE("OutputBuffer: a write larger than a block gets a block of its own siz
     CHECK(out.front().size() == huge.size());
 }
 
+TEST_CASE("OutputBuffer: reserve gives room after what is there, in a block of its own when the last lacks it")
+{
+    OutputBuffer out;
+    out.append(std::string_view("head"));
+    const char* where = out.front().data();
+    auto room = out.reserve(100);
+    CHECK(room.data() == where + 4); // right after, in the same block
+    std::memset(room.data(), 'r', room.size());
+    CHECK(out.size() == 4); // nothing counts before the commit
+    out.commit(room.size());
+    CHECK(out.size() == 104);
+    CHECK(out.blocks() == 1);
+    CHECK(std::string_view(out.front().data(), 6) == "headrr");
+    // Too little room left in the last block: a new one, and what was
+    // there stays put (a send may point at it).
+    room = out.reserve(OutputBuffer::kBlockBytes - 50);
+    CHECK(out.blocks() == 2);
+    CHECK(out.front().data() == where);
+    CHECK(out.front().size() == 104);
+    out.commit(room.size());
+    CHECK(out.size() == 104 + OutputBuffer::kBlockBytes - 50);
+    out.consume(104);
+    CHECK(out.front().data() == room.data());
+}
+
 TEST_CASE("InputBuffer: takes in order, across appends")
 {
     InputBuffer in;
@@ -53,42 +79,4 @@ TEST_CASE("InputBuffer: takes in order, across appends")
     CHECK(in.take(buf) == 4);
     CHECK(std::string_view(buf, 4) == "efgh");
     CHECK(in.size() == 0);
-}
-
-namespace {
-
-std::string record(unsigned char type, const std::string& payload)
-{
-    std::string r;
-    r += char(type);
-    r += "\x03\x03";
-    r += char(payload.size() >> 8);
-    r += char(payload.size() & 0xff);
-    return r + payload;
-}
-
-} // namespace
-
-TEST_CASE("RecordScanner: counts records and keeps the last one's first 8 payload bytes, in any cut")
-{
-    const std::string stream = record(22, "handshake") + record(20, "\x01") + record(22, "ABCDEFGHrest of it") +
-                               record(23, std::string(20000, 'z'));
-    for (std::size_t cut : {std::size_t(1), std::size_t(3), std::size_t(7), std::size_t(4096), stream.size()}) {
-        CAPTURE(cut);
-        RecordScanner s;
-        std::array<std::uint8_t, 8> last{};
-        CHECK_FALSE(s.last_prefix(last));
-        for (std::size_t i = 0; i < stream.size(); i += cut) s.scan(std::string_view(stream).substr(i, cut));
-        CHECK(s.records() == 4);
-        REQUIRE(s.last_prefix(last));
-        CHECK(std::string(last.begin(), last.end()) == "zzzzzzzz");
-    }
-    RecordScanner s;
-    s.scan(record(22, "ABCDEFGHrest"));
-    std::array<std::uint8_t, 8> last{};
-    REQUIRE(s.last_prefix(last));
-    CHECK(std::string(last.begin(), last.end()) == "ABCDEFGH");
-    s.scan(record(21, "\x01")); // a record too short for 8 bytes has none
-    CHECK_FALSE(s.last_prefix(last));
-    CHECK(s.records() == 2);
 }
