@@ -165,16 +165,23 @@ bool Session::seal(std::uint8_t type, std::span<const char> plain)
 
 bool Session::established() const
 {
-    return ssl_ && SSL_is_init_finished(ssl_);
+    if (!ssl_) return false;
+    return handshaken_ ? !failed_ : SSL_is_init_finished(ssl_);
 }
 
 Session::HandshakeResult Session::handshake()
 {
     if (!ssl_) return {Handshake::Failed, "handshake: no SSL (out of memory)"};
-    if (SSL_is_init_finished(ssl_)) return {Handshake::Done, {}};
+    if (handshaken_ || SSL_is_init_finished(ssl_)) {
+        handshaken_ = true;
+        return {Handshake::Done, {}};
+    }
     ERR_clear_error();
     const int r = SSL_do_handshake(ssl_);
-    if (r == 1) return {Handshake::Done, {}};
+    if (r == 1) {
+        handshaken_ = true;
+        return {Handshake::Done, {}};
+    }
     const int e = SSL_get_error(ssl_, r);
     if (e == SSL_ERROR_WANT_READ && !eof_) return {Handshake::NeedInput, {}};
     HandshakeResult f{Handshake::Failed, {}};
@@ -206,6 +213,7 @@ Session::ReadResult Session::read(std::span<char> out)
     case SSL_ERROR_WANT_READ: return {Read::NeedInput, 0, {}};
     case SSL_ERROR_ZERO_RETURN: return {Read::Closed, 0, {}};
     default:
+        failed_ = true; // (OpenSSL's own state says so too, but "in init" as for a message cut short)
         if (ERR_peek_error() == 0 && eof_) return {Read::Error, 0, "read: the peer closed without close_notify"};
         return {Read::Error, 0, take_errors("read")};
     }
@@ -227,7 +235,9 @@ Session::WriteResult Session::write(std::span<const char> plain)
         w.error = "write: the sending keys are the kernel's";
         return w;
     }
-    if (sealer_ && !SSL_in_init(ssl_)) {
+    // OpenSSL is "in init" again while the peer's KeyUpdate is only partly
+    // here; our keys stay until it is whole (owes_key_update then).
+    if (sealer_ && (!SSL_in_init(ssl_) || SSL_get_state(ssl_) == TLS_ST_SR_KEY_UPDATE)) {
         // Straight into records here: SSL_write would only hand each
         // record's plaintext to the BIO (session.hpp, "Sealing"). Not
         // once the peer asked for our KeyUpdate: it must come first, and
@@ -236,9 +246,16 @@ Session::WriteResult Session::write(std::span<const char> plain)
             w.error = "write: the peer asked for a KeyUpdate, which sealed records cannot follow";
             return w;
         }
+        // Nor after our close_notify (RFC 8446 6.1), which SSL_write
+        // refuses too (SSL_R_PROTOCOL_IS_SHUTDOWN).
+        if (SSL_get_shutdown(ssl_) & SSL_SENT_SHUTDOWN) {
+            w.error = "write: close_notify was sent";
+            return w;
+        }
         while (w.taken < plain.size() && output_.size() < kOutputHighWater) {
             const std::size_t n = std::min(plain.size() - w.taken, kMaxRecordPlaintext);
             if (!seal(RecordSealer::kApplicationData, plain.subspan(w.taken, n))) {
+                failed_ = true;
                 w.error = "write: sealing a record failed";
                 return w;
             }
@@ -259,6 +276,7 @@ Session::WriteResult Session::write(std::span<const char> plain)
         std::size_t done = 0;
         ERR_clear_error();
         if (SSL_write_ex(ssl_, plain.data() + w.taken, chunk, &done) != 1) {
+            failed_ = true;
             w.error = take_errors("write");
             return w;
         }

@@ -151,6 +151,12 @@ private:
     bool eof_ = false;
     bool handed_off_ = false;
     bool wrote_after_hand_off_ = false;
+    // The handshake finished once (handshake() said Done), and no read or
+    // write failed since: established() from then on, even while OpenSSL is
+    // "in init" again for a post-handshake message only part of which came
+    // (the peer's KeyUpdate cut across records, RFC 8446 5.1).
+    bool handshaken_ = false;
+    bool failed_ = false;
 };
 
 } // namespace splicehttpd::tls

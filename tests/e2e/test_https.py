@@ -1163,3 +1163,294 @@ class HttpsReviewClose(OwnServer):
 
 if __name__ == "__main__":
     harness.main()
+
+
+def _libssl():
+    """The libssl that Python's ssl module runs on (the same shared object),
+    for what the ssl module does not offer: SSL_key_update, SSL_renegotiate."""
+    import ctypes
+    lib = ctypes.CDLL("libssl.so.3")
+    for name, args in (("SSL_key_update", [ctypes.c_void_p, ctypes.c_int]), ("SSL_renegotiate", [ctypes.c_void_p]),
+                       ("SSL_is_server", [ctypes.c_void_p]), ("SSL_version", [ctypes.c_void_p])):
+        getattr(lib, name).argtypes = args
+        getattr(lib, name).restype = ctypes.c_int
+    return lib
+
+
+def ssl_pointer(sock):
+    """The SSL* of an ssl.SSLSocket: CPython's PySSLSocket holds it after
+    PyObject_HEAD and the weak reference to the socket (Modules/_ssl.c)."""
+    import ctypes
+    word = ctypes.sizeof(ctypes.c_void_p)
+    return ctypes.c_void_p.from_address(id(sock._sslobj) + 3 * word).value
+
+
+class HttpsSealingHostile(OwnServer):
+    """Clients that push the server's own record sealing (tls/record_sealer)
+    where OpenSSL's kTLS hand-off has no keys to pass on: the peer's
+    KeyUpdate mid-body and between requests, a TLS 1.2 renegotiation
+    mid-body, garbage records, resets, pipelined requests of mixed sizes.
+    Every response must be byte-exact, or a prefix of it and then the
+    connection closed; never a record the client cannot decrypt, and no
+    sanitizer report (stop_checked)."""
+
+    FILES = [("k1", 1000), ("k20", 20_000), ("k70", 70_000), ("m1", (1 << 20) + 1), ("m4", 4 << 20), ("empty", 0)]
+
+    def setUp(self):
+        self.start("--ktls", "off", "--send-timeout", "5", files=self.FILES)
+        self.lib = _libssl()
+
+    def assert_serves(self):
+        c, _ = self.connect()
+        try:
+            self.assertEqual(c.request("GET", "/k70").body, payload(70_000))
+        finally:
+            c.close()
+
+    def context(self, version):
+        ctx = ssl.create_default_context(cafile=os.path.join(self.certs, "ca.crt"))
+        ctx.minimum_version = ctx.maximum_version = version
+        ctx.options &= ~ssl.OP_NO_RENEGOTIATION  # ours to ask for
+        return ctx
+
+    def connect(self, version=ssl.TLSVersion.TLSv1_3):
+        c = TlsClient(self.tls_port, self.context(version), timeout=15)
+        c.sock.suppress_ragged_eofs = False
+        p = ssl_pointer(c.sock)
+        self.assertEqual((self.lib.SSL_is_server(p), self.lib.SSL_version(p)),
+                         (0, 0x304 if version == ssl.TLSVersion.TLSv1_3 else 0x303))
+        return c, p
+
+    def read_all(self, c, limit=30):
+        """Everything until the end of the stream: (bytes, how it ended)."""
+        end = "eof"
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            try:
+                chunk = c.sock.recv(1 << 20)
+            except ssl.SSLEOFError:
+                return bytes(c.buf), "eof without close_notify"
+            except ssl.SSLError as e:
+                return bytes(c.buf), f"ssl error: {e}"
+            except (ConnectionResetError, BrokenPipeError):
+                return bytes(c.buf), "reset"
+            except socket.timeout:
+                return bytes(c.buf), "timeout"
+            if not chunk:
+                return bytes(c.buf), end
+            c.buf += chunk
+        return bytes(c.buf), "timeout"
+
+    def assert_prefix_of_responses(self, got, sizes, ended, complete=False):
+        """got: the responses for files of `sizes`, in order, byte-exact, or
+        a prefix of them that stops at the close (never other bytes)."""
+        self.assertNotIn("ssl error", ended, ended)
+        self.assertNotEqual(ended, "timeout")
+        rest, whole = got, 0
+        for size in sizes:
+            head_end = rest.find(b"\r\n\r\n")
+            if head_end < 0:
+                self.assertFalse(complete, f"{whole} whole responses, then {rest[:80]!r}")
+                self.assertTrue(rest == b"" or b"HTTP/1.1 200 OK".startswith(rest[:15]), rest[:80])
+                return whole
+            head = rest[:head_end].decode("latin-1")
+            self.assertTrue(head.startswith("HTTP/1.1 200"), head)
+            self.assertIn(f"content-length: {size}", head.lower())
+            body = rest[head_end + 4:head_end + 4 + size]
+            self.assertEqual(body, payload(size)[:len(body)], f"response {whole}: the body differs")
+            rest = rest[head_end + 4 + len(body):]
+            if len(body) < size:
+                self.assertFalse(complete, f"response {whole} cut at {len(body)} of {size}")
+                return whole
+            whole += 1
+        self.assertEqual(rest, b"")
+        return whole
+
+    @staticmethod
+    def get(path, close=False):
+        return f"GET {path} HTTP/1.1\r\nHost: t\r\n{'Connection: close' + chr(13) + chr(10) if close else ''}\r\n"
+
+    def test_key_update_not_requested_mid_body_and_between_requests(self):
+        """The peer's KeyUpdate(update_not_requested) changes only the keys
+        it sends under: everything continues, byte-exact."""
+        c, p = self.connect()
+        try:
+            c.send(self.get("/m4"))
+            while len(c.buf) < 1 << 20:
+                c.buf += c.sock.recv(1 << 16)
+            self.assertEqual(self.lib.SSL_key_update(p, 0), 1)
+            c.send(self.get("/k20"))  # the KeyUpdate goes first
+            self.assertEqual(self.lib.SSL_key_update(p, 0), 1)
+            c.send(self.get("/k1", close=True))
+            got, ended = self.read_all(c)
+            self.assertEqual(ended, "eof")  # close_notify
+            self.assertEqual(self.assert_prefix_of_responses(got, [4 << 20, 20_000, 1000], ended, complete=True), 3)
+        finally:
+            c.close()
+
+    def test_key_update_requested_mid_body(self):
+        """update_requested: RFC 8446 4.6.3 wants the server's KeyUpdate
+        before its next record, which OpenSSL 3.0 gives the sealer no keys
+        for: the response stops, byte-exact as far as it goes, and the
+        connection closes; never a record under keys the client does not
+        expect."""
+        for when in ("mid-body", "between requests"):
+            with self.subTest(when=when):
+                c, p = self.connect()
+                try:
+                    if when == "mid-body":
+                        c.send(self.get("/m4"))
+                        while len(c.buf) < 1 << 20:
+                            c.buf += c.sock.recv(1 << 16)
+                        sizes = [4 << 20, 1000]
+                    else:
+                        r = c.request("GET", "/k70")
+                        self.assertEqual(r.body, payload(70_000))
+                        sizes = [1000]
+                    self.assertEqual(self.lib.SSL_key_update(p, 1), 1)
+                    c.send(self.get("/k1"))
+                    got, ended = self.read_all(c)
+                    self.assert_prefix_of_responses(got, sizes, ended)
+                finally:
+                    c.close()
+        self.assert_serves()
+        c, _ = self.connect()
+        self.assertEqual(c.request("GET", "/k70").body, payload(70_000))
+        c.close()
+
+    def test_tls12_renegotiation_mid_body(self):
+        """The server refuses renegotiation (no_renegotiation); what it sent
+        of the body stays byte-exact and the connection either goes on or
+        closes."""
+        c, p = self.connect(ssl.TLSVersion.TLSv1_2)
+        try:
+            c.send(self.get("/m4") + self.get("/k1", close=True))
+            while len(c.buf) < 1 << 20:
+                c.buf += c.sock.recv(1 << 16)
+            # The ClientHello goes with the next SSL_read, which takes the
+            # application data that comes meanwhile (SSL_do_handshake would
+            # call it an unexpected record).
+            self.assertEqual(self.lib.SSL_renegotiate(p), 1)
+            got, ended = self.read_all(c)
+            # The refusal is a warning alert (no_renegotiation), sealed like
+            # any other record: the client's OpenSSL reads it and gives up.
+            if ended == "ssl error: [SSL: NO_RENEGOTIATION] no renegotiation (_ssl.c:2580)":
+                ended = "refused"
+            self.assert_prefix_of_responses(got, [4 << 20, 1000], ended)
+        finally:
+            c.close()
+        self.assert_serves()
+
+    def test_garbage_records_mid_body(self):
+        """A record the server cannot open, mid-body: the server's alert is
+        sealed after the records already sent, and the client reads every
+        byte before it."""
+        for version in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
+            for garbage in (b"\x17\x03\x03\x00\x20" + b"\xaa" * 32, b"\x16\x03\x03\x00\x04\x01\x00\x00\x00",
+                            b"\x15\x03\x03\x00\x02\x02\x28", b"\x18\x03\x03\x00\x01\x00"):
+                with self.subTest(version=version.name, garbage=garbage[:6]):
+                    c, _ = self.connect(version)
+                    try:
+                        c.send(self.get("/m4"))
+                        while len(c.buf) < 1 << 19:
+                            c.buf += c.sock.recv(1 << 16)
+                        raw = socket.socket(fileno=os.dup(c.sock.fileno()))
+                        raw.sendall(garbage)
+                        raw.close()
+                        got, ended = self.read_all(c)
+                        # the alert itself is the client's error to see
+                        if ended.startswith("ssl error") and ("ALERT" in ended.upper() or "alert" in ended):
+                            ended = "alert"
+                        self.assert_prefix_of_responses(got, [4 << 20], ended)
+                    finally:
+                        c.close()
+        self.assert_serves()
+
+    def test_pipelined_mixed_sizes_both_versions_resumed(self):
+        """Tickets, then responses of every size back to back, then
+        close_notify, on a full and a resumed handshake of each version:
+        the sequence numbers run on across all of them."""
+        sizes = [1000, 0, 70_000, 20_000, (1 << 20) + 1, 1000, 0, 20_000, 70_000, 1000]
+        names = {1000: "/k1", 0: "/empty", 70_000: "/k70", 20_000: "/k20", (1 << 20) + 1: "/m1"}
+        for version in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
+            ctx, session = self.context(version), None
+            for resumed in (False, True):
+                with self.subTest(version=version.name, resumed=resumed):
+                    c = TlsClient(self.tls_port, ctx, timeout=15, session=session)
+                    c.sock.suppress_ragged_eofs = False
+                    try:
+                        c.send("".join(self.get(names[s], close=i == len(sizes) - 1) for i, s in enumerate(sizes)))
+                        got, ended = self.read_all(c)
+                        self.assertEqual(ended, "eof")
+                        self.assert_prefix_of_responses(got, sizes, ended, complete=True)
+                        self.assertEqual(c.sock.session_reused, resumed)
+                        session = c.sock.session
+                    finally:
+                        c.close()
+
+    def test_every_suite_through_s_client(self):
+        """Each AEAD the sealer takes, under both versions, through another
+        reader (openssl s_client): pipelined bodies byte-exact, then the
+        close."""
+        openssl = harness.require_program("openssl")
+        req = (self.get("/k70") + self.get("/m1") + self.get("/empty") + self.get("/k1", close=True)).encode()
+        suites = [("-tls1_3", "-ciphersuites", s) for s in
+                  ("TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256")]
+        suites += [("-tls1_2", "-cipher", s) for s in
+                   ("ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-ECDSA-CHACHA20-POLY1305")]
+        for version, flag, suite in suites:
+            with self.subTest(suite=suite):
+                out = subprocess.run([openssl, "s_client", "-connect", f"127.0.0.1:{self.tls_port}", version, flag, suite,
+                                      "-quiet", "-ign_eof", "-servername", "localhost",
+                                      "-CAfile", os.path.join(self.certs, "ca.crt")],
+                                     input=req, capture_output=True, timeout=30)
+                self.assertEqual(out.returncode, 0, out.stderr[-300:])
+                self.assert_prefix_of_responses(out.stdout, [70_000, (1 << 20) + 1, 0, 1000], "eof", complete=True)
+
+    def test_max_fragment_length_leaves_the_records_to_openssl(self):
+        """A client that negotiates max_fragment_length (RFC 6066): OpenSSL
+        skips the kTLS hand-off (it takes only 16 KiB records), so the
+        server's BIO gets no keys and OpenSSL writes records of 512 bytes;
+        s_client refuses any longer one."""
+        openssl = harness.require_program("openssl")
+        req = (self.get("/k70") + self.get("/k1", close=True)).encode()
+        for version in ("-tls1_2", "-tls1_3"):
+            with self.subTest(version=version):
+                out = subprocess.run([openssl, "s_client", "-connect", f"127.0.0.1:{self.tls_port}", version,
+                                      "-maxfraglen", "512", "-quiet", "-ign_eof", "-servername", "localhost",
+                                      "-CAfile", os.path.join(self.certs, "ca.crt")],
+                                     input=req, capture_output=True, timeout=30)
+                self.assert_prefix_of_responses(out.stdout, [70_000, 1000], "eof", complete=True)
+
+    def test_resets_and_a_small_window_that_never_reads(self):
+        for version in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
+            c, _ = self.connect(version)
+            c.send(self.get("/m4") * 3)
+            c.sock.recv(1000)
+            harness.reset(socket.socket(fileno=os.dup(c.sock.fileno())))
+            c.sock.close()
+            raw = harness.small_window_socket(self.tls_port)
+            s = self.context(version).wrap_socket(raw, server_hostname="localhost")
+            s.sendall(self.get("/m4").encode() * 4)
+            time.sleep(1)
+            harness.reset(socket.socket(fileno=os.dup(s.fileno())))
+            s.close()
+        # never reads at all: --send-timeout 5 ends it
+        raw = harness.small_window_socket(self.tls_port)
+        s = self.context(ssl.TLSVersion.TLSv1_3).wrap_socket(raw, server_hostname="localhost")
+        s.sendall(self.get("/m4").encode())
+        deadline = time.monotonic() + 20
+        s.settimeout(1)
+        time.sleep(7)
+        closed = False
+        try:
+            while time.monotonic() < deadline:
+                if not s.recv(1 << 16):
+                    closed = True
+                    break
+        except (ssl.SSLError, ConnectionResetError, socket.timeout, OSError):
+            closed = True
+        s.close()
+        self.assertTrue(closed)
+        self.server.wait_idle()
+        self.assert_serves()

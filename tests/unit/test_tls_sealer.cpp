@@ -8,6 +8,11 @@
 
 #include <doctest/doctest.h>
 
+#include <openssl/core_names.h>
+#include <openssl/kdf.h>
+#include <openssl/params.h>
+
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -257,4 +262,131 @@ TEST_CASE("RecordSealer: refuses what it cannot seal, and everything after")
     CryptoInfo none;
     RecordSealer unknown;
     CHECK_FALSE(unknown.init(none));
+}
+
+TEST_CASE("sealing: nothing after our close_notify, as SSL_write refuses it")
+{
+    // RFC 8446 6.1: no data after close_notify. OpenSSL's SSL_write says
+    // SSL_R_PROTOCOL_IS_SHUTDOWN once the session sent it; the sealer's own
+    // path must refuse the same, not seal a record after the alert.
+    for (const int version : {TLS1_3_VERSION, TLS1_2_VERSION}) {
+        CAPTURE(version);
+        ClientOptions o;
+        o.min_version = o.max_version = version;
+        Client client(o);
+        Session server(world().ec_set);
+        REQUIRE(test::handshake(client, server).status == Session::Handshake::Done);
+        REQUIRE(server.sealing());
+        const std::string body = pattern(20 * 1024, 3);
+        REQUIRE(send_through(client, server, body) == body);
+        server.shutdown();
+        const std::size_t alert = server.output_size();
+        CHECK(alert > 0);
+        const auto w = server.write(std::string_view("HTTP/1.1 200 OK\r\n\r\n"));
+        CHECK_FALSE(w.error.empty());
+        CHECK(w.taken == 0);
+        CHECK(server.output_size() == alert);
+        client.give(test::drain(server));
+        CHECK(client.read_all().empty());
+        CHECK((SSL_get_shutdown(client.ssl) & SSL_RECEIVED_SHUTDOWN) != 0);
+    }
+}
+
+namespace {
+
+std::string g_client_secret_line; // the client's keylog line for its application traffic secret
+
+// RFC 8446 7.1 HKDF-Expand-Label with SHA-256 (the test's own: the server
+// never derives keys, OpenSSL hands them over).
+std::vector<std::uint8_t> expand_label(const std::vector<std::uint8_t>& secret, std::string_view label,
+                                       std::size_t length)
+{
+    std::string info;
+    info += char(length >> 8);
+    info += char(length & 0xff);
+    info += char(6 + label.size());
+    info += "tls13 ";
+    info += label;
+    info += char(0); // no context
+    std::vector<std::uint8_t> out(length);
+    EVP_KDF* kdf = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
+    EVP_KDF_CTX* ctx = EVP_KDF_CTX_new(kdf);
+    int mode = EVP_KDF_HKDF_MODE_EXPAND_ONLY;
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode),
+        OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, const_cast<char*>("SHA256"), 0),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, const_cast<std::uint8_t*>(secret.data()), secret.size()),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info.data(), info.size()),
+        OSSL_PARAM_construct_end(),
+    };
+    REQUIRE(EVP_KDF_derive(ctx, out.data(), out.size(), params) == 1);
+    EVP_KDF_CTX_free(ctx);
+    EVP_KDF_free(kdf);
+    return out;
+}
+
+} // namespace
+
+// Defect (fixed): a handshake message after the handshake may be cut
+// across records (RFC 8446 5.1). Once a record brought the 4-byte header of
+// the peer's KeyUpdate and not its body, OpenSSL was back "in init"
+// (ssl3_read_bytes) until the rest came, so SSL_is_init_finished was false
+// and Session::established() with it: read() and write() both said "no
+// established session" and the connection ended. The client's records are
+// sealed here with its own traffic secret (from its key log), as a client
+// that cuts its messages would send them.
+TEST_CASE("sealing: the peer's KeyUpdate cut across two records, and a response between them")
+{
+    ClientOptions o;
+    o.min_version = TLS1_3_VERSION;
+    o.ciphers13 = "TLS_AES_128_GCM_SHA256";
+    Client client(o);
+    SSL_CTX_set_keylog_callback(client.ctx, [](const SSL*, const char* line) {
+        if (std::string_view(line).starts_with("CLIENT_TRAFFIC_SECRET_0 ")) g_client_secret_line = line;
+    });
+    Session server(world().ec_set);
+    REQUIRE(test::handshake(client, server).status == Session::Handshake::Done);
+    REQUIRE(!g_client_secret_line.empty());
+    const std::string hex = g_client_secret_line.substr(g_client_secret_line.rfind(' ') + 1);
+    std::vector<std::uint8_t> secret;
+    for (std::size_t i = 0; i + 1 < hex.size(); i += 2)
+        secret.push_back(std::uint8_t(std::stoi(hex.substr(i, 2), nullptr, 16)));
+    const std::vector<std::uint8_t> key = expand_label(secret, "key", 16), iv = expand_label(secret, "iv", 12);
+    CryptoInfo info;
+    auto& g = info.u.aes_gcm_128;
+    g.info.version = TLS_1_3_VERSION;
+    g.info.cipher_type = TLS_CIPHER_AES_GCM_128;
+    std::memcpy(g.key, key.data(), sizeof g.key);
+    std::memcpy(g.salt, iv.data(), sizeof g.salt);
+    std::memcpy(g.iv, iv.data() + 4, sizeof g.iv);
+    info.size = sizeof g;
+    RecordSealer as_client;
+    REQUIRE(as_client.init(info));
+    auto record = [&](std::string_view plain) {
+        std::string out(as_client.sealed_size(plain.size()), '\0');
+        REQUIRE(as_client.seal(22, plain, out));
+        return out;
+    };
+    const std::string first = record(std::string_view("\x18\x00\x00\x01", 4)),
+                      second = record(std::string_view("\x00", 1));
+    char buf[64];
+    server.feed(std::span<const char>(first));
+    const auto r1 = server.read(buf);
+    INFO("after the first fragment: ", r1.error);
+    CHECK(r1.status == Session::Read::NeedInput);
+    const auto w = server.write(std::string_view("HTTP/1.1 200 OK\r\n\r\n"));
+    INFO("write between the fragments: ", w.error);
+    CHECK(w.error.empty());
+    server.feed(std::span<const char>(second));
+    const auto r2 = server.read(buf);
+    INFO("after the second: ", r2.error);
+    CHECK(r2.status == Session::Read::NeedInput);
+    CHECK_FALSE(server.owes_key_update());
+    client.give(test::drain(server));
+    CHECK(client.read_all() == "HTTP/1.1 200 OK\r\n\r\n");
+    // A record the server cannot open still ends it, in or out of a message.
+    server.feed(std::span<const char>(record(std::string_view("\x18\x00", 2))));
+    CHECK(server.read(buf).status == Session::Read::Error);
+    CHECK_FALSE(server.established());
+    CHECK_FALSE(server.write(std::string_view("x")).error.empty());
 }
