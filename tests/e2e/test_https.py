@@ -1161,10 +1161,6 @@ class HttpsReviewClose(OwnServer):
             c.close()
 
 
-if __name__ == "__main__":
-    harness.main()
-
-
 def _libssl():
     """The libssl that Python's ssl module runs on (the same shared object),
     for what the ssl module does not offer: SSL_key_update, SSL_renegotiate."""
@@ -1454,3 +1450,7 @@ class HttpsSealingHostile(OwnServer):
         self.assertTrue(closed)
         self.server.wait_idle()
         self.assert_serves()
+
+
+if __name__ == "__main__":
+    harness.main()
