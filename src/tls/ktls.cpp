@@ -20,29 +20,14 @@ namespace {
 
 enum class Aead { AesGcm128, AesGcm256, Chacha20Poly1305 };
 
-void put_seq(unsigned char* out, std::uint64_t seq)
-{
-    for (int i = 7; i >= 0; --i) {
-        out[i] = static_cast<unsigned char>(seq & 0xff);
-        seq >>= 8;
-    }
-}
-
-// Fills the struct for `aead`: key, then the 12-byte nonce base split the
-// kernel's way (salt 4 + iv 8 for AES-GCM, iv 12 for ChaCha20).
-CryptoInfo make_info(Aead aead, bool tls13, std::span<const std::uint8_t> key, std::span<const std::uint8_t> salt,
-                     std::span<const std::uint8_t> iv, std::uint64_t seq)
+// A struct for `aead` with a zero key, salt, iv and sequence number: what
+// the probe offers the kernel (only whether it takes the cipher matters).
+CryptoInfo zero_info(Aead aead)
 {
     CryptoInfo c;
-    // The three linux/tls.h structs differ only in their sizes and ChaCha20's
-    // lack of a salt.
     const auto fill = [&](auto& s, unsigned short cipher) {
-        s.info.version = tls13 ? TLS_1_3_VERSION : TLS_1_2_VERSION;
+        s.info.version = TLS_1_3_VERSION;
         s.info.cipher_type = cipher;
-        std::memcpy(s.key, key.data(), sizeof s.key);
-        if constexpr (requires { s.salt; }) std::memcpy(s.salt, salt.data(), sizeof s.salt);
-        std::memcpy(s.iv, iv.data(), sizeof s.iv);
-        put_seq(s.rec_seq, seq);
         c.size = sizeof s;
     };
     switch (aead) {
@@ -159,8 +144,7 @@ KernelTls probe_kernel_tls()
             return k;
         }
         // A throwaway key: what matters is that the kernel has the AEAD.
-        const std::array<std::uint8_t, 32> zero{};
-        const CryptoInfo info = make_info(aead, true, zero, zero, zero, 0);
+        const CryptoInfo info = zero_info(aead);
         const bool ok = ::setsockopt(server.get(), SOL_TLS, TLS_TX, &info.u, info.size) == 0;
         std::string& list = ok ? took : refused;
         list += list.empty() ? "" : ", ";

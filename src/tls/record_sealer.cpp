@@ -23,6 +23,12 @@ const EVP_CIPHER* cipher_for(unsigned short type)
     return nullptr;
 }
 
+// A record sequence number as TLS writes it: 8 bytes, big-endian.
+void store_seq(unsigned char* out, std::uint64_t seq)
+{
+    for (int i = 7; i >= 0; --i, seq >>= 8) out[i] = static_cast<unsigned char>(seq & 0xff);
+}
+
 constexpr std::size_t kHeader = 5;
 constexpr std::size_t kTag = 16;
 constexpr std::size_t kExplicitNonce = 8;
@@ -42,7 +48,7 @@ CryptoInfo RecordSealer::state() const noexcept
     // The fields sit at the same offsets in the three structs but for the
     // key's length: set through the one the cipher names.
     const auto fill = [&](auto& s) {
-        for (int i = 7; i >= 0; --i) s.rec_seq[i] = static_cast<unsigned char>(seq_ >> (8 * (7 - i)));
+        store_seq(s.rec_seq, seq_);
         if (explicit_nonce_) std::memcpy(s.iv, iv_ + 4, sizeof s.iv);
     };
     switch (c.u.info.cipher_type) {
@@ -92,7 +98,7 @@ bool RecordSealer::seal(std::uint8_t type, std::span<const char> plain, std::spa
     o[4] = static_cast<unsigned char>(payload & 0xff);
 
     unsigned char seq[8];
-    for (int i = 0; i < 8; ++i) seq[i] = static_cast<unsigned char>(seq_ >> (56 - 8 * i));
+    store_seq(seq, seq_);
     unsigned char nonce[sizeof iv_];
     std::memcpy(nonce, iv_, sizeof nonce);
     unsigned char* body = o + kHeader;
