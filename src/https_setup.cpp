@@ -2,6 +2,7 @@
 
 #include "plural.hpp"
 #include "server/listener.hpp"
+#include "tls/fast_gcm.hpp"
 #include "tls/ktls.hpp"
 #include "tls/ticket_keys.hpp"
 
@@ -39,6 +40,10 @@ HttpsStart start_https(const Config& config)
         h.body_path = "HTTPS bodies are encrypted in user space (--ktls off)";
     else
         h.body_path = "HTTPS: " + h.kernel_tls.detail;
+    // Whose AES-GCM seals the records made here (all of them without kTLS;
+    // the tickets, and sessions the kernel refuses, with it).
+    const tls::FastGcm* fast = tls::FastGcm::get();
+    h.body_path += std::string("; AES-GCM in user space: ") + (fast ? fast->name() : "OpenSSL");
     return h;
 }
 

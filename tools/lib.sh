@@ -10,6 +10,9 @@ PACKAGES=(g++ pkg-config meson ninja-build liburing-dev node-llhttp libspdlog-de
           curl python3 strace
           iproute2 util-linux  # the sandbox tests: netns, prlimit
           chromium help2man groff-base man-db systemd logrotate)  # the demo-site, man-page, unit-file tests
+# AES-GCM with VAES/AVX-512 for HTTPS records sealed in user space
+# (src/tls/fast_gcm.hpp); packaged for amd64 only, optional in meson.build.
+if [ "$(dpkg --print-architecture 2>/dev/null)" = amd64 ]; then PACKAGES+=(libipsec-mb-dev); fi
 
 ensure_packages() {
     local missing=() p

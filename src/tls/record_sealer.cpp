@@ -59,19 +59,31 @@ CryptoInfo RecordSealer::state() const noexcept
     return c;
 }
 
-bool RecordSealer::init(const CryptoInfo& info)
+const char* RecordSealer::aead_name() const noexcept
+{
+    const FastGcm* fast = FastGcm::get();
+    return fast_.ready() && fast ? fast->name() : "OpenSSL";
+}
+
+bool RecordSealer::init(const CryptoInfo& info, Aead aead)
 {
     const EVP_CIPHER* cipher = cipher_for(info.u.info.cipher_type);
     const std::span<const std::uint8_t> key = info.key(), salt = info.salt(), iv = info.iv();
-    if (!cipher || ctx_ || salt.size() + iv.size() != sizeof iv_ ||
+    if (!cipher || ready() || salt.size() + iv.size() != sizeof iv_ ||
         key.size() != std::size_t(EVP_CIPHER_get_key_length(cipher)))
         return false;
-    EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
-    if (!ctx || EVP_EncryptInit_ex(ctx, cipher, nullptr, key.data(), nullptr) != 1) {
-        EVP_CIPHER_CTX_free(ctx);
-        return false;
+    const FastGcm* fast = aead == Aead::best ? FastGcm::get() : nullptr;
+    const bool gcm = info.u.info.cipher_type != TLS_CIPHER_CHACHA20_POLY1305;
+    if (fast && gcm) {
+        if (!fast_.init(*fast, key)) return false;
+    } else {
+        EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
+        if (!ctx || EVP_EncryptInit_ex(ctx, cipher, nullptr, key.data(), nullptr) != 1) {
+            EVP_CIPHER_CTX_free(ctx);
+            return false;
+        }
+        ctx_ = ctx;
     }
-    ctx_ = ctx;
     info_ = info;
     tls13_ = info.u.info.version == TLS_1_3_VERSION;
     explicit_nonce_ = !tls13_ && info.u.info.cipher_type != TLS_CIPHER_CHACHA20_POLY1305;
@@ -84,7 +96,7 @@ bool RecordSealer::init(const CryptoInfo& info)
 
 bool RecordSealer::seal(std::uint8_t type, std::span<const char> plain, std::span<char> out) noexcept
 {
-    if (failed_ || !ctx_ || plain.size() > kMaxPlaintext || out.size() != sealed_size(plain.size()) ||
+    if (failed_ || !ready() || plain.size() > kMaxPlaintext || out.size() != sealed_size(plain.size()) ||
         sealed_ >= kMaxRecords) {
         failed_ = true;
         return false;
@@ -121,16 +133,21 @@ bool RecordSealer::seal(std::uint8_t type, std::span<const char> plain, std::spa
         aad = aad12;
         aad_len = sizeof aad12;
     }
-    int n = 0;
     const int len = int(plain.size());
-    bool ok =
-        EVP_EncryptInit_ex(ctx_, nullptr, nullptr, nullptr, nonce) == 1 &&
-        EVP_EncryptUpdate(ctx_, nullptr, &n, aad, aad_len) == 1 &&
-        (len == 0 || EVP_EncryptUpdate(ctx_, body, &n, reinterpret_cast<const unsigned char*>(plain.data()), len) == 1);
-    if (ok && tls13_) ok = EVP_EncryptUpdate(ctx_, body + len, &n, &type, 1) == 1;
+    const auto* in = reinterpret_cast<const unsigned char*>(plain.data());
     unsigned char* tag = o + out.size() - kTag;
-    ok = ok && EVP_EncryptFinal_ex(ctx_, tag, &n) == 1 &&
-         EVP_CIPHER_CTX_ctrl(ctx_, EVP_CTRL_AEAD_GET_TAG, kTag, tag) == 1;
+    bool ok = true;
+    if (fast_.ready()) {
+        fast_.seal(nonce, aad, std::size_t(aad_len), in, plain.size(), tls13_ ? type : -1, body, tag);
+    } else {
+        int n = 0;
+        ok = EVP_EncryptInit_ex(ctx_, nullptr, nullptr, nullptr, nonce) == 1 &&
+             EVP_EncryptUpdate(ctx_, nullptr, &n, aad, aad_len) == 1 &&
+             (len == 0 || EVP_EncryptUpdate(ctx_, body, &n, in, len) == 1);
+        if (ok && tls13_) ok = EVP_EncryptUpdate(ctx_, body + len, &n, &type, 1) == 1;
+        ok = ok && EVP_EncryptFinal_ex(ctx_, tag, &n) == 1 &&
+             EVP_CIPHER_CTX_ctrl(ctx_, EVP_CTRL_AEAD_GET_TAG, kTag, tag) == 1;
+    }
     OPENSSL_cleanse(nonce, sizeof nonce);
     if (!ok) {
         failed_ = true;

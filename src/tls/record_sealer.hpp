@@ -18,6 +18,7 @@
 // The tag (16 bytes) ends every record.
 #pragma once
 
+#include "tls/fast_gcm.hpp"
 #include "tls/ktls.hpp"
 
 #include <openssl/evp.h>
@@ -43,10 +44,16 @@ public:
     RecordSealer(const RecordSealer&) = delete;
     RecordSealer& operator=(const RecordSealer&) = delete;
 
+    // Whose AEAD seals: the fastest at hand (tls/fast_gcm.hpp for AES-GCM
+    // where the CPU suits it), or OpenSSL's always (tests compare the two).
+    enum class Aead { best, openssl };
+
     // The keys and sequence numbers the kernel would get (tls/ktls.hpp).
     // False: OpenSSL has no such cipher, or no memory.
-    bool init(const CryptoInfo& info);
-    [[nodiscard]] bool ready() const noexcept { return ctx_ != nullptr; }
+    bool init(const CryptoInfo& info, Aead aead = Aead::best);
+    [[nodiscard]] bool ready() const noexcept { return ctx_ != nullptr || fast_.ready(); }
+    // "intel-ipsec-mb ..." or "OpenSSL".
+    [[nodiscard]] const char* aead_name() const noexcept;
 
     // The bytes a record of `plain` bytes takes on the wire.
     [[nodiscard]] std::size_t sealed_size(std::size_t plain) const noexcept { return overhead_ + plain; }
@@ -63,8 +70,9 @@ public:
     [[nodiscard]] CryptoInfo state() const noexcept;
 
 private:
-    EVP_CIPHER_CTX* ctx_ = nullptr;
-    CryptoInfo info_; // as given (the key, for state())
+    EVP_CIPHER_CTX* ctx_ = nullptr; // OpenSSL's AEAD, or
+    FastGcm::Key fast_;             // intel-ipsec-mb's AES-GCM
+    CryptoInfo info_;               // as given (the key, for state())
     bool tls13_ = false;
     bool explicit_nonce_ = false; // TLS 1.2 AES-GCM
     std::uint8_t iv_[12]{};       // the nonce base: salt + iv, or iv

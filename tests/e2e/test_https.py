@@ -597,6 +597,26 @@ class HttpsFewSlots(OwnServer):
             self.assertEqual(self.server.get("/k1").body, payload(1000))
 
 
+def linked_ipsec_mb():
+    """Whether the binary under test links intel-ipsec-mb (tls/fast_gcm.hpp)."""
+    ldd = shutil.which("ldd")
+    if ldd is None:
+        return False
+    out = subprocess.run([ldd, harness.BINARY], capture_output=True, text=True).stdout
+    return "libIPSec_MB" in out
+
+
+def fast_gcm_expected():
+    """intel-ipsec-mb's VAES code runs where the CPU has what its AVX-512
+    path needs (its own check is CPUID; this is /proc/cpuinfo's)."""
+    try:
+        flags = set(re.search(r"^flags\s*:(.*)$", open("/proc/cpuinfo").read(), re.M).group(1).split())
+    except (OSError, AttributeError):
+        return False
+    need = {"vaes", "vpclmulqdq", "avx512f", "avx512dq", "avx512bw", "avx512vl", "avx512cd"}
+    return linked_ipsec_mb() and need <= flags
+
+
 class HttpsSealing(OwnServer):
     def test_records_are_sealed_by_the_server_itself(self):
         """Without kTLS, OpenSSL hands each connection's sending keys to the
@@ -607,6 +627,13 @@ class HttpsSealing(OwnServer):
         path on each handshake."""
         self.start("--debug", "--ktls", "off", files=[("k1", 1000), ("m2", 2 << 20), ("k40", 40_000)])
         sealed = r"tls: TLSv1\.[23] .*; records sealed here"
+        # The start-up line names whose AES-GCM seals: intel-ipsec-mb where the
+        # build links it and the CPU has its VAES/AVX-512 code, else OpenSSL.
+        aead = re.search(r"; AES-GCM in user space: (.*)$", self.server.wait_log(r"AES-GCM in user space: ")).group(1)
+        if fast_gcm_expected():
+            self.assertRegex(aead, r"^intel-ipsec-mb \S+ \(VAES, AVX-512\)$")
+        else:
+            self.assertEqual(aead, "OpenSSL")
         contexts = {}
         for version in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
             contexts[version] = ssl.create_default_context(cafile=os.path.join(self.certs, "ca.crt"))

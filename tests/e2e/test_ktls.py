@@ -404,7 +404,9 @@ class KtlsOff(unittest.TestCase):
             server = Server(root.path, "--tls-port", "0", "--tls-cert", cert, "--tls-key", key, "--ktls", "off",
                             "--debug")
             try:
-                server.wait_log(r"HTTPS bodies are encrypted in user space \(--ktls off\)")
+                # ... and whose AES-GCM seals them: the same line names it.
+                server.wait_log(r"HTTPS bodies are encrypted in user space \(--ktls off\); "
+                                r"AES-GCM in user space: (intel-ipsec-mb \S+ \(VAES, AVX-512\)|OpenSSL)$")
                 ctx = ssl.create_default_context(cafile=os.path.join(certs, "ca.crt"))
                 c = TlsClient(server.tls_port(), ctx)
                 try:

@@ -1,0 +1,126 @@
+#include "tls/fast_gcm.hpp"
+
+#include <openssl/crypto.h>
+
+#include <cstdlib>
+
+#ifdef SPLICEHTTPD_HAVE_IPSEC_MB
+#include <intel-ipsec-mb.h>
+#endif
+
+namespace splicehttpd::tls {
+
+#ifdef SPLICEHTTPD_HAVE_IPSEC_MB
+
+// The manager only dispatches: its function pointers are copied out once
+// and it is freed. (Each call also zeroes the library's global error
+// number, the same value from every thread; the library is assembly, out
+// of reach of the sanitizers.)
+struct FastGcm::Fns {
+    std::size_t key_len = 0;
+    aes_gcm_pre_t pre = nullptr;
+    aes_gcm_init_t init = nullptr;
+    aes_gcm_enc_dec_update_t update = nullptr;
+    aes_gcm_enc_dec_finalize_t finalize = nullptr;
+};
+
+namespace {
+
+struct Engine {
+    FastGcm::Fns aes128, aes256;
+    bool usable = false;
+};
+
+Engine probe()
+{
+    Engine e;
+    IMB_MGR* mgr = alloc_mb_mgr(0);
+    if (!mgr) return e;
+    IMB_ARCH arch{};
+    init_mb_mgr_auto(mgr, &arch);
+    constexpr std::uint64_t kNeeds = IMB_FEATURE_VAES | IMB_FEATURE_VPCLMULQDQ;
+    if (arch == IMB_ARCH_AVX512 && (mgr->features & kNeeds) == kNeeds && imb_get_errno(mgr) == 0) {
+        e.aes128 = {IMB_GCM_128_KEY_LEN, mgr->gcm128_pre, mgr->gcm128_init, mgr->gcm128_enc_update,
+                    mgr->gcm128_enc_finalize};
+        e.aes256 = {IMB_GCM_256_KEY_LEN, mgr->gcm256_pre, mgr->gcm256_init, mgr->gcm256_enc_update,
+                    mgr->gcm256_enc_finalize};
+        e.usable = e.aes128.pre && e.aes128.init && e.aes128.update && e.aes128.finalize && e.aes256.pre &&
+                   e.aes256.init && e.aes256.update && e.aes256.finalize;
+    }
+    free_mb_mgr(mgr);
+    return e;
+}
+
+const Engine& engine()
+{
+    static const Engine e = probe();
+    return e;
+}
+
+} // namespace
+
+const FastGcm* FastGcm::get() noexcept
+{
+    static const FastGcm* const g = [] {
+        static FastGcm f;
+        f.name_ = "intel-ipsec-mb " IMB_VERSION_STR " (VAES, AVX-512)";
+        return engine().usable ? &f : nullptr;
+    }();
+    return g;
+}
+
+void FastGcm::Key::Free::operator()(void* p) const noexcept
+{
+    OPENSSL_cleanse(p, sizeof(gcm_key_data));
+    std::free(p);
+}
+
+FastGcm::Key::~Key() = default;
+
+bool FastGcm::Key::init(const FastGcm& /*engine*/, std::span<const std::uint8_t> key) noexcept
+{
+    const Engine& e = engine();
+    const Fns* fns = key.size() == e.aes128.key_len ? &e.aes128 : key.size() == e.aes256.key_len ? &e.aes256 : nullptr;
+    if (!e.usable || !fns || data_) return false;
+    // 64-byte alignment: the library's loads of the key data assume it.
+    void* p = std::aligned_alloc(64, (sizeof(gcm_key_data) + 63) / 64 * 64);
+    if (!p) return false;
+    data_.reset(p);
+    fns->pre(key.data(), static_cast<gcm_key_data*>(p));
+    fns_ = fns;
+    return true;
+}
+
+void FastGcm::Key::seal(const std::uint8_t (&nonce)[12], const std::uint8_t* aad, std::size_t aad_len,
+                        const std::uint8_t* plain, std::size_t len, int trailer, std::uint8_t* out,
+                        std::uint8_t* tag) const noexcept
+{
+    const auto* k = static_cast<const gcm_key_data*>(data_.get());
+    gcm_context_data ctx;
+    fns_->init(k, &ctx, nonce, aad, aad_len);
+    // The library takes no empty update (it reports it as an error).
+    if (len > 0) fns_->update(k, &ctx, out, plain, len);
+    if (trailer >= 0) {
+        const std::uint8_t t = static_cast<std::uint8_t>(trailer);
+        fns_->update(k, &ctx, out + len, &t, 1);
+    }
+    fns_->finalize(k, &ctx, tag, 16);
+    OPENSSL_cleanse(&ctx, sizeof ctx); // its counter block and the last key stream
+}
+
+#else // no intel-ipsec-mb in this build
+
+struct FastGcm::Fns {};
+
+const FastGcm* FastGcm::get() noexcept { return nullptr; }
+void FastGcm::Key::Free::operator()(void* p) const noexcept { std::free(p); }
+FastGcm::Key::~Key() = default;
+bool FastGcm::Key::init(const FastGcm&, std::span<const std::uint8_t>) noexcept { return false; }
+void FastGcm::Key::seal(const std::uint8_t (&)[12], const std::uint8_t*, std::size_t, const std::uint8_t*,
+                        std::size_t, int, std::uint8_t*, std::uint8_t*) const noexcept
+{
+}
+
+#endif
+
+} // namespace splicehttpd::tls
