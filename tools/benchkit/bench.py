@@ -370,9 +370,16 @@ def write_markdown(data, path):
         row = res[c["id"]].get(n)
         if row is None:
             return ""
-        if row_limit(row) == "client":
-            return "client-bound"
         peer = res[c["id"]].get(row.get("best_peer_rps"))
+        if row_limit(row) == "client":
+            # Client-bound yet past a server-bound best peer: the server had
+            # CPU to spare at more req/s than the peer's saturation gave, so
+            # the ratio is a floor (its CPU per request, below saturation,
+            # is not compared).
+            r = row.get("rps_vs_best_peer")
+            if peer and row_limit(peer) != "client" and r is not None and r > 1:
+                return f"≥ {fmt_ratio(r)} (client-bound)"
+            return "client-bound"
         mark = (" †" if peer and row_limit(peer) == "client" else "") + (" ‡" if contended(row) else "")
         return f"{fmt_ratio(row.get('rps_vs_best_peer'))} / {fmt_ratio(row.get('cpu_eff_vs_best_peer'))}{mark}"
     lines += ["## Ratio to the best peer (best of nginx/h2o/lighttpd)", "",
@@ -380,7 +387,8 @@ def write_markdown(data, path):
               "above 1 is better than every peer. "
               f"Shown only where the server was the limit: busy ≥ {threshold:.0f} % of its cores, or wrk below "
               f"{threshold:.0f} % of its own; \"client-bound\" where wrk's cores were full first (the ratio would "
-              "measure the client). † the peer with the best req/s was client-bound itself: its req/s is less "
+              "measure the client); \"≥ r (client-bound)\" where wrk was full first at r times the req/s of a best "
+              "peer that was itself the limit: the server had CPU to spare there, so r is a floor. † the peer with the best req/s was client-bound itself: its req/s is less "
               "than it could do. ‡ other processes took 10 % or more of the server's CPUs: the numbers are the "
               "shared machine's.", ""]
     lines += case_table(cases, names, ratio_cell)
