@@ -112,12 +112,21 @@ void FastGcm::Key::seal(const std::uint8_t (&nonce)[12], const std::uint8_t* aad
 
 struct FastGcm::Fns {};
 
-const FastGcm* FastGcm::get() noexcept { return nullptr; }
-void FastGcm::Key::Free::operator()(void* p) const noexcept { std::free(p); }
+const FastGcm* FastGcm::get() noexcept
+{
+    return nullptr;
+}
+void FastGcm::Key::Free::operator()(void* p) const noexcept
+{
+    std::free(p);
+}
 FastGcm::Key::~Key() = default;
-bool FastGcm::Key::init(const FastGcm&, std::span<const std::uint8_t>) noexcept { return false; }
-void FastGcm::Key::seal(const std::uint8_t (&)[12], const std::uint8_t*, std::size_t, const std::uint8_t*,
-                        std::size_t, int, std::uint8_t*, std::uint8_t*) const noexcept
+bool FastGcm::Key::init(const FastGcm&, std::span<const std::uint8_t>) noexcept
+{
+    return false;
+}
+void FastGcm::Key::seal(const std::uint8_t (&)[12], const std::uint8_t*, std::size_t, const std::uint8_t*, std::size_t,
+                        int, std::uint8_t*, std::uint8_t*) const noexcept
 {
 }
 
