@@ -134,6 +134,7 @@ void Connection::reset_for_reuse() noexcept
     tls_.reset();
     tls_close_after_ = false;
     tls_notifying_ = false;
+    handshake_waits_ = false;
     answered_ = false;
     forget_site();
 }
@@ -168,7 +169,11 @@ void Connection::on_recv(const io_uring_cqe& cqe) noexcept
             // Copied into the session: the buffer goes back at once.
             if (traits(state_).keeps_input && !tls_close_after_) tls_->feed(r.bytes);
             socket_.recycle(r, socket_env());
-            pump_tls();
+            // A handshake's first step waits for the worker's turn; what
+            // comes meanwhile is fed, and read then.
+            if (!handshake_waits_ && tls_->greeting() && traits(state_).keeps_input)
+                handshake_waits_ = services_.defer_handshake(*this);
+            if (!handshake_waits_) pump_tls();
             break;
         }
         if (traits(state_).keeps_input) ingest(r.bytes);
@@ -179,6 +184,8 @@ void Connection::on_recv(const io_uring_cqe& cqe) noexcept
         // the end (a request, then the client's FIN): it is answered once
         // the keys are in (on_kernel_tls), as the user-space path answers it.
         if (tls_ && tls_->handing_off()) break;
+        // So does the end of a handshake that waits for its turn.
+        if (handshake_waits_) break;
         if (state_ == State::Reading || state_ == State::Lingering) begin_close(false);
         break;
     case Socket::Received::Kind::NoBuffers:

@@ -169,6 +169,10 @@ public:
     // one), or nullptr when reading the directory failed with err.
     void on_listing(std::uint32_t ticket, std::shared_ptr<const http::Listing> listing, int err) noexcept;
 
+    // HTTPS: the worker's turn for the handshake this connection left to it
+    // (ConnectionServices::defer_handshake); ignored unless it still waits.
+    void on_handshake_turn() noexcept;
+
     void stop() noexcept; // server stopping: finish the response in flight, then close
     // Its deadline of this kind passed (the worker's deadline queues say so).
     void on_timeout(Deadline kind) noexcept;
@@ -275,6 +279,7 @@ private:
     Listener listener_ = Listener::Plain;
     bool tls_close_after_ = false; // a failed handshake or record: the alert goes out, then the close
     bool tls_notifying_ = false;   // between requests: close_notify is on its way, then the close
+    bool handshake_waits_ = false; // its ClientHello waits for the worker's turn (defer_handshake)
 
     // where each deadline's timeout runs from (the queues own the timeouts)
     std::uint64_t accepted_ns_ = 0;      // HTTPS: the handshake runs from the accept

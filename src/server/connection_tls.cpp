@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include <array>
+#include <utility>
 
 namespace splicehttpd::server {
 
@@ -67,6 +68,16 @@ void Connection::pump_tls() noexcept
     tls_->install_kernel_tx(tls_env()); // once the tickets have gone
     if (input_backlog() >= options_.max_input && socket_.armed() && !socket_.cancelling())
         socket_.cancel(socket_env(), true);
+}
+
+// The worker's turn for the ClientHello left to it (on_recv): read what came
+// meanwhile, and the peer's end if it came too.
+void Connection::on_handshake_turn() noexcept
+{
+    if (!std::exchange(handshake_waits_, false) || !tls_ || !traits(state_).open) return;
+    pump_tls();
+    if ((state_ == State::Reading || state_ == State::Lingering) && socket_.at_end()) return begin_close(false);
+    maybe_arm_recv();
 }
 
 // A failed handshake, or a bad record: the alert OpenSSL wrote (if any) goes

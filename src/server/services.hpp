@@ -94,6 +94,12 @@ public:
     // --metrics-listen: the /metrics text of every worker.
     virtual std::string metrics_text() { return {}; }
 
+    // HTTPS: c received the start of a handshake (a ClientHello), whose
+    // answer costs a key exchange and a signature. True: the worker calls
+    // c.on_handshake_turn() later from its loop, after the other
+    // completions of this turn. False (the default): c answers it now.
+    virtual bool defer_handshake(Connection& /*c*/) noexcept { return false; }
+
     // c's socket slot is free again: its close completed, or its accept failed.
     virtual void slot_freed(Connection& c) noexcept = 0;
     virtual void on_accept_failed(Connection& c, int res) noexcept = 0;

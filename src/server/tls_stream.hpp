@@ -75,6 +75,12 @@ public:
     [[nodiscard]] tls::Session& session() noexcept { return session_; }
     [[nodiscard]] const tls::Session& session() const noexcept { return session_; }
     [[nodiscard]] bool established() const noexcept { return established_; }
+    // Nothing written yet: what comes in is the start of the handshake (a
+    // ClientHello), the costly step.
+    [[nodiscard]] bool greeting() const noexcept
+    {
+        return !established_ && sent_ == 0 && !sending_ && session_.output_size() == 0;
+    }
 
     void feed(std::string_view ciphertext);
     void feed_eof() { session_.feed_eof(); }

@@ -66,6 +66,7 @@ public:
     PipeQueue::Answer ask_pipe(PipeTicket ticket, bool may_refuse) override;
     [[nodiscard]] bool pipe_waiters() const noexcept override { return pipe_queue_.has_waiters(); }
     void park(PipeTicket ticket) override { pipe_queue_.park(ticket); }
+    bool defer_handshake(Connection& c) noexcept override;
     void slot_freed(Connection& c) noexcept override;
     void on_accept_failed(Connection& c, int res) noexcept override;
     void response_done(int status, unsigned method, std::uint64_t bytes, Body body) noexcept override;
@@ -98,6 +99,7 @@ private:
     void arm_tick() noexcept;
     void on_tick() noexcept;
     void serve_pipe_waiters() noexcept;
+    void run_handshakes() noexcept;
     [[nodiscard]] bool waits_for_pipe(PipeTicket t) const noexcept; // the ticket is live and waits
     void limit_client(Connection& c) noexcept;
     void log_stats() const;
@@ -132,6 +134,14 @@ private:
     DeadlineQueues deadlines_;              // before conns_: connections leave it as they go
     ConnectionOptions conn_options_;        // built once (its sites at each reload); every connection reads it
     PipeQueue pipe_queue_;
+    // HTTPS: ClientHellos left for after the turn's other completions
+    // (defer_handshake, run_handshakes). A ring of connection indices, each
+    // in it at most once (handshake_queued_, by index): max_conns_ entries.
+    // Empty without a TLS listener.
+    std::vector<std::uint32_t> handshakes_;
+    std::vector<std::uint8_t> handshake_queued_;
+    std::size_t handshake_head_ = 0;
+    std::size_t handshake_count_ = 0;
     std::vector<std::unique_ptr<Connection>> conns_;
     std::vector<std::uint32_t> free_conns_;
     // Exchanges not in use, kept for the next request (at most kSpareExchanges).

@@ -348,6 +348,11 @@ int Ring::submit_and_wait(unsigned wait_nr) noexcept
     return io_uring_submit_and_wait(&ring_, wait_nr);
 }
 
+int Ring::submit_and_get_events() noexcept
+{
+    return io_uring_submit_and_get_events(&ring_);
+}
+
 bool Ring::supports(std::uint8_t opcode) const noexcept
 {
     return probe_ && io_uring_opcode_supported(probe_, opcode);

@@ -64,6 +64,10 @@ public:
     // The one io_uring_enter of a loop turn (with DEFER_TASKRUN this is also
     // where completions are produced).
     int submit_and_wait(unsigned wait_nr) noexcept;
+    // Submits, and makes what completed meanwhile visible without waiting:
+    // under DEFER_TASKRUN completions are task work that only an enter with
+    // GETEVENTS runs, which submit_and_wait(0) does not ask for.
+    int submit_and_get_events() noexcept;
 
     [[nodiscard]] bool supports(std::uint8_t opcode) const noexcept;
     [[nodiscard]] unsigned setup_flags() const noexcept { return flags_; }

@@ -597,6 +597,72 @@ class HttpsFewSlots(OwnServer):
             self.assertEqual(self.server.get("/k1").body, payload(1000))
 
 
+class HttpsHandshakeTurns(OwnServer):
+    def test_requests_go_before_a_burst_of_handshakes(self):
+        """A ClientHello costs the server a key exchange and a signature, a
+        request a few microseconds: of the completions that come together,
+        the requests are answered first and the handshakes after
+        (server/worker.cpp, run_handshakes), so a burst of new connections
+        does not hold up the established ones. The server is stopped
+        (SIGSTOP) while 40 ClientHellos and then one request reach it, so
+        that they come in one turn or few: --debug's completion lines show
+        the response's send before most handshakes', and every handshake
+        then completes."""
+        self.start("--debug", files=[("k1", 1000)])
+        est = TlsClient(self.tls_port, self.ctx, timeout=10)
+        self.addCleanup(est.close)
+        self.assertEqual(est.request("GET", "/k1").body, payload(1000))
+        est_conn = re.search(r"conn=(\d+) tls: TLSv1", self.server.wait_log(r"conn=\d+ tls: TLSv1")).group(1)
+
+        n = 40
+        socks, objs = [], []
+        for _ in range(n):
+            s = socket.create_connection(("127.0.0.1", self.tls_port), timeout=10)
+            self.addCleanup(s.close)
+            incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+            socks.append(s)
+            objs.append((self.ctx.wrap_bio(incoming, outgoing, server_hostname="localhost"), incoming, outgoing))
+        deadline = time.time() + 10
+        while sum("accept(0)" in line for line in self.server.log()) < n + 1 and time.time() < deadline:
+            time.sleep(0.02)
+        # Once more: the file's descriptor is fresh in the cache, and the
+        # response needs no lookup of its own.
+        self.assertEqual(est.request("GET", "/k1").body, payload(1000))
+        os.kill(self.server.proc.pid, signal.SIGSTOP)
+        try:
+            for s, (obj, _, outgoing) in zip(socks, objs):
+                with self.assertRaises(ssl.SSLWantReadError):
+                    obj.do_handshake()
+                s.sendall(outgoing.read())  # the ClientHello
+            start = len(self.server.log())
+            est.sock.sendall(b"GET /k1 HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        finally:
+            os.kill(self.server.proc.pid, signal.SIGCONT)
+        r = est.read_response()
+        self.assertEqual((r.status, r.body), (200, payload(1000)))
+        # Every handshake completes, in its turn.
+        for s, (obj, incoming, outgoing) in zip(socks, objs):
+            while True:
+                try:
+                    obj.do_handshake()
+                    break
+                except ssl.SSLWantReadError:
+                    if outgoing.pending:
+                        s.sendall(outgoing.read())
+                    data = s.recv(65536)
+                    self.assertTrue(data, "closed mid-handshake")
+                    incoming.write(data)
+            if outgoing.pending:
+                s.sendall(outgoing.read())  # the Finished
+        # The response's send: before all but the few flights of the first
+        # turns (a turn gives the handshakes waiting a slice of 300 µs);
+        # after all 40 where they were answered in the order they came.
+        sends = [line for line in self.server.log()[start:] if " tls-send(" in line]
+        self.assertGreaterEqual(len(sends), n + 1)
+        position = next(i for i, line in enumerate(sends) if f" conn={est_conn} " in line)
+        self.assertLess(position, n // 4, "the response waited for the handshakes:\n" + "\n".join(sends[:n // 4]))
+
+
 def linked_ipsec_mb():
     """Whether the binary under test links intel-ipsec-mb (tls/fast_gcm.hpp)."""
     ldd = shutil.which("ldd")
