@@ -419,13 +419,11 @@ bool Worker::waits_for_pipe(PipeTicket t) const noexcept
     return c.gen() == t.gen && c.waits_for_pipe();
 }
 
-// Each loop turn: free pipes to the connections that wait, first come first
-// served; none free, one taken back from a connection stalled on its peer.
 // HTTPS handshakes: answering a ClientHello costs a key exchange and a
 // signature, 100-300 µs, where answering a request costs a few. Taken in
 // the order the completions come, a burst of new connections held every
 // request of the same turn behind all of them (a response waited 5 ms under
-// 50 connections that each did one request per handshake, nginx's 0.8).
+// 50 connections that each did one request per handshake, nginx's 0.6).
 // So a connection's first handshake step waits here, and each turn answers
 // every other completion first, then the oldest waiting handshakes for at
 // most kHandshakeSlice (at least one). New clients wait for their handshake
@@ -433,7 +431,7 @@ bool Worker::waits_for_pipe(PipeTicket t) const noexcept
 // they wait in the listen backlog; the handshake deadline still bounds the
 // wait, and a flood of ClientHellos cannot starve established connections.
 namespace {
-constexpr std::uint64_t kHandshakeSlice = 300'000; // ns
+constexpr std::uint64_t kHandshakeSlice = 100'000; // ns: about one full handshake
 } // namespace
 
 bool Worker::defer_handshake(Connection& c) noexcept
@@ -462,6 +460,8 @@ void Worker::run_handshakes() noexcept
     now_ns_ = sys::monotonic_ns();
 }
 
+// Each loop turn: free pipes to the connections that wait, first come first
+// served; none free, one taken back from a connection stalled on its peer.
 void Worker::serve_pipe_waiters() noexcept
 {
     pipe_queue_.serve(

@@ -655,7 +655,7 @@ class HttpsHandshakeTurns(OwnServer):
             if outgoing.pending:
                 s.sendall(outgoing.read())  # the Finished
         # The response's send: before all but the few flights of the first
-        # turns (a turn gives the handshakes waiting a slice of 300 µs);
+        # turns (a turn gives the handshakes waiting a slice of 100 µs);
         # after all 40 where they were answered in the order they came.
         sends = [line for line in self.server.log()[start:] if " tls-send(" in line]
         self.assertGreaterEqual(len(sends), n + 1)
