@@ -110,7 +110,7 @@ Session::Session(std::shared_ptr<const ContextSet> contexts) : contexts_(std::mo
     SSL_set_accept_state(ssl_);
     // OpenSSL hands the BIO its sending keys (session.hpp, "Sealing").
     SSL_set_options(ssl_, SSL_OP_ENABLE_KTLS);
-    ERR_clear_error();
+    clear_errors();
 }
 
 Session::~Session()
@@ -176,7 +176,7 @@ Session::HandshakeResult Session::handshake()
         handshaken_ = true;
         return {Handshake::Done, {}};
     }
-    ERR_clear_error();
+    clear_errors();
     const int r = SSL_do_handshake(ssl_);
     if (r == 1) {
         handshaken_ = true;
@@ -205,7 +205,7 @@ Session::ReadResult Session::read(std::span<char> out)
     // close_notify that came during a response closes after it).
     if (input_.size() == 0 && !eof_ && SSL_has_pending(ssl_) == 0 && !(SSL_get_shutdown(ssl_) & SSL_RECEIVED_SHUTDOWN))
         return {Read::NeedInput, 0, {}};
-    ERR_clear_error();
+    clear_errors();
     std::size_t got = 0;
     const int r = SSL_read_ex(ssl_, out.data(), out.size(), &got);
     if (r == 1) return {Read::Data, got, {}};
@@ -274,7 +274,7 @@ Session::WriteResult Session::write(std::span<const char> plain)
         // the rest then starts a full record, not a small one.
         if (chunk < plain.size() - w.taken && chunk > kMaxRecordPlaintext) chunk -= chunk % kMaxRecordPlaintext;
         std::size_t done = 0;
-        ERR_clear_error();
+        clear_errors();
         if (SSL_write_ex(ssl_, plain.data() + w.taken, chunk, &done) != 1) {
             failed_ = true;
             w.error = take_errors("write");
@@ -288,9 +288,9 @@ Session::WriteResult Session::write(std::span<const char> plain)
 void Session::shutdown()
 {
     if (!established()) return;
-    ERR_clear_error();
+    clear_errors();
     SSL_shutdown(ssl_); // queues close_notify; the peer's is not waited for
-    ERR_clear_error();
+    clear_errors();
 }
 
 std::string_view Session::protocol() const
