@@ -31,10 +31,10 @@ struct Engine {
     bool usable = false;
 };
 
-Engine probe()
+Engine probe(std::uint64_t flags)
 {
     Engine e;
-    IMB_MGR* mgr = alloc_mb_mgr(0);
+    IMB_MGR* mgr = alloc_mb_mgr(flags);
     if (!mgr) return e;
     IMB_ARCH arch{};
     init_mb_mgr_auto(mgr, &arch);
@@ -53,11 +53,16 @@ Engine probe()
 
 const Engine& engine()
 {
-    static const Engine e = probe();
+    static const Engine e = probe(0);
     return e;
 }
 
 } // namespace
+
+bool FastGcm::vaes_gcm_with(std::uint64_t imb_flags) noexcept
+{
+    return probe(imb_flags).usable;
+}
 
 const FastGcm* FastGcm::get() noexcept
 {
@@ -115,6 +120,10 @@ struct FastGcm::Fns {};
 const FastGcm* FastGcm::get() noexcept
 {
     return nullptr;
+}
+bool FastGcm::vaes_gcm_with(std::uint64_t) noexcept
+{
+    return false;
 }
 void FastGcm::Key::Free::operator()(void* p) const noexcept
 {

@@ -25,6 +25,11 @@ public:
     static const FastGcm* get() noexcept;
     // "intel-ipsec-mb 1.3 (VAES, AVX-512)", for the start-up line.
     [[nodiscard]] const char* name() const noexcept { return name_; }
+    // What get() decides, with the library's manager made with `imb_flags`
+    // (its IMB_FLAG_*: IMB_FLAG_SHANI_OFF, IMB_FLAG_GFNI_OFF make it treat
+    // the CPU as one without SHA-NI or GFNI): true only where it would seal
+    // with its VAES code. For tests; false in a build without the library.
+    static bool vaes_gcm_with(std::uint64_t imb_flags) noexcept;
 
     struct Fns; // the library's functions for one key size
 

@@ -12,9 +12,16 @@
 #include <openssl/kdf.h>
 #include <openssl/params.h>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <cstring>
 #include <string>
 #include <vector>
+
+#ifdef SPLICEHTTPD_HAVE_IPSEC_MB
+#include <intel-ipsec-mb.h>
+#endif
 
 using namespace splicehttpd;
 using namespace splicehttpd::tls;
@@ -451,3 +458,97 @@ TEST_CASE("RecordSealer: intel-ipsec-mb's AES-GCM seals the same bytes as OpenSS
         CHECK((SSL_get_shutdown(client.ssl) & SSL_RECEIVED_SHUTDOWN) != 0);
     }
 }
+
+#ifdef SPLICEHTTPD_HAVE_IPSEC_MB
+
+TEST_CASE("FastGcm: only intel-ipsec-mb's VAES code seals, never its older AVX-512 code")
+{
+    // Its AVX-512 manager takes the VAES code only where the CPU has all of
+    // IMB_CPUFLAGS_AVX512_T2 (VAES, VPCLMULQDQ, GFNI, AVX512-IFMA, SHA-NI);
+    // short of one (a VM that hides SHA-NI or GFNI) it picks its older
+    // AES-NI code under the same arch, which get() must turn down. The
+    // library's flags hide SHA-NI and GFNI as such a CPU would.
+    CHECK(FastGcm::vaes_gcm_with(0) == (FastGcm::get() != nullptr));
+    CHECK_FALSE(FastGcm::vaes_gcm_with(IMB_FLAG_SHANI_OFF));
+    CHECK_FALSE(FastGcm::vaes_gcm_with(IMB_FLAG_GFNI_OFF));
+}
+
+namespace {
+
+// A buffer between two PROT_NONE pages: a byte read or written past either
+// end faults. ASan cannot see into the library's assembly; this can.
+class Guarded {
+public:
+    explicit Guarded(std::size_t size)
+    {
+        page_ = std::size_t(sysconf(_SC_PAGESIZE));
+        pages_ = (size + page_ - 1) / page_ + 2;
+        void* p = mmap(nullptr, pages_ * page_, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        REQUIRE(p != MAP_FAILED);
+        base_ = static_cast<std::uint8_t*>(p);
+        REQUIRE(mprotect(base_ + page_, (pages_ - 2) * page_, PROT_READ | PROT_WRITE) == 0);
+    }
+    ~Guarded() { munmap(base_, pages_ * page_); }
+    Guarded(const Guarded&) = delete;
+    Guarded& operator=(const Guarded&) = delete;
+    // n bytes that end at the upper guard page, or start at the lower one's end.
+    std::uint8_t* at_end(std::size_t n) const { return base_ + (pages_ - 1) * page_ - n; }
+    std::uint8_t* at_start() const { return base_ + page_; }
+
+private:
+    std::uint8_t* base_ = nullptr;
+    std::size_t page_ = 0, pages_ = 0;
+};
+
+} // namespace
+
+TEST_CASE("FastGcm: reads and writes no byte outside the key, nonce, AAD, input, output and tag")
+{
+    const FastGcm* fast = FastGcm::get();
+    if (!fast) {
+        MESSAGE("no VAES/AVX-512 AES-GCM on this CPU: nothing to check");
+        return;
+    }
+    constexpr std::size_t kMax = RecordSealer::kMaxPlaintext + 1;
+    Guarded key_g(32), nonce_g(12), aad_g(13), in_g(kMax), out_g(kMax), tag_g(16);
+    for (const std::size_t key_len : {std::size_t(16), std::size_t(32)}) {
+        for (const std::size_t aad_len : {std::size_t(5), std::size_t(13)}) {
+            for (const std::size_t n :
+                 {0, 1, 15, 16, 17, 31, 63, 64, 65, 255, 256, 257, 767, 768, 769, 4099, 16383, 16384}) {
+                for (const int trailer : {-1, 0x17}) {
+                    CAPTURE(key_len);
+                    CAPTURE(aad_len);
+                    CAPTURE(n);
+                    CAPTURE(trailer);
+                    const std::size_t sealed = n + (trailer >= 0 ? 1 : 0);
+                    const std::string plain = pattern(n, unsigned(n + key_len));
+                    std::string first;
+                    for (const bool end : {true, false}) {
+                        auto* key = end ? key_g.at_end(key_len) : key_g.at_start();
+                        auto* nonce = end ? nonce_g.at_end(12) : nonce_g.at_start();
+                        auto* aad = end ? aad_g.at_end(aad_len) : aad_g.at_start();
+                        auto* in = end ? in_g.at_end(n) : in_g.at_start();
+                        auto* out = end ? out_g.at_end(sealed) : out_g.at_start();
+                        auto* tag = end ? tag_g.at_end(16) : tag_g.at_start();
+                        for (std::size_t i = 0; i < key_len; ++i) key[i] = std::uint8_t(i * 7 + 1);
+                        for (std::size_t i = 0; i < 12; ++i) nonce[i] = std::uint8_t(i * 13 + 2);
+                        for (std::size_t i = 0; i < aad_len; ++i) aad[i] = std::uint8_t(i * 17 + 3);
+                        if (n > 0) std::memcpy(in, plain.data(), n);
+                        FastGcm::Key k;
+                        REQUIRE(k.init(*fast, std::span<const std::uint8_t>(key, key_len)));
+                        k.seal(*reinterpret_cast<const std::uint8_t(*)[12]>(nonce), aad, aad_len, in, n, trailer, out,
+                               tag);
+                        std::string got(reinterpret_cast<const char*>(out), sealed);
+                        got.append(reinterpret_cast<const char*>(tag), 16);
+                        if (end)
+                            first = got;
+                        else
+                            CHECK(got == first);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#endif
