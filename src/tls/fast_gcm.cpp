@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #ifdef SPLICEHTTPD_HAVE_IPSEC_MB
+#include <cpuid.h>
 #include <intel-ipsec-mb.h>
 #endif
 
@@ -31,14 +32,32 @@ struct Engine {
     bool usable = false;
 };
 
+// Whether the kernel saves the AVX-512 registers (XCR0: SSE, AVX, opmask,
+// ZMM). The library asks CPUID only, and its AVX-512 manager runs a self-test
+// in AVX-512: where a kernel leaves that state off while CPUID still shows it
+// (clearcpuid=avx512f, some hypervisors), the start-up would die of SIGILL.
+bool os_saves_avx512()
+{
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_OSXSAVE)) return false;
+    unsigned lo = 0, hi = 0;
+    asm volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    constexpr unsigned kAvx512State = 0xe6;
+    return (lo & kAvx512State) == kAvx512State;
+}
+
 Engine probe(std::uint64_t flags)
 {
     Engine e;
+    if (!os_saves_avx512()) return e;
     IMB_MGR* mgr = alloc_mb_mgr(flags);
     if (!mgr) return e;
     IMB_ARCH arch{};
     init_mb_mgr_auto(mgr, &arch);
-    constexpr std::uint64_t kNeeds = IMB_FEATURE_VAES | IMB_FEATURE_VPCLMULQDQ;
+    // Its AVX-512 manager takes the VAES code only where the CPU has all of
+    // these (VAES, VPCLMULQDQ, GFNI, AVX512-IFMA, SHA-NI); short of one, its
+    // older AES-NI code under the same arch.
+    constexpr std::uint64_t kNeeds = IMB_CPUFLAGS_AVX512_T2;
     if (arch == IMB_ARCH_AVX512 && (mgr->features & kNeeds) == kNeeds && imb_get_errno(mgr) == 0) {
         e.aes128 = {IMB_GCM_128_KEY_LEN, mgr->gcm128_pre, mgr->gcm128_init, mgr->gcm128_enc_update,
                     mgr->gcm128_enc_finalize};
