@@ -682,12 +682,15 @@ def linked_ipsec_mb():
 
 def fast_gcm_expected():
     """intel-ipsec-mb's VAES code runs where the CPU has what its AVX-512
-    path needs (its own check is CPUID; this is /proc/cpuinfo's)."""
+    VAES path needs (IMB_CPUFLAGS_AVX512_T2; its own check is CPUID, this is
+    /proc/cpuinfo's, which also leaves out what the kernel does not enable)."""
     try:
-        flags = set(re.search(r"^flags\s*:(.*)$", open("/proc/cpuinfo").read(), re.M).group(1).split())
+        with open("/proc/cpuinfo") as f:
+            flags = set(re.search(r"^flags\s*:(.*)$", f.read(), re.M).group(1).split())
     except (OSError, AttributeError):
         return False
-    need = {"vaes", "vpclmulqdq", "avx512f", "avx512dq", "avx512bw", "avx512vl", "avx512cd"}
+    need = {"vaes", "vpclmulqdq", "avx512f", "avx512dq", "avx512bw", "avx512vl", "avx512cd", "gfni", "avx512ifma",
+            "sha_ni"}
     return linked_ipsec_mb() and need <= flags
 
 
@@ -1551,6 +1554,107 @@ class HttpsSealingHostile(OwnServer):
         self.assertTrue(closed)
         self.server.wait_idle()
         self.assert_serves()
+
+
+class HttpsGcmThreads(OwnServer):
+    """The server's own AES-GCM sealing (tls/fast_gcm.hpp: intel-ipsec-mb's
+    VAES code where the CPU has it, else OpenSSL's) in two worker threads at
+    once: AES-128-GCM and AES-256-GCM under TLS 1.3 and 1.2, bodies of 1 to
+    32 MiB on concurrent connections, byte-exact, while other clients reset
+    mid-body and one never reads through a 4 KiB window."""
+
+    FILES = [("m1", 1 << 20), ("m3", (3 << 20) + 5), ("m8", (8 << 20) - 1), ("m32", 32 << 20)]
+    # curl's names for the four suites: (version flags, cipher flag).
+    SUITES = {
+        "TLS_AES_128_GCM_SHA256": (["--tlsv1.3", "--tls-max", "1.3"], ["--tls13-ciphers", "TLS_AES_128_GCM_SHA256"]),
+        "TLS_AES_256_GCM_SHA384": (["--tlsv1.3", "--tls-max", "1.3"], ["--tls13-ciphers", "TLS_AES_256_GCM_SHA384"]),
+        "ECDHE-ECDSA-AES128-GCM-SHA256": (["--tlsv1.2", "--tls-max", "1.2"],
+                                          ["--ciphers", "ECDHE-ECDSA-AES128-GCM-SHA256"]),
+        "ECDHE-ECDSA-AES256-GCM-SHA384": (["--tlsv1.2", "--tls-max", "1.2"],
+                                          ["--ciphers", "ECDHE-ECDSA-AES256-GCM-SHA384"]),
+    }
+
+    def test_concurrent_downloads_every_gcm_suite_with_resets_and_a_stalled_peer(self):
+        curl = harness.require_program("curl")
+        self.start("--threads", "2", "--ktls", "off", "--send-timeout", "5", files=self.FILES)
+        aead = re.search(r"; AES-GCM in user space: (.*)$", self.server.wait_log(r"AES-GCM in user space: ")).group(1)
+        self.assertEqual(aead.startswith("intel-ipsec-mb"), fast_gcm_expected(), aead)
+        self.server.wait_log(r"listening on .*\(2 threads")
+        digests = {name: hashlib.sha256(payload(size)).hexdigest() for name, size in self.FILES}
+        out_dir = tempfile.mkdtemp(prefix="splicehttpd-gcm-")
+        self.addCleanup(shutil.rmtree, out_dir)
+        ca = os.path.join(self.certs, "ca.crt")
+        # Two keep-alive connections a suite: 45 MiB each, eight at once.
+        plans = [["m32", "m1"], ["m1", "m3", "m8"]]
+        procs = []
+        for suite, (version, cipher) in self.SUITES.items():
+            for i, names in enumerate(plans):
+                args = [curl, "-sS", "-v", "--cacert", ca, *version, *cipher]
+                for name in names:
+                    args += [f"https://localhost:{self.tls_port}/{name}",
+                             "-o", os.path.join(out_dir, f"{suite}.{i}.{name}")]
+                procs.append((suite, i, names, subprocess.Popen(args, stdout=subprocess.DEVNULL,
+                                                                stderr=subprocess.PIPE)))
+        # Meanwhile: resets mid-body under both versions, and a peer with a
+        # 4 KiB window that never reads (--send-timeout 5 ends it).
+        stalled = harness.small_window_socket(self.tls_port)
+        ctx13 = ssl.create_default_context(cafile=ca)
+        ctx13.minimum_version = ssl.TLSVersion.TLSv1_3
+        ctx12 = ssl.create_default_context(cafile=ca)
+        ctx12.maximum_version = ssl.TLSVersion.TLSv1_2
+        ctx12.set_ciphers("ECDHE-ECDSA-AES128-GCM-SHA256")
+        stalled = ctx12.wrap_socket(stalled, server_hostname="localhost")
+        stalled.sendall(b"GET /m32 HTTP/1.1\r\nHost: t\r\n\r\n" * 2)
+        stalled_at = time.monotonic()
+        for round_ in range(6):
+            ctx = ctx13 if round_ % 2 else ctx12
+            c = TlsClient(self.tls_port, ctx, timeout=30)
+            try:
+                c.send("GET /m32 HTTP/1.1\r\nHost: t\r\n\r\nGET /m8 HTTP/1.1\r\nHost: t\r\n\r\n")
+                got = 0
+                while got < (round_ + 1) * 150_000:
+                    chunk = c.sock.recv(1 << 16)
+                    self.assertTrue(chunk)
+                    got += len(chunk)
+            finally:
+                harness.reset(socket.socket(fileno=os.dup(c.sock.fileno())))
+                c.close()
+        failures = []
+        for suite, i, names, p in procs:
+            _, err = p.communicate(timeout=300)
+            err = err.decode("latin-1", "replace")
+            if p.returncode != 0:
+                failures.append(f"{suite}.{i}: curl exit {p.returncode}: {err[-300:]}")
+                continue
+            if not re.search(rf"SSL connection using TLSv1\.[23] / {re.escape(suite)}\b", err):
+                failures.append(f"{suite}.{i}: another suite: {re.findall(r'SSL connection using .*', err)}")
+            for name in names:
+                with open(os.path.join(out_dir, f"{suite}.{i}.{name}"), "rb") as f:
+                    if hashlib.sha256(f.read()).hexdigest() != digests[name]:
+                        failures.append(f"{suite}.{i}: /{name} differs")
+        self.assertEqual(failures, [])
+        # The stalled peer: closed by the server past its send timeout, its
+        # responses cut (read from here on, it would get them whole).
+        time.sleep(max(0.0, stalled_at + 7 - time.monotonic()))
+        stalled.settimeout(20)
+        got, ended = 0, None
+        try:
+            while chunk := stalled.recv(1 << 16):
+                got += len(chunk)
+            ended = "eof"
+        except (ssl.SSLError, ConnectionResetError) as e:
+            ended = f"{type(e).__name__}"
+        except socket.timeout:
+            ended = "still open"
+        stalled.close()
+        self.assertNotEqual(ended, "still open")
+        self.assertLess(got, 2 * (32 << 20))
+        self.server.wait_idle()
+        c = TlsClient(self.tls_port, ctx13, timeout=30)
+        try:
+            self.assertEqual(c.request("GET", "/m3").body, payload((3 << 20) + 5))
+        finally:
+            c.close()
 
 
 if __name__ == "__main__":
