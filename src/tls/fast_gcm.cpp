@@ -3,6 +3,7 @@
 #include <openssl/crypto.h>
 
 #include <cstdlib>
+#include <string>
 
 #ifdef SPLICEHTTPD_HAVE_IPSEC_MB
 #include <cpuid.h>
@@ -87,7 +88,9 @@ const FastGcm* FastGcm::get() noexcept
 {
     static const FastGcm* const g = [] {
         static FastGcm f;
-        f.name_ = "intel-ipsec-mb " IMB_VERSION_STR " (VAES, AVX-512)";
+        // The version of the library loaded, not of the header built with.
+        static const std::string name = std::string("intel-ipsec-mb ") + imb_get_version_str() + " (VAES, AVX-512)";
+        f.name_ = name.c_str();
         return engine().usable ? &f : nullptr;
     }();
     return g;

@@ -74,9 +74,8 @@ bool RecordSealer::init(const CryptoInfo& info, Aead aead)
         return false;
     const FastGcm* fast = aead == Aead::best ? FastGcm::get() : nullptr;
     const bool gcm = info.u.info.cipher_type != TLS_CIPHER_CHACHA20_POLY1305;
-    if (fast && gcm) {
-        if (!fast_.init(*fast, key)) return false;
-    } else {
+    // (The library's key fails only for want of memory: OpenSSL's then.)
+    if (!(fast && gcm && fast_.init(*fast, key))) {
         EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
         if (!ctx || EVP_EncryptInit_ex(ctx, cipher, nullptr, key.data(), nullptr) != 1) {
             EVP_CIPHER_CTX_free(ctx);
