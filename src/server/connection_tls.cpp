@@ -76,8 +76,14 @@ void Connection::on_handshake_turn() noexcept
 {
     if (!std::exchange(handshake_waits_, false) || !tls_ || !traits(state_).open) return;
     pump_tls();
-    if ((state_ == State::Reading || state_ == State::Lingering) && socket_.at_end()) return begin_close(false);
-    maybe_arm_recv();
+    if ((state_ == State::Reading || state_ == State::Lingering) && socket_.at_end())
+        begin_close(false);
+    else
+        maybe_arm_recv();
+    // Called from the worker, not from on_cqe: the deadline follows the new
+    // state, and a close with nothing in flight (the peer's end came while
+    // it waited, so no recv is armed) finishes now.
+    settle();
 }
 
 // A failed handshake, or a bad record: the alert OpenSSL wrote (if any) goes

@@ -671,6 +671,52 @@ class HttpsHandshakeTurns(OwnServer):
         self.assertLess(before, n // 4, "the response waited for the handshakes:\n" + "\n".join(flights[:n // 4]))
 
 
+    def test_a_waiting_handshake_whose_peer_ended_closes_at_once(self):
+        """Defect (fixed, found by the end-to-end fuzzer): the turn of a
+        waiting handshake (on_handshake_turn) changed the connection's state
+        without settling it (the deadline its state wants, and the close once
+        nothing is in flight). Here half a ClientHello, then the peer's end,
+        wait behind 40 full ClientHellos (the server stopped meanwhile): the
+        end comes before the turn, so no recv is armed when the turn closes
+        the connection, and with nothing in flight to complete it sat in its
+        close until the handshake deadline (where the assertion build died:
+        not the queue the state wants). Now it closes at once."""
+        self.start("--tls-handshake-timeout", "3", files=[("k1", 1000)])
+        hellos = []
+        for _ in range(41):
+            out = ssl.MemoryBIO()
+            obj = self.ctx.wrap_bio(ssl.MemoryBIO(), out, server_hostname="localhost")
+            with self.assertRaises(ssl.SSLWantReadError):
+                obj.do_handshake()
+            hellos.append(out.read())
+        socks = []
+        for _ in hellos:
+            s = socket.create_connection(("127.0.0.1", self.tls_port), timeout=10)
+            self.addCleanup(s.close)
+            socks.append(s)
+        time.sleep(0.5)  # accepted
+        os.kill(self.server.proc.pid, signal.SIGSTOP)
+        try:
+            for s, hello in zip(socks[:-1], hellos):
+                s.sendall(hello)
+            last = socks[-1]
+            last.sendall(hellos[-1][:len(hellos[-1]) // 2])
+            last.shutdown(socket.SHUT_WR)
+        finally:
+            os.kill(self.server.proc.pid, signal.SIGCONT)
+        began = time.monotonic()
+        try:
+            while last.recv(4096):
+                pass
+        except ConnectionResetError:
+            pass
+        self.assertLess(time.monotonic() - began, 2.0, "closed only at the handshake deadline")
+        self.assertIsNone(self.server.proc.poll(), "the server died")
+        c = TlsClient(self.tls_port, self.ctx, timeout=10)
+        self.addCleanup(c.close)
+        self.assertEqual(c.request("GET", "/k1").body, payload(1000))
+
+
 def linked_ipsec_mb():
     """Whether the binary under test links intel-ipsec-mb (tls/fast_gcm.hpp)."""
     ldd = shutil.which("ldd")
