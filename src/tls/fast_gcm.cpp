@@ -109,7 +109,8 @@ bool FastGcm::Key::init(const FastGcm& /*engine*/, std::span<const std::uint8_t>
     const Engine& e = engine();
     const Fns* fns = key.size() == e.aes128.key_len ? &e.aes128 : key.size() == e.aes256.key_len ? &e.aes256 : nullptr;
     if (!e.usable || !fns || data_) return false;
-    // 64-byte alignment: the library's loads of the key data assume it.
+    // Cache-line aligned (the library needs no alignment; its 1008 bytes
+    // then take 16 lines, not 17).
     void* p = std::aligned_alloc(64, (sizeof(gcm_key_data) + 63) / 64 * 64);
     if (!p) return false;
     data_.reset(p);

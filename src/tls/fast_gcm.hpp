@@ -1,6 +1,7 @@
 // AES-GCM for the record sealer from Intel's intel-ipsec-mb (Debian's
-// libipsec-mb-dev, amd64), on CPUs with VAES and VPCLMULQDQ under AVX-512
-// (Ice Lake, Sapphire Rapids, Zen 4 and later). There it seals a 16 KiB
+// libipsec-mb-dev, amd64), on CPUs where its AVX-512 manager runs its VAES
+// code (VAES, VPCLMULQDQ, GFNI, AVX512-IFMA, SHA-NI, and AVX-512 state that
+// the kernel saves: Ice Lake, Sapphire Rapids and later). There it seals a 16 KiB
 // record about three times as fast as OpenSSL 3.0, whose AES-GCM has no
 // VAES code (OpenSSL 3.1 added it); on a 1 MiB body in user space the
 // AEAD was half of the server's CPU (docs/design.md, "TLS"). Everywhere
@@ -20,10 +21,11 @@ namespace splicehttpd::tls {
 
 class FastGcm {
 public:
-    // The process's engine, decided once (CPUID): nullptr where the CPU
-    // lacks VAES/VPCLMULQDQ/AVX-512 or the build has no intel-ipsec-mb.
+    // The process's engine, decided once (XGETBV, then the library's CPUID
+    // check): nullptr where the library would not run its VAES code, or
+    // the build has no intel-ipsec-mb.
     static const FastGcm* get() noexcept;
-    // "intel-ipsec-mb 1.3 (VAES, AVX-512)", for the start-up line.
+    // "intel-ipsec-mb 1.3.0 (VAES, AVX-512)", for the start-up line.
     [[nodiscard]] const char* name() const noexcept { return name_; }
     // What get() decides, with the library's manager made with `imb_flags`
     // (its IMB_FLAG_*: IMB_FLAG_SHANI_OFF, IMB_FLAG_GFNI_OFF make it treat
