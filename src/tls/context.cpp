@@ -292,7 +292,8 @@ struct Loader {
             error = take_errors("certificate " + p.cert + ": configuring the context");
             return nullptr;
         }
-        SSL_CTX_set_options(c, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+        SSL_CTX_set_options(c, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE |
+                                   SSL_OP_PRIORITIZE_CHACHA);
         // Idle connections hold no record buffers (~34 KiB each otherwise);
         // the output buffer is ours and never moves (tls/session.hpp).
         SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS);

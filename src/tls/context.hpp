@@ -79,7 +79,11 @@ LoadResult load_contexts(const std::vector<CertKeyPaths>& pairs, std::shared_ptr
 // caller keeps `current`.
 LoadResult reload_contexts(const ContextSet& current, std::time_t now = std::time(nullptr));
 
-// What the contexts allow, for logs and tests.
+// What the contexts allow, for logs and tests. The server's order decides
+// (SSL_OP_CIPHER_SERVER_PREFERENCE): AES-128-GCM first, as Mozilla's
+// guidelines, Go and BoringSSL order them, except that a client that puts
+// ChaCha20-Poly1305 first gets it (SSL_OP_PRIORITIZE_CHACHA: such a client
+// most likely lacks AES instructions). See docs/design.md, "Which cipher".
 inline constexpr const char* kCiphers12 = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
                                           "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
                                           "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";

@@ -1553,6 +1553,38 @@ class HttpsSealingHostile(OwnServer):
                 self.assertEqual(out.returncode, 0, out.stderr[-300:])
                 self.assert_prefix_of_responses(out.stdout, [70_000, (1 << 20) + 1, 0, 1000], "eof", complete=True)
 
+    def test_the_server_order_picks_the_cipher(self):
+        """The server's order decides: AES-128-GCM for a client that lists
+        AES-256-GCM first (OpenSSL's, curl's and Python's default), the
+        client's ChaCha20-Poly1305 where it lists that first, and what a
+        client offers alone. Under TLS 1.3 and 1.2."""
+        openssl = harness.require_program("openssl")
+        cases = [
+            ("-tls1_3", None, "TLS_AES_128_GCM_SHA256"),
+            ("-tls1_3", "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256",
+             "TLS_AES_128_GCM_SHA256"),
+            ("-tls1_3", "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256", "TLS_CHACHA20_POLY1305_SHA256"),
+            ("-tls1_3", "TLS_AES_256_GCM_SHA384", "TLS_AES_256_GCM_SHA384"),
+            ("-tls1_2", None, "ECDHE-ECDSA-AES128-GCM-SHA256"),
+            ("-tls1_2", "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES128-GCM-SHA256"),
+            ("-tls1_2", "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-CHACHA20-POLY1305"),
+        ]
+        for version, offer, want in cases:
+            with self.subTest(version=version, offer=offer):
+                flag = [] if offer is None else ["-ciphersuites" if version == "-tls1_3" else "-cipher", offer]
+                out = subprocess.run([openssl, "s_client", "-brief", "-ign_eof", "-connect", f"127.0.0.1:{self.tls_port}",
+                                      version, *flag, "-servername", "localhost", "-CAfile", os.path.join(self.certs, "ca.crt")],
+                                     input=self.get("/k1", close=True).encode(), capture_output=True, timeout=30)
+                self.assertEqual(out.returncode, 0, out.stderr[-300:])
+                self.assertIn(f"Ciphersuite: {want}\n", out.stderr.decode())
+                self.assertIn(b"HTTP/1.1 200 OK\r\n", out.stdout)
+        c, _ = self.connect(ssl.TLSVersion.TLSv1_3)
+        try:
+            self.assertEqual(c.sock.cipher()[0], "TLS_AES_128_GCM_SHA256")
+            self.assertEqual(c.request("GET", "/k1").status, 200)
+        finally:
+            c.close()
+
     def test_max_fragment_length_leaves_the_records_to_openssl(self):
         """A client that negotiates max_fragment_length (RFC 6066): OpenSSL
         skips the kTLS hand-off (it takes only 16 KiB records), so the

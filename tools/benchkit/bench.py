@@ -92,8 +92,10 @@ def parse_args(argv, bundle=None):
     p.add_argument("--tls", action="store_true",
                    help="add the HTTPS cases (tls-1k-ka,tls-1m-ka,tls-1k-close) to --cases; the ceiling "
                         "probes have no TLS and are left out of them")
-    p.add_argument("--servers", default="splicehttpd,nginx,h2o,lighttpd,ceiling",
-                   help="comma-separated subset of splicehttpd,nginx,h2o,lighttpd,ceiling")
+    p.add_argument("--servers", default="splicehttpd,nginx,nginx+aes128,h2o,lighttpd,ceiling",
+                   help="comma-separated subset of splicehttpd,nginx,nginx+aes128,h2o,lighttpd,ceiling "
+                        "(nginx+aes128: nginx choosing the cipher as splicehttpd does, in the HTTPS cases only; "
+                        "not counted as a peer)")
     p.add_argument("--secs", "--seconds", dest="secs", type=int,
                    help="seconds of every case (default: 5, 15 for 64m-ka)")
     p.add_argument("--warmup", type=int, default=1, help="seconds of unmeasured load before each measurement")
@@ -152,7 +154,7 @@ def parse_args(argv, bundle=None):
         if c not in CASES:
             p.error(f"unknown case {c!r}; known: {', '.join(CASES)}, or {' / '.join(CASE_GROUPS)}")
     for s in a.servers:
-        if s not in ("splicehttpd", "ceiling", *S.PEERS):
+        if s not in ("splicehttpd", "ceiling", *S.PEERS, *S.VARIANTS):
             p.error(f"unknown server {s!r}")
     if a.quick:
         a.secs, a.warmup, a.reps = a.secs or 1, 0, 1
@@ -307,7 +309,8 @@ def add_ratios(results):
 
 # ---------------------------------------------------------------- reports
 
-ORDER = ("splicehttpd", "splicehttpd+log", "splicehttpd+metrics", "nginx", "nginx+log", "h2o", "lighttpd", "ceiling")
+ORDER = ("splicehttpd", "splicehttpd+log", "splicehttpd+metrics", "nginx", "nginx+log", "nginx+aes128", "h2o",
+         "lighttpd", "ceiling")
 LOGGED = {"splicehttpd+log": "splicehttpd", "nginx+log": "nginx"}  # row with an access log: row without
 SCRAPED = {"splicehttpd+metrics": "splicehttpd"}  # row with /metrics scraped: row without
 
@@ -390,7 +393,10 @@ def write_markdown(data, path):
               "measure the client); \"≥ r (client-bound)\" where wrk was full first at r times the req/s of a best "
               "peer that was itself the limit: the server had CPU to spare there, so r is a floor. † the peer with the best req/s was client-bound itself: its req/s is less "
               "than it could do. ‡ other processes took 10 % or more of the server's CPUs: the numbers are the "
-              "shared machine's.", ""]
+              "shared machine's."
+              + (" nginx+aes128 is nginx choosing the cipher as splicehttpd does (the server's order, AES-128-GCM "
+                 "first): not a peer here, its row reads against the same best peer; splicehttpd ÷ nginx+aes128 "
+                 "is the ratio with the cipher held equal." if "nginx+aes128" in names else ""), ""]
     lines += case_table(cases, names, ratio_cell)
     lines += ["", "## All numbers", "",
               "Busy: cores (CPU time ÷ wall time of the run), and % of the cores that side was given (its "
@@ -474,6 +480,7 @@ def write_chart(data, path):
     cases = [c["id"] for c in data["cases"] if c["id"] in res]
     names = [n for n in ORDER if any(n in res[c] for c in cases)]
     colors = {"splicehttpd": "#d62728", "splicehttpd+log": "#f5a3a3", "splicehttpd+metrics": "#c49c94", "nginx": "#2ca02c", "nginx+log": "#a6dba0",
+              "nginx+aes128": "#74c476",
               "h2o": "#1f77b4", "lighttpd": "#ff7f0e", "ceiling": "#7f7f7f"}
     fig, axes = plt.subplots(2, 1, figsize=(10, 7.5), sharex=True)
     width = 0.8 / max(len(names), 1)
@@ -575,7 +582,7 @@ def main(argv, bundle=None):
         specs["splicehttpd+metrics"] = S.splicehttpd_spec(a, metrics=True)
     for name, spec in S.peer_specs().items():
         if name in a.servers:
-            if not S.have(name):
+            if not S.have(S.VARIANTS.get(name, name)):
                 meta["skipped"][name] = "not in the bundle" if bundle else "not installed"
             else:
                 specs[name] = spec
@@ -658,7 +665,7 @@ def main(argv, bundle=None):
                         probe = CEILING_PROBE.get(c["id"])
                         if probe in running:
                             plan.append((c, name, running[probe]))
-                    elif name in running and (not c["tls"] or running[name].tls):
+                    elif name in running and (running[name].tls if c["tls"] else name not in S.VARIANTS):
                         plan.append((c, name, running[name]))
             total = sum(c["secs"] + a.warmup for c, _, _ in plan) * a.reps
             S.log(f"bench: {len(plan) * a.reps} measurements, about {total // 60} min {total % 60} s")
