@@ -19,7 +19,6 @@ namespace splicehttpd::tls {
 // number, the same value from every thread; the library is assembly, out
 // of reach of the sanitizers.)
 struct FastGcm::Fns {
-    std::size_t key_len = 0;
     aes_gcm_pre_t pre = nullptr;
     aes_gcm_init_t init = nullptr;
     aes_gcm_enc_dec_update_t update = nullptr;
@@ -60,10 +59,8 @@ Engine probe(std::uint64_t flags)
     // older AES-NI code under the same arch.
     constexpr std::uint64_t kNeeds = IMB_CPUFLAGS_AVX512_T2;
     if (arch == IMB_ARCH_AVX512 && (mgr->features & kNeeds) == kNeeds && imb_get_errno(mgr) == 0) {
-        e.aes128 = {IMB_GCM_128_KEY_LEN, mgr->gcm128_pre, mgr->gcm128_init, mgr->gcm128_enc_update,
-                    mgr->gcm128_enc_finalize};
-        e.aes256 = {IMB_GCM_256_KEY_LEN, mgr->gcm256_pre, mgr->gcm256_init, mgr->gcm256_enc_update,
-                    mgr->gcm256_enc_finalize};
+        e.aes128 = {mgr->gcm128_pre, mgr->gcm128_init, mgr->gcm128_enc_update, mgr->gcm128_enc_finalize};
+        e.aes256 = {mgr->gcm256_pre, mgr->gcm256_init, mgr->gcm256_enc_update, mgr->gcm256_enc_finalize};
         e.usable = e.aes128.pre && e.aes128.init && e.aes128.update && e.aes128.finalize && e.aes256.pre &&
                    e.aes256.init && e.aes256.update && e.aes256.finalize;
     }
@@ -86,12 +83,16 @@ bool FastGcm::vaes_gcm_with(std::uint64_t imb_flags) noexcept
 
 const FastGcm* FastGcm::get() noexcept
 {
-    static const FastGcm* const g = [] {
+    static const FastGcm* const g = []() -> const FastGcm* {
+        const Engine& e = engine();
+        if (!e.usable) return nullptr;
         static FastGcm f;
         // The version of the library loaded, not of the header built with.
         static const std::string name = std::string("intel-ipsec-mb ") + imb_get_version_str() + " (VAES, AVX-512)";
         f.name_ = name.c_str();
-        return engine().usable ? &f : nullptr;
+        f.aes128_ = &e.aes128;
+        f.aes256_ = &e.aes256;
+        return &f;
     }();
     return g;
 }
@@ -104,11 +105,12 @@ void FastGcm::Key::Free::operator()(void* p) const noexcept
 
 FastGcm::Key::~Key() = default;
 
-bool FastGcm::Key::init(const FastGcm& /*engine*/, std::span<const std::uint8_t> key) noexcept
+bool FastGcm::Key::init(const FastGcm& engine, std::span<const std::uint8_t> key) noexcept
 {
-    const Engine& e = engine();
-    const Fns* fns = key.size() == e.aes128.key_len ? &e.aes128 : key.size() == e.aes256.key_len ? &e.aes256 : nullptr;
-    if (!e.usable || !fns || data_) return false;
+    const Fns* fns = key.size() == IMB_GCM_128_KEY_LEN   ? engine.aes128_
+                     : key.size() == IMB_GCM_256_KEY_LEN ? engine.aes256_
+                                                         : nullptr;
+    if (!fns || data_) return false;
     // Cache-line aligned (the library needs no alignment; its 1008 bytes
     // then take 16 lines, not 17).
     void* p = std::aligned_alloc(64, (sizeof(gcm_key_data) + 63) / 64 * 64);

@@ -43,7 +43,8 @@ public:
         ~Key();
         Key(const Key&) = delete;
         Key& operator=(const Key&) = delete;
-        // False: not 16 or 32 bytes, or no memory.
+        // With the engine's functions for the key's size (get() gave the
+        // engine). False: not 16 or 32 bytes, or no memory.
         bool init(const FastGcm& engine, std::span<const std::uint8_t> key) noexcept;
         [[nodiscard]] bool ready() const noexcept { return data_ != nullptr; }
 
@@ -57,13 +58,15 @@ public:
         struct Free {
             void operator()(void* p) const noexcept;
         };
-        std::unique_ptr<void, Free> data_; // struct gcm_key_data
-        const Fns* fns_ = nullptr;
+        std::unique_ptr<void, Free> data_;          // struct gcm_key_data
+        [[maybe_unused]] const Fns* fns_ = nullptr; // (unused in a build without the library)
     };
 
 private:
     FastGcm() = default;
     const char* name_ = "";
+    [[maybe_unused]] const Fns* aes128_ = nullptr; // (the same)
+    [[maybe_unused]] const Fns* aes256_ = nullptr;
 };
 
 } // namespace splicehttpd::tls

@@ -85,7 +85,7 @@ bool RecordSealer::init(const CryptoInfo& info, Aead aead)
     }
     info_ = info;
     tls13_ = info.u.info.version == TLS_1_3_VERSION;
-    explicit_nonce_ = !tls13_ && info.u.info.cipher_type != TLS_CIPHER_CHACHA20_POLY1305;
+    explicit_nonce_ = !tls13_ && gcm; // TLS 1.2's GCM records carry 8 bytes of their nonce
     if (!salt.empty()) std::memcpy(iv_, salt.data(), salt.size());
     std::memcpy(iv_ + salt.size(), iv.data(), iv.size());
     seq_ = info.rec_seq();
