@@ -1839,31 +1839,45 @@ class CloseNotifyHeldFull(OwnServer):
         Returns (socket, the client's port)."""
         if not shutil.which("ss"):
             self.skipTest("no ss (iproute2): the socket's queue cannot be seen")
-        # The segment's size with a window this small: the buffers of the
-        # socket's queue hold one each
-        # (as the socket's own: read once it has sent, the handshake).
+        ctx = self.ctx  # TLS 1.3
+
+        def sent(port):
+            """All the server's socket has taken: acknowledged or not."""
+            info = server_socket_info(self.tls_port, port)
+            return info["bytes_acked"] + info["send_q"]
+
+        def settled(port):
+            """Until TLS 1.3's tickets, written after the handshake, are in."""
+            last = sent(port)
+            while True:
+                time.sleep(0.3)
+                now = sent(port)
+                if now == last:
+                    return
+                last = now
+
+        # The segment's size with a window this small (the socket's, once it
+        # has sent: the handshake): each buffer of the queue holds one.
         raw = harness.small_window_socket(self.tls_port, rcvbuf=1, mss=536, timeout=10)
         probe_port = raw.getsockname()[1]
-        with self.ctx.wrap_socket(raw, server_hostname="localhost"):
-            time.sleep(0.05)
+        with ctx.wrap_socket(raw, server_hostname="localhost"):
             mss = server_socket_info(self.tls_port, probe_port)["mss"]
-        # Files whose responses are whole multiples of it on the wire (TLS
-        # 1.3: one record, its header, type byte and tag), sized with a
-        # client that reads.
-        cal = TlsClient(self.tls_port, self.ctx, timeout=10)
+        # Files whose responses are whole multiples of it on the wire (one
+        # record: its header, type byte and tag), sized with a client that
+        # reads.
+        cal = TlsClient(self.tls_port, ctx, timeout=10)
         self.addCleanup(cal.close)
         cal_port = cal.sock.getsockname()[1]
-        time.sleep(0.2)  # TLS 1.3's tickets have gone (after the handshake)
+        settled(cal_port)
 
         def file_of(name, wire):
             body = wire - 300
             for i in range(4):
                 path = f"/{name}{i}"
                 self.root.write(path[1:], payload(body))
-                acked = server_socket_info(self.tls_port, cal_port)["bytes_acked"]
+                before = sent(cal_port)
                 self.assertEqual(bytes(cal.request("GET", path).body), payload(body))
-                time.sleep(0.05)  # acknowledged
-                got = server_socket_info(self.tls_port, cal_port)["bytes_acked"] - acked
+                got = sent(cal_port) - before
                 if got == wire:
                     return path
                 body += wire - got
@@ -1872,29 +1886,35 @@ class CloseNotifyHeldFull(OwnServer):
         fill, one = file_of("fill", 8 * mss), file_of("one", mss)
         cal.close()
 
+        # The client reads nothing from here (a read would open its window
+        # wider, and the buffers would be two segments).
         raw = harness.small_window_socket(self.tls_port, rcvbuf=1, mss=536, timeout=10)
         cport = raw.getsockname()[1]
-        s = self.ctx.wrap_socket(raw, server_hostname="localhost")
+        s = ctx.wrap_socket(raw, server_hostname="localhost")
         self.addCleanup(s.close)
-        time.sleep(0.2)  # the tickets
+        settled(cport)
 
-        def written():
-            i = server_socket_info(self.tls_port, cport)
-            return i["bytes_acked"] + i["send_q"], i
+        def written(before, size):
+            """Bytes the server's socket took since `before` (its written
+            total) once a response of `size` has gone in, or the wait ran
+            out; the total; what ss says."""
+            deadline = time.monotonic() + 5
+            while True:
+                total, info = sent(cport), server_socket_info(self.tls_port, cport)
+                if before is None or total - before >= size or time.monotonic() > deadline:
+                    return (None if before is None else total - before), total, info
+                time.sleep(0.01)
 
         # The first closes the little window the client has; the buffers
         # are cut where the window ended, not in the last one.
-        before, _ = written()
+        _, total, _ = written(None, 0)
         s.sendall(f"GET {fill} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
-        time.sleep(0.2)
-        after, info = written()
-        self.assertEqual(after - before, 8 * mss)  # went whole
+        took, total, info = written(total, 8 * mss)
+        self.assertEqual(took, 8 * mss, info)  # went whole
         for _ in range(500):
-            before = after
             s.sendall(f"GET {one} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
-            time.sleep(0.03)
-            after, info = written()
-            self.assertEqual(after - before, mss)  # went whole: the connection waits for a request
+            took, total, info = written(total, mss)
+            self.assertEqual(took, mss, info)  # went whole: the connection waits for a request
             if info["w"] >= info["tb"]:
                 return s, cport
         self.fail(f"the send buffer never filled: {info}")
