@@ -1735,5 +1735,245 @@ class HttpsGcmThreads(OwnServer):
             c.close()
 
 
+def server_socket_info(server_port, client_port):
+    """What `ss` says of the server's end of one TCP connection: skmem's w
+    (bytes queued, with each buffer's overhead) and tb (the send buffer),
+    mss, notsent, bytes_acked and Send-Q; None once the socket is gone."""
+    out = subprocess.run(["ss", "-Htnmi", "state", "all", f"( sport = :{server_port} and dport = :{client_port} )"],
+                         capture_output=True, text=True, check=True).stdout.split()
+    if not out:
+        return None
+    text = " ".join(out)
+    info = {"state": out[0], "send_q": int(out[2])}
+    for key in ("w", "tb"):
+        info[key] = int(re.search(rf"[(,]{key}(\d+)", text).group(1))
+    for key in ("mss", "notsent", "bytes_acked"):
+        m = re.search(rf"\b{key}:(\d+)", text)
+        info[key] = int(m.group(1)) if m else 0
+    return info
+
+
+class CloseNotifyHeldFull(OwnServer):
+    """A TLS connection whose peer stopped reading, so that what the server
+    sends cannot progress: a response (the send timeout bounds it, or on
+    SIGTERM the shutdown timeout), or close_notify after a response that
+    went whole (the lingering close's 5 s bound it: Connection::kLingerNs,
+    the Linger deadline of a connection that notifies); then every slot
+    held so. User-space records (--ktls off): what the session sends is an
+    io_uring send that waits in the kernel for room."""
+
+    TIMEOUT = 2  # --send-timeout, --shutdown-timeout, --keepalive-timeout
+    TICK = 1  # deadlines are looked at once a second
+    MARGIN = 3  # for the close itself and a loaded machine
+
+    def start(self, *args, files=()):
+        super().start("--ktls", "off", *args, files=[("big", 4 << 20), ("k1", 1000), *files])
+        self.fds = self.server.fd_count()
+
+    def stalled(self, path="/big"):
+        """A keep-alive TLS client with a 4 KiB window that asks for `path`
+        and never reads."""
+        raw = harness.small_window_socket(self.tls_port, rcvbuf=4096, mss=536, timeout=10)
+        s = self.ctx.wrap_socket(raw, server_hostname="localhost")
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        self.addCleanup(s.close)
+        return s
+
+    def connections(self):
+        return self.server.stats()["connections"]
+
+    def wait_connections(self, n, limit):
+        """Seconds until the server holds n connections; fails after `limit`."""
+        t0 = time.monotonic()
+        while self.connections() != n:
+            self.assertTrue(self.server.alive(), "server died:\n" + "\n".join(self.server.log()[-20:]))
+            self.assertLess(time.monotonic() - t0, limit, f"still {self.connections()} connections, not {n}")
+            time.sleep(0.1)
+        return time.monotonic() - t0
+
+    def assert_serves(self, timeout=10):
+        c = TlsClient(self.tls_port, self.ctx, timeout=timeout)
+        try:
+            self.assertEqual(bytes(c.request("GET", "/k1").body), payload(1000))
+        finally:
+            c.close()
+
+    def assert_all_freed(self):
+        self.server.wait_idle()
+        self.assertEqual(self.server.fd_count(), self.fds)
+
+    def test_a_stalled_response_ends_at_the_send_timeout(self):
+        self.start("--send-timeout", str(self.TIMEOUT), "--keepalive-timeout", "60")
+        self.stalled()
+        self.wait_connections(1, 5)
+        t0 = time.monotonic()
+        time.sleep(self.TIMEOUT / 2)
+        self.assertEqual(self.connections(), 1)  # held, not done: 4 MiB cannot pass a 4 KiB window
+        # Bound: --send-timeout without a byte taken (its two halves), at
+        # the next tick; the close is an abort (nothing else is sent).
+        gone = time.monotonic() - t0 + self.wait_connections(0, self.TIMEOUT + self.TICK + self.MARGIN)
+        self.assertLess(gone, self.TIMEOUT + self.TICK + self.MARGIN)
+        self.assert_serves()
+        self.assert_all_freed()
+
+    def test_sigterm_during_a_stalled_response_exits_0_within_the_shutdown_timeout(self):
+        self.start("--send-timeout", "60", "--keepalive-timeout", "60", "--shutdown-timeout", str(self.TIMEOUT))
+        self.stalled()
+        self.wait_connections(1, 5)
+        time.sleep(1)
+        t0 = time.monotonic()
+        self.server.proc.send_signal(signal.SIGTERM)
+        # Bound: --shutdown-timeout (the grace; then the response is cut).
+        self.assertEqual(self.server.proc.wait(self.TIMEOUT + self.MARGIN + 5), 0)
+        self.assertLess(time.monotonic() - t0, self.TIMEOUT + self.MARGIN)
+        self.assertGreater(time.monotonic() - t0, self.TIMEOUT - 0.5)  # the response had its grace
+        self.server.wait_log(r"1 connection still busy after 2s")
+
+    def full_path_after_a_whole_response(self):
+        """A client with the smallest window (SO_RCVBUF 1, MSS 536) that
+        never reads, and responses that went whole into the server's socket
+        until its send buffer is full, the last buffer of its queue full too:
+        the connection is idle (between requests) and the 24 bytes of
+        close_notify cannot go in (a write to a full socket goes into the
+        last unsent buffer while that has room, past the buffer's size).
+        Returns (socket, the client's port)."""
+        if not shutil.which("ss"):
+            self.skipTest("no ss (iproute2): the socket's queue cannot be seen")
+        ctx = self.ctx  # TLS 1.3
+
+        def sent(port):
+            """All the server's socket has taken: acknowledged or not."""
+            info = server_socket_info(self.tls_port, port)
+            return info["bytes_acked"] + info["send_q"]
+
+        def settled(port):
+            """Until TLS 1.3's tickets, written after the handshake, are in."""
+            last = sent(port)
+            while True:
+                time.sleep(0.3)
+                now = sent(port)
+                if now == last:
+                    return
+                last = now
+
+        # The segment's size with a window this small (the socket's, once it
+        # has sent: the handshake): each buffer of the queue holds one.
+        raw = harness.small_window_socket(self.tls_port, rcvbuf=1, mss=536, timeout=10)
+        probe_port = raw.getsockname()[1]
+        with ctx.wrap_socket(raw, server_hostname="localhost"):
+            mss = server_socket_info(self.tls_port, probe_port)["mss"]
+        # Files whose responses are whole multiples of it on the wire (one
+        # record: its header, type byte and tag), sized with a client that
+        # reads.
+        cal = TlsClient(self.tls_port, ctx, timeout=10)
+        self.addCleanup(cal.close)
+        cal_port = cal.sock.getsockname()[1]
+        settled(cal_port)
+
+        def file_of(name, wire):
+            body = wire - 300
+            for i in range(4):
+                path = f"/{name}{i}"
+                self.root.write(path[1:], payload(body))
+                before = sent(cal_port)
+                self.assertEqual(bytes(cal.request("GET", path).body), payload(body))
+                got = sent(cal_port) - before
+                if got == wire:
+                    return path
+                body += wire - got
+            self.fail(f"no body makes a response of {wire} bytes")
+
+        fill, one = file_of("fill", 8 * mss), file_of("one", mss)
+        cal.close()
+
+        # The client reads nothing from here (a read would open its window
+        # wider, and the buffers would be two segments).
+        raw = harness.small_window_socket(self.tls_port, rcvbuf=1, mss=536, timeout=10)
+        cport = raw.getsockname()[1]
+        s = ctx.wrap_socket(raw, server_hostname="localhost")
+        self.addCleanup(s.close)
+        settled(cport)
+
+        def written(before, size):
+            """Bytes the server's socket took since `before` (its written
+            total) once a response of `size` has gone in, or the wait ran
+            out; the total; what ss says."""
+            deadline = time.monotonic() + 5
+            while True:
+                total, info = sent(cport), server_socket_info(self.tls_port, cport)
+                if before is None or total - before >= size or time.monotonic() > deadline:
+                    return (None if before is None else total - before), total, info
+                time.sleep(0.01)
+
+        # The first closes the little window the client has; the buffers
+        # are cut where the window ended, not in the last one.
+        _, total, _ = written(None, 0)
+        s.sendall(f"GET {fill} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        took, total, info = written(total, 8 * mss)
+        self.assertEqual(took, 8 * mss, info)  # went whole
+        for _ in range(500):
+            s.sendall(f"GET {one} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            took, total, info = written(total, mss)
+            self.assertEqual(took, mss, info)  # went whole: the connection waits for a request
+            if info["w"] >= info["tb"]:
+                return s, cport
+        self.fail(f"the send buffer never filled: {info}")
+
+    def test_close_notify_into_a_full_path_is_bounded_by_the_linger_timeout(self):
+        self.start("--keepalive-timeout", str(self.TIMEOUT), "--send-timeout", "60")
+        s, cport = self.full_path_after_a_whole_response()
+        t0 = time.monotonic()
+        queued = server_socket_info(self.tls_port, cport)["notsent"]
+        time.sleep(self.TIMEOUT + self.TICK + 0.5)
+        # The keep-alive timeout has passed: close_notify is on its way and
+        # cannot go in (nothing more was queued, nor the FIN).
+        info = server_socket_info(self.tls_port, cport)
+        self.assertEqual((info["state"], info["notsent"]), ("ESTAB", queued), info)
+        self.assertEqual(self.connections(), 1)
+        # Bound: the keep-alive timeout, then the Linger deadline (5 s)
+        # from when close_notify went; then the shut-down socket's send
+        # fails and the close is an abort.
+        limit = self.TIMEOUT + self.TICK + 5 + self.TICK + self.MARGIN
+        gone = time.monotonic() - t0 + self.wait_connections(0, limit)
+        self.assertLess(gone, limit)
+        self.assert_serves()
+        self.assert_all_freed()
+
+    def test_sigterm_while_close_notify_cannot_go_in_exits_0_at_once(self):
+        """The stop closes the idle connection with close_notify first, which
+        cannot go in; the stop ends lingering closes at the next tick, and
+        that one's with it (the send is cut by the shutdown)."""
+        self.start("--keepalive-timeout", "60", "--send-timeout", "60", "--shutdown-timeout", "30")
+        s, cport = self.full_path_after_a_whole_response()
+        queued = server_socket_info(self.tls_port, cport)["notsent"]
+        t0 = time.monotonic()
+        self.server.proc.send_signal(signal.SIGTERM)
+        # Bound: a tick or two (the Linger deadline is 0 once stopping), far
+        # below --shutdown-timeout 30.
+        self.assertEqual(self.server.proc.wait(2 * self.TICK + self.MARGIN), 0)
+        self.assertLess(time.monotonic() - t0, 2 * self.TICK + self.MARGIN)
+        self.assertFalse([l for l in self.server.log() if "still busy" in l])
+        # close_notify never went in: the socket, closed, queued its FIN
+        # alone (or it is gone).
+        info = server_socket_info(self.tls_port, cport)
+        self.assertTrue(info is None or info["notsent"] - queued <= 1, (queued, info))
+
+    def test_every_slot_held_by_a_stalled_tls_client_then_one_more(self):
+        self.start("--max-conns", "4", "--send-timeout", str(self.TIMEOUT), "--keepalive-timeout", "60")
+        for _ in range(4):
+            self.stalled()
+        self.wait_connections(4, 5)
+        t0 = time.monotonic()
+        # Accepted once a slot is free: the stalled ones are cut by
+        # --send-timeout; not before is fine.
+        self.assert_serves(timeout=self.TIMEOUT + self.TICK + self.MARGIN + 5)
+        self.assertLess(time.monotonic() - t0, self.TIMEOUT + self.TICK + self.MARGIN)
+        self.assertTrue(self.server.alive())
+        self.wait_connections(0, self.TIMEOUT + self.TICK + self.MARGIN)
+        for _ in range(4):  # every slot serves again
+            self.assert_serves()
+        self.assert_all_freed()
+
+
 if __name__ == "__main__":
     harness.main()
