@@ -216,6 +216,38 @@ int on_ticket_key(SSL* ssl, unsigned char key_name[16], unsigned char* iv, EVP_C
     return rc;
 }
 
+// A ticket the handshake cannot use. TLS 1.2: the client no longer offers
+// its session's cipher (its list changed, or the server's order chose
+// another), and OpenSSL would resume it, then end the handshake
+// (illegal_parameter, "required cipher missing"). TLS 1.3: its hash is not
+// the chosen suite's; OpenSSL skips such a PSK, but then sends no ticket,
+// and the client keeps offering the old one. Ignored here, with a new
+// ticket and a full handshake, as Go and BoringSSL do. OpenSSL decrypts
+// tickets while it processes the ClientHello (its cipher list kept raw),
+// and under TLS 1.3 once it has chosen the suite.
+SSL_TICKET_RETURN on_ticket_decrypted(SSL* ssl, SSL_SESSION* session, const unsigned char*, size_t,
+                                      SSL_TICKET_STATUS status, void*)
+{
+    if (status != SSL_TICKET_SUCCESS && status != SSL_TICKET_SUCCESS_RENEW) return SSL_TICKET_RETURN_IGNORE_RENEW;
+    const SSL_CIPHER* cipher = SSL_SESSION_get0_cipher(session);
+    if (!cipher) return SSL_TICKET_RETURN_IGNORE_RENEW;
+    bool usable = false;
+    if (SSL_version(ssl) == TLS1_3_VERSION) {
+        const SSL_CIPHER* chosen = SSL_get_pending_cipher(ssl);
+        const EVP_MD* md = SSL_CIPHER_get_handshake_digest(cipher);
+        const EVP_MD* chosen_md = chosen ? SSL_CIPHER_get_handshake_digest(chosen) : nullptr;
+        usable = md && chosen_md && EVP_MD_get_type(md) == EVP_MD_get_type(chosen_md);
+    } else {
+        const unsigned char* offered = nullptr;
+        const std::size_t n = SSL_get0_raw_cipherlist(ssl, &offered); // the ClientHello's, 2 bytes each
+        const std::uint16_t id = SSL_CIPHER_get_protocol_id(cipher);
+        for (std::size_t i = 0; i + 1 < n && !usable; i += 2)
+            usable = (std::uint16_t(offered[i] << 8) | offered[i + 1]) == id;
+    }
+    if (!usable) return SSL_TICKET_RETURN_IGNORE_RENEW;
+    return status == SSL_TICKET_SUCCESS ? SSL_TICKET_RETURN_USE : SSL_TICKET_RETURN_USE_RENEW;
+}
+
 } // namespace
 
 struct Loader {
@@ -300,6 +332,7 @@ struct Loader {
         SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
         SSL_CTX_set_timeout(c, long(set.ticket_keys_->ticket_lifetime().count()));
         SSL_CTX_set_tlsext_ticket_key_evp_cb(c, on_ticket_key);
+        SSL_CTX_set_session_ticket_cb(c, nullptr, on_ticket_decrypted, nullptr);
         SSL_CTX_set_alpn_select_cb(c, on_alpn, nullptr);
         // (SSL_CTX_set_tlsext_servername_callback, without its C cast)
         SSL_CTX_callback_ctrl(c, SSL_CTRL_SET_TLSEXT_SERVERNAME_CB, reinterpret_cast<void (*)()>(on_server_name));

@@ -1975,5 +1975,53 @@ class CloseNotifyHeldFull(OwnServer):
         self.assert_all_freed()
 
 
+class HttpsResumptionCipher(OwnServer):
+    def test_a_ticket_whose_cipher_the_client_no_longer_offers(self):
+        """Defect (fixed, found by a hostile client of the fuzz-tls run):
+        a TLS 1.2 client that resumes with a ticket of a cipher it no
+        longer offers (its list changed, the server's order chose another)
+        had OpenSSL resume it and then fail the handshake (illegal_parameter,
+        "required cipher missing"). The ticket is now ignored: a full
+        handshake and a new ticket, as Go and BoringSSL do; a ticket of a
+        cipher still offered resumes. TLS 1.3 the same: a ticket of another
+        hash is a full handshake, one of the same hash resumes."""
+        self.start(files=[("k1", 1000)])
+        import ctypes
+        lib = _libssl()
+        for name in ("SSL_set_cipher_list", "SSL_set_ciphersuites"):
+            getattr(lib, name).argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+            getattr(lib, name).restype = ctypes.c_int
+        ctxs = {}
+        for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+            ctxs[version] = ssl.create_default_context(cafile=os.path.join(self.certs, "ca.crt"))
+            ctxs[version].minimum_version = ctxs[version].maximum_version = version
+
+        def connect(version, suites, session=None):
+            raw = socket.create_connection(("127.0.0.1", self.tls_port), timeout=10)
+            sock = ctxs[version].wrap_socket(raw, server_hostname="localhost", session=session,
+                                             do_handshake_on_connect=False)
+            c = TlsClient.__new__(TlsClient)  # around a socket whose suites are set before its handshake
+            c.sock, c.buf = sock, bytearray()
+            self.addCleanup(c.close)
+            set_suites = lib.SSL_set_ciphersuites if version == ssl.TLSVersion.TLSv1_3 else lib.SSL_set_cipher_list
+            self.assertEqual(set_suites(ssl_pointer(sock), suites.encode()), 1)
+            sock.do_handshake()
+            self.assertEqual(c.request("GET", "/k1").body, payload(1000))  # and the ticket (1.3) has come
+            return c
+
+        tls12 = ("ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-ECDSA-CHACHA20-POLY1305")
+        cases = [(ssl.TLSVersion.TLSv1_2, first, then, first == then) for first in tls12 for then in tls12]
+        cases += [(ssl.TLSVersion.TLSv1_3, "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256", False),
+                  (ssl.TLSVersion.TLSv1_3, "TLS_AES_128_GCM_SHA256", "TLS_CHACHA20_POLY1305_SHA256", True),
+                  (ssl.TLSVersion.TLSv1_3, "TLS_AES_256_GCM_SHA384", "TLS_AES_256_GCM_SHA384", True)]
+        for version, first, then, resumed in cases:
+            with self.subTest(first=first, then=then):
+                session = connect(version, first).sock.session
+                c = connect(version, then, session)
+                self.assertEqual((c.sock.cipher()[0], c.sock.session_reused), (then, resumed))
+                # The new ticket resumes with the cipher now offered.
+                self.assertTrue(connect(version, then, c.sock.session).sock.session_reused)
+        self.assertIsNone(self.server.proc.poll(), "the server died")
+
 if __name__ == "__main__":
     harness.main()
