@@ -2023,5 +2023,6 @@ class HttpsResumptionCipher(OwnServer):
                 self.assertTrue(connect(version, then, c.sock.session).sock.session_reused)
         self.assertIsNone(self.server.proc.poll(), "the server died")
 
+
 if __name__ == "__main__":
     harness.main()
