@@ -581,6 +581,8 @@ def main(argv, bundle=None):
     if a.metrics:
         specs["splicehttpd+metrics"] = S.splicehttpd_spec(a, metrics=True)
     for name, spec in S.peer_specs().items():
+        if name in S.VARIANTS and not any(c["tls"] for c in cases):
+            continue  # a variant has rows in the HTTPS cases only
         if name in a.servers:
             if not S.have(S.VARIANTS.get(name, name)):
                 meta["skipped"][name] = "not in the bundle" if bundle else "not installed"
