@@ -462,7 +462,7 @@ class Scraper(threading.Thread):
 
 
 def peer_specs():
-    nginx = capture([exe("nginx"), "-v"]).replace("nginx version: ", "") if have("nginx") else "?"
+    nginx = capture([exe("nginx"), "-v"]).replace("nginx version: ", "")
     return {
         "nginx": Spec("nginx", nginx_config, nginx, tls=True),
         "nginx+aes128": Spec("nginx+aes128",
