@@ -1313,11 +1313,14 @@ class HttpsReviewClose(OwnServer):
 
 def _libssl():
     """The libssl that Python's ssl module runs on (the same shared object),
-    for what the ssl module does not offer: SSL_key_update, SSL_renegotiate."""
+    for what the ssl module does not offer: SSL_key_update, SSL_renegotiate,
+    a TLS 1.3 cipher list (SSL_set_ciphersuites)."""
     import ctypes
     lib = ctypes.CDLL("libssl.so.3")
     for name, args in (("SSL_key_update", [ctypes.c_void_p, ctypes.c_int]), ("SSL_renegotiate", [ctypes.c_void_p]),
-                       ("SSL_is_server", [ctypes.c_void_p]), ("SSL_version", [ctypes.c_void_p])):
+                       ("SSL_is_server", [ctypes.c_void_p]), ("SSL_version", [ctypes.c_void_p]),
+                       ("SSL_set_cipher_list", [ctypes.c_void_p, ctypes.c_char_p]),
+                       ("SSL_set_ciphersuites", [ctypes.c_void_p, ctypes.c_char_p])):
         getattr(lib, name).argtypes = args
         getattr(lib, name).restype = ctypes.c_int
     return lib
@@ -1986,11 +1989,7 @@ class HttpsResumptionCipher(OwnServer):
         cipher still offered resumes. TLS 1.3 the same: a ticket of another
         hash is a full handshake, one of the same hash resumes."""
         self.start(files=[("k1", 1000)])
-        import ctypes
         lib = _libssl()
-        for name in ("SSL_set_cipher_list", "SSL_set_ciphersuites"):
-            getattr(lib, name).argtypes = [ctypes.c_void_p, ctypes.c_char_p]
-            getattr(lib, name).restype = ctypes.c_int
         ctxs = {}
         for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
             ctxs[version] = ssl.create_default_context(cafile=os.path.join(self.certs, "ca.crt"))
